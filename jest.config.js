@@ -1,0 +1,23 @@
+/** @type {import('jest').Config} */
+export default {
+  testEnvironment: "node",
+  extensionsToTreatAsEsm: [".ts"],
+  transform: {
+    "^.+\\.ts$": [
+      "ts-jest",
+      {
+        useESM: true,
+        tsconfig: {
+          isolatedModules: true,
+          verbatimModuleSyntax: false,
+          allowImportingTsExtensions: true,
+          rewriteRelativeImportExtensions: true,
+        },
+      },
+    ],
+  },
+  // Imports are written with `.ts` (Node 24 runs them directly); ts-jest rewrites them to `.js`, so map back.
+  moduleNameMapper: { "^(\\.{1,2}/.*)\\.js$": "$1" },
+  testMatch: ["<rootDir>/test/**/*.test.ts"],
+  testTimeout: 30000,
+};
