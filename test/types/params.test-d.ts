@@ -1,7 +1,7 @@
 // Checked by `tsc --noEmit` (npm run typecheck): the types derived from schemas are what handlers rely on.
 import { defineParams, type ParamsIn, type ParamsOf } from "../../lib/params.ts";
 
-const scaleParams = defineParams({
+export const scaleParams = defineParams({
   $$strict: true,
   name: { type: "string", max: 63 },
   replicas: { type: "number", integer: true, min: 0 },
