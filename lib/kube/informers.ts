@@ -1,0 +1,324 @@
+/**
+ * Informers (list + watch, client-node's ListWatch) for the kinds the suite owns, filtered to what the suite manages
+ * (`app.kubernetes.io/managed-by=moleculer-k8s`), with a cache queryable by kind/namespace/name/labelSelector.
+ *
+ * - client-node re-lists by itself on 410 Gone and reconnects (1 s → 30 s) after a clean close or a quiet timeout.
+ * - Any other failure (list refused, connection refused, cluster gone) stops a ListWatch: we restart it with a capped
+ *   backoff (1 s → 30 s) and a fresh list (so deletions made while we were away are seen), and report each failure.
+ * - Events (core/v1 Event) are NOT watched: they are unlabelled, high-volume and short-lived; `v1.kube.events` lists
+ *   them on demand for one namespace (and object).
+ * - `stop()` aborts every watch and clears every timer (no open handles).
+ */
+import {
+  ListWatch,
+  Watch,
+  type KubeConfig,
+  type KubernetesListObject,
+  type KubernetesObject,
+  type KubernetesObjectApi,
+} from "@kubernetes/client-node";
+import { parseLabelSelector } from "./selector.ts";
+
+export const MANAGED_BY_LABEL = "app.kubernetes.io/managed-by";
+export const MANAGED_BY_VALUE = "moleculer-k8s";
+export const MANAGED_BY_SELECTOR = `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}`;
+
+/** A watched resource: `plural` names the broadcast events (`kube.<plural>.added`). */
+export interface WatchedKind {
+  plural: string;
+  apiVersion: string;
+  kind: string;
+  namespaced: boolean;
+}
+
+export const WATCHED_KINDS: readonly WatchedKind[] = [
+  { plural: "namespaces", apiVersion: "v1", kind: "Namespace", namespaced: false },
+  { plural: "resourcequotas", apiVersion: "v1", kind: "ResourceQuota", namespaced: true },
+  { plural: "limitranges", apiVersion: "v1", kind: "LimitRange", namespaced: true },
+  { plural: "persistentvolumeclaims", apiVersion: "v1", kind: "PersistentVolumeClaim", namespaced: true },
+  { plural: "configmaps", apiVersion: "v1", kind: "ConfigMap", namespaced: true },
+  { plural: "secrets", apiVersion: "v1", kind: "Secret", namespaced: true },
+  { plural: "services", apiVersion: "v1", kind: "Service", namespaced: true },
+  { plural: "deployments", apiVersion: "apps/v1", kind: "Deployment", namespaced: true },
+  { plural: "replicasets", apiVersion: "apps/v1", kind: "ReplicaSet", namespaced: true },
+  { plural: "pods", apiVersion: "v1", kind: "Pod", namespaced: true },
+  { plural: "ingresses", apiVersion: "networking.k8s.io/v1", kind: "Ingress", namespaced: true },
+  { plural: "jobs", apiVersion: "batch/v1", kind: "Job", namespaced: true },
+];
+
+/** `/api/v1/pods`, `/apis/apps/v1/deployments`: the all-namespaces collection path. */
+export function collectionPath(kind: WatchedKind): string {
+  return `${kind.apiVersion.includes("/") ? "/apis" : "/api"}/${kind.apiVersion}/${kind.plural}`;
+}
+
+export type ChangeType = "added" | "modified" | "deleted";
+
+export interface InformerCallbacks {
+  /** A change seen by a watch or a (re-)list. The object is the cache's: copy it before handing it out. */
+  onChange(kind: WatchedKind, type: ChangeType, object: KubernetesObject): void;
+  /** A list or watch failed; it is retried in `retryInMs` (attempt counts failures since the last good list). */
+  onError(kind: WatchedKind, err: unknown, retryInMs: number, attempt: number): void;
+  /** A (re-)list finished and the cache of this kind is current. */
+  onSynced?(kind: WatchedKind): void;
+}
+
+export interface InformerTimers {
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+export interface InformerOptions {
+  kinds?: readonly WatchedKind[];
+  /** Label selector for every kind; default MANAGED_BY_SELECTOR. */
+  labelSelector?: string;
+  backoff?: { initialMs: number; maxMs: number };
+  /** Server-side watch timeout (seconds); the watch then reconnects from its resourceVersion. */
+  watchTimeoutSeconds?: number;
+  timers?: InformerTimers;
+}
+
+const realTimers: InformerTimers = {
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
+};
+
+/** Backoff after the n-th consecutive failure (n >= 1): initial · 2^(n-1), capped. */
+export function backoffDelay(attempt: number, initialMs: number, maxMs: number): number {
+  return Math.min(maxMs, initialMs * 2 ** Math.max(0, Math.min(attempt - 1, 30)));
+}
+
+/**
+ * client-node's Watch with two additions: it asks for bookmarks and a server-side timeout, and, when told to
+ * (`relistNext`), answers the next watch with a 410 Gone so that ListWatch drops its resourceVersion and lists afresh.
+ */
+class RelistingWatch extends Watch {
+  relistNext = false;
+  /** Set by Informers.stop(): a reconnect that was waiting out its delay must not open a new watch. */
+  stopped = false;
+  readonly #timeoutSeconds: number;
+
+  constructor(config: KubeConfig, timeoutSeconds: number) {
+    super(config);
+    this.#timeoutSeconds = timeoutSeconds;
+  }
+
+  override async watch(
+    path: string,
+    queryParams: Record<string, string | number | boolean | undefined>,
+    callback: (phase: string, apiObj: unknown, watchObj?: unknown) => void,
+    done: (err: unknown) => void,
+  ): Promise<AbortController> {
+    if (this.stopped) return new AbortController();
+    if (this.relistNext) {
+      this.relistNext = false;
+      const controller = new AbortController();
+      setImmediate(() => done(Object.assign(new Error("relist after a failure"), { statusCode: 410 })));
+      return controller;
+    }
+    return super.watch(
+      path,
+      { ...queryParams, allowWatchBookmarks: true, timeoutSeconds: this.#timeoutSeconds },
+      callback,
+      done,
+    );
+  }
+}
+
+interface KindState {
+  kind: WatchedKind;
+  informer: ListWatch<KubernetesObject>;
+  watch: RelistingWatch;
+  synced: boolean;
+  failures: number;
+  lastError: string | undefined;
+  timer: unknown;
+}
+
+export interface KindStatus {
+  synced: boolean;
+  failures: number;
+  lastError?: string;
+  objects: number;
+}
+
+export class Informers {
+  readonly #states = new Map<string, KindState>();
+  readonly #callbacks: InformerCallbacks;
+  readonly #timers: InformerTimers;
+  readonly #backoff: { initialMs: number; maxMs: number };
+  /** ListWatch's reconnect delays, so that stop() can end them (client-node's own delay cannot be cancelled). */
+  readonly #delays = new Set<{ handle: unknown; resolve: () => void }>();
+  #started = false;
+  #stopped = false;
+
+  constructor(
+    kubeConfig: KubeConfig,
+    api: KubernetesObjectApi,
+    callbacks: InformerCallbacks,
+    options: InformerOptions = {},
+  ) {
+    this.#callbacks = callbacks;
+    this.#timers = options.timers ?? realTimers;
+    this.#backoff = options.backoff ?? { initialMs: 1000, maxMs: 30_000 };
+    const labelSelector = options.labelSelector ?? MANAGED_BY_SELECTOR;
+    const timeoutSeconds = options.watchTimeoutSeconds ?? 300;
+    for (const kind of options.kinds ?? WATCHED_KINDS) {
+      const watch = new RelistingWatch(kubeConfig, timeoutSeconds);
+      const state: KindState = {
+        kind,
+        watch,
+        informer: undefined as unknown as ListWatch<KubernetesObject>,
+        synced: false,
+        failures: 0,
+        lastError: undefined,
+        timer: undefined,
+      };
+      const list = async (): Promise<KubernetesListObject<KubernetesObject>> => {
+        const result = await api.list(
+          kind.apiVersion,
+          kind.kind,
+          undefined,
+          undefined,
+          undefined,
+          undefined,
+          undefined,
+          labelSelector,
+        );
+        // ListWatch fills its cache synchronously after this promise settles; mark the kind current after that.
+        setImmediate(() => this.#listed(state));
+        return result;
+      };
+      state.informer = new ListWatch(collectionPath(kind), watch, list, false, labelSelector, undefined, {
+        delayFn: (ms) => this.#delay(ms),
+      });
+      state.informer.on("add", (obj) => this.#change(state, "added", obj));
+      state.informer.on("update", (obj) => this.#change(state, "modified", obj));
+      state.informer.on("delete", (obj) => this.#change(state, "deleted", obj));
+      state.informer.on("error", (err) => this.#failed(state, err));
+      this.#states.set(key(kind.apiVersion, kind.kind), state);
+    }
+  }
+
+  /** Starts every informer; returns at once (failures are retried in the background). */
+  start(): void {
+    if (this.#started) return;
+    this.#started = true;
+    for (const state of this.#states.values()) this.#run(state);
+  }
+
+  /** Stops every watch and retry timer. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    for (const d of this.#delays) {
+      this.#timers.clearTimeout(d.handle);
+      d.resolve();
+    }
+    this.#delays.clear();
+    const stops: Promise<void>[] = [];
+    for (const state of this.#states.values()) {
+      state.watch.stopped = true;
+      if (state.timer !== undefined) this.#timers.clearTimeout(state.timer);
+      state.timer = undefined;
+      state.synced = false;
+      stops.push(state.informer.stop());
+    }
+    await Promise.all(stops);
+  }
+
+  /** The watched kind for an apiVersion/kind, if it is watched. */
+  lookup(apiVersion: string, kind: string): WatchedKind | undefined {
+    return this.#states.get(key(apiVersion, kind))?.kind;
+  }
+
+  /** True when every kind has been listed and no watch is failing. */
+  synced(): boolean {
+    return [...this.#states.values()].every((s) => s.synced);
+  }
+
+  /** Per-kind health (for status/readiness). */
+  status(): Record<string, KindStatus> {
+    const out: Record<string, KindStatus> = {};
+    for (const s of this.#states.values()) {
+      out[s.kind.plural] = {
+        synced: s.synced,
+        failures: s.failures,
+        ...(s.lastError === undefined ? {} : { lastError: s.lastError }),
+        objects: s.informer.list().length,
+      };
+    }
+    return out;
+  }
+
+  /**
+   * Objects of a watched kind from the cache, or undefined when the kind is not watched or its cache is not current
+   * (never listed, or its watch is failing): then ask the API server. The objects are the cache's own: copy them.
+   */
+  list(
+    apiVersion: string,
+    kind: string,
+    query: { namespace?: string; labelSelector?: string } = {},
+  ): readonly KubernetesObject[] | undefined {
+    const state = this.#states.get(key(apiVersion, kind));
+    if (state === undefined || !state.synced) return undefined;
+    const matches = parseLabelSelector(query.labelSelector);
+    return state.informer.list(query.namespace).filter((obj) => matches(obj.metadata?.labels));
+  }
+
+  /** One object from the cache; undefined = not cached (not watched, not current, or absent: ask the API). */
+  get(apiVersion: string, kind: string, namespace: string | undefined, name: string): KubernetesObject | undefined {
+    const state = this.#states.get(key(apiVersion, kind));
+    if (state === undefined || !state.synced) return undefined;
+    return state.informer.get(name, namespace);
+  }
+
+  #delay(ms: number): Promise<void> {
+    if (this.#stopped) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const entry = { handle: undefined as unknown, resolve };
+      entry.handle = this.#timers.setTimeout(() => {
+        this.#delays.delete(entry);
+        resolve();
+      }, ms);
+      this.#delays.add(entry);
+    });
+  }
+
+  #run(state: KindState): void {
+    if (this.#stopped) return;
+    state.informer.start().catch((err: unknown) => this.#failed(state, err));
+  }
+
+  #listed(state: KindState): void {
+    if (this.#stopped) return;
+    state.synced = true;
+    state.failures = 0;
+    state.lastError = undefined;
+    this.#callbacks.onSynced?.(state.kind);
+  }
+
+  #change(state: KindState, type: ChangeType, obj: KubernetesObject): void {
+    if (this.#stopped) return;
+    if (obj.apiVersion === undefined) obj.apiVersion = state.kind.apiVersion;
+    if (obj.kind === undefined) obj.kind = state.kind.kind;
+    this.#callbacks.onChange(state.kind, type, obj);
+  }
+
+  #failed(state: KindState, err: unknown): void {
+    if (this.#stopped || state.timer !== undefined) return;
+    state.synced = false;
+    state.failures++;
+    state.lastError = err instanceof Error ? err.message : String(err);
+    const delay = backoffDelay(state.failures, this.#backoff.initialMs, this.#backoff.maxMs);
+    this.#callbacks.onError(state.kind, err, delay, state.failures);
+    state.timer = this.#timers.setTimeout(() => {
+      state.timer = undefined;
+      // A fresh list on restart: what changed or went while the watch was down is then seen (and reported).
+      state.watch.relistNext = true;
+      this.#run(state);
+    }, delay);
+  }
+}
+
+function key(apiVersion: string, kind: string): string {
+  return `${apiVersion}/${kind}`;
+}
