@@ -1,0 +1,114 @@
+/**
+ * A deployment's env values as two objects (component `env`, labelled with the deployment's name and id):
+ * plain values in the ConfigMap `<deployment>-env`, secret values in the Secret `<deployment>-env`. The Deployment
+ * reads both with `envFrom` (optional), so either may be absent.
+ *
+ * The Secret carries base64 `data`, not `stringData`: the API server folds `stringData` into `data` and never stores
+ * it, so with server-side apply a key removed from `stringData` would stay in `data`; owning `data.<key>` directly
+ * makes a removed key disappear on the next apply.
+ *
+ * `envChecksum` hashes both maps; the Deployment puts it (with the config files) on its pod template, so a changed
+ * value rolls the pods. The hash covers secret values: anyone who can read the Deployment can test guesses of a weak
+ * secret against it, so it is only as private as the namespace's Deployments are (which, for tenants, is the same
+ * audience that can read the Secret).
+ */
+import { createHash } from "node:crypto";
+import type { V1ConfigMap, V1Secret } from "@kubernetes/client-node";
+import { generateAnnotations, generateLabels } from "./labels.ts";
+
+export const ENV_SUFFIX = "-env";
+
+/** The name of both env objects of a deployment: `<deployment>-env`. */
+export function envObjectName(deploymentName: string): string {
+  return `${deploymentName}${ENV_SUFFIX}`;
+}
+
+interface EnvInputBase {
+  /** The deployment record's id (the env objects belong to the deployment, not to single env records). */
+  readonly deploymentId: string;
+  /** The deployment's name. */
+  readonly deploymentName: string;
+  /** The Kubernetes namespace name. */
+  readonly namespace: string;
+}
+
+export interface EnvConfigMapInput extends EnvInputBase {
+  /** Plain values by variable name. */
+  readonly plain: Readonly<Record<string, string>>;
+}
+
+export interface EnvSecretInput extends EnvInputBase {
+  /** Secret values by variable name. */
+  readonly secret: Readonly<Record<string, string>>;
+}
+
+/** A copy of `record` with its keys in code-point order, so equal maps serialise alike. */
+export function sortedRecord(record: Readonly<Record<string, string>>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const key of Object.keys(record).sort()) out[key] = record[key] ?? "";
+  return out;
+}
+
+function envMetadata(input: EnvInputBase): {
+  name: string;
+  namespace: string;
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+} {
+  return {
+    name: envObjectName(input.deploymentName),
+    namespace: input.namespace,
+    labels: generateLabels({ component: "env", name: input.deploymentName, id: input.deploymentId }),
+    annotations: generateAnnotations({ id: input.deploymentId }),
+  };
+}
+
+/** The ConfigMap `<deployment>-env` holding the plain values. */
+export function renderEnvConfigMap(input: EnvConfigMapInput): V1ConfigMap {
+  return {
+    apiVersion: "v1",
+    kind: "ConfigMap",
+    metadata: envMetadata(input),
+    data: sortedRecord(input.plain),
+  };
+}
+
+/** The Secret `<deployment>-env` (type Opaque) holding the secret values, base64-encoded in `data`. */
+export function renderEnvSecret(input: EnvSecretInput): V1Secret {
+  const data: Record<string, string> = {};
+  for (const [key, value] of Object.entries(sortedRecord(input.secret))) {
+    data[key] = Buffer.from(value, "utf8").toString("base64");
+  }
+  return {
+    apiVersion: "v1",
+    kind: "Secret",
+    metadata: envMetadata(input),
+    type: "Opaque",
+    data,
+  };
+}
+
+/** Deterministic JSON: object keys sorted at every level. */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
+  if (typeof value === "object" && value !== null) {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(",")}}`;
+  }
+  return JSON.stringify(value) ?? "null";
+}
+
+/** sha256 (hex) of a value's canonical JSON. */
+export function sha256Hex(value: unknown): string {
+  return createHash("sha256").update(canonicalJson(value)).digest("hex");
+}
+
+/**
+ * A sha256 hex over the plain and the secret values (keys order-independent). A value moved from plain to secret
+ * changes it too. Equal inputs give equal checksums in every process.
+ */
+export function envChecksum(plain: Readonly<Record<string, string>>, secret: Readonly<Record<string, string>>): string {
+  return sha256Hex({ plain, secret });
+}
