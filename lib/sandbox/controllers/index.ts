@@ -1,0 +1,107 @@
+/**
+ * The sandbox's controllers: they make the store behave like a small cluster (Deployments roll out, pods become
+ * Ready, Services get IPs and Endpoints, PVCs bind, namespaces terminate, quotas refuse...). Event driven: one store
+ * subscription feeds an informer-like cache and per-object work queues; timers only model delays (pod start-up,
+ * image pull back-off, job run time) and are all cleared by stop().
+ */
+import type { KubeObject, StoreEvent } from "../types.ts";
+import type { Store } from "../store.ts";
+import { EventRecorder } from "./events.ts";
+import { Cache, R, Timers, WorkQueue, type Context, type Controller } from "./runtime.ts";
+
+export interface ControllerOptions {
+  /** How long a pod takes from scheduled to Running/Ready (default 1000; tests ~20). */
+  podReadyDelayMs: number;
+  /** How long a Job's pod runs before it succeeds (default ~ a few seconds; tests ~50). */
+  jobDurationMs: number;
+  now?: () => Date;
+  /** Where controller errors are reported (default: nowhere). */
+  log?: (line: string) => void;
+}
+
+export interface Controllers {
+  stop(): void;
+  /** Resolves once no work is queued (timers for modeled delays may still be pending). For tests and benchmarks. */
+  idle(): Promise<void>;
+  /** Work items handled and timers pending (for measurements). */
+  stats(): { processed: number; queued: number; timers: number };
+}
+
+/** Kinds the controllers keep whole in their cache. */
+const CACHED = [
+  R.pods,
+  R.replicaSets,
+  R.deployments,
+  R.jobs,
+  R.services,
+  R.endpoints,
+  R.pvcs,
+  R.pvs,
+  R.namespaces,
+  R.quotas,
+  R.limitRanges,
+];
+
+type ControllerFactory = (ctx: Context) => Controller;
+
+/** The controllers, in the order their admission plugins must run (LimitRange defaults before quota checks). */
+const FACTORIES: ControllerFactory[] = [];
+
+export function startControllers(store: Store, options: ControllerOptions): Controllers {
+  const now = options.now ?? (() => new Date());
+  const log = options.log ?? (() => undefined);
+  const timers = new Timers();
+  const queue = new WorkQueue(timers, log);
+  const cache = new Cache(CACHED);
+  const events = new EventRecorder(store, now);
+  let stopped = false;
+  const ctx: Context = {
+    store,
+    cache,
+    queue,
+    timers,
+    events,
+    podReadyDelayMs: options.podReadyDelayMs,
+    jobDurationMs: options.jobDurationMs,
+    now,
+    log,
+    stopped: () => stopped,
+  };
+  const controllers = FACTORIES.map((make) => make(ctx));
+  for (const c of controllers) queue.register(c.name, (key) => c.reconcile(key));
+
+  const dispatch = (event: StoreEvent, old: KubeObject | undefined): void => {
+    for (const c of controllers) {
+      try {
+        c.onEvent?.(event, old);
+      } catch (err) {
+        log(`controller ${c.name}: event handler failed: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
+  };
+  const unsubscribe = store.subscribeRaw((entry) => {
+    const event: StoreEvent = { type: entry.type, resource: entry.resource, object: entry.object };
+    const old = cache.apply(event) ?? entry.old;
+    dispatch(event, old);
+  });
+
+  // Fill the cache from what is stored (state loaded from a file), then let each controller look at it.
+  for (const type of store.types.all()) {
+    if (!type.verbs.includes("list") || type.key === R.events || type.group === "metrics.k8s.io") continue;
+    for (const object of store.listRefs(type.key)) cache.apply({ type: "ADDED", resource: type, object });
+  }
+  for (const c of controllers) c.resync?.();
+
+  return {
+    stop(): void {
+      if (stopped) return;
+      stopped = true;
+      unsubscribe();
+      events.disable();
+      queue.stop();
+      timers.clearAll();
+    },
+    idle: () => queue.idle(),
+    stats: () => ({ processed: queue.processed, queued: queue.length, timers: timers.size }),
+  };
+}
