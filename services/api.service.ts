@@ -1,0 +1,404 @@
+/**
+ * `api`: the moleculer-web gateway. Publishes every versioned domain service's REST routes under /api (auto-aliases
+ * from `settings.rest` + each action's `rest`), authenticates `Authorization: Bearer <JWT>` into `ctx.meta.userID`
+ * and `ctx.meta.roles`, and answers every error as JSON `{name, message, code, type, data}` without a stack trace
+ * (docs/architecture.md, "Access" and "Errors"). Unauthenticated: GET /api/health, /api/ready, /api/openapi.json.
+ */
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
+import { STATUS_CODES } from "node:http";
+import { performance } from "node:perf_hooks";
+import type { Context, Service, ServiceSchema } from "moleculer";
+import type { ApiRouteSchema, ApiSettingsSchema, CorsOptions } from "moleculer-web";
+import ApiGateway from "moleculer-web";
+import { bearerToken, verifyToken, loadJwtSecret, type Identity } from "../lib/auth.ts";
+import { readConfig } from "../lib/config.ts";
+import { unauthorized } from "../lib/errors.ts";
+import type { CallerMeta } from "../lib/meta.ts";
+import { buildOpenApi, type OpenApiAction, type OpenApiDocument, type OpenApiRoute } from "../lib/openapi.ts";
+
+/** What `GET /api/health` answers. */
+export interface HealthResult {
+  status: "ok";
+}
+
+/** One `*.readiness` action's answer, as `GET /api/ready` reports it. */
+export interface ReadinessCheck {
+  ready: boolean;
+  checks?: unknown;
+  error?: { name: string; message: string; code: number; type: string | null };
+}
+
+/** What `GET /api/ready` answers (HTTP 200 when `status` is "ready", else 503). */
+export interface ReadyResult {
+  status: "ready" | "unavailable";
+  broker: "started" | "stopped";
+  checks: Record<string, ReadinessCheck>;
+}
+
+/** The JSON body of every error answer. */
+export interface ErrorBody {
+  name: string;
+  message: string;
+  code: number;
+  type: string | null;
+  data: unknown;
+}
+
+export interface Settings extends ApiSettingsSchema {
+  /** Listening port; 0 = any free port (tests). Default: readConfig().port. */
+  port?: number;
+  /** Listening address. */
+  ip: string;
+  /** Action masks the authenticated route publishes (only versioned domain services). */
+  publish: string[];
+  /** Largest JSON body, e.g. "1mb"; null = readConfig().bodyLimit. */
+  bodyLimit: string | null;
+  /** JWT key; null = readConfig().jwtSecret, else the secret generated under dataDir. Never published. */
+  jwtSecret: string | null;
+  /** Where the generated JWT secret is kept; null = readConfig().dataDir. */
+  dataDir: string | null;
+  /** Origins allowed by CORS; null = CORS_ORIGINS (comma-separated), unset = CORS off. */
+  corsOrigins: string[] | null;
+  /** Milliseconds each `*.readiness` action may take. */
+  readinessTimeout: number;
+}
+
+type GatewayMeta = CallerMeta & { $statusCode?: number };
+
+/** The parts of a moleculer-web alias the gateway reads (its typings omit `fullPath`). */
+interface GatewayAlias {
+  method: string;
+  fullPath: string;
+  action: string | null;
+  route: { opts: { authentication?: unknown } };
+}
+
+/** moleculer-web's request: the node request plus the fields it sets. */
+type GatewayRequest = IncomingMessage & { originalUrl?: string };
+
+interface HttpError {
+  status: number;
+  body: ErrorBody;
+  retryable: boolean;
+}
+
+interface Methods {
+  authenticate(ctx: Context<unknown, GatewayMeta>, route: unknown, req: GatewayRequest): Promise<Identity>;
+  authorize(ctx: Context<unknown, GatewayMeta>): void;
+  errorHandler(req: GatewayRequest, res: ServerResponse, err: unknown): void;
+  sendHttpError(req: GatewayRequest, res: ServerResponse, err: unknown): void;
+  openApiDocument(): OpenApiDocument;
+}
+
+interface LocalVars {
+  server: Server;
+  aliases: GatewayAlias[];
+  jwtSecret: string;
+}
+
+type ApiThis = Service<Settings> & Methods & LocalVars;
+
+const PUBLIC_ACTIONS = { health: "api.health", ready: "api.ready", openapi: "api.openapi" } as const;
+const RETRY_AFTER_SECONDS = 5;
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null;
+}
+
+function serviceUnavailable(action: unknown): HttpError {
+  const name = typeof action === "string" ? action : undefined;
+  return {
+    status: 503,
+    retryable: true,
+    body: {
+      name: "ServiceUnavailableError",
+      message: name === undefined ? "Service unavailable" : `Service unavailable: '${name}' cannot be reached`,
+      code: 503,
+      type: "SERVICE_UNAVAILABLE",
+      data: name === undefined ? null : { action: name },
+    },
+  };
+}
+
+/**
+ * Any thrown value as the HTTP answer: status = code when 400-599 else 500; a missing service → retryable 503;
+ * body-parser errors → 400/413; 5xx other than retryable 503s lose their message and data.
+ */
+function httpErrorOf(err: unknown): HttpError {
+  const e: Record<string, unknown> = isRecord(err) ? err : { message: String(err) };
+  let name = typeof e["name"] === "string" ? e["name"] : "Error";
+  let message = typeof e["message"] === "string" ? e["message"] : "";
+  const rawCode = typeof e["code"] === "number" ? e["code"] : e["status"];
+  let code = typeof rawCode === "number" && Number.isInteger(rawCode) ? rawCode : 500;
+  let type = typeof e["type"] === "string" ? e["type"] : null;
+  let data: unknown = e["data"] ?? null;
+  const retryable = e["retryable"] === true;
+
+  if (type === "SERVICE_NOT_FOUND" || type === "SERVICE_NOT_AVAILABLE" || name === "ServiceUnavailableError") {
+    return serviceUnavailable(isRecord(data) ? data["action"] : undefined);
+  }
+  // body-parser's errors, which moleculer-web wraps keeping their status and dotted type.
+  if (type === "entity.parse.failed") {
+    [name, message, code, type, data] = ["BadRequestError", "Invalid JSON in request body", 400, "INVALID_JSON", null];
+  } else if (type === "entity.too.large") {
+    [name, message, code, type, data] = [
+      "PayloadTooLargeError",
+      "Request body too large",
+      413,
+      "PAYLOAD_TOO_LARGE",
+      null,
+    ];
+  } else if (type !== null && /^[a-z]+(\.[a-z]+)+$/.test(type)) {
+    type = type.toUpperCase().replace(/\./g, "_");
+  }
+
+  const status = code >= 400 && code <= 599 ? code : 500;
+  if (status >= 500 && !(retryable && status === 503)) {
+    message = STATUS_CODES[status] ?? "Internal Server Error";
+    if (status === 500) name = "InternalServerError";
+    data = null;
+  }
+  return { status, retryable, body: { name, message, code: status, type, data } };
+}
+
+function pathOf(url: string | undefined): string {
+  const raw = url ?? "";
+  const q = raw.indexOf("?");
+  return q === -1 ? raw : raw.slice(0, q);
+}
+
+/** The gateway's two routes under /api: public probes and docs, and the authenticated domain routes. */
+function gatewayRoutes(settings: Settings, bodyLimit: string): ApiRouteSchema[] {
+  return [
+    {
+      name: "public",
+      path: "/api",
+      aliases: {
+        "GET /health": PUBLIC_ACTIONS.health,
+        "GET /ready": PUBLIC_ACTIONS.ready,
+        "GET /openapi.json": PUBLIC_ACTIONS.openapi,
+      },
+      whitelist: Object.values(PUBLIC_ACTIONS),
+      mappingPolicy: "restrict",
+      bodyParsers: false,
+      callOptions: { retries: 0 },
+    },
+    {
+      name: "domain",
+      path: "/api",
+      autoAliases: true,
+      mappingPolicy: "restrict",
+      whitelist: settings.publish,
+      authentication: true,
+      authorization: true,
+      bodyParsers: { json: { limit: bodyLimit, strict: true }, urlencoded: false },
+    },
+  ];
+}
+
+const schema: ServiceSchema<Settings, Methods, LocalVars> & {
+  merged?: (this: Service, schema: ServiceSchema<Settings>) => void;
+} = {
+  name: "api",
+  mixins: [ApiGateway],
+
+  settings: {
+    $secureSettings: ["jwtSecret"],
+    ip: "0.0.0.0",
+    publish: ["v1.k8s.**"],
+    bodyLimit: null,
+    jwtSecret: null,
+    dataDir: null,
+    corsOrigins: null,
+    readinessTimeout: 5000,
+    // One debug line per request is written by created(); moleculer-web's own lines (params included) stay off.
+    logRequest: null,
+    logRequestParams: null,
+    logResponse: null,
+    logResponseData: null,
+    logRouteRegistration: "debug",
+    log4XXResponses: false,
+    onError(this: ApiThis, req: GatewayRequest, res: ServerResponse, err: unknown) {
+      this.sendHttpError(req, res, err);
+    },
+  },
+
+  actions: {
+    /** Liveness: the process answers. REST: GET /api/health (public). @throws nothing */
+    health: {
+      description: "Liveness: the gateway process answers",
+      handler(): HealthResult {
+        return { status: "ok" };
+      },
+    },
+
+    /**
+     * Readiness: the broker is started and every `*.readiness` action in the registry resolves; else HTTP 503
+     * naming the failed checks. REST: GET /api/ready (public). @throws nothing (answers 503 instead)
+     */
+    ready: {
+      description: "Readiness: the broker is started and every service's readiness check passes (else 503)",
+      async handler(this: ApiThis, ctx: Context<unknown, GatewayMeta>): Promise<ReadyResult> {
+        const names = [
+          ...new Set(
+            this.broker.registry
+              .getActionList({ onlyAvailable: true, skipInternal: true })
+              .map((item) => item.name)
+              .filter((n) => n.endsWith(".readiness")),
+          ),
+        ].sort();
+        const checks: Record<string, ReadinessCheck> = {};
+        await Promise.all(
+          names.map(async (name) => {
+            try {
+              const result: unknown = await ctx.call(name, {}, { timeout: this.settings.readinessTimeout, retries: 0 });
+              const ready = !isRecord(result) || result["ready"] !== false;
+              checks[name] = { ready, ...(isRecord(result) && "checks" in result ? { checks: result["checks"] } : {}) };
+            } catch (err) {
+              const { body } = httpErrorOf(err);
+              checks[name] = {
+                ready: false,
+                error: { name: body.name, message: body.message, code: body.code, type: body.type },
+              };
+            }
+          }),
+        );
+        const started = this.broker.started && !this.broker.stopping;
+        const ready = started && Object.values(checks).every((c) => c.ready);
+        if (!ready) ctx.meta.$statusCode = 503;
+        return { status: ready ? "ready" : "unavailable", broker: started ? "started" : "stopped", checks };
+      },
+    },
+
+    /** The OpenAPI 3.1 document of every published route. REST: GET /api/openapi.json (public). @throws nothing */
+    openapi: {
+      description: "This OpenAPI 3.1 document: every published route with its parameters",
+      handler(this: ApiThis): OpenApiDocument {
+        return this.openApiDocument();
+      },
+    },
+  },
+
+  methods: {
+    /** moleculer-web's authentication hook: a verified bearer token, or a 401. Sets ctx.meta.userID and roles. */
+    async authenticate(ctx: Context<unknown, GatewayMeta>, _route: unknown, req: GatewayRequest): Promise<Identity> {
+      const header = req.headers.authorization;
+      const identity = await verifyToken(bearerToken(header), this.jwtSecret);
+      ctx.meta.userID = identity.userID;
+      ctx.meta.roles = identity.roles;
+      return identity;
+    },
+
+    /** moleculer-web's authorization hook: no request reaches an action without a userID (services trust those). */
+    authorize(ctx: Context<unknown, GatewayMeta>): void {
+      if (typeof ctx.meta.userID !== "string" || ctx.meta.userID === "") throw unauthorized("Missing bearer token");
+    },
+
+    /** Replaces moleculer-web's handler so that errors are logged once, by sendHttpError. */
+    errorHandler(req: GatewayRequest, res: ServerResponse, err: unknown): void {
+      this.sendHttpError(req, res, err);
+    },
+
+    /** Writes the JSON error answer; logs 5xx with their stack, 4xx not at all. */
+    sendHttpError(req: GatewayRequest, res: ServerResponse, err: unknown): void {
+      const { status, body, retryable } = httpErrorOf(err);
+      if (status >= 500) {
+        this.logger.error(`${req.method ?? "?"} ${pathOf(req.originalUrl ?? req.url)} -> ${status}:`, err);
+      }
+      if (res.headersSent) {
+        res.end();
+        return;
+      }
+      let json: string;
+      try {
+        json = JSON.stringify(body);
+      } catch {
+        json = JSON.stringify({ ...body, data: null });
+      }
+      res.setHeader("Content-Type", "application/json; charset=utf-8");
+      if (status === 401) {
+        res.setHeader(
+          "WWW-Authenticate",
+          req.headers.authorization === undefined ? "Bearer" : 'Bearer error="invalid_token"',
+        );
+      }
+      if (status === 503 && retryable) res.setHeader("Retry-After", String(RETRY_AFTER_SECONDS));
+      res.writeHead(status);
+      res.end(json);
+    },
+
+    /** The OpenAPI document of the aliases the gateway resolves now and the registry's action schemas. */
+    openApiDocument(): OpenApiDocument {
+      const routes: OpenApiRoute[] = this.aliases.flatMap((alias) =>
+        alias.action === null
+          ? []
+          : [
+              {
+                method: alias.method,
+                path: alias.fullPath,
+                action: alias.action,
+                public: !alias.route.opts.authentication,
+              },
+            ],
+      );
+      const actions: OpenApiAction[] = this.broker.registry.getActionList({ skipInternal: true }).flatMap((item) => {
+        if (item.action === undefined) return [];
+        const action: Record<string, unknown> = item.action;
+        return [{ name: item.name, params: action["params"], description: action["description"] }];
+      });
+      return buildOpenApi(routes, actions, {
+        title: "moleculer-k8s",
+        version: "1",
+        description: "Run applications on Kubernetes: namespaces, images, volumes, envs and deployments.",
+      });
+    },
+  },
+
+  /** Fills the settings that come from the environment, before moleculer-web builds its server and routes. */
+  merged(this: Service, merged: ServiceSchema<Settings>) {
+    const config = readConfig();
+    const settings = { ...(merged.settings as Settings) };
+    // moleculer-web's own default is the raw PORT string; a number here was set on purpose (0 in tests).
+    if (typeof settings.port !== "number") settings.port = config.port;
+    const origins =
+      settings.corsOrigins ??
+      // CORS_ORIGINS is read here, not in lib/config.ts: only the gateway uses it.
+      (process.env["CORS_ORIGINS"] ?? "")
+        .split(",")
+        .map((s) => s.trim())
+        .filter((s) => s !== "");
+    const cors: CorsOptions | undefined =
+      origins.length === 0
+        ? undefined
+        : {
+            origin: origins,
+            methods: ["GET", "HEAD", "PUT", "PATCH", "POST", "DELETE"],
+            allowedHeaders: ["Authorization", "Content-Type"],
+            maxAge: 600,
+          };
+    merged.settings = {
+      ...settings,
+      ...(cors === undefined ? {} : { cors }),
+      routes: gatewayRoutes(settings, settings.bodyLimit ?? config.bodyLimit),
+    };
+  },
+
+  created() {
+    const config = readConfig();
+    this.jwtSecret = loadJwtSecret({
+      jwtSecret: this.settings.jwtSecret ?? config.jwtSecret,
+      dataDir: this.settings.dataDir ?? config.dataDir,
+    });
+    // One line per request, at debug: method, path (no query string), status, duration. Never the headers.
+    this.server.prependListener("request", (req: IncomingMessage, res: ServerResponse) => {
+      const start = performance.now();
+      const line = `${req.method ?? "?"} ${pathOf(req.url)}`;
+      res.once("close", () => {
+        const status = res.writableFinished ? String(res.statusCode) : "aborted";
+        this.logger.debug(`${line} ${status} ${(performance.now() - start).toFixed(1)}ms`);
+      });
+    });
+  },
+};
+
+export default schema;
