@@ -1,0 +1,85 @@
+/**
+ * Name and value rules shared by the record services: Kubernetes DNS names, domain names, reserved namespaces.
+ * Pure functions and regular expressions (usable as fastest-validator `pattern`s); no I/O.
+ */
+
+/** RFC 1123 label as Kubernetes uses it (namespace, service, deployment names): lower-case, ≤ 63 characters. */
+export const DNS_1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+export const DNS_1123_LABEL_MAX = 63;
+
+/** RFC 1123 subdomain as Kubernetes uses it (ConfigMap, Secret, PVC names): dot-separated labels, ≤ 253 characters. */
+export const DNS_1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+export const DNS_1123_SUBDOMAIN_MAX = 253;
+
+/** A host name of at least two labels whose last label (the TLD) is not all digits, so IP addresses are not names. */
+export const DOMAIN_NAME = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)+[a-z0-9]*[a-z]([-a-z0-9]*[a-z0-9])?$/;
+export const DOMAIN_NAME_MAX = 253;
+
+/** IANA service name (container port names): ≤ 15 characters, lower-case letters, digits and single inner hyphens, one letter. */
+export const IANA_SVC_NAME = /^(?=.*[a-z])[a-z0-9]([a-z0-9]|-(?!-))*[a-z0-9]$|^[a-z]$/;
+export const IANA_SVC_NAME_MAX = 15;
+
+/** An environment variable name Kubernetes accepts (`[-._a-zA-Z][-._a-zA-Z0-9]*`). */
+export const ENV_VAR_NAME = /^[-._a-zA-Z][-._a-zA-Z0-9]*$/;
+
+/** An absolute path inside a container. */
+export const ABSOLUTE_PATH = /^\/[^\0]*$/;
+
+/** A content digest such as `sha256:<64 hex>`. */
+export const IMAGE_DIGEST = /^sha256:[a-f0-9]{64}$/;
+
+/** The namespace the suite itself runs in. */
+export const SUITE_NAMESPACE = "moleculer-k8s";
+
+/** Namespaces prefixed so belong to Kubernetes (`kube-system`, `kube-public`, `kube-node-lease`, …). */
+export const RESERVED_NAMESPACE_PREFIX = "kube-";
+
+/**
+ * Namespaces that exist in every cluster and belong to it, not to the suite. A record may name one (the reference
+ * example resolves a namespace named `default`), but the cluster side must never delete the namespace itself.
+ */
+export const CLUSTER_OWNED_NAMESPACES: readonly string[] = ["default"];
+
+export function isDnsLabel(value: string): boolean {
+  return value.length <= DNS_1123_LABEL_MAX && DNS_1123_LABEL.test(value);
+}
+
+export function isDnsSubdomain(value: string): boolean {
+  return value.length <= DNS_1123_SUBDOMAIN_MAX && DNS_1123_SUBDOMAIN.test(value) && value.split(".").every(isDnsLabel);
+}
+
+/** A lower-case DNS host name with at least two labels, each ≤ 63 characters, ≤ 253 in all, not an IP address. */
+export function isDomainName(value: string): boolean {
+  return value.length <= DOMAIN_NAME_MAX && DOMAIN_NAME.test(value) && value.split(".").every(isDnsLabel);
+}
+
+/** `domain` is one of `allowed` or a subdomain of one; an empty list allows every valid name. */
+export function isDomainAllowed(domain: string, allowed: readonly string[]): boolean {
+  if (allowed.length === 0) return true;
+  const d = domain.toLowerCase();
+  return allowed.some((a) => {
+    const base = a.toLowerCase().replace(/^\*\./, "").replace(/\.$/, "");
+    return d === base || d.endsWith(`.${base}`);
+  });
+}
+
+/** Names no tenant namespace may take: `kube-*` and the suite's own namespace. `default` is allowed. */
+export function isReservedNamespace(name: string): boolean {
+  return name.startsWith(RESERVED_NAMESPACE_PREFIX) || name === SUITE_NAMESPACE;
+}
+
+/** Namespaces the cluster owns (never deleted by the suite even when their record is removed). */
+export function isClusterOwnedNamespace(name: string): boolean {
+  return CLUSTER_OWNED_NAMESPACES.includes(name) || name.startsWith(RESERVED_NAMESPACE_PREFIX);
+}
+
+/** Why `name` cannot be a namespace name, or undefined when it can. */
+export function namespaceNameProblem(name: string): string | undefined {
+  if (name.length === 0) return "must not be empty";
+  if (name.length > DNS_1123_LABEL_MAX) return `must be at most ${DNS_1123_LABEL_MAX} characters`;
+  if (!DNS_1123_LABEL.test(name)) {
+    return "must be a DNS-1123 label: lower-case letters, digits and '-', starting and ending with a letter or digit";
+  }
+  if (isReservedNamespace(name)) return `is reserved ('${RESERVED_NAMESPACE_PREFIX}*' and '${SUITE_NAMESPACE}')`;
+  return undefined;
+}

@@ -1,0 +1,584 @@
+/**
+ * `DbMixin({ collection, resource, uniqueIndexes })`: moleculer-db storage for an entity service.
+ *
+ * Adapter, chosen in `created()` from `settings.db` (each field defaults from `readConfig()`):
+ * - `settings.db.memory: true` → NeDB in memory (tests: `broker.createService({ mixins: [schema],
+ *   settings: { db: { memory: true } } })`, or `createRecordsBroker()` in test/helpers/records.ts);
+ * - else `settings.db.mongoUri` (MONGO_URI) → moleculer-db-adapter-mongo, one collection per service;
+ * - else NeDB (moleculer-db's MemoryAdapter over @seald-io/nedb) with one file `<dataDir>/<collection>.db`
+ *   (`settings.db.dataDir`, DATA_DIR), loaded on start, so a restart keeps everything.
+ *
+ * What it gives an entity service:
+ * - actions `list`, `find`, `count`, `get`, `remove` with strict params (moleculer-db's paging, sort, fields and
+ *   `query`; no `search`, which NeDB would run instead of the query), and `readiness` (internal, no REST) that
+ *   resolves `{ ready: true, checks: { database: "ok" } }` or throws 503 DATABASE_UNAVAILABLE. The service writes its own
+ *   `create`/`update` with strict params and calls `this.createEntity` / `this.updateEntity`.
+ * - string ids (`id`, 20 characters), `createdAt`/`updatedAt` ISO strings on every stored change.
+ * - unique indexes kept by the database: a single field is indexed as is; a compound one (`["namespace", "name"]`)
+ *   through a derived field `_unique.namespace_name` (NeDB 3 has no compound indexes), hidden from callers. A violation
+ *   is 409 ALREADY_EXISTS naming the last field of the index.
+ * - domain events `k8s.<resource>.created|updated|removed` (broadcast, payload = the public entity) after each stored change.
+ *   `publicEntity(entity)` is the hook to mask secrets: it runs on every entity that leaves the service.
+ * - database failures that are not the caller's fault → 503 retryable DATABASE_UNAVAILABLE; malformed queries → 422.
+ */
+import type { Context, ServiceSchema, ServiceSettingSchema, Service } from "moleculer";
+import { randomBytes } from "node:crypto";
+import { access, constants } from "node:fs/promises";
+import path from "node:path";
+import DbServiceModule from "moleculer-db";
+import MongoAdapter from "moleculer-db-adapter-mongo";
+import { readConfig } from "../lib/config.ts";
+import { alreadyExists, ERROR_TYPES, invalid, notFound, unavailable } from "../lib/errors.ts";
+import { defineParams, type ParamsOf } from "../lib/params.ts";
+
+/** A stored document as the adapter returns it (`_id`, not `id`). */
+export type RawDoc = Record<string, unknown> & { _id: string };
+/** An entity as callers see it (`id`, timestamps, public fields). */
+export type Entity = Record<string, unknown> & { id: string };
+
+export interface DbMixinOptions {
+  /** Collection (Mongo) / file name (NeDB) of the service. */
+  collection: string;
+  /** Plural resource name used in domain events: `k8s.<resource>.created`. */
+  resource: string;
+  /** Each entry a list of fields that together are unique, e.g. `[["name"]]` or `[["namespace", "name"]]`. */
+  uniqueIndexes?: readonly (readonly string[])[];
+  /** Singular noun for messages ("namespace"); defaults to the resource without a trailing "s". */
+  entityName?: string;
+}
+
+export interface DbConnectionSettings {
+  /** NeDB in memory, nothing written to disk. */
+  memory?: boolean;
+  /** MongoDB URI; defaults to MONGO_URI. */
+  mongoUri?: string;
+  /** Directory of the NeDB files; defaults to DATA_DIR. */
+  dataDir?: string;
+}
+
+export interface DbSettings extends ServiceSettingSchema {
+  idField: string;
+  fields: string[] | null;
+  excludeFields: string[] | null;
+  pageSize: number;
+  maxPageSize: number;
+  maxLimit: number;
+  db: DbConnectionSettings;
+}
+
+/** The adapter surface this mixin uses (moleculer-db's MemoryAdapter and the Mongo adapter both have it). */
+interface Adapter {
+  init(broker: unknown, service: unknown): void;
+  connect(): Promise<unknown>;
+  disconnect(): Promise<unknown>;
+  find(filters: Record<string, unknown>): Promise<unknown[]>;
+  findOne(query: Record<string, unknown>): Promise<unknown>;
+  findById(id: string): Promise<unknown>;
+  count(filters: Record<string, unknown>): Promise<number>;
+  insert(entity: Record<string, unknown>): Promise<unknown>;
+  updateById(id: string, update: Record<string, unknown>): Promise<unknown>;
+  removeMany(query: Record<string, unknown>): Promise<number>;
+  removeById(id: string): Promise<unknown>;
+  db?: unknown;
+}
+
+interface NedbLike {
+  ensureIndexAsync(options: { fieldName: string; unique: boolean }): Promise<void>;
+  filename?: string | null;
+  inMemoryOnly?: boolean;
+}
+interface MongoDbLike {
+  command(cmd: Record<string, unknown>): Promise<unknown>;
+}
+interface MongoCollectionLike {
+  createIndex(keys: Record<string, number>, options: { unique: boolean }): Promise<unknown>;
+}
+
+/** moleculer-db's own (untyped: its d.ts types the default export as a class) list/get/transform helpers. */
+interface DbBaseMethods {
+  sanitizeParams(ctx: Context, params: Record<string, unknown>): Record<string, unknown>;
+  transformDocuments(ctx: Context | null, params: Record<string, unknown>, docs: unknown): Promise<unknown>;
+  _list(ctx: Context, params: Record<string, unknown>): Promise<ListResult>;
+  _find(ctx: Context, params: Record<string, unknown>): Promise<Entity[]>;
+  _count(ctx: Context, params: Record<string, unknown>): Promise<number>;
+  _get(ctx: Context, params: Record<string, unknown>): Promise<Entity | Entity[] | Record<string, Entity>>;
+}
+
+export interface ListResult {
+  rows: Entity[];
+  total: number;
+  page: number;
+  pageSize: number;
+  totalPages: number;
+}
+
+export interface DbMethods {
+  /** The public form of an entity (override to mask secrets); runs on every entity in responses and events. */
+  publicEntity(entity: Entity): Entity;
+  /** Transforms raw documents into public entities (moleculer-db's transform, then `publicEntity`). */
+  transformDocuments(ctx: Context | null, params: Record<string, unknown>, docs: unknown): Promise<unknown>;
+  /** The raw stored document, or null. */
+  findRawById(id: string): Promise<RawDoc | null>;
+  /** The first raw document matching `query`, or null. */
+  findRawOne(query: Record<string, unknown>): Promise<RawDoc | null>;
+  /** All raw documents matching `query`. */
+  findRaw(query: Record<string, unknown>): Promise<RawDoc[]>;
+  /** Stores a new entity (id, timestamps, unique keys), emits `k8s.<resource>.created`, returns the public entity. */
+  createEntity(ctx: Context | null, fields: Record<string, unknown>): Promise<Entity>;
+  /** `$set`s `changes` (a field set to undefined is removed) on a stored entity, emits `k8s.<resource>.updated`; 404 when missing. */
+  updateEntity(ctx: Context | null, id: string, changes: Record<string, unknown>): Promise<Entity>;
+  /** Removes one entity, emits `k8s.<resource>.removed` with it; 404 when missing. */
+  removeEntity(ctx: Context | null, id: string): Promise<Entity>;
+  /** Removes every entity matching `query` (all by default), one `removed` event each; returns how many. */
+  removeEntities(ctx: Context | null, query?: Record<string, unknown>): Promise<number>;
+  /** Runs an adapter operation, mapping its failures (503 database, 422 query). */
+  dbCall<T>(operation: string, fn: (adapter: Adapter) => Promise<T>): Promise<T>;
+  /** Throws 503 DATABASE_UNAVAILABLE unless the database answers (and, for NeDB files, its file is writable). */
+  checkDatabase(): Promise<void>;
+  /** Connects the adapter and creates the unique indexes; on failure the service starts unready and retries. */
+  connect(): Promise<void>;
+  disconnect(): Promise<void>;
+}
+
+export interface DbVars {
+  adapter: Adapter;
+  dbState: { connected: boolean; reason: string; kind: "memory" | "nedb" | "mongo" };
+  dbRetryTimer: NodeJS.Timeout | undefined;
+  dbMixin: Required<DbMixinOptions> & { keyFields: string[] };
+}
+
+type DbThis = Service<DbSettings> & DbVars & DbMethods & DbBaseMethods;
+
+const moleculerDb = DbServiceModule as unknown as {
+  settings: Record<string, unknown>;
+  methods: Record<string, (this: unknown, ...args: unknown[]) => unknown>;
+  MemoryAdapter: new (opts?: Record<string, unknown>) => Adapter;
+};
+const MongoDbAdapter = MongoAdapter as unknown as new (uri: string, opts?: Record<string, unknown>) => Adapter;
+
+const ID_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+/** 20 random base-62 characters (the shape of the reference document's ids). */
+export function newId(): string {
+  const bytes = randomBytes(20);
+  let id = "";
+  for (const b of bytes) id += ID_ALPHABET[b % 62] ?? "0";
+  return id;
+}
+
+const UNIQUE_FIELD = "_unique";
+const RETRY_MS = 5000;
+
+/** The stored field that carries a unique index: the field itself, or the derived key of a compound index. */
+export function uniqueFieldOf(fields: readonly string[]): string {
+  return fields.length === 1 ? (fields[0] ?? "") : `${UNIQUE_FIELD}.${fields.join("_")}`;
+}
+
+/** Strict params of the list/find/count/get/remove actions (moleculer-db's, less `search`, `populate`). */
+const stringOrList = [
+  { type: "string", optional: true },
+  { type: "array", optional: true, items: "string" },
+] as const;
+const queryRule = [
+  { type: "object", optional: true },
+  { type: "string", optional: true },
+] as const;
+export const listParams = defineParams({
+  $$strict: true,
+  page: { type: "number", integer: true, min: 1, optional: true, convert: true },
+  pageSize: { type: "number", integer: true, min: 1, optional: true, convert: true },
+  sort: { type: "string", optional: true, max: 256 },
+  fields: stringOrList,
+  excludeFields: stringOrList,
+  query: queryRule,
+});
+export const findParams = defineParams({
+  $$strict: true,
+  limit: { type: "number", integer: true, min: 0, optional: true, convert: true },
+  offset: { type: "number", integer: true, min: 0, optional: true, convert: true },
+  sort: { type: "string", optional: true, max: 256 },
+  fields: stringOrList,
+  excludeFields: stringOrList,
+  query: queryRule,
+});
+export const countParams = defineParams({ $$strict: true, query: queryRule });
+export const getParams = defineParams({
+  $$strict: true,
+  id: [
+    { type: "string", empty: false, max: 64 },
+    { type: "array", items: { type: "string", empty: false, max: 64 }, min: 1, max: 1000 },
+  ],
+  fields: stringOrList,
+  excludeFields: stringOrList,
+  mapping: { type: "boolean", optional: true },
+});
+export const idParams = defineParams({ $$strict: true, id: { type: "string", empty: false, max: 64 } });
+export type ListParams = ParamsOf<typeof listParams>;
+export type FindParams = ParamsOf<typeof findParams>;
+export type CountParams = ParamsOf<typeof countParams>;
+export type GetParams = ParamsOf<typeof getParams>;
+export type IdParams = ParamsOf<typeof idParams>;
+
+export interface ReadinessResult {
+  ready: true;
+  checks: { database: "ok" };
+}
+
+function errorCode(err: unknown): unknown {
+  return typeof err === "object" && err !== null ? (err as { code?: unknown }).code : undefined;
+}
+function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+function isUniqueViolation(err: unknown): boolean {
+  if (typeof err !== "object" || err === null) return false;
+  return (err as { errorType?: unknown }).errorType === "uniqueViolated" || errorCode(err) === 11000;
+}
+/** An error our own code raised on purpose (a moleculer error with an HTTP-ish code): passed through unchanged. */
+function isOwnError(err: unknown): boolean {
+  const code = errorCode(err);
+  return typeof code === "number" && code >= 400 && code < 600 && typeof (err as { type?: unknown }).type === "string";
+}
+/** NeDB and MongoDB errors caused by a malformed query (the caller's fault). */
+function isQueryError(err: unknown): boolean {
+  if (errorCode(err) === 2) return true; // MongoDB BadValue: unknown operator, bad $regex, ...
+  const message = errorMessage(err);
+  return /^(Unknown (comparison function|logical operator)|Field names cannot begin with|\$\w+ operator|Can't use \$|Invalid regular expression|Lookahead|Cannot (use|compare))/i.test(
+    message,
+  );
+}
+function deepEqual(a: unknown, b: unknown): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+/** What a service's `mixins` array accepts: moleculer types it as untyped schemas. */
+export type MixinSchema = Partial<ServiceSchema>;
+
+/**
+ * The one conversion of a typed mixin to `MixinSchema`. moleculer types `mixins` with `this` = `Service & Record<string,
+ * any>`, and action handlers are contravariant in `this`, so a mixin whose handlers see their own typed `this` (settings,
+ * methods, vars) is not assignable to it. Factories return through this helper; services never cast.
+ */
+export function asMixin<S, M, V, T>(schema: ServiceSchema<S, M, V, T>): MixinSchema {
+  return schema as unknown as MixinSchema;
+}
+
+/** A typed mixin factory: `mixins: [DbMixin({ collection: "namespaces", resource: "namespaces", uniqueIndexes: [["name"]] })]`. */
+export function DbMixin(options: DbMixinOptions): MixinSchema {
+  const config: DbVars["dbMixin"] = {
+    collection: options.collection,
+    resource: options.resource,
+    uniqueIndexes: options.uniqueIndexes ?? [],
+    entityName: options.entityName ?? options.resource.replace(/s$/, ""),
+    keyFields: (options.uniqueIndexes ?? []).filter((f) => f.length > 1).map(uniqueFieldOf),
+  };
+
+  const schema: ServiceSchema<DbSettings, DbMethods, DbVars, DbThis> & { collection: string } = {
+    name: "",
+    // The Mongo adapter reads the collection name from the service schema.
+    collection: config.collection,
+    settings: {
+      ...(moleculerDb.settings as Partial<DbSettings>),
+      idField: "id",
+      fields: null,
+      excludeFields: null,
+      pageSize: 10,
+      maxPageSize: 100,
+      maxLimit: 1000,
+      db: {},
+    },
+
+    actions: {
+      /** Lists entities page by page (`page`, `pageSize`, `sort`, `fields`, `query`). REST: GET / @throws VALIDATION_ERROR, DATABASE_UNAVAILABLE */
+      list: {
+        rest: "GET /",
+        permission: "list",
+        params: listParams,
+        handler(this: DbThis, ctx: Context<ListParams>): Promise<ListResult> {
+          return this.dbCall("list", () => this._list(ctx, this.sanitizeParams(ctx, ctx.params)));
+        },
+      },
+      /** Finds entities (`limit`, `offset`, `sort`, `fields`, `query`); no REST. @throws VALIDATION_ERROR, DATABASE_UNAVAILABLE */
+      find: {
+        permission: "list",
+        params: findParams,
+        handler(this: DbThis, ctx: Context<FindParams>): Promise<Entity[]> {
+          return this.dbCall("find", () => this._find(ctx, this.sanitizeParams(ctx, ctx.params)));
+        },
+      },
+      /** Counts entities matching `query`; no REST. @throws VALIDATION_ERROR, DATABASE_UNAVAILABLE */
+      count: {
+        permission: "list",
+        params: countParams,
+        handler(this: DbThis, ctx: Context<CountParams>): Promise<number> {
+          return this.dbCall("count", () => this._count(ctx, this.sanitizeParams(ctx, ctx.params)));
+        },
+      },
+      /** Gets one entity (or several, `id: [...]`, `mapping`). REST: GET /:id @throws NOT_FOUND, DATABASE_UNAVAILABLE */
+      get: {
+        rest: "GET /:id",
+        permission: "read",
+        params: getParams,
+        async handler(this: DbThis, ctx: Context<GetParams>): Promise<Entity | Entity[] | Record<string, Entity>> {
+          const res = await this.dbCall("get", async () => {
+            try {
+              return await this._get(ctx, this.sanitizeParams(ctx, ctx.params));
+            } catch (err) {
+              if (errorCode(err) === 404) return null;
+              throw err;
+            }
+          });
+          if (res === null) throw notFound(this.dbMixin.entityName, String(ctx.params.id));
+          return res;
+        },
+      },
+      /** Removes an entity and returns it. REST: DELETE /:id @throws NOT_FOUND, FORBIDDEN, DATABASE_UNAVAILABLE */
+      remove: {
+        rest: "DELETE /:id",
+        permission: "write",
+        params: idParams,
+        handler(this: DbThis, ctx: Context<IdParams>): Promise<Entity> {
+          return this.removeEntity(ctx, ctx.params.id);
+        },
+      },
+      /** Readiness of this service's database, for the gateway's /api/ready; no REST. @throws DATABASE_UNAVAILABLE */
+      readiness: {
+        visibility: "public",
+        permission: "any",
+        async handler(this: DbThis): Promise<ReadinessResult> {
+          await this.checkDatabase();
+          return { ready: true, checks: { database: "ok" } };
+        },
+      },
+    },
+
+    methods: {
+      ...(moleculerDb.methods as Partial<DbMethods>),
+
+      publicEntity(entity: Entity): Entity {
+        return entity;
+      },
+
+      async transformDocuments(this: DbThis, ctx: Context | null, params: Record<string, unknown>, docs: unknown) {
+        const strip = (doc: unknown): unknown => {
+          if (typeof doc !== "object" || doc === null) return doc;
+          const { [UNIQUE_FIELD]: _hidden, ...rest } = doc as Record<string, unknown>;
+          return rest;
+        };
+        const input = Array.isArray(docs) ? docs.map(strip) : strip(docs);
+        const base = moleculerDb.methods.transformDocuments as DbBaseMethods["transformDocuments"];
+        const out = await base.call(this, ctx, params, input);
+        const publish = (doc: unknown): unknown =>
+          typeof doc === "object" && doc !== null ? this.publicEntity(doc as Entity) : doc;
+        return Array.isArray(out) ? out.map(publish) : publish(out);
+      },
+
+      async findRawById(this: DbThis, id: string): Promise<RawDoc | null> {
+        const doc = await this.dbCall("findById", (a) => a.findById(id));
+        return (doc as RawDoc | null | undefined) ?? null;
+      },
+
+      async findRawOne(this: DbThis, query: Record<string, unknown>): Promise<RawDoc | null> {
+        const doc = await this.dbCall("findOne", (a) => a.findOne(query));
+        return (doc as RawDoc | null | undefined) ?? null;
+      },
+
+      async findRaw(this: DbThis, query: Record<string, unknown>): Promise<RawDoc[]> {
+        return (await this.dbCall("find", (a) => a.find({ query }))) as RawDoc[];
+      },
+
+      async createEntity(this: DbThis, ctx: Context | null, fields: Record<string, unknown>): Promise<Entity> {
+        const now = new Date().toISOString();
+        const { id: _ignored, ...rest } = fields;
+        const doc: Record<string, unknown> = { ...rest, _id: newId(), createdAt: now, updatedAt: now };
+        const keys = uniqueKeys(config, doc);
+        if (keys !== undefined) doc[UNIQUE_FIELD] = keys;
+        const stored = await this.dbCall("insert", async (a) => {
+          try {
+            return await a.insert(doc);
+          } catch (err) {
+            throw isUniqueViolation(err) ? conflict(config, err, doc) : err;
+          }
+        });
+        return publish(this, ctx, "created", stored);
+      },
+
+      async updateEntity(
+        this: DbThis,
+        ctx: Context | null,
+        id: string,
+        changes: Record<string, unknown>,
+      ): Promise<Entity> {
+        const current = await this.findRawById(id);
+        if (current === null) throw notFound(config.entityName, id);
+        const { id: _id, _id: _rawId, createdAt: _c, updatedAt: _u, ...rest } = changes;
+        // A field set to undefined is removed from the record.
+        const set = Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined));
+        const unset = Object.fromEntries(
+          Object.entries(rest)
+            .filter(([, v]) => v === undefined)
+            .map(([k]) => [k, true]),
+        );
+        const merged: Record<string, unknown> = { ...current, ...set };
+        for (const k of Object.keys(unset)) delete merged[k];
+        const keys = uniqueKeys(config, merged);
+        const $set: Record<string, unknown> = { ...set, updatedAt: new Date().toISOString() };
+        if (keys !== undefined) $set[UNIQUE_FIELD] = keys;
+        const update = Object.keys(unset).length > 0 ? { $set, $unset: unset } : { $set };
+        const stored = await this.dbCall("update", async (a) => {
+          try {
+            return await a.updateById(id, update);
+          } catch (err) {
+            throw isUniqueViolation(err) ? conflict(config, err, merged) : err;
+          }
+        });
+        if (stored === null || stored === undefined) throw notFound(config.entityName, id);
+        return publish(this, ctx, "updated", stored);
+      },
+
+      async removeEntity(this: DbThis, ctx: Context | null, id: string): Promise<Entity> {
+        const current = await this.findRawById(id);
+        if (current === null) throw notFound(config.entityName, id);
+        const removed = await this.dbCall("remove", (a) => a.removeMany({ _id: id }));
+        if (removed === 0) throw notFound(config.entityName, id);
+        return publish(this, ctx, "removed", current);
+      },
+
+      async removeEntities(this: DbThis, ctx: Context | null, query: Record<string, unknown> = {}): Promise<number> {
+        const docs = await this.findRaw(query);
+        let count = 0;
+        for (const doc of docs) {
+          const removed = await this.dbCall("remove", (a) => a.removeMany({ _id: doc._id }));
+          if (removed > 0) {
+            count += 1;
+            await publish(this, ctx, "removed", doc);
+          }
+        }
+        return count;
+      },
+
+      async dbCall<T>(this: DbThis, operation: string, fn: (adapter: Adapter) => Promise<T>): Promise<T> {
+        if (!this.dbState.connected) {
+          throw unavailable("database", this.dbState.reason, ERROR_TYPES.DATABASE_UNAVAILABLE, { operation });
+        }
+        try {
+          return await fn(this.adapter);
+        } catch (err) {
+          if (isOwnError(err)) throw err;
+          if (isQueryError(err)) throw invalid("query", errorMessage(err), "query");
+          this.logger.error(`database ${operation} failed:`, errorMessage(err));
+          throw unavailable("database", `${operation} failed`, ERROR_TYPES.DATABASE_UNAVAILABLE, { operation });
+        }
+      },
+
+      async checkDatabase(this: DbThis): Promise<void> {
+        await this.dbCall("ping", async (a) => {
+          if (this.dbState.kind === "mongo") {
+            await (a.db as MongoDbLike).command({ ping: 1 });
+          } else {
+            await a.count({});
+            const file = (a.db as NedbLike | undefined)?.filename;
+            if (this.dbState.kind === "nedb" && typeof file === "string") {
+              await access(path.dirname(file), constants.W_OK);
+              await access(file, constants.W_OK).catch((err: unknown) => {
+                if (errorCode(err) !== "ENOENT") throw err;
+              });
+            }
+          }
+        });
+      },
+
+      async connect(this: DbThis): Promise<void> {
+        try {
+          await this.adapter.connect();
+          for (const fields of config.uniqueIndexes) {
+            if (this.dbState.kind === "mongo") {
+              const collection = (this.adapter as unknown as { collection: MongoCollectionLike }).collection;
+              await collection.createIndex({ [uniqueFieldOf(fields)]: 1 }, { unique: true });
+            } else {
+              await (this.adapter.db as NedbLike).ensureIndexAsync({ fieldName: uniqueFieldOf(fields), unique: true });
+            }
+          }
+          this.dbState = { ...this.dbState, connected: true, reason: "" };
+          this.logger.info(`database connected (${this.dbState.kind}, collection '${config.collection}')`);
+        } catch (err) {
+          this.dbState = { ...this.dbState, connected: false, reason: errorMessage(err) };
+          this.logger.error(`database connection failed, retrying in ${RETRY_MS / 1000}s:`, errorMessage(err));
+          this.dbRetryTimer = setTimeout(() => {
+            this.dbRetryTimer = undefined;
+            void this.connect();
+          }, RETRY_MS);
+          this.dbRetryTimer.unref();
+        }
+      },
+
+      async disconnect(this: DbThis): Promise<void> {
+        if (this.dbRetryTimer !== undefined) clearTimeout(this.dbRetryTimer);
+        this.dbRetryTimer = undefined;
+        const wasConnected = this.dbState.connected;
+        this.dbState = { ...this.dbState, connected: false, reason: "service stopped" };
+        if (wasConnected) await this.adapter.disconnect();
+      },
+    },
+
+    created(this: DbThis) {
+      this.dbMixin = config;
+      const cfg = readConfig();
+      const s = this.settings.db ?? {};
+      const mongoUri = s.memory === true ? undefined : (s.mongoUri ?? cfg.mongoUri);
+      const dataDir = s.dataDir ?? cfg.dataDir;
+      if (mongoUri !== undefined) {
+        this.adapter = new MongoDbAdapter(mongoUri);
+        this.dbState = { connected: false, reason: "not connected yet", kind: "mongo" };
+      } else if (s.memory === true) {
+        this.adapter = new moleculerDb.MemoryAdapter();
+        this.dbState = { connected: false, reason: "not connected yet", kind: "memory" };
+      } else {
+        this.adapter = new moleculerDb.MemoryAdapter({ filename: path.join(dataDir, `${config.collection}.db`) });
+        this.dbState = { connected: false, reason: "not connected yet", kind: "nedb" };
+      }
+      this.adapter.init(this.broker, this);
+    },
+
+    async started(this: DbThis) {
+      await this.connect();
+    },
+
+    async stopped(this: DbThis) {
+      await this.disconnect();
+    },
+  };
+  return asMixin(schema);
+}
+
+/** The derived keys of the compound unique indexes of `doc`, or undefined when there are none. */
+function uniqueKeys(config: DbVars["dbMixin"], doc: Record<string, unknown>): Record<string, string> | undefined {
+  const compound = config.uniqueIndexes.filter((f) => f.length > 1);
+  if (compound.length === 0) return undefined;
+  const keys: Record<string, string> = {};
+  for (const fields of compound) keys[fields.join("_")] = JSON.stringify(fields.map((f) => doc[f] ?? null));
+  return keys;
+}
+
+/** 409 naming the index that the stored document violates. */
+function conflict(config: DbVars["dbMixin"], err: unknown, doc: Record<string, unknown>) {
+  const e = err as { key?: unknown; keyValue?: Record<string, unknown> };
+  const violated =
+    config.uniqueIndexes.find((fields) => {
+      const field = uniqueFieldOf(fields);
+      if (e.keyValue !== undefined) return field in e.keyValue;
+      if (e.key === undefined) return false;
+      const value = fields.length === 1 ? doc[field] : uniqueKeys(config, doc)?.[fields.join("_")];
+      return deepEqual(value, e.key);
+    }) ??
+    config.uniqueIndexes[0] ??
+    [];
+  const field = violated[violated.length - 1] ?? "id";
+  return alreadyExists(config.entityName, field, doc[field]);
+}
+
+/** Transforms a stored document, broadcasts `k8s.<resource>.<type>` with it, returns it. */
+async function publish(svc: DbThis, ctx: Context | null, type: "created" | "updated" | "removed", doc: unknown) {
+  const entity = (await svc.transformDocuments(ctx, {}, doc)) as Entity;
+  await svc.broker.broadcast(`k8s.${svc.dbMixin.resource}.${type}`, entity);
+  return entity;
+}

@@ -1,0 +1,297 @@
+/**
+ * `MembershipMixin({ scope })`: who may do what to an entity service's records. Mix it in after `DbMixin`.
+ *
+ * Every action declares the permission it needs (`permission` beside `params`); a before-hook on all actions checks it,
+ * and an action that declares nothing is refused (403), so a new action cannot escape by omission.
+ *
+ * | permission | meaning |
+ * |---|---|
+ * | `"list"` | list/find/count: the caller's `query` is ANDed under a membership filter (never replaced or widened) |
+ * | `"read"`, `"write"`, `"owner"` | the record `params.id` (or ids), or for a child create the namespace `params.namespace`: viewer+, member+, owner |
+ * | `"signedIn"` | any caller with a userID (and internal calls) |
+ * | `"admin"` | the admin role or an internal call |
+ * | `"internal"` | internal calls only (mark these `visibility: "public"` too, so the gateway cannot publish them) |
+ * | `"any"` | no check (readiness) |
+ * | `"custom"` | signed-in or internal; the handler decides with `this.authorize(ctx, record, level)` |
+ *
+ * Scopes: `namespace` (the records are namespaces with `owner` and `members: [{ userID, role }]`), `child` (the record's
+ * `namespace` field holds a namespace id; the role comes from `v1.k8s.namespaces.access`), `catalog` (no membership:
+ * `list`/`read` need a signed-in caller, `write`/`owner` the admin role).
+ * Calls without `ctx.meta.userID` are internal and trusted; the admin role sees and changes everything. Strangers get
+ * 404 NOT_FOUND (existence is not leaked) and see nothing in list/find/count; viewers get 403 FORBIDDEN on writes.
+ */
+import type { Context, ServiceSchema, ServiceSettingSchema, Service } from "moleculer";
+import { forbidden, invalid, notFound } from "../lib/errors.ts";
+import { isAdmin, isInternal, type CallerMeta } from "../lib/meta.ts";
+import { defineParams, type ParamsOf } from "../lib/params.ts";
+import { ROLES, type Member, type Role } from "../lib/entities.ts";
+import { asMixin, type DbMethods, type DbVars, type MixinSchema, type RawDoc } from "./db.mixin.ts";
+
+export type Permission = "list" | "read" | "write" | "owner" | "signedIn" | "admin" | "internal" | "any" | "custom";
+export type AccessLevel = "read" | "write" | "owner";
+
+declare module "moleculer" {
+  interface ActionSchema {
+    /** What the caller needs to run this action (mixins/membership.mixin.ts). */
+    permission?: Permission;
+  }
+}
+
+export type MembershipScope = "namespace" | "child" | "catalog";
+
+const LEVEL_RANK: Record<AccessLevel, number> = { read: 1, write: 2, owner: 3 };
+const ROLE_RANK: Record<Role, number> = { viewer: 1, member: 2, owner: 3 };
+
+/** The role `userID` holds in a namespace record, or null. */
+export function roleIn(record: Record<string, unknown> | null | undefined, userID: string): Role | null {
+  const members = Array.isArray(record?.members) ? (record.members as Member[]) : [];
+  const member = members.find((m) => m.userID === userID);
+  return member !== undefined && (ROLES as readonly string[]).includes(member.role) ? member.role : null;
+}
+
+/** Whether a query contains `$where` (code execution in NeDB, a full scan in Mongo) at any depth. */
+export function findForbiddenOperator(query: unknown): string | undefined {
+  if (Array.isArray(query)) {
+    for (const q of query) {
+      const found = findForbiddenOperator(q);
+      if (found !== undefined) return found;
+    }
+    return undefined;
+  }
+  if (typeof query !== "object" || query === null) return undefined;
+  for (const [key, value] of Object.entries(query)) {
+    if (key === "$where" || key === "$function" || key === "$accumulator") return key;
+    const found = findForbiddenOperator(value);
+    if (found !== undefined) return found;
+  }
+  return undefined;
+}
+
+export const accessParams = defineParams({
+  $$strict: true,
+  id: { type: "string", empty: false, max: 64 },
+  userID: { type: "string", empty: false, max: 256 },
+});
+export const accessibleIdsParams = defineParams({
+  $$strict: true,
+  userID: { type: "string", empty: false, max: 256 },
+});
+export type AccessParams = ParamsOf<typeof accessParams>;
+export type AccessibleIdsParams = ParamsOf<typeof accessibleIdsParams>;
+
+export interface MembershipMethods {
+  /**
+   * Throws unless the caller holds `level` on `record` (a namespace record, or a child whose `namespace` field names
+   * one; for a child create pass `{ namespace }`): 404 for strangers, 403 for too small a role.
+   */
+  authorize(ctx: Context<unknown, CallerMeta>, record: Record<string, unknown>, level: AccessLevel): Promise<void>;
+  /** The caller's role in the namespace with this id (null for strangers and missing namespaces). */
+  roleInNamespace(namespaceId: string, userID: string): Promise<Role | null>;
+  /** The filter that limits list/find/count to what `userID` may see. */
+  membershipFilter(userID: string): Promise<Record<string, unknown>>;
+}
+
+export interface MembershipVars {
+  membershipScope: MembershipScope;
+}
+
+type MembershipThis = Service<ServiceSettingSchema> & MembershipVars & MembershipMethods & DbMethods & DbVars;
+
+interface GuardedParams {
+  id?: unknown;
+  namespace?: unknown;
+  query?: unknown;
+}
+
+function entityName(svc: MembershipThis): string {
+  return svc.dbMixin?.entityName ?? svc.name;
+}
+
+/** `MembershipMixin({ scope: "namespace" | "child" | "catalog" })`: the authorization hook, see the file header. */
+export function MembershipMixin(options: { scope: MembershipScope }): MixinSchema {
+  const { scope } = options;
+  const actions: ServiceSchema<ServiceSettingSchema, MembershipMethods, MembershipVars, MembershipThis>["actions"] =
+    scope !== "namespace"
+      ? {}
+      : {
+          /** The role `userID` holds in namespace `id` (`"owner" | "member" | "viewer"`) or null; internal only. */
+          access: {
+            visibility: "public",
+            permission: "internal",
+            params: accessParams,
+            async handler(this: MembershipThis, ctx: Context<AccessParams>): Promise<Role | null> {
+              return roleIn(await this.findRawById(ctx.params.id), ctx.params.userID);
+            },
+          },
+          /** The ids of the namespaces `userID` is a member of; internal only. */
+          accessibleIds: {
+            visibility: "public",
+            permission: "internal",
+            params: accessibleIdsParams,
+            async handler(this: MembershipThis, ctx: Context<AccessibleIdsParams>): Promise<string[]> {
+              const docs = await this.findRaw({ "members.userID": ctx.params.userID });
+              return docs.map((d) => d._id);
+            },
+          },
+        };
+
+  return asMixin<ServiceSettingSchema, MembershipMethods, MembershipVars, MembershipThis>({
+    name: "",
+    hooks: {
+      before: {
+        async "*"(this: MembershipThis, ctx: Context<GuardedParams, CallerMeta>) {
+          const action = ctx.action;
+          const permission = action?.permission;
+          const actionName = action?.name ?? "?";
+          if (permission === undefined) {
+            throw forbidden(`action '${actionName}' declares no permission`, { action: actionName });
+          }
+          const meta = ctx.meta ?? {};
+          const trusted = isInternal(meta) || isAdmin(meta);
+
+          if (permission === "list") {
+            await guardQuery(this, ctx, trusted);
+            return;
+          }
+          if (permission === "any") return;
+          if (permission === "internal") {
+            if (isInternal(meta)) return;
+            throw forbidden(`action '${actionName}' is internal`, { action: actionName });
+          }
+          if (trusted) return;
+          switch (permission) {
+            case "signedIn":
+            case "custom":
+              return;
+            case "admin":
+              throw forbidden(`action '${actionName}' needs the admin role`, { action: actionName });
+            case "read":
+            case "write":
+            case "owner":
+              await guardRecord(this, ctx, permission);
+              return;
+          }
+        },
+      },
+    },
+    actions,
+    methods: {
+      async authorize(
+        this: MembershipThis,
+        ctx: Context<unknown, CallerMeta>,
+        record: Record<string, unknown>,
+        level: AccessLevel,
+      ): Promise<void> {
+        const meta = ctx.meta ?? {};
+        if (isInternal(meta) || isAdmin(meta)) return;
+        const userID = meta.userID ?? "";
+        const id = typeof record.id === "string" ? record.id : typeof record._id === "string" ? record._id : "";
+        if (scope === "catalog") {
+          if (level === "read") return;
+          throw forbidden(`changing ${entityName(this)} '${id}' needs the admin role`, { id });
+        }
+        let role: Role | null;
+        if (scope === "namespace") {
+          role = roleIn(record, userID);
+        } else {
+          const ns = record.namespace;
+          role = typeof ns === "string" ? await this.roleInNamespace(ns, userID) : null;
+        }
+        if (role === null) {
+          if (scope === "child" && id === "") throw notFound("namespace", String(record.namespace));
+          throw notFound(entityName(this), id);
+        }
+        if (ROLE_RANK[role] < LEVEL_RANK[level]) {
+          throw forbidden(
+            `role '${role}' may not ${level === "read" ? "read" : "change"} ${entityName(this)} '${id}'`,
+            {
+              id,
+              role,
+              needed: level,
+            },
+          );
+        }
+      },
+
+      async roleInNamespace(this: MembershipThis, namespaceId: string, userID: string): Promise<Role | null> {
+        if (scope === "namespace") return roleIn(await this.findRawById(namespaceId), userID);
+        // A root call (no caller meta): the access helper is internal-only.
+        return this.broker.call<Role | null, AccessParams>("v1.k8s.namespaces.access", { id: namespaceId, userID });
+      },
+
+      async membershipFilter(this: MembershipThis, userID: string): Promise<Record<string, unknown>> {
+        if (scope === "catalog") return {};
+        if (scope === "namespace") return { "members.userID": userID };
+        const ids = await this.broker.call<string[], AccessibleIdsParams>("v1.k8s.namespaces.accessibleIds", {
+          userID,
+        });
+        return { namespace: { $in: ids } };
+      },
+    },
+    created(this: MembershipThis) {
+      this.membershipScope = scope;
+    },
+  });
+}
+
+/** list/find/count: refuse code-running operators, then AND the caller's query under the membership filter. */
+async function guardQuery(svc: MembershipThis, ctx: Context<GuardedParams, CallerMeta>, trusted: boolean) {
+  let query: unknown = ctx.params.query;
+  if (typeof query === "string") {
+    try {
+      query = JSON.parse(query);
+    } catch {
+      throw invalid("query", "The 'query' field must be a JSON object.", "objectJSON");
+    }
+  }
+  if (query !== undefined && (typeof query !== "object" || query === null || Array.isArray(query))) {
+    throw invalid("query", "The 'query' field must be an object.", "object");
+  }
+  const forbiddenOp = findForbiddenOperator(query);
+  if (forbiddenOp !== undefined) {
+    throw invalid("query", `The operator '${forbiddenOp}' is not allowed in 'query'.`, "queryOperator", forbiddenOp);
+  }
+  const callerQuery = query as Record<string, unknown> | undefined;
+  if (trusted || svc.membershipScope === "catalog") {
+    ctx.params = { ...ctx.params, ...(callerQuery === undefined ? {} : { query: callerQuery }) };
+    return;
+  }
+  const filter = await svc.membershipFilter(ctx.meta.userID ?? "");
+  const combined =
+    callerQuery === undefined || Object.keys(callerQuery).length === 0 ? filter : { $and: [filter, callerQuery] };
+  ctx.params = { ...ctx.params, query: combined };
+}
+
+/** read/write/owner on the record(s) `params.id`, or (child create) on the namespace `params.namespace`. */
+async function guardRecord(svc: MembershipThis, ctx: Context<GuardedParams, CallerMeta>, level: AccessLevel) {
+  const { id, namespace } = ctx.params;
+  const ids = typeof id === "string" ? [id] : Array.isArray(id) ? id.filter((i) => typeof i === "string") : [];
+  if (ids.length > 0) {
+    for (const one of ids) {
+      const record = await svc.findRawById(one);
+      if (record === null) throw notFound(entityName(svc), one);
+      await svc.authorize(ctx, record, level);
+      // A child moved to another namespace needs the same right there.
+      if (svc.membershipScope === "child" && typeof namespace === "string" && namespace !== record.namespace) {
+        await svc.authorize(ctx, { namespace }, level);
+      }
+      if (ids.length === 1) ctx.locals = { ...(ctx.locals as object), record } as typeof ctx.locals;
+    }
+    return;
+  }
+  if (svc.membershipScope === "child" && typeof namespace === "string") {
+    await svc.authorize(ctx, { namespace }, level);
+    return;
+  }
+  if (svc.membershipScope === "catalog") {
+    await svc.authorize(ctx, {}, level);
+    return;
+  }
+  throw forbidden(`action '${ctx.action?.name ?? "?"}' names no record to check`);
+}
+
+/** The raw record the guard loaded for a single-id action (saves handlers a second read). */
+export function guardedRecord(ctx: Context): RawDoc | undefined {
+  const locals = ctx.locals as { record?: RawDoc } | undefined;
+  return locals?.record;
+}

@@ -1,0 +1,271 @@
+/**
+ * `v1.k8s.images`: the image catalog. One JSON file per image in `settings.imagesDir` (default: the repository's
+ * `images/`) is loaded on start and upserted by name; admins may also create, change and remove images by call.
+ * Every signed-in user (and every internal call) may read the catalog. `build` and `deploy` come later.
+ */
+import type { Context, ServiceSchema, ServiceSettingSchema } from "moleculer";
+import FastestValidator from "fastest-validator";
+import { readdir, readFile } from "node:fs/promises";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { imageSchema, type Image, type ImageEntity } from "../lib/entities.ts";
+import { notFound } from "../lib/errors.ts";
+import type { CallerMeta } from "../lib/meta.ts";
+import { defineParams, type ParamsOf } from "../lib/params.ts";
+import { DNS_1123_LABEL, DNS_1123_LABEL_MAX } from "../lib/validators.ts";
+import { DbMixin, type DbConnectionSettings, type DbMethods, type DbVars, type RawDoc } from "../mixins/db.mixin.ts";
+import { MembershipMixin, type MembershipMethods, type MembershipVars } from "../mixins/membership.mixin.ts";
+
+/** Every rule of a schema made optional and without its default (a partial update). */
+type Optional<S> = { [K in keyof S]: K extends `$$${string}` ? S[K] : Omit<S[K], "default"> & { optional: true } };
+function optional<const S extends Record<string, unknown>>(schema: S): Optional<S> {
+  const out: Record<string, unknown> = {};
+  for (const [key, rule] of Object.entries(schema)) {
+    if (key.startsWith("$$") || typeof rule !== "object" || rule === null) {
+      out[key] = rule;
+      continue;
+    }
+    const { default: _default, ...rest } = rule as Record<string, unknown>;
+    out[key] = { ...rest, optional: true };
+  }
+  return out as Optional<S>;
+}
+
+export const imageCreateParams = imageSchema;
+export const imageUpdateParams = defineParams({
+  ...optional(imageSchema),
+  id: { type: "string", empty: false, max: 64 },
+});
+export const imageNameParams = defineParams({
+  $$strict: true,
+  name: { type: "string", empty: false, max: DNS_1123_LABEL_MAX, pattern: DNS_1123_LABEL },
+});
+export const imageEmptyParams = defineParams({ $$strict: true });
+
+export type ImageCreateParams = ParamsOf<typeof imageCreateParams>;
+export type ImageUpdateParams = ParamsOf<typeof imageUpdateParams>;
+export type ImageNameParams = ParamsOf<typeof imageNameParams>;
+
+/** One problem with a catalog file. */
+export interface ImageFileProblem {
+  file: string;
+  field: string;
+  message: string;
+}
+export interface LoadImagesResult {
+  created: string[];
+  updated: string[];
+  unchanged: string[];
+  failed: ImageFileProblem[];
+}
+
+interface Settings extends ServiceSettingSchema {
+  rest: string;
+  db?: DbConnectionSettings;
+  /** Directory of the catalog files (`*.json`); defaults to the repository's `images/`. */
+  imagesDir?: string;
+}
+type Methods = DbMethods &
+  MembershipMethods & {
+    loadCatalog(ctx: Context | null): Promise<LoadImagesResult>;
+    findByName(name: string): Promise<RawDoc>;
+  };
+type LocalVars = DbVars &
+  MembershipVars & { imagesDir: string; checkImage: (value: unknown) => true | ImageFileProblem[] };
+type Ctx<P> = Context<P, CallerMeta>;
+
+// fastest-validator is CommonJS (`module.exports = Validator`) but its types declare `export default class`: under
+// NodeNext the default import is typed as the module object, at run time it is the class.
+const Validator = FastestValidator as unknown as typeof FastestValidator.default;
+
+const IMAGE_FIELDS = Object.keys(imageSchema).filter((k) => !k.startsWith("$$"));
+
+const schema: ServiceSchema<Settings, Methods, LocalVars> = {
+  name: "k8s.images",
+  version: 1,
+  mixins: [
+    DbMixin({ collection: "images", resource: "images", uniqueIndexes: [["name"]], entityName: "image" }),
+    MembershipMixin({ scope: "catalog" }),
+  ],
+  settings: {
+    rest: "/v1/k8s/images",
+  },
+
+  actions: {
+    // list, find, count, get (signed-in or internal) and remove (admin or internal) come from the db mixin.
+
+    /** Adds an image to the catalog (admin or internal). REST: POST / @throws VALIDATION_ERROR, ALREADY_EXISTS, FORBIDDEN, DATABASE_UNAVAILABLE */
+    create: {
+      rest: "POST /",
+      permission: "admin",
+      params: imageCreateParams,
+      async handler(ctx: Ctx<ImageCreateParams>): Promise<ImageEntity> {
+        return (await this.createEntity(ctx, { ...ctx.params })) as unknown as ImageEntity;
+      },
+    },
+
+    /** Changes fields of an image (admin or internal). REST: PUT /:id, PATCH /:id @throws VALIDATION_ERROR, NOT_FOUND, ALREADY_EXISTS, FORBIDDEN, DATABASE_UNAVAILABLE */
+    update: {
+      rest: ["PUT /:id", "PATCH /:id"],
+      permission: "admin",
+      params: imageUpdateParams,
+      async handler(ctx: Ctx<ImageUpdateParams>): Promise<ImageEntity> {
+        const { id, ...changes } = ctx.params;
+        return (await this.updateEntity(ctx, id, changes)) as unknown as ImageEntity;
+      },
+    },
+
+    /** Removes an image (admin or internal). REST: DELETE /:id @throws NOT_FOUND, FORBIDDEN, DATABASE_UNAVAILABLE */
+    remove: {
+      permission: "admin",
+    },
+
+    /** Removes every image (admin or internal); no REST. @throws FORBIDDEN, DATABASE_UNAVAILABLE */
+    clean: {
+      permission: "admin",
+      params: imageEmptyParams,
+      async handler(ctx: Ctx<Record<string, never>>): Promise<{ removed: number }> {
+        return { removed: await this.removeEntities(ctx) };
+      },
+    },
+
+    /** The image with this name. REST: GET /name/:name @throws NOT_FOUND, VALIDATION_ERROR */
+    getImage: {
+      rest: "GET /name/:name",
+      permission: "signedIn",
+      params: imageNameParams,
+      async handler(ctx: Ctx<ImageNameParams>): Promise<ImageEntity> {
+        return (await this.transformDocuments(ctx, {}, await this.findByName(ctx.params.name))) as ImageEntity;
+      },
+    },
+
+    /** The image with this name (the reference document's name for `getImage`). REST: GET /resolve/:name @throws NOT_FOUND, VALIDATION_ERROR */
+    resolveName: {
+      rest: "GET /resolve/:name",
+      permission: "signedIn",
+      params: imageNameParams,
+      async handler(ctx: Ctx<ImageNameParams>): Promise<ImageEntity> {
+        return (await this.transformDocuments(ctx, {}, await this.findByName(ctx.params.name))) as ImageEntity;
+      },
+    },
+
+    /** Loads the catalog files again: creates new images, updates changed ones, writes nothing for unchanged ones (admin or internal). REST: POST /load @throws FORBIDDEN, DATABASE_UNAVAILABLE */
+    loadImages: {
+      rest: "POST /load",
+      permission: "admin",
+      params: imageEmptyParams,
+      handler(ctx: Ctx<Record<string, never>>): Promise<LoadImagesResult> {
+        return this.loadCatalog(ctx);
+      },
+    },
+  },
+
+  methods: {
+    async findByName(name: string): Promise<RawDoc> {
+      const doc = await this.findRawOne({ name });
+      if (doc === null) throw notFound("image", name);
+      return doc;
+    },
+
+    async loadCatalog(ctx: Context | null): Promise<LoadImagesResult> {
+      const result: LoadImagesResult = { created: [], updated: [], unchanged: [], failed: [] };
+      const fail = (problem: ImageFileProblem) => {
+        result.failed.push(problem);
+        this.logger.error(`image file '${problem.file}': field '${problem.field}': ${problem.message}`);
+      };
+      let files: string[];
+      try {
+        files = (await readdir(this.imagesDir)).filter((f) => f.endsWith(".json")).sort();
+      } catch (err) {
+        fail({ file: this.imagesDir, field: "", message: `cannot read the directory: ${(err as Error).message}` });
+        return result;
+      }
+      const seen = new Map<string, string>();
+      for (const file of files) {
+        let value: unknown;
+        try {
+          value = JSON.parse(await readFile(path.join(this.imagesDir, file), "utf8"));
+        } catch (err) {
+          fail({ file, field: "", message: `not valid JSON: ${(err as Error).message}` });
+          continue;
+        }
+        const checked = this.checkImage(value);
+        if (checked !== true) {
+          for (const problem of checked) fail({ ...problem, file });
+          continue;
+        }
+        const image = value as Image;
+        const earlier = seen.get(image.name);
+        if (earlier !== undefined) {
+          fail({ file, field: "name", message: `'${image.name}' is also the name in '${earlier}'` });
+          continue;
+        }
+        seen.set(image.name, file);
+        try {
+          const existing = await this.findRawOne({ name: image.name });
+          if (existing === null) {
+            await this.createEntity(ctx, { ...image });
+            result.created.push(image.name);
+            continue;
+          }
+          const changes: Record<string, unknown> = {};
+          for (const field of IMAGE_FIELDS) {
+            const next = (image as Record<string, unknown>)[field];
+            if (canonical(next) !== canonical(existing[field])) changes[field] = next;
+          }
+          if (Object.keys(changes).length === 0) {
+            result.unchanged.push(image.name);
+          } else {
+            await this.updateEntity(ctx, existing._id, changes);
+            result.updated.push(image.name);
+          }
+        } catch (err) {
+          fail({ file, field: "name", message: `not stored: ${(err as Error).message}` });
+        }
+      }
+      this.logger.info(
+        `images loaded from '${this.imagesDir}': ${result.created.length} created, ${result.updated.length} updated, ` +
+          `${result.unchanged.length} unchanged, ${result.failed.length} problems`,
+      );
+      return result;
+    },
+  },
+
+  created() {
+    this.imagesDir = this.settings.imagesDir ?? fileURLToPath(new URL("../images/", import.meta.url));
+    const check = new Validator({ useNewCustomCheckerFunction: true }).compile(imageSchema);
+    this.checkImage = (value: unknown) => {
+      if (typeof value !== "object" || value === null || Array.isArray(value)) {
+        return [{ file: "", field: "", message: "must be a JSON object" }];
+      }
+      const res = check(value);
+      if (res === true) return true;
+      if (!Array.isArray(res)) return [{ file: "", field: "", message: "asynchronous validation is not supported" }];
+      return res.map((issue) => ({
+        file: "",
+        field: issue.field ?? String(issue.actual ?? ""),
+        message: issue.message ?? issue.type,
+      }));
+    };
+  },
+
+  async started() {
+    try {
+      await this.loadCatalog(null);
+    } catch (err) {
+      this.logger.error("loading the image catalog failed:", (err as Error).message);
+    }
+  },
+};
+
+/** JSON with object keys sorted, so that a reordered but equal file compares equal; undefined stays undefined. */
+function canonical(value: unknown): string | undefined {
+  if (value === undefined) return undefined;
+  return JSON.stringify(value, (_key, v: unknown) =>
+    typeof v === "object" && v !== null && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => a.localeCompare(b)))
+      : v,
+  );
+}
+
+export default schema;
