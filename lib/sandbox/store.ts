@@ -39,6 +39,8 @@ export interface HistoryEntry {
   type: WatchEventType;
   resource: ResourceType;
   object: KubeObject;
+  /** The object as it was before this change (undefined for ADDED). */
+  old?: KubeObject;
 }
 
 export interface ListOptions {
@@ -346,8 +348,8 @@ export class Store {
     if (namespace !== undefined) obj.metadata.namespace = namespace;
     if (opts.dryRun === true) return obj;
     obj.metadata.resourceVersion = String(++this.rv);
-    this.put(rt, obj);
-    this.emit("ADDED", rt, obj);
+    const previous = this.put(rt, obj);
+    this.emit("ADDED", rt, obj, previous);
     return clone(obj);
   }
 
@@ -412,12 +414,12 @@ export class Store {
     const finalizers = next.metadata.finalizers ?? [];
     next.metadata.resourceVersion = String(++this.rv);
     if (next.metadata.deletionTimestamp !== undefined && finalizers.length === 0 && rt.key !== "namespaces") {
-      this.remove(rt, next);
-      this.emit("DELETED", rt, next);
+      const previous = this.remove(rt, next);
+      this.emit("DELETED", rt, next, previous);
       return clone(next);
     }
-    this.put(rt, next);
-    this.emit("MODIFIED", rt, next);
+    const previous = this.put(rt, next);
+    this.emit("MODIFIED", rt, next, previous);
     return clone(next);
   }
 
@@ -447,16 +449,16 @@ export class Store {
       }
       if (opts.dryRun === true) return next;
       next.metadata.resourceVersion = String(++this.rv);
-      this.put(rt, next);
-      this.emit("MODIFIED", rt, next);
+      const previous = this.put(rt, next);
+      this.emit("MODIFIED", rt, next, previous);
       return clone(next);
     }
     if (opts.dryRun === true) return clone(existing);
     if (opts.propagationPolicy === "Orphan") this.orphanDependents(rt, existing);
     const gone = clone(existing);
     gone.metadata.resourceVersion = String(++this.rv);
-    this.remove(rt, gone);
-    this.emit("DELETED", rt, gone);
+    const previous = this.remove(rt, gone);
+    this.emit("DELETED", rt, gone, previous);
     return clone(gone);
   }
 
@@ -470,8 +472,8 @@ export class Store {
     gone.spec = { ...(isRecord(gone.spec) ? gone.spec : {}), finalizers: [] };
     gone.status = { ...(isRecord(gone.status) ? gone.status : {}), phase: "Terminating" };
     gone.metadata.resourceVersion = String(++this.rv);
-    this.remove(rt, gone);
-    this.emit("DELETED", rt, gone);
+    const previous = this.remove(rt, gone);
+    this.emit("DELETED", rt, gone, previous);
   }
 
   // ---- plumbing ---------------------------------------------------------------------------------------------
@@ -598,14 +600,14 @@ export class Store {
           next.metadata.ownerReferences = refs.filter((r) => r.uid !== uid);
           if (next.metadata.ownerReferences.length === 0) delete next.metadata.ownerReferences;
           next.metadata.resourceVersion = String(++this.rv);
-          this.put(rt, next);
-          this.emit("MODIFIED", rt, next);
+          const previous = this.put(rt, next);
+          this.emit("MODIFIED", rt, next, previous);
         }
       }
     }
   }
 
-  private put(rt: ResourceType, obj: KubeObject): void {
+  private put(rt: ResourceType, obj: KubeObject): KubeObject | undefined {
     const byNs = this.data.get(rt.key) as Map<string, Map<string, KubeObject>>;
     const ns = rt.namespaced ? (obj.metadata.namespace ?? "") : "";
     let objects = byNs.get(ns);
@@ -613,21 +615,25 @@ export class Store {
       objects = new Map();
       byNs.set(ns, objects);
     }
+    const previous = objects.get(obj.metadata.name);
     objects.set(obj.metadata.name, obj);
     this.sortedCache.delete(rt.key);
+    return previous;
   }
 
-  private remove(rt: ResourceType, obj: KubeObject): void {
+  private remove(rt: ResourceType, obj: KubeObject): KubeObject | undefined {
     const byNs = this.data.get(rt.key) as Map<string, Map<string, KubeObject>>;
     const ns = rt.namespaced ? (obj.metadata.namespace ?? "") : "";
     const objects = byNs.get(ns);
+    const previous = objects?.get(obj.metadata.name);
     objects?.delete(obj.metadata.name);
     if (objects !== undefined && objects.size === 0) byNs.delete(ns);
     this.sortedCache.delete(rt.key);
+    return previous;
   }
 
-  private emit(type: WatchEventType, rt: ResourceType, object: KubeObject): void {
-    const entry: HistoryEntry = { rv: this.rv, type, resource: rt, object };
+  private emit(type: WatchEventType, rt: ResourceType, object: KubeObject, old: KubeObject | undefined): void {
+    const entry: HistoryEntry = { rv: this.rv, type, resource: rt, object, ...(old === undefined ? {} : { old }) };
     this.history.push(entry);
     if (this.history.length > this.historySize * 1.25) {
       const drop = this.history.length - this.historySize;

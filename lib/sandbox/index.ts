@@ -1,0 +1,120 @@
+/**
+ * The sandbox: an embedded Kubernetes API server (store + HTTP + controllers) on 127.0.0.1, which kubectl and
+ * @kubernetes/client-node drive exactly as a real cluster. `startSandbox()` starts it; `npm run sandbox` runs it alone.
+ */
+import { randomBytes } from "node:crypto";
+import { existsSync } from "node:fs";
+import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
+import { dirname } from "node:path";
+import { stringify } from "yaml";
+import { ApiServer, type RequestCounts } from "./server.ts";
+import { Store, type StoreState } from "./store.ts";
+import { startControllers, type Controllers } from "./controllers/index.ts";
+import { followPodLog, podMetrics, renderPodLog } from "./synthetic.ts";
+
+export interface SandboxOptions {
+  /** Default 127.0.0.1. */
+  host?: string;
+  /** 0 = a free port (default). */
+  port?: number;
+  /** Bearer token clients must present (default: random). */
+  token?: string;
+  /** How long pods take to become Ready (default 1000 ms; tests ~20). */
+  podReadyDelayMs?: number;
+  /** How long Jobs run (default 3000 ms). */
+  jobDurationMs?: number;
+  /** Where the objects are saved on stop and loaded from on start (default: none, in memory only). */
+  stateFile?: string;
+  /** How often watches with allowWatchBookmarks get a BOOKMARK (default 15000 ms). */
+  bookmarkIntervalMs?: number;
+  log?: (line: string) => void;
+}
+
+export interface Sandbox {
+  /** http://127.0.0.1:<port>; the same port speaks https (self-signed), which the kubeconfig uses. */
+  url: string;
+  token: string;
+  store: Store;
+  controllers: Controllers;
+  /** A kubeconfig (YAML) for this sandbox. */
+  kubeconfig(): string;
+  writeKubeconfig(path: string): Promise<void>;
+  requestCounts(): RequestCounts;
+  stop(): Promise<void>;
+}
+
+async function loadStore(stateFile: string | undefined, log: (line: string) => void): Promise<Store> {
+  if (stateFile === undefined || !existsSync(stateFile)) return new Store();
+  try {
+    const state = JSON.parse(await readFile(stateFile, "utf8")) as StoreState;
+    return Store.fromJSON(state);
+  } catch (err) {
+    log(`sandbox: could not load ${stateFile} (${err instanceof Error ? err.message : String(err)}); starting empty`);
+    return new Store();
+  }
+}
+
+export function kubeconfigYAML(url: string, token: string): string {
+  return stringify({
+    apiVersion: "v1",
+    kind: "Config",
+    clusters: [{ name: "sandbox", cluster: { server: url, "insecure-skip-tls-verify": true } }],
+    users: [{ name: "sandbox", user: { token } }],
+    contexts: [{ name: "sandbox", context: { cluster: "sandbox", user: "sandbox" } }],
+    "current-context": "sandbox",
+    preferences: {},
+  });
+}
+
+export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbox> {
+  const log = options.log ?? (() => undefined);
+  const token = options.token ?? randomBytes(24).toString("base64url");
+  const store = await loadStore(options.stateFile, log);
+  const controllers = startControllers(store, {
+    podReadyDelayMs: options.podReadyDelayMs ?? 1000,
+    jobDurationMs: options.jobDurationMs ?? 3000,
+    log,
+  });
+  const server = new ApiServer({
+    store,
+    token,
+    host: options.host ?? "127.0.0.1",
+    port: options.port ?? 0,
+    hooks: { renderPodLog, followPodLog, podMetrics },
+    ...(options.bookmarkIntervalMs === undefined ? {} : { bookmarkIntervalMs: options.bookmarkIntervalMs }),
+    log,
+  });
+  let url: string;
+  try {
+    url = await server.start();
+  } catch (err) {
+    controllers.stop();
+    throw err;
+  }
+  let stopped = false;
+  const kubeconfig = (): string => kubeconfigYAML(server.secureUrl(), token);
+  return {
+    url,
+    token,
+    store,
+    controllers,
+    kubeconfig,
+    async writeKubeconfig(path: string): Promise<void> {
+      await mkdir(dirname(path), { recursive: true });
+      await writeFile(path, kubeconfig(), { mode: 0o600 });
+    },
+    requestCounts: () => server.requestCounts(),
+    async stop(): Promise<void> {
+      if (stopped) return;
+      stopped = true;
+      controllers.stop();
+      await server.stop();
+      if (options.stateFile !== undefined) {
+        await mkdir(dirname(options.stateFile), { recursive: true });
+        const tmp = `${options.stateFile}.tmp`;
+        await writeFile(tmp, JSON.stringify(store.toJSON()));
+        await rename(tmp, options.stateFile);
+      }
+    },
+  };
+}

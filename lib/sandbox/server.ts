@@ -1,0 +1,1022 @@
+/**
+ * The sandbox's Kubernetes API server over node:http: authentication, discovery, OpenAPI, and the resource
+ * endpoints (list, watch, get, create, replace, patch, delete; status, scale and log subresources; metrics).
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer as createHttpsServer, type Server as HttpsServer } from "node:https";
+import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from "node:net";
+import { selfSignedCertificate } from "./http/tls.ts";
+import { timingSafeEqual } from "node:crypto";
+import fastJsonPatch from "fast-json-patch";
+import { parse as parseYAML } from "yaml";
+import { combineMatchers, parseFieldSelector, parseLabelSelector } from "./selectors.ts";
+import {
+  badRequestError,
+  conflictError,
+  invalidError,
+  methodNotAllowedError,
+  notFoundError,
+  pathNotFoundError,
+  StatusError,
+  successStatus,
+  unauthorizedError,
+  unsupportedMediaTypeError,
+} from "./status.ts";
+import { clone, timestamp, type Store } from "./store.ts";
+import { groupVersionOf, type KubeObject, type ResourceType } from "./types.ts";
+import {
+  aggregatedDiscovery,
+  AGGREGATED_V2,
+  AGGREGATED_V2BETA1,
+  apiGroupDoc,
+  apiGroupList,
+  apiResourceList,
+  apiVersions,
+  wantsAggregated,
+} from "./http/discovery.ts";
+import { openAPIDocument, openAPIRoot } from "./http/openapi.ts";
+import { toTable, wantsTable } from "./http/table.ts";
+import { validateObject } from "./http/validate.ts";
+import { applyDefaults } from "./http/defaults.ts";
+import { serveWatch } from "./http/watch.ts";
+import {
+  mediaType,
+  parseJSONObject,
+  queryFlag,
+  queryInt,
+  readBody,
+  sendError,
+  sendJSON,
+  sendStatus,
+} from "./http/util.ts";
+import { mergePatch, strategicMergePatch } from "./patch/merge.ts";
+import { serverSideApply, trackUpdate } from "./patch/apply.ts";
+
+export const SERVER_VERSION = {
+  major: "1",
+  minor: "33",
+  gitVersion: "v1.33.0-sandbox",
+  gitCommit: "0000000000000000000000000000000000000000",
+  gitTreeState: "clean",
+  buildDate: "2026-01-01T00:00:00Z",
+  goVersion: "go1.24.0",
+  compiler: "gc",
+  platform: "linux/amd64",
+};
+
+export interface LogOptions {
+  container?: string;
+  tailLines?: number;
+  sinceSeconds?: number;
+  previous?: boolean;
+  timestamps?: boolean;
+  limitBytes?: number;
+}
+
+/** What the server takes from lib/sandbox/synthetic.ts (pod logs and metrics). */
+export interface SyntheticHooks {
+  renderPodLog(pod: KubeObject, options: LogOptions, now: Date): string;
+  followPodLog(
+    store: Store,
+    pod: KubeObject,
+    options: LogOptions,
+    onChunk: (text: string) => void,
+    onEnd: () => void,
+  ): () => void;
+  podMetrics(pod: KubeObject, now: Date): KubeObject | undefined;
+}
+
+export interface ApiServerOptions {
+  store: Store;
+  token: string;
+  host?: string;
+  port?: number;
+  hooks?: Partial<SyntheticHooks>;
+  bookmarkIntervalMs?: number;
+  log?: (line: string) => void;
+}
+
+export interface RequestCounts {
+  reads: number;
+  writes: number;
+  watches: number;
+  byVerb: Record<string, number>;
+}
+
+interface Target {
+  rt: ResourceType;
+  namespace?: string;
+  name?: string;
+  subresource?: string;
+}
+
+const PATCH_TYPES = [
+  "application/json-patch+json",
+  "application/merge-patch+json",
+  "application/strategic-merge-patch+json",
+  "application/apply-patch+yaml",
+];
+const BODY_TYPES = ["application/json", "application/yaml"];
+const READ_VERBS = new Set(["get", "list"]);
+const METRICS_GROUP = "metrics.k8s.io";
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+function safeEqual(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+export class ApiServer {
+  readonly store: Store;
+  private readonly token: string;
+  private readonly host: string;
+  private readonly port: number;
+  private readonly hooks: Partial<SyntheticHooks>;
+  private readonly bookmarkIntervalMs: number;
+  private readonly log: (line: string) => void;
+  private servers: { listener: NetServer; http: Server; https: HttpsServer; sockets: Set<Socket> } | undefined;
+  private readonly streams = new Set<() => void>();
+  private readonly counts: RequestCounts = { reads: 0, writes: 0, watches: 0, byVerb: {} };
+  private address = "";
+
+  constructor(options: ApiServerOptions) {
+    this.store = options.store;
+    this.token = options.token;
+    this.host = options.host ?? "127.0.0.1";
+    this.port = options.port ?? 0;
+    this.hooks = options.hooks ?? {};
+    this.bookmarkIntervalMs = options.bookmarkIntervalMs ?? 15000;
+    this.log = options.log ?? (() => undefined);
+  }
+
+  /**
+   * Starts listening; resolves with the base URL (http). The same port also speaks https (a self-signed
+   * certificate): kubectl sends its bearer token only over https, so the kubeconfig points there.
+   */
+  async start(): Promise<string> {
+    const handler = (req: IncomingMessage, res: ServerResponse): void => {
+      this.handle(req, res).catch((err: unknown) => {
+        try {
+          sendError(res, err);
+        } catch {
+          res.destroy();
+        }
+      });
+    };
+    const http = createServer(handler);
+    http.keepAliveTimeout = 30000;
+    const { key, cert } = selfSignedCertificate();
+    const https = createHttpsServer({ key, cert }, handler);
+    https.keepAliveTimeout = 30000;
+    const sockets = new Set<Socket>();
+    const listener = createNetServer((socket) => {
+      sockets.add(socket);
+      socket.on("close", () => sockets.delete(socket));
+      socket.on("error", () => socket.destroy());
+      socket.once("data", (first: Buffer) => {
+        socket.pause();
+        socket.unshift(first);
+        (first[0] === 0x16 ? https : http).emit("connection", socket);
+        process.nextTick(() => socket.resume());
+      });
+    });
+    this.servers = { listener, http, https, sockets };
+    await new Promise<void>((resolve, reject) => {
+      listener.once("error", reject);
+      listener.listen(this.port, this.host, () => {
+        listener.off("error", reject);
+        resolve();
+      });
+    });
+    const { port } = listener.address() as AddressInfo;
+    this.address = `${this.host}:${port}`;
+    return `http://${this.address}`;
+  }
+
+  /** The https URL of the same port. */
+  secureUrl(): string {
+    return `https://${this.address}`;
+  }
+
+  async stop(): Promise<void> {
+    for (const end of [...this.streams]) end();
+    const servers = this.servers;
+    if (servers === undefined) return;
+    this.servers = undefined;
+    const closed = new Promise<void>((resolve) => servers.listener.close(() => resolve()));
+    servers.http.closeAllConnections();
+    servers.https.closeAllConnections();
+    for (const socket of servers.sockets) socket.destroy();
+    await closed;
+  }
+
+  requestCounts(): RequestCounts {
+    return { ...this.counts, byVerb: { ...this.counts.byVerb } };
+  }
+
+  private count(verb: string): void {
+    this.counts.byVerb[verb] = (this.counts.byVerb[verb] ?? 0) + 1;
+    if (verb === "watch") this.counts.watches++;
+    else if (READ_VERBS.has(verb)) this.counts.reads++;
+    else this.counts.writes++;
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? "/", "http://sandbox");
+    const path = url.pathname.replace(/\/+$/, "") || "/";
+    const query = url.searchParams;
+    const method = (req.method ?? "GET").toUpperCase();
+
+    if (method === "GET" && path === "/version") return sendJSON(res, 200, SERVER_VERSION);
+    if (method === "GET" && (path === "/healthz" || path === "/readyz" || path === "/livez")) {
+      res.writeHead(200, { "Content-Type": "text/plain; charset=utf-8" });
+      res.end("ok");
+      return;
+    }
+    const auth = req.headers.authorization ?? "";
+    const match = /^Bearer\s+(.+)$/i.exec(auth);
+    if (match === null || !safeEqual((match[1] ?? "").trim(), this.token)) {
+      return sendStatus(res, unauthorizedError().status);
+    }
+
+    const types = this.store.types.all();
+    const accept = req.headers.accept;
+    if (method === "GET") {
+      if (path === "/api" || path === "/apis") {
+        const aggregated = wantsAggregated(accept);
+        if (aggregated !== undefined) {
+          return sendJSON(
+            res,
+            200,
+            aggregatedDiscovery(types, path === "/api", aggregated),
+            aggregated === "v2" ? AGGREGATED_V2 : AGGREGATED_V2BETA1,
+          );
+        }
+        return sendJSON(res, 200, path === "/api" ? apiVersions(this.address) : apiGroupList(types));
+      }
+      if (path === "/openapi/v3") return sendJSON(res, 200, openAPIRoot(types));
+      if (path.startsWith("/openapi/v3/")) {
+        const doc = openAPIDocument(types, path.slice("/openapi/v3/".length));
+        return doc === undefined ? sendStatus(res, pathNotFoundError().status) : sendJSON(res, 200, doc);
+      }
+    }
+
+    const segments = path
+      .split("/")
+      .filter((s) => s !== "")
+      .map(decodeURIComponent);
+    let group: string;
+    let version: string;
+    let rest: string[];
+    if (segments[0] === "api" && segments.length >= 2) {
+      group = "";
+      version = segments[1] ?? "";
+      rest = segments.slice(2);
+    } else if (segments[0] === "apis" && segments.length >= 3) {
+      group = segments[1] ?? "";
+      version = segments[2] ?? "";
+      rest = segments.slice(3);
+    } else if (segments[0] === "apis" && segments.length === 2 && method === "GET") {
+      const doc = apiGroupDoc(types, segments[1] ?? "");
+      return doc === undefined ? sendStatus(res, pathNotFoundError().status) : sendJSON(res, 200, doc);
+    } else {
+      return sendStatus(res, pathNotFoundError().status);
+    }
+    if (rest.length === 0) {
+      const list = method === "GET" ? apiResourceList(types, group, version) : undefined;
+      return list === undefined ? sendStatus(res, pathNotFoundError().status) : sendJSON(res, 200, list);
+    }
+    let watchPath = false;
+    if (rest[0] === "watch") {
+      watchPath = true;
+      rest = rest.slice(1);
+    }
+    const target = this.resolve(group, version, rest);
+    if (target === undefined) return sendStatus(res, pathNotFoundError().status);
+    if (group === METRICS_GROUP) return this.metrics(req, res, method, target, query);
+    return this.resource(req, res, method, target, query, watchPath);
+  }
+
+  /** Maps the path after /api/v1 or /apis/<g>/<v> to a resource, namespace, name and subresource. */
+  private resolve(group: string, version: string, rest: string[]): Target | undefined {
+    const types = this.store.types;
+    if (rest[0] === "namespaces" && rest.length >= 3) {
+      const rt = types.byResource(group, version, rest[2] ?? "");
+      if (rt !== undefined && rt.namespaced) {
+        if (rest.length > 5) return undefined;
+        return {
+          rt,
+          namespace: rest[1] ?? "",
+          ...(rest[3] === undefined ? {} : { name: rest[3] }),
+          ...(rest[4] === undefined ? {} : { subresource: rest[4] }),
+        };
+      }
+    }
+    const rt = types.byResource(group, version, rest[0] ?? "");
+    if (rt === undefined || rest.length > 3) return undefined;
+    if (rt.namespaced && rest.length > 1) return undefined;
+    return {
+      rt,
+      ...(rest[1] === undefined ? {} : { name: rest[1] }),
+      ...(rest[2] === undefined ? {} : { subresource: rest[2] }),
+    };
+  }
+
+  private async resource(
+    req: IncomingMessage,
+    res: ServerResponse,
+    method: string,
+    target: Target,
+    query: URLSearchParams,
+    watchPath: boolean,
+  ): Promise<void> {
+    const { rt, name, subresource } = target;
+    if (
+      subresource !== undefined &&
+      !(rt.subresources ?? []).includes(subresource) &&
+      !(rt.key === "namespaces" && subresource === "finalize")
+    ) {
+      return sendStatus(res, pathNotFoundError().status);
+    }
+    const collection = name === undefined;
+    const accept = req.headers.accept;
+    if (method === "GET") {
+      if (collection) {
+        const watch = watchPath || queryFlag(query, "watch");
+        this.count(watch ? "watch" : "list");
+        return watch ? this.watch(res, target, query, accept) : this.list(res, target, query, accept);
+      }
+      this.count("get");
+      if (subresource === "log") return this.podLog(res, target, query);
+      return this.get(res, target, accept);
+    }
+    if (!rt.verbs.includes("create") && method !== "GET") {
+      this.count("unsupported");
+      return sendStatus(res, methodNotAllowedError(rt, method.toLowerCase()).status);
+    }
+    if (target.namespace === undefined && rt.namespaced) {
+      this.count("unsupported");
+      return sendStatus(res, methodNotAllowedError(rt, method.toLowerCase()).status);
+    }
+    switch (method) {
+      case "POST":
+        this.count("create");
+        if (!collection) return sendStatus(res, methodNotAllowedError(rt, "create").status);
+        return this.create(req, res, target, query);
+      case "PUT":
+        this.count("update");
+        if (collection) return sendStatus(res, methodNotAllowedError(rt, "update").status);
+        return this.replace(req, res, target, query);
+      case "PATCH":
+        this.count("patch");
+        if (collection) return sendStatus(res, methodNotAllowedError(rt, "patch").status);
+        return this.patch(req, res, target, query);
+      case "DELETE":
+        if (collection) {
+          this.count("deletecollection");
+          return this.deleteCollection(req, res, target, query);
+        }
+        this.count("delete");
+        return this.delete(req, res, target, query);
+      default:
+        this.count("unsupported");
+        return sendStatus(res, methodNotAllowedError(rt, method.toLowerCase()).status);
+    }
+  }
+
+  // ---- reads --------------------------------------------------------------------------------------------------
+
+  private requireObject(target: Target): KubeObject {
+    const obj = this.store.getRef(target.rt.key, target.namespace, target.name ?? "");
+    if (obj === undefined) throw notFoundError(target.rt, target.name ?? "");
+    return obj;
+  }
+
+  private get(res: ServerResponse, target: Target, accept: string | undefined): void {
+    const obj = this.requireObject(target);
+    if (target.subresource === "scale") return sendJSON(res, 200, this.scaleOf(target.rt, obj));
+    if (wantsTable(accept)) {
+      return sendJSON(
+        res,
+        200,
+        toTable(target.rt, [obj], { resourceVersion: obj.metadata.resourceVersion ?? "" }, null),
+      );
+    }
+    sendJSON(res, 200, obj);
+  }
+
+  private list(res: ServerResponse, target: Target, query: URLSearchParams, accept: string | undefined): void {
+    const { rt } = target;
+    const matcher = combineMatchers(
+      parseLabelSelector(query.get("labelSelector") ?? undefined),
+      parseFieldSelector(query.get("fieldSelector") ?? undefined),
+    );
+    let items = this.store.listRefs(rt.key, target.namespace, matcher);
+    const resourceVersion = this.store.currentResourceVersion();
+    const limit = queryInt(query, "limit");
+    const token = query.get("continue");
+    if (token !== null && token !== "") {
+      let start: { ns?: string; name?: string };
+      try {
+        start = JSON.parse(Buffer.from(token, "base64url").toString("utf8")) as { ns?: string; name?: string };
+      } catch {
+        throw badRequestError("continue key is not valid: illegal base64 data");
+      }
+      const ns = start.ns ?? "";
+      const nm = start.name ?? "";
+      items = items.filter((o) => {
+        const ons = o.metadata.namespace ?? "";
+        return ons > ns || (ons === ns && o.metadata.name > nm);
+      });
+    }
+    const meta: { resourceVersion: string; continue?: string; remainingItemCount?: number } = { resourceVersion };
+    if (limit !== undefined && limit > 0 && items.length > limit) {
+      const last = items[limit - 1] as KubeObject;
+      meta.continue = Buffer.from(
+        JSON.stringify({ ns: last.metadata.namespace ?? "", name: last.metadata.name }),
+      ).toString("base64url");
+      meta.remainingItemCount = items.length - limit;
+      items = items.slice(0, limit);
+    }
+    if (wantsTable(accept)) return sendJSON(res, 200, toTable(rt, items, meta, query.get("includeObject")));
+    sendJSON(res, 200, { kind: rt.listKind, apiVersion: groupVersionOf(rt), metadata: meta, items });
+  }
+
+  private watch(res: ServerResponse, target: Target, query: URLSearchParams, accept: string | undefined): void {
+    const { rt } = target;
+    const matcher = combineMatchers(
+      parseLabelSelector(query.get("labelSelector") ?? undefined),
+      parseFieldSelector(query.get("fieldSelector") ?? undefined),
+    );
+    const timeoutSeconds = queryInt(query, "timeoutSeconds");
+    const table = wantsTable(accept);
+    const includeObject = query.get("includeObject");
+    let stop: () => void = () => undefined;
+    stop = serveWatch(
+      this.store,
+      res,
+      {
+        rt,
+        ...(target.namespace === undefined ? {} : { namespace: target.namespace }),
+        ...(matcher === undefined ? {} : { matcher }),
+        ...(query.get("resourceVersion") === null ? {} : { resourceVersion: query.get("resourceVersion") ?? "" }),
+        sendInitialEvents: queryFlag(query, "sendInitialEvents"),
+        allowBookmarks: queryFlag(query, "allowWatchBookmarks"),
+        ...(timeoutSeconds === undefined ? {} : { timeoutSeconds }),
+        bookmarkIntervalMs: this.bookmarkIntervalMs,
+        ...(table
+          ? {
+              transform: (o: KubeObject, first: boolean) => {
+                const t = toTable(
+                  rt,
+                  [o],
+                  { resourceVersion: o.metadata.resourceVersion ?? "" },
+                  includeObject,
+                ) as Record<string, unknown>;
+                if (!first) t.columnDefinitions = [];
+                return t;
+              },
+            }
+          : {}),
+      },
+      () => this.streams.delete(stop),
+    );
+    this.streams.add(stop);
+  }
+
+  private podLog(res: ServerResponse, target: Target, query: URLSearchParams): void {
+    const pod = clone(this.requireObject(target));
+    const options: LogOptions = {};
+    const container = query.get("container");
+    if (container !== null && container !== "") options.container = container;
+    const tail = queryInt(query, "tailLines");
+    if (tail !== undefined) options.tailLines = tail;
+    const since = queryInt(query, "sinceSeconds");
+    if (since !== undefined) options.sinceSeconds = since;
+    const limitBytes = queryInt(query, "limitBytes");
+    if (limitBytes !== undefined) options.limitBytes = limitBytes;
+    if (queryFlag(query, "previous")) options.previous = true;
+    if (queryFlag(query, "timestamps")) options.timestamps = true;
+    const render = this.hooks.renderPodLog;
+    const text = render === undefined ? "" : render(pod, options, new Date());
+    if (!queryFlag(query, "follow") || this.hooks.followPodLog === undefined) {
+      res.writeHead(200, { "Content-Type": "text/plain", "Content-Length": Buffer.byteLength(text) });
+      res.end(text);
+      return;
+    }
+    res.writeHead(200, { "Content-Type": "text/plain", "Transfer-Encoding": "chunked" });
+    res.flushHeaders();
+    if (text !== "") res.write(text);
+    let ended = false;
+    let cancel: () => void = () => undefined;
+    const end = (): void => {
+      if (ended) return;
+      ended = true;
+      this.streams.delete(end);
+      cancel();
+      res.end();
+    };
+    this.streams.add(end);
+    res.on("close", end);
+    cancel = this.hooks.followPodLog(
+      this.store,
+      pod,
+      { ...options, tailLines: 0 },
+      (chunk) => {
+        if (!ended) res.write(chunk);
+      },
+      end,
+    );
+    if (ended) cancel();
+  }
+
+  private metrics(
+    req: IncomingMessage,
+    res: ServerResponse,
+    method: string,
+    target: Target,
+    query: URLSearchParams,
+  ): void {
+    const { rt } = target;
+    if (method !== "GET") return sendStatus(res, methodNotAllowedError(rt, method.toLowerCase()).status);
+    const now = new Date();
+    const metricsOf = (pod: KubeObject): KubeObject | undefined => this.hooks.podMetrics?.(clone(pod), now);
+    if (target.name !== undefined) {
+      this.count("get");
+      const pod = this.store.getRef("pods", target.namespace, target.name);
+      const m = pod === undefined ? undefined : metricsOf(pod);
+      if (m === undefined) throw notFoundError({ group: METRICS_GROUP, resource: "pods" }, target.name);
+      return sendJSON(res, 200, m);
+    }
+    this.count(queryFlag(query, "watch") ? "watch" : "list");
+    if (queryFlag(query, "watch")) return sendStatus(res, methodNotAllowedError(rt, "watch").status);
+    const matcher = combineMatchers(
+      parseLabelSelector(query.get("labelSelector") ?? undefined),
+      parseFieldSelector(query.get("fieldSelector") ?? undefined),
+    );
+    const items = this.store
+      .listRefs("pods", target.namespace, matcher)
+      .map(metricsOf)
+      .filter((m): m is KubeObject => m !== undefined);
+    void req;
+    sendJSON(res, 200, {
+      kind: "PodMetricsList",
+      apiVersion: `${METRICS_GROUP}/v1beta1`,
+      metadata: { resourceVersion: this.store.currentResourceVersion() },
+      items,
+    });
+  }
+
+  // ---- writes -------------------------------------------------------------------------------------------------
+
+  private manager(req: IncomingMessage, query: URLSearchParams): string {
+    const fm = query.get("fieldManager");
+    if (fm !== null && fm !== "") return fm;
+    const ua = req.headers["user-agent"] ?? "unknown";
+    return (ua.split("/")[0] ?? "unknown").slice(0, 128);
+  }
+
+  private dryRun(query: URLSearchParams, body?: Record<string, unknown>): boolean {
+    const values = query.getAll("dryRun");
+    const fromBody = Array.isArray(body?.dryRun) ? (body.dryRun as unknown[]) : [];
+    for (const v of [...values, ...fromBody]) {
+      if (v === "All") return true;
+      if (v !== "") throw badRequestError(`dryRun: Unsupported value: ${JSON.stringify(v)}: supported values: "All"`);
+    }
+    return false;
+  }
+
+  /** Parses a create/update body (JSON or YAML) into an object. */
+  private async readObject(req: IncomingMessage): Promise<Record<string, unknown>> {
+    const type = mediaType(req.headers["content-type"]);
+    if (type !== "" && !BODY_TYPES.includes(type)) throw unsupportedMediaTypeError(BODY_TYPES);
+    const body = await readBody(req);
+    if (type === "application/yaml") return parseYAMLObject(body);
+    return parseJSONObject(body);
+  }
+
+  /** Checks apiVersion/kind/name/namespace of a body against the URL and returns it as an object of this type. */
+  private checkBody(target: Target, body: Record<string, unknown>, requireName: boolean): KubeObject {
+    const { rt } = target;
+    const gv = groupVersionOf(rt);
+    const kind = body.kind;
+    const apiVersion = body.apiVersion;
+    if (typeof kind !== "string" || kind === "") {
+      throw badRequestError(`Object 'Kind' is missing in '${truncate(JSON.stringify(body))}'`);
+    }
+    if (typeof apiVersion !== "string" || apiVersion === "") {
+      throw badRequestError(`Object 'apiVersion' is missing in '${truncate(JSON.stringify(body))}'`);
+    }
+    if (apiVersion !== gv) {
+      throw badRequestError(
+        `the API version in the data (${apiVersion}) does not match the expected API version (${gv})`,
+      );
+    }
+    if (kind !== rt.kind) {
+      throw badRequestError(`the kind in the data (${kind}) does not match the expected kind (${rt.kind})`);
+    }
+    if (body.metadata !== undefined && !isRecord(body.metadata)) {
+      throw badRequestError("metadata must be an object");
+    }
+    const obj = body as unknown as KubeObject;
+    obj.metadata ??= { name: "" };
+    const meta = obj.metadata;
+    if (meta.name !== undefined && typeof meta.name !== "string")
+      throw badRequestError("metadata.name must be a string");
+    if (rt.namespaced) {
+      if (meta.namespace !== undefined && meta.namespace !== "" && meta.namespace !== target.namespace) {
+        throw badRequestError("the namespace of the provided object does not match the namespace sent on the request");
+      }
+      meta.namespace = target.namespace ?? "";
+    } else {
+      delete meta.namespace;
+    }
+    if (target.name !== undefined) {
+      if (meta.name === undefined || meta.name === "") meta.name = target.name;
+      else if (meta.name !== target.name) {
+        throw badRequestError(
+          `the name of the object (${meta.name}) does not match the name on the URL (${target.name})`,
+        );
+      }
+    } else if (requireName) meta.name ??= "";
+    meta.name ??= "";
+    return obj;
+  }
+
+  private prepare(target: Target, obj: KubeObject, old: KubeObject | undefined): void {
+    applyDefaults(target.rt, obj);
+    const causes = validateObject(target.rt, obj, old);
+    if (causes.length > 0) throw invalidError(target.rt, obj.metadata.name, causes);
+  }
+
+  private async create(
+    req: IncomingMessage,
+    res: ServerResponse,
+    target: Target,
+    query: URLSearchParams,
+  ): Promise<void> {
+    const body = await this.readObject(req);
+    const dryRun = this.dryRun(query);
+    const obj = this.checkBody(target, body, false);
+    if (obj.metadata.name === "" && (obj.metadata.generateName ?? "") === "") {
+      throw invalidError(target.rt, "", [
+        {
+          reason: "FieldValueRequired",
+          field: "metadata.name",
+          message: "Required value: name or generateName is required",
+        },
+      ]);
+    }
+    delete obj.metadata.managedFields;
+    this.prepare(target, obj, undefined);
+    trackUpdate(undefined, obj, this.manager(req, query), groupVersionOf(target.rt), timestamp(new Date()));
+    const created = this.store.create(target.rt.key, obj, { dryRun });
+    sendJSON(res, 201, created);
+  }
+
+  private async replace(
+    req: IncomingMessage,
+    res: ServerResponse,
+    target: Target,
+    query: URLSearchParams,
+  ): Promise<void> {
+    const { rt } = target;
+    const body = await this.readObject(req);
+    const dryRun = this.dryRun(query);
+    if (target.subresource === "scale") {
+      const existing = this.requireObject(target);
+      const replicas = parseScale(body);
+      const rv = isRecord(body.metadata) ? body.metadata.resourceVersion : undefined;
+      if (typeof rv === "string" && rv !== "" && rv !== existing.metadata.resourceVersion) {
+        throw conflictError(
+          rt,
+          existing.metadata.name,
+          "the object has been modified; please apply your changes to the latest version and try again",
+        );
+      }
+      const updated = this.scaleTo(req, query, target, existing, replicas, dryRun);
+      return sendJSON(res, 200, this.scaleOf(rt, updated));
+    }
+    const obj = this.checkBody(target, body, true);
+    const existing = this.requireObject(target);
+    if (target.subresource === "status") {
+      const next = clone(existing);
+      next.status = obj.status;
+      if (obj.metadata.resourceVersion !== undefined) next.metadata.resourceVersion = obj.metadata.resourceVersion;
+      trackUpdate(existing, next, this.manager(req, query), groupVersionOf(rt), timestamp(new Date()), "status");
+      const updated = this.store.update(rt.key, next, { subresource: "status", dryRun });
+      if (!dryRun) this.storeManagedFields(rt, updated, next);
+      return sendJSON(res, 200, this.store.getRef(rt.key, target.namespace, existing.metadata.name) ?? updated);
+    }
+    if (obj.metadata.managedFields === undefined && existing.metadata.managedFields !== undefined) {
+      obj.metadata.managedFields = clone(existing.metadata.managedFields);
+    }
+    this.prepare(target, obj, existing);
+    trackUpdate(existing, obj, this.manager(req, query), groupVersionOf(rt), timestamp(new Date()));
+    sendJSON(res, 200, this.store.update(rt.key, obj, { dryRun }));
+  }
+
+  /** A status update keeps only status: carry the managed fields of the status write over with a main update. */
+  private storeManagedFields(rt: ResourceType, updated: KubeObject, next: KubeObject): void {
+    if (JSON.stringify(updated.metadata.managedFields) === JSON.stringify(next.metadata.managedFields)) return;
+    const current = this.store.get(rt.key, updated.metadata.namespace, updated.metadata.name);
+    if (current === undefined) return;
+    if (next.metadata.managedFields === undefined) delete current.metadata.managedFields;
+    else current.metadata.managedFields = next.metadata.managedFields;
+    try {
+      this.store.update(rt.key, current);
+    } catch {
+      // the status itself is stored; losing its field record is harmless
+    }
+  }
+
+  private scaleOf(rt: ResourceType, obj: KubeObject): unknown {
+    const spec = isRecord(obj.spec) ? obj.spec : {};
+    const status = isRecord(obj.status) ? obj.status : {};
+    const selector = isRecord(spec.selector) && isRecord(spec.selector.matchLabels) ? spec.selector.matchLabels : {};
+    return {
+      kind: "Scale",
+      apiVersion: "autoscaling/v1",
+      metadata: {
+        name: obj.metadata.name,
+        namespace: obj.metadata.namespace,
+        uid: obj.metadata.uid,
+        resourceVersion: obj.metadata.resourceVersion,
+        creationTimestamp: obj.metadata.creationTimestamp,
+      },
+      spec: { replicas: typeof spec.replicas === "number" ? spec.replicas : 1 },
+      status: {
+        replicas: typeof status.replicas === "number" ? status.replicas : 0,
+        selector: Object.entries(selector)
+          .map(([k, v]) => `${k}=${String(v as string)}`)
+          .join(","),
+      },
+    };
+    void rt;
+  }
+
+  private scaleTo(
+    req: IncomingMessage,
+    query: URLSearchParams,
+    target: Target,
+    existing: KubeObject,
+    replicas: number,
+    dryRun: boolean,
+  ): KubeObject {
+    const next = clone(existing);
+    next.spec = { ...(isRecord(next.spec) ? next.spec : {}), replicas };
+    trackUpdate(existing, next, this.manager(req, query), groupVersionOf(target.rt), timestamp(new Date()), "scale");
+    return this.store.update(target.rt.key, next, { dryRun });
+  }
+
+  private async patch(
+    req: IncomingMessage,
+    res: ServerResponse,
+    target: Target,
+    query: URLSearchParams,
+  ): Promise<void> {
+    const { rt } = target;
+    const type = mediaType(req.headers["content-type"]);
+    if (!PATCH_TYPES.includes(type)) throw unsupportedMediaTypeError(PATCH_TYPES);
+    const text = await readBody(req);
+    const dryRun = this.dryRun(query);
+    const force = query.get("force");
+    const isApply = type === "application/apply-patch+yaml";
+    if (force !== null && !isApply) {
+      throw invalidError({ group: "meta.k8s.io", resource: "patchoptions", kind: "PatchOptions" }, "", [
+        {
+          reason: "FieldValueForbidden",
+          field: "force",
+          message: "Forbidden: may not be specified for non-apply patch",
+        },
+      ]);
+    }
+    const manager = this.manager(req, query);
+    if (isApply) {
+      if (query.get("fieldManager") === null || query.get("fieldManager") === "") {
+        throw invalidError({ group: "meta.k8s.io", resource: "patchoptions", kind: "PatchOptions" }, "", [
+          {
+            reason: "FieldValueRequired",
+            field: "fieldManager",
+            message: "Required value: is required for apply patch",
+          },
+        ]);
+      }
+      return this.apply(res, target, text, manager, queryFlag(query, "force"), dryRun);
+    }
+    const existing = this.requireObject(target);
+    let patched: unknown;
+    const base: unknown = target.subresource === "scale" ? this.scaleOf(rt, existing) : existing;
+    if (type === "application/json-patch+json") {
+      let ops: unknown;
+      try {
+        ops = JSON.parse(text);
+      } catch (err) {
+        throw badRequestError(`error decoding patch: ${err instanceof Error ? err.message : String(err)}`);
+      }
+      if (!Array.isArray(ops))
+        throw badRequestError(
+          "error decoding patch: json: cannot unmarshal object into Go value of type jsonpatch.Patch",
+        );
+      try {
+        patched = fastJsonPatch.applyPatch(clone(base), ops as fastJsonPatch.Operation[], true, true).newDocument;
+      } catch (err) {
+        const message = err instanceof Error ? (err.message.split("\n")[0] ?? "") : String(err);
+        throw invalidError(rt, existing.metadata.name, [
+          {
+            reason: "FieldValueInvalid",
+            field: "",
+            message: `the server rejected our request due to an error in our request: ${message}`,
+          },
+        ]);
+      }
+    } else {
+      const patch = parseJSONObject(text, "the patch");
+      patched = type === "application/merge-patch+json" ? mergePatch(base, patch) : strategicMergePatch(base, patch);
+    }
+    if (!isRecord(patched)) throw badRequestError("the patch removed the whole object");
+    if (target.subresource === "scale") {
+      const replicas = parseScale(patched);
+      const updated = this.scaleTo(req, query, target, existing, replicas, dryRun);
+      return sendJSON(res, 200, this.scaleOf(rt, updated));
+    }
+    const obj = patched as KubeObject;
+    if (!isRecord(obj.metadata)) throw badRequestError("the patch removed metadata");
+    obj.apiVersion = groupVersionOf(rt);
+    obj.kind = rt.kind;
+    if (obj.metadata.name !== existing.metadata.name) {
+      throw badRequestError(
+        `the name of the object (${String(obj.metadata.name)}) does not match the name on the URL (${existing.metadata.name})`,
+      );
+    }
+    if (rt.namespaced && obj.metadata.namespace !== existing.metadata.namespace) {
+      throw badRequestError("the namespace of the provided object does not match the namespace sent on the request");
+    }
+    if (target.subresource === "status") {
+      trackUpdate(existing, obj, manager, groupVersionOf(rt), timestamp(new Date()), "status");
+      const updated = this.store.update(rt.key, obj, { subresource: "status", dryRun });
+      if (!dryRun) this.storeManagedFields(rt, updated, obj);
+      return sendJSON(res, 200, this.store.getRef(rt.key, target.namespace, existing.metadata.name) ?? updated);
+    }
+    this.prepare(target, obj, existing);
+    trackUpdate(existing, obj, manager, groupVersionOf(rt), timestamp(new Date()));
+    sendJSON(res, 200, this.store.update(rt.key, obj, { dryRun }));
+  }
+
+  private apply(
+    res: ServerResponse,
+    target: Target,
+    text: string,
+    manager: string,
+    force: boolean,
+    dryRun: boolean,
+  ): void {
+    const { rt } = target;
+    const body = parseYAMLObject(text);
+    const applied = this.checkBody(target, body, true);
+    const live = this.store.getRef(rt.key, target.namespace, target.name ?? "");
+    const merged = serverSideApply({
+      live,
+      applied,
+      manager,
+      force,
+      apiVersion: groupVersionOf(rt),
+      now: timestamp(new Date()),
+    });
+    merged.apiVersion = groupVersionOf(rt);
+    merged.kind = rt.kind;
+    merged.metadata.name = target.name ?? "";
+    if (rt.namespaced) merged.metadata.namespace = target.namespace ?? "";
+    this.prepare(target, merged, live);
+    if (live === undefined) {
+      delete merged.metadata.resourceVersion;
+      return sendJSON(res, 201, this.store.create(rt.key, merged, { dryRun }));
+    }
+    merged.metadata.resourceVersion = live.metadata.resourceVersion ?? "";
+    sendJSON(res, 200, this.store.update(rt.key, merged, { dryRun }));
+  }
+
+  private async deleteOptions(req: IncomingMessage, query: URLSearchParams): Promise<Record<string, unknown>> {
+    const text = await readBody(req);
+    const body = text.trim() === "" ? {} : parseJSONObject(text, "the DeleteOptions");
+    const policy = query.get("propagationPolicy") ?? body.propagationPolicy;
+    if (policy !== undefined && policy !== null && !["Orphan", "Background", "Foreground"].includes(String(policy))) {
+      throw invalidError({ group: "meta.k8s.io", resource: "deleteoptions", kind: "DeleteOptions" }, "", [
+        {
+          reason: "FieldValueNotSupported",
+          field: "propagationPolicy",
+          message: `Unsupported value: ${JSON.stringify(policy)}: supported values: "Foreground", "Background", "Orphan", "nil"`,
+        },
+      ]);
+    }
+    if (query.get("orphanDependents") === "true" || body.orphanDependents === true) body.propagationPolicy = "Orphan";
+    else if (policy !== undefined && policy !== null) body.propagationPolicy = policy;
+    return body;
+  }
+
+  private async delete(
+    req: IncomingMessage,
+    res: ServerResponse,
+    target: Target,
+    query: URLSearchParams,
+  ): Promise<void> {
+    const { rt } = target;
+    const options = await this.deleteOptions(req, query);
+    const dryRun = this.dryRun(query, options);
+    const existing = this.requireObject(target);
+    const pre = isRecord(options.preconditions) ? options.preconditions : {};
+    if (typeof pre.uid === "string" && pre.uid !== existing.metadata.uid) {
+      throw conflictError(
+        rt,
+        existing.metadata.name,
+        `Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${existing.metadata.uid ?? ""}`,
+      );
+    }
+    if (typeof pre.resourceVersion === "string" && pre.resourceVersion !== existing.metadata.resourceVersion) {
+      throw conflictError(
+        rt,
+        existing.metadata.name,
+        `Precondition failed: ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in object meta: ${existing.metadata.resourceVersion ?? ""}`,
+      );
+    }
+    const policy = options.propagationPolicy as "Orphan" | "Background" | "Foreground" | undefined;
+    const deleted = this.store.delete(rt.key, target.namespace, existing.metadata.name, {
+      ...(policy === undefined ? {} : { propagationPolicy: policy }),
+      dryRun,
+    });
+    const stillThere = !dryRun && this.store.getRef(rt.key, target.namespace, existing.metadata.name) !== undefined;
+    if (stillThere || rt.key === "pods" || dryRun) return sendJSON(res, 200, deleted);
+    sendJSON(res, 200, successStatus(rt, existing.metadata.name, existing.metadata.uid));
+  }
+
+  private async deleteCollection(
+    req: IncomingMessage,
+    res: ServerResponse,
+    target: Target,
+    query: URLSearchParams,
+  ): Promise<void> {
+    const { rt } = target;
+    const options = await this.deleteOptions(req, query);
+    const dryRun = this.dryRun(query, options);
+    const matcher = combineMatchers(
+      parseLabelSelector(query.get("labelSelector") ?? undefined),
+      parseFieldSelector(query.get("fieldSelector") ?? undefined),
+    );
+    const policy = options.propagationPolicy as "Orphan" | "Background" | "Foreground" | undefined;
+    const items: KubeObject[] = [];
+    for (const o of this.store.listRefs(rt.key, target.namespace, matcher)) {
+      try {
+        items.push(
+          this.store.delete(rt.key, o.metadata.namespace, o.metadata.name, {
+            ...(policy === undefined ? {} : { propagationPolicy: policy }),
+            dryRun,
+          }),
+        );
+      } catch (err) {
+        if (!(err instanceof StatusError && err.code === 404)) throw err;
+      }
+    }
+    sendJSON(res, 200, {
+      kind: rt.listKind,
+      apiVersion: groupVersionOf(rt),
+      metadata: { resourceVersion: this.store.currentResourceVersion() },
+      items,
+    });
+  }
+}
+
+function truncate(text: string): string {
+  return text.length > 200 ? `${text.slice(0, 200)}...` : text;
+}
+
+/** Parses a YAML (or JSON) document into an object, or a 400. */
+export function parseYAMLObject(text: string): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = parseYAML(text, { strict: true, uniqueKeys: true, maxAliasCount: 100 });
+  } catch (err) {
+    const message = err instanceof Error ? (err.message.split("\n")[0] ?? "") : String(err);
+    throw badRequestError(`error decoding YAML: ${message}`);
+  }
+  if (!isRecord(value)) throw badRequestError("error decoding YAML: the document is not a mapping");
+  return value;
+}
+
+function parseScale(body: Record<string, unknown>): number {
+  const spec = isRecord(body.spec) ? body.spec : {};
+  const replicas = spec.replicas ?? 0;
+  if (typeof replicas !== "number" || !Number.isInteger(replicas) || replicas < 0) {
+    throw invalidError({ group: "autoscaling", resource: "scale", kind: "Scale" }, "", [
+      {
+        reason: "FieldValueInvalid",
+        field: "spec.replicas",
+        message: `Invalid value: ${JSON.stringify(replicas)}: must be greater than or equal to 0`,
+      },
+    ]);
+  }
+  return replicas;
+}
