@@ -1,0 +1,138 @@
+import { describe, expect, it } from "@jest/globals";
+import type { DeploymentInput } from "../../../lib/manifests/deployment.ts";
+import {
+  MAX_DEPLOYMENT_NAME_LENGTH,
+  deploymentInputIssues,
+  isDns1035Label,
+  isValidConfigKey,
+  isValidDeploymentName,
+  isValidEnvName,
+  isValidHost,
+  isValidLabelValue,
+  isValidMountPath,
+  isValidPort,
+  isValidPortName,
+} from "../../../lib/manifests/validate.ts";
+import { NGINX_DEPLOYMENT, PHP_DEPLOYMENT } from "./fixtures.ts";
+
+function each(values: readonly string[], check: (v: string) => boolean): [string, boolean][] {
+  return values.map((v) => [v, check(v)]);
+}
+function all(values: readonly string[], result: boolean): [string, boolean][] {
+  return values.map((v) => [v, result]);
+}
+
+describe("lib/manifests/validate names", () => {
+  it("deployment names: RFC 1035 labels short enough for <name>-service", () => {
+    expect(MAX_DEPLOYMENT_NAME_LENGTH).toBe(55);
+    const ok = ["my-app-php", "a", `a${"b".repeat(54)}`];
+    const bad = ["1app", "-a", "a-", "My-App", "a_b", "", `a${"b".repeat(55)}`];
+    expect(each(ok, isValidDeploymentName)).toEqual(all(ok, true));
+    expect(each(bad, isValidDeploymentName)).toEqual(all(bad, false));
+    expect(isDns1035Label(`a${"b".repeat(62)}`)).toBe(true);
+    expect(isDns1035Label(`a${"b".repeat(63)}`)).toBe(false);
+  });
+
+  it("config file names: [-._a-zA-Z0-9]+, not . or .., at most 253", () => {
+    const ok = ["default.conf", ".env", "php.ini", "A_b-c.d", "x".repeat(253)];
+    const bad = [".", "..", "", "a/b", "a b", "x".repeat(254), "ü.conf"];
+    expect(each(ok, isValidConfigKey)).toEqual(all(ok, true));
+    expect(each(bad, isValidConfigKey)).toEqual(all(bad, false));
+  });
+
+  it("env var names: [-._a-zA-Z][-._a-zA-Z0-9]*", () => {
+    const ok = ["PHP_ROOT_PASSWORD", "_x", "a.b-c", "lower"];
+    const bad = ["1ABC", "", "A B", "A=B", "Ä"];
+    expect(each(ok, isValidEnvName)).toEqual(all(ok, true));
+    expect(each(bad, isValidEnvName)).toEqual(all(bad, false));
+  });
+
+  it("vHosts: lower-case DNS subdomains, '*.' wildcard allowed, no IPs", () => {
+    const ok = ["my-app.nginx.example.com", "*.example.com", "localhost", "a1.b2"];
+    const bad = [
+      "*",
+      "*.",
+      "a.*.com",
+      "Example.com",
+      "10.0.0.1",
+      "-a.com",
+      "a..com",
+      "a_b.com",
+      "",
+      `${"a".repeat(64)}.com`,
+    ];
+    expect(each(ok, isValidHost)).toEqual(all(ok, true));
+    expect(each(bad, isValidHost)).toEqual(all(bad, false));
+  });
+
+  it("ports 1..65535 and IANA port names", () => {
+    expect([1, 80, 9000, 65535].map(isValidPort)).toEqual([true, true, true, true]);
+    expect([0, -1, 65536, 1.5, Number.NaN].map(isValidPort)).toEqual([false, false, false, false, false]);
+    const ok = ["http", "php", "a", "port-9000", "a1-b2"];
+    const bad = ["", "HTTP", "a--b", "-a", "1234", "a-very-long-name-x"];
+    expect(each(ok, isValidPortName)).toEqual(all(ok, true));
+    expect(each(bad, isValidPortName)).toEqual(all(bad, false));
+  });
+
+  it("label values and mount paths", () => {
+    expect(each(["", "a", "a.b_c-d", "x".repeat(63)], isValidLabelValue)).toEqual(
+      all(["", "a", "a.b_c-d", "x".repeat(63)], true),
+    );
+    expect(each(["-a", "a-", "a b", "x".repeat(64)], isValidLabelValue)).toEqual(
+      all(["-a", "a-", "a b", "x".repeat(64)], false),
+    );
+    expect(each(["/var/www/html", "/etc/nginx/conf.d/"], isValidMountPath)).toEqual(
+      all(["/var/www/html", "/etc/nginx/conf.d/"], true),
+    );
+    expect(each(["var/www", "/a/../b", "/a:b", ""], isValidMountPath)).toEqual(
+      all(["var/www", "/a/../b", "/a:b", ""], false),
+    );
+  });
+});
+
+describe("lib/manifests/validate deploymentInputIssues", () => {
+  it("finds nothing wrong with the reference example's deployments", () => {
+    expect(deploymentInputIssues(PHP_DEPLOYMENT)).toEqual([]);
+    expect(deploymentInputIssues(NGINX_DEPLOYMENT)).toEqual([]);
+  });
+
+  it("names every field the cluster would reject", () => {
+    const input: DeploymentInput = {
+      ...NGINX_DEPLOYMENT,
+      name: "9-bad",
+      namespace: "Bad",
+      replicas: -1,
+      image: { ...NGINX_DEPLOYMENT.image, ports: [{ port: 80 }, { port: 80, protocol: "TCP" }, { port: 0 }] },
+      vHosts: ["10.0.0.1"],
+      volumes: [
+        { name: "data", type: "persistentVolumeClaim", mountPath: "/x", persistentVolumeClaim: { claimName: "ok" } },
+        {
+          name: "data",
+          type: "persistentVolumeClaim",
+          mountPath: "/x",
+          persistentVolumeClaim: { claimName: "Bad_Claim" },
+        },
+      ],
+      configMap: { name: "data", data: { "a/b": "x" }, mountPath: "relative" },
+      resources: { limits: { cpu: 100 }, requests: { cpu: 200, memory: -1 } },
+    };
+    const issues = deploymentInputIssues(input);
+    expect(issues.map((i) => i.field)).toEqual([
+      "name",
+      "namespace",
+      "replicas",
+      "image.ports[1].port",
+      "image.ports[2].port",
+      "vHosts[0]",
+      "volumes[1].name",
+      "volumes[1].mountPath",
+      "volumes[1].persistentVolumeClaim.claimName",
+      "configMap.name",
+      "configMap.data.a/b",
+      "configMap.mountPath",
+      "resources.requests.memory",
+      "resources.requests.cpu",
+    ]);
+    for (const issue of issues) expect(issue).toMatchObject({ type: "invalid", message: expect.any(String) });
+  });
+});
