@@ -69,8 +69,17 @@ export function validateObjects(objects: readonly unknown[], path = "objects"): 
     if (typeof name !== "string" || name === "") {
       throw invalid(`${at}.metadata.name`, `${at}.metadata.name is required`, "required");
     }
-    if (namespace !== undefined && (typeof namespace !== "string" || namespace === "")) {
-      throw invalid(`${at}.metadata.namespace`, `${at}.metadata.namespace must be a non-empty string`, "string");
+    // client-node lower-cases the request path (KubernetesObjectApi.specUriPath): an upper-case name would address
+    // another object. Kubernetes names of the kinds we apply are lower-case anyway.
+    if (/[A-Z]/.test(name)) {
+      throw invalid(`${at}.metadata.name`, `${at}.metadata.name must be lower case ('${name}')`, "stringPattern", name);
+    }
+    if (namespace !== undefined && (typeof namespace !== "string" || namespace === "" || /[A-Z]/.test(namespace))) {
+      throw invalid(
+        `${at}.metadata.namespace`,
+        `${at}.metadata.namespace must be a non-empty lower-case string`,
+        "string",
+      );
     }
     return obj as unknown as ApplyObject;
   });

@@ -47,6 +47,7 @@ describe("validateObjects", () => {
     [{ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "" } }, "objects[1].metadata.name"],
     [{ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "c", namespace: 3 } }, "objects[1].metadata.namespace"],
     ["a string", "objects[1]"],
+    [{ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "Upper" } }, "objects[1].metadata.name"],
   ])("rejects %j with a 422 naming %s", (bad, field) => {
     let caught: unknown;
     try {

@@ -1,0 +1,661 @@
+/**
+ * v1.kube: the only code that talks to the cluster (docs/architecture.md). Other services call it; the gateway never
+ * does (every action is `visibility: "public"`: callable by services, not published over REST).
+ *
+ * - Writes are server-side apply (lib/kube/apply.ts) with the caller's field manager, through a write limiter
+ *   (KUBE_QPS / KUBE_BURST / KUBE_MAX_INFLIGHT, lib/kube/limiter.ts).
+ * - Informers (lib/kube/informers.ts) keep a cache of the objects the suite manages and broadcast
+ *   `kube.<plural>.added|modified|deleted` with the object (Secret data stripped; managedFields left out, as kubectl does).
+ *   A failing watch emits `kube.watch.failed` and is retried (1 s → 30 s).
+ * - Errors are mapped in one place (lib/kube/errors.ts): an unreachable cluster is a retryable 503.
+ */
+import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
+import { PassThrough, type Readable } from "node:stream";
+import {
+  CoreV1Api,
+  KubernetesObjectApi,
+  Log,
+  Metrics,
+  VersionApi,
+  type CoreV1Event,
+  type KubernetesObject,
+  type PodMetric,
+  type V1Pod,
+} from "@kubernetes/client-node";
+import { Errors } from "moleculer";
+import { defineParams, type ParamsOf } from "../lib/params.ts";
+import { ERROR_TYPES, hasCode, invalid, unavailable } from "../lib/errors.ts";
+import { loadCluster, type Cluster, type ClusterSource } from "../lib/kube/config.ts";
+import { applyObjects } from "../lib/kube/apply.ts";
+import { kubeError } from "../lib/kube/errors.ts";
+import { Informers, MANAGED_BY_SELECTOR, type ChangeType, type WatchedKind } from "../lib/kube/informers.ts";
+import { WriteLimiter, limitsFromEnv, type LimiterOptions } from "../lib/kube/limiter.ts";
+import { cpuMillicores, memoryBytes, toMi } from "../lib/kube/quantity.ts";
+import { parseLabelSelector } from "../lib/kube/selector.ts";
+import type { SandboxOptions } from "../lib/sandbox/index.ts";
+
+// ---------------------------------------------------------------------------------------------------------------
+// Params and results
+
+const API_VERSION = { type: "string", min: 1, max: 253 } as const;
+const KIND = { type: "string", min: 1, max: 63, pattern: /^[A-Za-z][A-Za-z0-9]*$/ } as const;
+/** No upper case: client-node lower-cases request paths, so "Web" would address "web". */
+const NAME = { type: "string", min: 1, max: 253, pattern: /^[^A-Z/]+$/ } as const;
+const NAMESPACE = { type: "string", min: 1, max: 63, pattern: /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/ } as const;
+const OPTIONAL_NAMESPACE = { ...NAMESPACE, optional: true } as const;
+const SELECTOR = { type: "string", optional: true, max: 2048 } as const;
+
+export const kubeApplyParams = defineParams({
+  $$strict: true,
+  objects: { type: "array", items: { type: "object" }, min: 1, max: 1000 },
+  fieldManager: { type: "string", min: 1, max: 128, pattern: /^[A-Za-z0-9][-A-Za-z0-9_.:]*$/ },
+  force: { type: "boolean", optional: true },
+  dryRun: { type: "boolean", optional: true },
+});
+export type KubeApplyParams = ParamsOf<typeof kubeApplyParams>;
+export interface KubeApplyResult {
+  objects: KubernetesObject[];
+}
+
+export const kubeGetParams = defineParams({
+  $$strict: true,
+  apiVersion: API_VERSION,
+  kind: KIND,
+  namespace: OPTIONAL_NAMESPACE,
+  name: NAME,
+});
+export type KubeGetParams = ParamsOf<typeof kubeGetParams>;
+
+export const kubeListParams = defineParams({
+  $$strict: true,
+  apiVersion: API_VERSION,
+  kind: KIND,
+  namespace: OPTIONAL_NAMESPACE,
+  labelSelector: SELECTOR,
+  fieldSelector: SELECTOR,
+});
+export type KubeListParams = ParamsOf<typeof kubeListParams>;
+export interface KubeListResult {
+  items: KubernetesObject[];
+  /** True when served from the informer cache (the selector required the managed-by label of a watched kind). */
+  cached: boolean;
+}
+
+export const kubeDeleteParams = defineParams({
+  $$strict: true,
+  apiVersion: API_VERSION,
+  kind: KIND,
+  namespace: OPTIONAL_NAMESPACE,
+  name: NAME,
+  propagationPolicy: { type: "enum", values: ["Background", "Foreground", "Orphan"], optional: true },
+});
+export type KubeDeleteParams = ParamsOf<typeof kubeDeleteParams>;
+export interface KubeDeleteResult {
+  deleted: boolean;
+}
+
+export const kubeLogsParams = defineParams({
+  $$strict: true,
+  namespace: NAMESPACE,
+  pod: NAME,
+  container: { type: "string", optional: true, min: 1, max: 63 },
+  tailLines: { type: "number", integer: true, min: 0, max: 100_000, optional: true },
+  sinceSeconds: { type: "number", integer: true, min: 1, optional: true },
+  limitBytes: { type: "number", integer: true, min: 1, optional: true },
+  previous: { type: "boolean", optional: true },
+  timestamps: { type: "boolean", optional: true },
+  follow: { type: "boolean", optional: true },
+});
+export type KubeLogsParams = ParamsOf<typeof kubeLogsParams>;
+/** A string, or with `follow: true` a Readable of the log text that ends when the pod or connection goes; destroy it to stop. */
+export type KubeLogsResult = string | Readable;
+
+export const kubeTopParams = defineParams({
+  $$strict: true,
+  namespace: NAMESPACE,
+  pod: { type: "string", optional: true, min: 1, max: 253 },
+  labelSelector: SELECTOR,
+});
+export type KubeTopParams = ParamsOf<typeof kubeTopParams>;
+export interface ContainerUsage {
+  name: string;
+  cpuMillicores: number;
+  memoryBytes: number;
+  memoryMi: number;
+}
+export interface PodUsage {
+  name: string;
+  containers: ContainerUsage[];
+  cpuMillicores: number;
+  memoryBytes: number;
+  memoryMi: number;
+}
+export interface KubeTopResult {
+  namespace: string;
+  pods: PodUsage[];
+  totals: { cpuMillicores: number; memoryBytes: number; memoryMi: number };
+}
+
+export const kubeEventsParams = defineParams({
+  $$strict: true,
+  namespace: NAMESPACE,
+  kind: { ...KIND, optional: true },
+  name: { ...NAME, optional: true },
+  uid: { type: "string", optional: true, min: 1, max: 64 },
+});
+export type KubeEventsParams = ParamsOf<typeof kubeEventsParams>;
+export interface KubeEventsResult {
+  items: CoreV1Event[];
+}
+
+export interface KubeStatusResult {
+  reachable: boolean;
+  source: ClusterSource | undefined;
+  server: string | undefined;
+  version: string | undefined;
+  /** Watches: every kind listed and watching. */
+  synced: boolean;
+  error?: string;
+}
+export interface KubeReadinessResult {
+  ready: true;
+  checks: { cluster: "ok" };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Service
+
+interface Settings extends ServiceSettingSchema {
+  /** A kubeconfig path or YAML (tests); default: KUBECONFIG, in-cluster, or the sandbox. */
+  kubeconfig?: string;
+  /** Options for the sandbox when it is started here. */
+  sandbox?: SandboxOptions;
+  /** Run the informers (default true). */
+  informers?: boolean;
+  /** Write limits; default from KUBE_QPS / KUBE_BURST / KUBE_MAX_INFLIGHT. */
+  limits?: Partial<Omit<LimiterOptions, "clock">>;
+  /** Informer restart backoff (default 1 s → 30 s). */
+  watchBackoff?: { initialMs: number; maxMs: number };
+  /** Time allowed to the readiness/status probe (default 3000 ms). */
+  probeTimeoutMs?: number;
+}
+
+interface Clients {
+  objects: KubernetesObjectApi;
+  core: CoreV1Api;
+  version: VersionApi;
+  log: Log;
+  metrics: Metrics;
+}
+
+interface LocalVars {
+  cluster: Cluster | undefined;
+  kubeClients: Clients | undefined;
+  informers: Informers | undefined;
+  limiter: WriteLimiter;
+  followers: Set<PassThrough>;
+  lastProbe: { reachable: boolean; version?: string; error?: string } | undefined;
+}
+
+interface Methods {
+  clientsFor(): Clients;
+  mapError(err: unknown): Errors.MoleculerError;
+  write<T>(fn: () => Promise<T>): Promise<T>;
+  probe(): Promise<{ reachable: boolean; version?: string; error?: string }>;
+  followLogs(params: KubeLogsParams, container: string): Promise<Readable>;
+  listObjects(params: KubeListParams): Promise<KubeListResult>;
+  resolveContainer(namespace: string, pod: string): Promise<string>;
+  onChange(kind: WatchedKind, type: ChangeType, object: KubernetesObject): void;
+}
+
+type This = Service<Settings> & LocalVars & Methods;
+
+/** A plain JSON copy for callers and events: no class instances, no managedFields, no Secret data. */
+export function toPublic(obj: KubernetesObject): KubernetesObject {
+  const copy = JSON.parse(JSON.stringify(obj)) as KubernetesObject & Record<string, unknown>;
+  if (copy.metadata !== undefined) delete copy.metadata.managedFields;
+  if (copy.kind === "Secret") {
+    delete copy.data;
+    delete copy.stringData;
+  }
+  return copy;
+}
+
+function timestampOf(ev: CoreV1Event): number {
+  const t = ev.lastTimestamp ?? ev.eventTime ?? ev.firstTimestamp ?? ev.metadata.creationTimestamp;
+  return t === undefined ? 0 : new Date(t as unknown as string).getTime();
+}
+
+function byNamespaceAndName(a: KubernetesObject, b: KubernetesObject): number {
+  const ka = `${a.metadata?.namespace ?? ""}/${a.metadata?.name ?? ""}`;
+  const kb = `${b.metadata?.namespace ?? ""}/${b.metadata?.name ?? ""}`;
+  return ka < kb ? -1 : ka > kb ? 1 : 0;
+}
+
+/** Whether a label selector restricts to objects the suite manages (so the informer cache holds all matches). */
+function requiresManagedBy(selector: string | undefined): boolean {
+  return (
+    selector !== undefined &&
+    selector
+      .split(",")
+      .map((t) => t.replace(/\s+/g, "").replace("==", "="))
+      .includes(MANAGED_BY_SELECTOR)
+  );
+}
+
+function usageOf(metric: PodMetric): PodUsage {
+  const containers = metric.containers.map((c) => {
+    const mem = memoryBytes(c.usage.memory);
+    return { name: c.name, cpuMillicores: cpuMillicores(c.usage.cpu), memoryBytes: mem, memoryMi: toMi(mem) };
+  });
+  const cpu = containers.reduce((s, c) => s + c.cpuMillicores, 0);
+  const mem = containers.reduce((s, c) => s + c.memoryBytes, 0);
+  return { name: metric.metadata.name, containers, cpuMillicores: cpu, memoryBytes: mem, memoryMi: toMi(mem) };
+}
+
+const schema: ServiceSchema<Settings, Methods, LocalVars> = {
+  name: "kube",
+  version: 1,
+
+  settings: {
+    informers: true,
+    watchBackoff: { initialMs: 1000, maxMs: 30_000 },
+    probeTimeoutMs: 3000,
+  },
+
+  actions: {
+    /** Lists objects, from the informer cache when the label selector requires the managed-by label of a watched kind, else from the API. @throws K8S_INVALID, K8S_UNAVAILABLE, VALIDATION_ERROR */
+    list: {
+      visibility: "public",
+      params: kubeListParams,
+      handler(this: This, ctx: Context<KubeListParams>): Promise<KubeListResult> {
+        return this.listObjects(ctx.params);
+      },
+    },
+
+    /** Reads one object from the API server. @throws K8S_NOT_FOUND, K8S_INVALID, K8S_UNAVAILABLE, VALIDATION_ERROR */
+    get: {
+      visibility: "public",
+      params: kubeGetParams,
+      async handler(this: This, ctx: Context<KubeGetParams>): Promise<KubernetesObject> {
+        const { apiVersion, kind, namespace, name } = ctx.params;
+        try {
+          const obj = await this.clientsFor().objects.read({
+            apiVersion,
+            kind,
+            metadata: { name, ...(namespace === undefined ? {} : { namespace }) },
+          });
+          return toPublic({ ...obj, apiVersion, kind });
+        } catch (err) {
+          throw this.mapError(err);
+        }
+      },
+    },
+
+    /** Server-side applies objects (Namespaces first) as `fieldManager`; returns them as stored (Secret data removed). @throws VALIDATION_ERROR, K8S_INVALID, K8S_CONFLICT, K8S_FORBIDDEN, K8S_NOT_FOUND, K8S_UNAVAILABLE */
+    apply: {
+      visibility: "public",
+      params: kubeApplyParams,
+      async handler(this: This, ctx: Context<KubeApplyParams>): Promise<KubeApplyResult> {
+        const { objects, fieldManager, force, dryRun } = ctx.params;
+        const applied = await applyObjects(this.clientsFor().objects, objects, {
+          fieldManager,
+          ...(force === undefined ? {} : { force }),
+          ...(dryRun === undefined ? {} : { dryRun }),
+          schedule: (write) => this.write(write),
+          debug: (message, detail) => this.logger.debug(message, detail),
+        });
+        return { objects: applied.map(toPublic) };
+      },
+    },
+
+    /** Deletes one object; `{ deleted: false }` when it was not there. @throws K8S_INVALID, K8S_CONFLICT, K8S_FORBIDDEN, K8S_UNAVAILABLE */
+    delete: {
+      visibility: "public",
+      params: kubeDeleteParams,
+      async handler(this: This, ctx: Context<KubeDeleteParams>): Promise<KubeDeleteResult> {
+        const { apiVersion, kind, namespace, name, propagationPolicy } = ctx.params;
+        try {
+          await this.write(() =>
+            this.clientsFor().objects.delete(
+              { apiVersion, kind, metadata: { name, ...(namespace === undefined ? {} : { namespace }) } },
+              undefined,
+              undefined,
+              undefined,
+              undefined,
+              propagationPolicy,
+            ),
+          );
+          return { deleted: true };
+        } catch (err) {
+          const mapped = this.mapError(err);
+          if (hasCode(mapped, 404) && mapped.type === ERROR_TYPES.K8S_NOT_FOUND) return { deleted: false };
+          throw mapped;
+        }
+      },
+    },
+
+    /** A pod container's log as text, or with `follow: true` a stream of it. @throws K8S_NOT_FOUND, K8S_INVALID, K8S_UNAVAILABLE, VALIDATION_ERROR */
+    logs: {
+      visibility: "public",
+      params: kubeLogsParams,
+      async handler(this: This, ctx: Context<KubeLogsParams>): Promise<KubeLogsResult> {
+        const p = ctx.params;
+        if (p.follow === true) {
+          const container = p.container ?? (await this.resolveContainer(p.namespace, p.pod));
+          return this.followLogs(p, container);
+        }
+        try {
+          const text = await this.clientsFor().core.readNamespacedPodLog({
+            namespace: p.namespace,
+            name: p.pod,
+            ...(p.container === undefined ? {} : { container: p.container }),
+            ...(p.tailLines === undefined ? {} : { tailLines: p.tailLines }),
+            ...(p.sinceSeconds === undefined ? {} : { sinceSeconds: p.sinceSeconds }),
+            ...(p.limitBytes === undefined ? {} : { limitBytes: p.limitBytes }),
+            ...(p.previous === undefined ? {} : { previous: p.previous }),
+            ...(p.timestamps === undefined ? {} : { timestamps: p.timestamps }),
+          });
+          return typeof text === "string" ? text : String(text);
+        } catch (err) {
+          throw this.mapError(err);
+        }
+      },
+    },
+
+    /** CPU (millicores) and memory (bytes, MiB) per container and pod, with totals, from metrics.k8s.io. @throws K8S_UNSUPPORTED, K8S_UNAVAILABLE, VALIDATION_ERROR */
+    top: {
+      visibility: "public",
+      params: kubeTopParams,
+      async handler(this: This, ctx: Context<KubeTopParams>): Promise<KubeTopResult> {
+        const { namespace, pod, labelSelector } = ctx.params;
+        let names: Set<string> | undefined;
+        if (labelSelector !== undefined) {
+          const pods = await this.listObjects({ apiVersion: "v1", kind: "Pod", namespace, labelSelector });
+          names = new Set(pods.items.map((p) => p.metadata?.name ?? ""));
+        }
+        let metrics: PodMetric[];
+        try {
+          metrics = (await this.clientsFor().metrics.getPodMetrics(namespace)).items;
+        } catch (err) {
+          const mapped = this.mapError(err);
+          if (hasCode(mapped, 404) || err instanceof SyntaxError) {
+            throw new Errors.MoleculerError(
+              "metrics API not available on this cluster (metrics.k8s.io/v1beta1 is not served: install metrics-server)",
+              501,
+              ERROR_TYPES.K8S_UNSUPPORTED,
+            );
+          }
+          throw mapped;
+        }
+        const pods = metrics
+          .filter(
+            (m) =>
+              (pod === undefined || m.metadata.name === pod) && (names === undefined || names.has(m.metadata.name)),
+          )
+          .map(usageOf)
+          .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+        const cpu = pods.reduce((s, p) => s + p.cpuMillicores, 0);
+        const mem = pods.reduce((s, p) => s + p.memoryBytes, 0);
+        return { namespace, pods, totals: { cpuMillicores: cpu, memoryBytes: mem, memoryMi: toMi(mem) } };
+      },
+    },
+
+    /** Events of a namespace (optionally of one object, by kind/name/uid), newest first. @throws K8S_UNAVAILABLE, VALIDATION_ERROR */
+    events: {
+      visibility: "public",
+      params: kubeEventsParams,
+      async handler(this: This, ctx: Context<KubeEventsParams>): Promise<KubeEventsResult> {
+        const { namespace, kind, name, uid } = ctx.params;
+        const fields = [
+          ...(kind === undefined ? [] : [`involvedObject.kind=${kind}`]),
+          ...(name === undefined ? [] : [`involvedObject.name=${name}`]),
+          ...(uid === undefined ? [] : [`involvedObject.uid=${uid}`]),
+        ];
+        try {
+          const list = await this.clientsFor().core.listNamespacedEvent({
+            namespace,
+            ...(fields.length === 0 ? {} : { fieldSelector: fields.join(",") }),
+          });
+          const items = list.items
+            .filter(
+              (ev) =>
+                (kind === undefined || ev.involvedObject.kind === kind) &&
+                (name === undefined || ev.involvedObject.name === name) &&
+                (uid === undefined || ev.involvedObject.uid === uid),
+            )
+            .sort((a, b) => timestampOf(b) - timestampOf(a))
+            .map((ev) => toPublic({ apiVersion: "v1", kind: "Event", ...ev }) as CoreV1Event);
+          return { items };
+        } catch (err) {
+          throw this.mapError(err);
+        }
+      },
+    },
+
+    /** Whether the cluster answers, which one it is and its version; never throws for an unreachable cluster. */
+    status: {
+      visibility: "public",
+      async handler(this: This): Promise<KubeStatusResult> {
+        const probe = await this.probe();
+        return {
+          reachable: probe.reachable,
+          source: this.cluster?.source,
+          server: this.cluster?.server,
+          version: probe.version,
+          synced: this.settings.informers === false ? true : (this.informers?.synced() ?? false),
+          ...(probe.error === undefined ? {} : { error: probe.error }),
+        };
+      },
+    },
+
+    /** Ready when the cluster answers and every watch has listed. @throws K8S_UNAVAILABLE (503) */
+    readiness: {
+      visibility: "public",
+      async handler(this: This): Promise<KubeReadinessResult> {
+        const probe = await this.probe();
+        if (!probe.reachable) throw unavailable("Kubernetes API", probe.error ?? "not reachable");
+        if (this.settings.informers !== false && this.informers?.synced() !== true) {
+          throw unavailable("Kubernetes API", "watches are not synced yet");
+        }
+        return { ready: true, checks: { cluster: "ok" } };
+      },
+    },
+  },
+
+  methods: {
+    /** The cached API clients (made once, after the cluster was loaded). */
+    clientsFor(this: This): Clients {
+      if (this.kubeClients === undefined) throw unavailable("Kubernetes API", "v1.kube has not loaded its cluster yet");
+      return this.kubeClients;
+    },
+
+    mapError(this: This, err: unknown): Errors.MoleculerError {
+      return kubeError(err, (message, detail) => this.logger.debug(message, detail));
+    },
+
+    /** Runs one write through the limiter. */
+    write<T>(this: This, fn: () => Promise<T>): Promise<T> {
+      return this.limiter.run(fn);
+    },
+
+    /** GET /version with a time limit. */
+    async probe(this: This): Promise<{ reachable: boolean; version?: string; error?: string }> {
+      let timer: NodeJS.Timeout | undefined;
+      try {
+        const version = this.clientsFor().version.getCode();
+        const timeout = new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () => reject(unavailable("Kubernetes API", "no answer to GET /version")),
+            this.settings.probeTimeoutMs ?? 3000,
+          );
+        });
+        const info = await Promise.race([version, timeout]);
+        this.lastProbe = { reachable: true, version: info.gitVersion };
+      } catch (err) {
+        this.lastProbe = { reachable: false, error: this.mapError(err).message };
+      } finally {
+        if (timer !== undefined) clearTimeout(timer);
+      }
+      return this.lastProbe;
+    },
+
+    /** list: the informer cache when the selector requires the managed-by label of a watched, synced kind; else the API. */
+    async listObjects(this: This, params: KubeListParams): Promise<KubeListResult> {
+      const { apiVersion, kind, namespace, labelSelector, fieldSelector } = params;
+      if (fieldSelector === undefined && requiresManagedBy(labelSelector)) {
+        const cached = this.informers?.list(apiVersion, kind, {
+          ...(namespace === undefined ? {} : { namespace }),
+          ...(labelSelector === undefined ? {} : { labelSelector }),
+        });
+        if (cached !== undefined) return { items: [...cached].sort(byNamespaceAndName).map(toPublic), cached: true };
+      } else if (labelSelector !== undefined) {
+        parseLabelSelector(labelSelector); // a malformed selector is a 422 here, not a 400 from the server
+      }
+      try {
+        const list = await this.clientsFor().objects.list(
+          apiVersion,
+          kind,
+          namespace,
+          undefined,
+          undefined,
+          undefined,
+          fieldSelector,
+          labelSelector,
+        );
+        return {
+          items: list.items.map((item) => toPublic({ apiVersion, kind, ...item })).sort(byNamespaceAndName),
+          cached: false,
+        };
+      } catch (err) {
+        throw this.mapError(err);
+      }
+    },
+
+    /** The only container of a pod, or a 422 naming the choices. */
+    async resolveContainer(this: This, namespace: string, pod: string): Promise<string> {
+      let obj: V1Pod;
+      try {
+        obj = await this.clientsFor().core.readNamespacedPod({ namespace, name: pod });
+      } catch (err) {
+        throw this.mapError(err);
+      }
+      const names = (obj.spec?.containers ?? []).map((c) => c.name);
+      if (names.length === 1 && names[0] !== undefined) return names[0];
+      throw invalid(
+        "container",
+        `pod ${namespace}/${pod} has ${names.length} containers: choose one of ${names.join(", ")}`,
+      );
+    },
+
+    /** Opens a follow log request; the returned stream ends with it and aborts it when destroyed. */
+    async followLogs(this: This, p: KubeLogsParams, container: string): Promise<Readable> {
+      const out = new PassThrough();
+      // Log.log pipes the response into `out`; its source stream errors when we abort: listen, so it cannot throw.
+      out.on("pipe", (source: Readable) => {
+        source.on("error", () => {
+          if (!out.destroyed) out.end();
+        });
+      });
+      let controller: AbortController;
+      try {
+        controller = await this.clientsFor().log.log(p.namespace, p.pod, container, out, {
+          follow: true,
+          ...(p.tailLines === undefined ? {} : { tailLines: p.tailLines }),
+          ...(p.sinceSeconds === undefined ? {} : { sinceSeconds: p.sinceSeconds }),
+          ...(p.limitBytes === undefined ? {} : { limitBytes: p.limitBytes }),
+          ...(p.previous === undefined ? {} : { previous: p.previous }),
+          ...(p.timestamps === undefined ? {} : { timestamps: p.timestamps }),
+        });
+      } catch (err) {
+        out.destroy();
+        throw this.mapError(err);
+      }
+      this.followers.add(out);
+      out.on("close", () => {
+        this.followers.delete(out);
+        controller.abort();
+      });
+      return out;
+    },
+
+    /** An informer change → `kube.<plural>.<type>` to every node. */
+    onChange(this: This, kind: WatchedKind, type: ChangeType, object: KubernetesObject): void {
+      void this.broker
+        .broadcast(`kube.${kind.plural}.${type}`, toPublic(object))
+        .catch((err: unknown) => this.logger.warn(`kube.${kind.plural}.${type} not broadcast`, err));
+    },
+  },
+
+  created(this: This) {
+    this.cluster = undefined;
+    this.kubeClients = undefined;
+    this.informers = undefined;
+    this.lastProbe = undefined;
+    this.followers = new Set();
+    this.limiter = new WriteLimiter({ ...limitsFromEnv(process.env), ...this.settings.limits });
+  },
+
+  async started(this: This) {
+    const cluster = await loadCluster({
+      ...(this.settings.kubeconfig === undefined ? {} : { kubeconfig: this.settings.kubeconfig }),
+      ...(this.settings.sandbox === undefined ? {} : { sandbox: this.settings.sandbox }),
+    });
+    this.cluster = cluster;
+    const kc = cluster.kubeConfig;
+    this.kubeClients = {
+      objects: KubernetesObjectApi.makeApiClient(kc),
+      core: kc.makeApiClient(CoreV1Api),
+      version: kc.makeApiClient(VersionApi),
+      log: new Log(kc),
+      metrics: new Metrics(kc),
+    };
+    const where = cluster.kubeconfigPath === undefined ? "" : ` (kubeconfig: ${cluster.kubeconfigPath})`;
+    const probe = await this.probe();
+    if (probe.reachable) {
+      this.logger.info(`Cluster ${cluster.server} (${cluster.source}${where}) answers: ${probe.version ?? "?"}`);
+    } else {
+      this.logger.warn(
+        `Cluster ${cluster.server} (${cluster.source}${where}) does not answer yet: ${probe.error ?? ""}`,
+      );
+    }
+    const broker = this.broker;
+    this.informers = new Informers(
+      kc,
+      this.kubeClients.objects,
+      {
+        onChange: (kind, type, object) => this.onChange(kind, type, object),
+        onError: (kind, err, retryInMs, attempt) => {
+          const mapped = this.mapError(err);
+          this.logger.warn(
+            `Watch of ${kind.plural} failed (attempt ${attempt}), retry in ${retryInMs} ms: ${mapped.message}`,
+          );
+          void broker
+            .broadcast("kube.watch.failed", {
+              plural: kind.plural,
+              apiVersion: kind.apiVersion,
+              kind: kind.kind,
+              attempt,
+              retryInMs,
+              error: { message: mapped.message, code: mapped.code, type: mapped.type },
+            })
+            .catch(() => undefined);
+        },
+        onSynced: (kind) => this.logger.debug(`Watch of ${kind.plural} synced`),
+      },
+      { ...(this.settings.watchBackoff === undefined ? {} : { backoff: this.settings.watchBackoff }) },
+    );
+    if (this.settings.informers !== false) this.informers.start();
+  },
+
+  async stopped(this: This) {
+    this.limiter.close();
+    for (const out of this.followers) out.destroy();
+    this.followers.clear();
+    await this.informers?.stop();
+    await this.cluster?.stop();
+    this.kubeClients = undefined;
+  },
+};
+
+export default schema;
