@@ -23,7 +23,7 @@
  */
 import type { Context, ServiceSchema, ServiceSettingSchema, Service } from "moleculer";
 import { randomBytes } from "node:crypto";
-import { access, constants } from "node:fs/promises";
+import { access, constants, stat } from "node:fs/promises";
 import path from "node:path";
 import DbServiceModule from "moleculer-db";
 import MongoAdapter from "moleculer-db-adapter-mongo";
@@ -396,7 +396,10 @@ export function DbMixin(options: DbMixinOptions): MixinSchema {
           try {
             return await a.insert(doc);
           } catch (err) {
-            throw isUniqueViolation(err) ? conflict(config, err, doc) : err;
+            if (isUniqueViolation(err)) throw conflict(config, err, doc);
+            // NeDB keeps a document in memory when writing its file fails: take it out again, so that memory and file agree.
+            await a.removeMany({ _id: doc._id }).catch(() => 0);
+            throw err;
           }
         });
         return publish(this, ctx, "created", stored);
@@ -479,9 +482,12 @@ export function DbMixin(options: DbMixinOptions): MixinSchema {
             const file = (a.db as NedbLike | undefined)?.filename;
             if (this.dbState.kind === "nedb" && typeof file === "string") {
               await access(path.dirname(file), constants.W_OK);
-              await access(file, constants.W_OK).catch((err: unknown) => {
-                if (errorCode(err) !== "ENOENT") throw err;
+              const info = await stat(file).catch((err: unknown) => {
+                if (errorCode(err) === "ENOENT") return null;
+                throw err;
               });
+              if (info !== null && !info.isFile()) throw new Error(`${file} is not a regular file`);
+              if (info !== null) await access(file, constants.W_OK);
             }
           }
         });

@@ -1,0 +1,98 @@
+import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
+import type { ServiceBroker } from "moleculer";
+import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import type { NamespaceEntity } from "../../../lib/entities.ts";
+import { as, createRecordsBroker } from "../../helpers/records.ts";
+
+const alice = as("alice");
+let dataDir: string;
+const started: ServiceBroker[] = [];
+
+async function start(dir: string): Promise<ServiceBroker> {
+  const broker = await createRecordsBroker({ services: ["namespaces"], dataDir: dir });
+  started.push(broker);
+  return broker;
+}
+
+beforeAll(async () => {
+  dataDir = await mkdtemp(path.join(tmpdir(), "moleculer-k8s-records-"));
+});
+afterAll(async () => {
+  for (const b of started) await b.stop();
+  await rm(dataDir, { recursive: true, force: true });
+});
+
+describe("v1.k8s.namespaces on NeDB files", () => {
+  it("keeps records, changes and unique names across a broker restart", async () => {
+    const first = await start(dataDir);
+    const ns = await first.call<NamespaceEntity, object>("v1.k8s.namespaces.create", { name: "kept" }, alice);
+    await first.call("v1.k8s.namespaces.addMember", { id: ns.id, userID: "bob", role: "viewer" }, alice);
+    const changed = await first.call<NamespaceEntity, object>(
+      "v1.k8s.namespaces.update",
+      { id: ns.id, quota: { pods: 4 } },
+      alice,
+    );
+    const dropped = await first.call<NamespaceEntity, object>("v1.k8s.namespaces.create", { name: "dropped" }, alice);
+    await first.call("v1.k8s.namespaces.remove", { id: dropped.id }, alice);
+    await first.stop();
+
+    expect(await readFile(path.join(dataDir, "namespaces.db"), "utf8")).toContain('"kept"');
+
+    const second = await start(dataDir);
+    await expect(second.call("v1.k8s.namespaces.get", { id: ns.id }, alice)).resolves.toEqual(changed);
+    await expect(second.call("v1.k8s.namespaces.get", { id: ns.id }, as("bob"))).resolves.toMatchObject({
+      name: "kept",
+    });
+    await expect(second.call("v1.k8s.namespaces.count")).resolves.toBe(1);
+    await expect(second.call("v1.k8s.namespaces.create", { name: "kept" }, alice)).rejects.toMatchObject({
+      code: 409,
+      type: "ALREADY_EXISTS",
+    });
+    await second.stop();
+  });
+
+  it("answers 503 DATABASE_UNAVAILABLE (retryable) when its file cannot be written, and recovers", async () => {
+    const dir = path.join(dataDir, "failing");
+    const broker = await start(dir);
+    const file = path.join(dir, "namespaces.db");
+    const before = await broker.call<NamespaceEntity, object>("v1.k8s.namespaces.create", { name: "before" }, alice);
+    await expect(broker.call("v1.k8s.namespaces.readiness")).resolves.toEqual({
+      ready: true,
+      checks: { database: "ok" },
+    });
+
+    // Put a directory where the data file was: appends fail (even for root, unlike a permission change).
+    await rename(file, `${file}.saved`);
+    await mkdir(file);
+    const unavailable = { code: 503, type: "DATABASE_UNAVAILABLE", retryable: true };
+    await expect(broker.call("v1.k8s.namespaces.create", { name: "during" }, alice)).rejects.toMatchObject(unavailable);
+    await expect(broker.call("v1.k8s.namespaces.readiness")).rejects.toMatchObject(unavailable);
+
+    await rm(file, { recursive: true });
+    await rename(`${file}.saved`, file);
+    await expect(broker.call("v1.k8s.namespaces.readiness")).resolves.toMatchObject({ ready: true });
+    // The failed create left nothing behind, in memory or on disk.
+    await expect(broker.call("v1.k8s.namespaces.count", { query: { name: "during" } })).resolves.toBe(0);
+    await expect(broker.call("v1.k8s.namespaces.create", { name: "during" }, alice)).resolves.toMatchObject({
+      name: "during",
+    });
+    await broker.stop();
+    const again = await start(dir);
+    await expect(again.call("v1.k8s.namespaces.get", { id: before.id })).resolves.toMatchObject({ name: "before" });
+    await expect(again.call("v1.k8s.namespaces.count")).resolves.toBe(2);
+    await again.stop();
+  });
+
+  it("starts unready, instead of hanging, when DATA_DIR cannot be created", async () => {
+    const notADir = path.join(dataDir, "plain-file");
+    await writeFile(notADir, "not a directory");
+    const broker = await start(path.join(notADir, "data"));
+    const unavailable = { code: 503, type: "DATABASE_UNAVAILABLE", retryable: true };
+    await expect(broker.call("v1.k8s.namespaces.readiness")).rejects.toMatchObject(unavailable);
+    await expect(broker.call("v1.k8s.namespaces.list", {}, alice)).rejects.toMatchObject(unavailable);
+    await expect(broker.call("v1.k8s.namespaces.create", { name: "x" }, alice)).rejects.toMatchObject(unavailable);
+    await broker.stop();
+  });
+});
