@@ -140,7 +140,10 @@ export interface LimitRangeInput {
   readonly defaults?: ContainerResources;
 }
 
-/** The LimitRange `moleculer-k8s-limits`: default limits and requests for containers that declare none. */
+/**
+ * The LimitRange `moleculer-k8s-limits`: default limits and requests for containers that declare none. A default
+ * request above its default limit (which the API server rejects) is lowered to the limit.
+ */
 export function renderLimitRange(input: LimitRangeInput): V1LimitRange {
   const d = input.defaults ?? DEFAULT_CONTAINER_RESOURCES;
   return {
@@ -157,7 +160,10 @@ export function renderLimitRange(input: LimitRangeInput): V1LimitRange {
         {
           type: "Container",
           _default: { cpu: cpuQuantity(d.limits.cpu), memory: memoryQuantity(d.limits.memory) },
-          defaultRequest: { cpu: cpuQuantity(d.requests.cpu), memory: memoryQuantity(d.requests.memory) },
+          defaultRequest: {
+            cpu: cpuQuantity(Math.min(d.requests.cpu, d.limits.cpu)),
+            memory: memoryQuantity(Math.min(d.requests.memory, d.limits.memory)),
+          },
         },
       ],
     },

@@ -25,6 +25,9 @@ export const DNS_1035_LABEL = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
 export const CONFIG_KEY = /^[-._a-zA-Z0-9]+$/;
 export const CONFIG_KEY_MAX = 253;
 
+/** The most a ConfigMap may hold (keys and values, bytes). */
+export const CONFIG_MAP_MAX_BYTES = 1024 * 1024;
+
 /** A label value: empty, or ≤ 63 characters of `[-_.A-Za-z0-9]` that start and end with a letter or digit. */
 export const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
 export const LABEL_VALUE_MAX = 63;
@@ -178,9 +181,17 @@ export function deploymentInputIssues(input: CheckableDeployment): ValidationIss
       if (!isValidConfigKey(key))
         add(`configMap.data.${key}`, "must be a file name ([-._a-zA-Z0-9]+, not '.' or '..')", key);
     }
+    const size = Object.entries(cm.data).reduce((n, [k, v]) => n + Buffer.byteLength(k) + Buffer.byteLength(v), 0);
+    if (size > CONFIG_MAP_MAX_BYTES) add("configMap.data", `must hold at most ${CONFIG_MAP_MAX_BYTES} bytes`, size);
     const mountPath = cm.mountPath ?? input.image.config?.mountPath;
     if (mountPath !== undefined && !isValidMountPath(mountPath)) {
       add("configMap.mountPath", "must be an absolute path", mountPath);
+    } else if (mountPath !== undefined) {
+      const dir = mountPath.replace(/\/+$/, "");
+      for (const key of Object.keys(cm.data)) {
+        if (mountPaths.has(`${dir}/${key}`))
+          add(`configMap.data.${key}`, "is mounted where a volume is", `${dir}/${key}`);
+      }
     }
   }
   if (input.resources !== undefined) resourceIssues(input.resources, "resources", add);

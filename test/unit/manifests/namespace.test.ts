@@ -142,6 +142,13 @@ describe("lib/manifests/namespace renderLimitRange", () => {
       _default: { cpu: "2", memory: "2Gi" },
       defaultRequest: { cpu: "250m", memory: "256Mi" },
     });
+    const upside = { limits: { cpu: 100, memory: 64 }, requests: { cpu: 500, memory: 128 } };
+    expect(
+      renderLimitRange({ id: "ns1", namespace: "shop", defaults: upside }).spec?.limits[0]?.defaultRequest,
+    ).toEqual({
+      cpu: "100m",
+      memory: "64Mi",
+    });
     expect(DEFAULT_CONTAINER_RESOURCES.limits.cpu).toBeLessThanOrEqual(DEFAULT_QUOTA.cpu);
     expect(DEFAULT_CONTAINER_RESOURCES.limits.memory).toBeLessThanOrEqual(DEFAULT_QUOTA.memory);
     expect(DEFAULT_CONTAINER_RESOURCES.requests.cpu).toBeLessThanOrEqual(DEFAULT_CONTAINER_RESOURCES.limits.cpu);

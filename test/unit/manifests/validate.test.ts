@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@jest/globals";
 import type { DeploymentInput } from "../../../lib/manifests/deployment.ts";
 import {
+  CONFIG_MAP_MAX_BYTES,
   MAX_DEPLOYMENT_NAME_LENGTH,
   deploymentInputIssues,
   isDns1035Label,
@@ -134,5 +135,32 @@ describe("lib/manifests/validate deploymentInputIssues", () => {
       "resources.requests.cpu",
     ]);
     for (const issue of issues) expect(issue).toMatchObject({ type: "invalid", message: expect.any(String) });
+  });
+
+  it("rejects a config file mounted where a volume is, and config files over 1 MiB", () => {
+    const clash: DeploymentInput = {
+      ...NGINX_DEPLOYMENT,
+      volumes: [
+        {
+          name: "conf",
+          type: "persistentVolumeClaim",
+          mountPath: "/etc/nginx/conf.d/default.conf",
+          persistentVolumeClaim: { claimName: "c" },
+        },
+      ],
+    };
+    expect(deploymentInputIssues(clash)).toEqual([
+      {
+        type: "invalid",
+        field: "configMap.data.default.conf",
+        message: "is mounted where a volume is",
+        actual: "/etc/nginx/conf.d/default.conf",
+      },
+    ]);
+    const big: DeploymentInput = {
+      ...NGINX_DEPLOYMENT,
+      configMap: { name: "c", data: { "a.conf": "x".repeat(CONFIG_MAP_MAX_BYTES) } },
+    };
+    expect(deploymentInputIssues(big).map((i) => i.field)).toEqual(["configMap.data"]);
   });
 });
