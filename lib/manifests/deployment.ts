@@ -104,20 +104,33 @@ export interface ImageSpec {
   readonly config?: { readonly mountPath: string };
 }
 
-/** A volume mounted into the deployment's container. */
-export interface DeploymentVolume {
+interface VolumeMountFields {
   /** The pod volume's name (a DNS-1123 label, unique in the deployment). */
   readonly name: string;
-  readonly type: "persistentVolumeClaim";
   /** Where it is mounted. */
   readonly mountPath: string;
-  /** The PVC to mount: the volume record's name. */
-  readonly persistentVolumeClaim: { readonly claimName: string };
   /** A path inside the volume to mount instead of its root. */
   readonly subPath?: string;
   /** Mount read-only. */
   readonly readOnly?: boolean;
 }
+
+/** A PVC mounted into the deployment's container. */
+export interface ClaimVolume extends VolumeMountFields {
+  readonly type: "persistentVolumeClaim";
+  /** The PVC to mount: the volume record's name. */
+  readonly persistentVolumeClaim: { readonly claimName: string };
+}
+
+/** A scratch directory that lives as long as the pod (the image catalog's `emptyDir` volumes). */
+export interface EmptyDirVolume extends VolumeMountFields {
+  readonly type: "emptyDir";
+  /** A size limit such as "1Gi"; none when not given. */
+  readonly sizeLimit?: string;
+}
+
+/** A volume mounted into the deployment's container. */
+export type DeploymentVolume = ClaimVolume | EmptyDirVolume;
 
 /** The deployment's config files, rendered as ConfigMap `<name>-<configMap.name>`. */
 export interface DeploymentConfigMap {
@@ -143,7 +156,7 @@ export interface DeploymentInput {
   readonly replicas: number;
   /** Host names the Ingress routes to the Service; empty = no Ingress. */
   readonly vHosts: readonly string[];
-  /** PVCs to mount. */
+  /** PVCs (and emptyDirs) to mount. */
   readonly volumes: readonly DeploymentVolume[];
   /** Config files to mount. */
   readonly configMap?: DeploymentConfigMap;
@@ -296,10 +309,11 @@ function volumeMounts(input: DeploymentInput): V1VolumeMount[] {
 }
 
 function podVolumes(input: DeploymentInput): V1Volume[] {
-  const volumes: V1Volume[] = input.volumes.map((v) => ({
-    name: v.name,
-    persistentVolumeClaim: { claimName: v.persistentVolumeClaim.claimName },
-  }));
+  const volumes: V1Volume[] = input.volumes.map((v) =>
+    v.type === "emptyDir"
+      ? { name: v.name, emptyDir: v.sizeLimit === undefined ? {} : { sizeLimit: v.sizeLimit } }
+      : { name: v.name, persistentVolumeClaim: { claimName: v.persistentVolumeClaim.claimName } },
+  );
   if (input.configMap !== undefined && configMountPath(input) !== undefined) {
     volumes.push({ name: input.configMap.name, configMap: { name: configMapName(input.name, input.configMap) } });
   }

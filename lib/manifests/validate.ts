@@ -7,6 +7,7 @@
  * Renderers do not validate (they are total functions); services call these first.
  */
 import type { ValidationIssue } from "../errors.ts";
+import { isValidStorageSize } from "./quantity.ts";
 import {
   DNS_1123_LABEL_MAX,
   ENV_VAR_NAME,
@@ -103,8 +104,10 @@ export interface CheckableDeployment {
   readonly vHosts: readonly string[];
   readonly volumes: readonly {
     readonly name: string;
+    readonly type: string;
     readonly mountPath: string;
-    readonly persistentVolumeClaim: { readonly claimName: string };
+    readonly persistentVolumeClaim?: { readonly claimName: string };
+    readonly sizeLimit?: string;
   }[];
   readonly configMap?: {
     readonly name: string;
@@ -162,12 +165,16 @@ export function deploymentInputIssues(input: CheckableDeployment): ValidationIss
     if (!isValidMountPath(v.mountPath)) add(`volumes[${i}].mountPath`, "must be an absolute path", v.mountPath);
     if (mountPaths.has(v.mountPath)) add(`volumes[${i}].mountPath`, "is mounted twice", v.mountPath);
     mountPaths.add(v.mountPath);
-    if (!isDnsSubdomain(v.persistentVolumeClaim.claimName)) {
-      add(
-        `volumes[${i}].persistentVolumeClaim.claimName`,
-        "must be a DNS-1123 subdomain",
-        v.persistentVolumeClaim.claimName,
-      );
+    if (v.type === "persistentVolumeClaim") {
+      const claim = v.persistentVolumeClaim?.claimName ?? "";
+      if (!isDnsSubdomain(claim))
+        add(`volumes[${i}].persistentVolumeClaim.claimName`, "must be a DNS-1123 subdomain", claim);
+    } else if (v.type === "emptyDir") {
+      if (v.sizeLimit !== undefined && !isValidStorageSize(v.sizeLimit)) {
+        add(`volumes[${i}].sizeLimit`, "must be a positive quantity such as 1Gi", v.sizeLimit);
+      }
+    } else {
+      add(`volumes[${i}].type`, "must be persistentVolumeClaim or emptyDir", v.type);
     }
   });
   if (input.configMap !== undefined) {

@@ -1,7 +1,9 @@
 import { describe, expect, it } from "@jest/globals";
 import type { KubernetesObject, V1Deployment } from "@kubernetes/client-node";
+import type { Image } from "../../../lib/entities.ts";
 import {
   type DeploymentInput,
+  type ImageSpec,
   effectiveResources,
   imageReference,
   ingressPort,
@@ -15,6 +17,7 @@ import {
   serviceHost,
 } from "../../../lib/manifests/deployment.ts";
 import { envChecksum } from "../../../lib/manifests/env.ts";
+import { deploymentInputIssues } from "../../../lib/manifests/validate.ts";
 import { CHECKSUM_ANNOTATION, getIdFromAnnotation, selectorLabels } from "../../../lib/manifests/labels.ts";
 import {
   DEFAULT_CONF,
@@ -246,6 +249,53 @@ describe("lib/manifests/deployment renderDeployment", () => {
       readOnly: true,
     });
     expect(spec?.volumes?.[0]).toEqual({ name: "data", persistentVolumeClaim: { claimName: "pvc-a" } });
+  });
+});
+
+describe("lib/manifests/deployment emptyDir volumes and catalog images", () => {
+  it("renders emptyDir volumes (with a size limit when given) beside claims", () => {
+    const input = with_({
+      volumes: [
+        { name: "cache", type: "emptyDir", mountPath: "/var/cache/nginx", sizeLimit: "256Mi" },
+        { name: "tmp", type: "emptyDir", mountPath: "/tmp" },
+        ...NGINX_DEPLOYMENT.volumes,
+      ],
+    });
+    const spec = renderDeployment(input).spec?.template.spec;
+    expect(spec?.volumes?.slice(0, 3)).toEqual([
+      { name: "cache", emptyDir: { sizeLimit: "256Mi" } },
+      { name: "tmp", emptyDir: {} },
+      { name: "nginx-data", persistentVolumeClaim: { claimName: SHARED_CLAIM } },
+    ]);
+    expect(spec?.containers[0]?.volumeMounts?.slice(0, 2)).toEqual([
+      { name: "cache", mountPath: "/var/cache/nginx" },
+      { name: "tmp", mountPath: "/tmp" },
+    ]);
+    expect(deploymentInputIssues(input)).toEqual([]);
+    expect(
+      deploymentInputIssues(with_({ volumes: [{ name: "t", type: "emptyDir", mountPath: "/t", sizeLimit: "lots" }] })),
+    ).toEqual([{ type: "invalid", field: "volumes[0].sizeLimit", message: expect.any(String), actual: "lots" }]);
+  });
+
+  it("takes an image record of the catalog (lib/entities.ts Image) as its ImageSpec", () => {
+    const record: Image = {
+      name: "php-8-1-0-fpm",
+      namespace: "library",
+      tag: "8.1.0-fpm",
+      digest: "sha256:001281a0eb6140b0e5096664d785abd6e6d2921316d002c1d912867725076299",
+      image: "php:8.1.0-fpm",
+      registry: "docker.io",
+      repository: "library/php",
+      description: "php",
+      imagePullPolicy: "IfNotPresent",
+      imagePullSecrets: [],
+      ports: [{ name: "php", port: 9000, protocol: "TCP" }],
+      env: [{ key: "PHP_ROOT_PASSWORD", type: "secret" }],
+      volumes: [{ name: "php-data", type: "persistentVolumeClaim", mountPath: "/var/www/html" }],
+      resources: { limits: { cpu: 500, memory: 500 }, requests: { cpu: 100, memory: 20 } },
+    };
+    const image: ImageSpec = record;
+    expect(renderDeployment({ ...PHP_DEPLOYMENT, image })).toEqual(renderDeployment(PHP_DEPLOYMENT));
   });
 });
 
