@@ -54,6 +54,10 @@ export interface DbConnectionSettings {
   mongoUri?: string;
   /** Directory of the NeDB files; defaults to DATA_DIR. */
   dataDir?: string;
+  /** MongoDB database name; defaults to the one in the URI. */
+  mongoDatabase?: string;
+  /** MongoClient options, over `{ useUnifiedTopology: true, serverSelectionTimeoutMS: 5000 }`. */
+  mongoOptions?: Record<string, unknown>;
 }
 
 export interface DbSettings extends ServiceSettingSchema {
@@ -154,7 +158,11 @@ const moleculerDb = DbServiceModule as unknown as {
   methods: Record<string, (this: unknown, ...args: unknown[]) => unknown>;
   MemoryAdapter: new (opts?: Record<string, unknown>) => Adapter;
 };
-const MongoDbAdapter = MongoAdapter as unknown as new (uri: string, opts?: Record<string, unknown>) => Adapter;
+const MongoDbAdapter = MongoAdapter as unknown as new (
+  uri: string,
+  opts?: Record<string, unknown>,
+  dbName?: string,
+) => Adapter;
 
 const ID_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 /** 20 random base-62 characters (the shape of the reference document's ids). */
@@ -461,7 +469,8 @@ export function DbMixin(options: DbMixinOptions): MixinSchema {
 
       async dbCall<T>(this: DbThis, operation: string, fn: (adapter: Adapter) => Promise<T>): Promise<T> {
         if (!this.dbState.connected) {
-          throw unavailable("database", this.dbState.reason, ERROR_TYPES.DATABASE_UNAVAILABLE, { operation });
+          // The reason (host names, driver text) goes to the log, not to the caller.
+          throw unavailable("database", "not connected", ERROR_TYPES.DATABASE_UNAVAILABLE, { operation });
         }
         try {
           return await fn(this.adapter);
@@ -507,8 +516,9 @@ export function DbMixin(options: DbMixinOptions): MixinSchema {
           this.dbState = { ...this.dbState, connected: true, reason: "" };
           this.logger.info(`database connected (${this.dbState.kind}, collection '${config.collection}')`);
         } catch (err) {
-          this.dbState = { ...this.dbState, connected: false, reason: errorMessage(err) };
-          this.logger.error(`database connection failed, retrying in ${RETRY_MS / 1000}s:`, errorMessage(err));
+          const reason = errorMessage(err).split("\n")[0] ?? "";
+          this.dbState = { ...this.dbState, connected: false, reason };
+          this.logger.error(`database connection failed, retrying in ${RETRY_MS / 1000}s:`, reason);
           this.dbRetryTimer = setTimeout(() => {
             this.dbRetryTimer = undefined;
             void this.connect();
@@ -533,7 +543,8 @@ export function DbMixin(options: DbMixinOptions): MixinSchema {
       const mongoUri = s.memory === true ? undefined : (s.mongoUri ?? cfg.mongoUri);
       const dataDir = s.dataDir ?? cfg.dataDir;
       if (mongoUri !== undefined) {
-        this.adapter = new MongoDbAdapter(mongoUri);
+        const mongoOptions = { useUnifiedTopology: true, serverSelectionTimeoutMS: 5000, ...s.mongoOptions };
+        this.adapter = new MongoDbAdapter(mongoUri, mongoOptions, s.mongoDatabase);
         this.dbState = { connected: false, reason: "not connected yet", kind: "mongo" };
       } else if (s.memory === true) {
         this.adapter = new moleculerDb.MemoryAdapter();
