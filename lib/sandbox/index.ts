@@ -25,6 +25,8 @@ export interface SandboxOptions {
   jobDurationMs?: number;
   /** Where the objects are saved on stop and loaded from on start (default: none, in memory only). */
   stateFile?: string;
+  /** How many changes are kept for watches that resume from a resourceVersion (default 20000). */
+  historySize?: number;
   /** How often watches with allowWatchBookmarks get a BOOKMARK (default 15000 ms). */
   bookmarkIntervalMs?: number;
   log?: (line: string) => void;
@@ -40,17 +42,24 @@ export interface Sandbox {
   kubeconfig(): string;
   writeKubeconfig(path: string): Promise<void>;
   requestCounts(): RequestCounts;
+  /** Ends every open watch and log stream, as an apiserver restart would (clients resume or re-list); for tests. */
+  dropWatches(): number;
   stop(): Promise<void>;
 }
 
-async function loadStore(stateFile: string | undefined, log: (line: string) => void): Promise<Store> {
-  if (stateFile === undefined || !existsSync(stateFile)) return new Store();
+async function loadStore(
+  stateFile: string | undefined,
+  historySize: number | undefined,
+  log: (line: string) => void,
+): Promise<Store> {
+  const options = historySize === undefined ? {} : { historySize };
+  if (stateFile === undefined || !existsSync(stateFile)) return new Store(options);
   try {
     const state = JSON.parse(await readFile(stateFile, "utf8")) as StoreState;
-    return Store.fromJSON(state);
+    return Store.fromJSON(state, options);
   } catch (err) {
     log(`sandbox: could not load ${stateFile} (${err instanceof Error ? err.message : String(err)}); starting empty`);
-    return new Store();
+    return new Store(options);
   }
 }
 
@@ -69,7 +78,7 @@ export function kubeconfigYAML(url: string, token: string): string {
 export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbox> {
   const log = options.log ?? (() => undefined);
   const token = options.token ?? randomBytes(24).toString("base64url");
-  const store = await loadStore(options.stateFile, log);
+  const store = await loadStore(options.stateFile, options.historySize, log);
   const controllers = startControllers(store, {
     podReadyDelayMs: options.podReadyDelayMs ?? 1000,
     jobDurationMs: options.jobDurationMs ?? 3000,
@@ -104,6 +113,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       await writeFile(path, kubeconfig(), { mode: 0o600 });
     },
     requestCounts: () => server.requestCounts(),
+    dropWatches: () => server.dropStreams(),
     async stop(): Promise<void> {
       if (stopped) return;
       stopped = true;

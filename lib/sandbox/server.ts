@@ -39,12 +39,14 @@ import { toTable, wantsTable } from "./http/table.ts";
 import { validateObject } from "./http/validate.ts";
 import { applyDefaults } from "./http/defaults.ts";
 import { serveWatch } from "./http/watch.ts";
+import { decodeProtobuf, PROTOBUF } from "./http/protobuf.ts";
 import {
   mediaType,
   parseJSONObject,
   queryFlag,
   queryInt,
   readBody,
+  readBodyBuffer,
   sendError,
   sendJSON,
   sendStatus,
@@ -212,6 +214,13 @@ export class ApiServer {
     servers.https.closeAllConnections();
     for (const socket of servers.sockets) socket.destroy();
     await closed;
+  }
+
+  /** Ends every open watch and log stream (as an apiserver restart would); returns how many were open. */
+  dropStreams(): number {
+    const open = [...this.streams];
+    for (const end of open) end();
+    return open.length;
   }
 
   requestCounts(): RequestCounts {
@@ -593,6 +602,7 @@ export class ApiServer {
   /** Parses a create/update body (JSON or YAML) into an object. */
   private async readObject(req: IncomingMessage): Promise<Record<string, unknown>> {
     const type = mediaType(req.headers["content-type"]);
+    if (type === PROTOBUF) return decodeProtobuf(await readBodyBuffer(req));
     if (type !== "" && !BODY_TYPES.includes(type)) throw unsupportedMediaTypeError(BODY_TYPES);
     const body = await readBody(req);
     if (type === "application/yaml") return parseYAMLObject(body);
@@ -603,13 +613,11 @@ export class ApiServer {
   private checkBody(target: Target, body: Record<string, unknown>, requireName: boolean): KubeObject {
     const { rt } = target;
     const gv = groupVersionOf(rt);
-    const kind = body.kind;
-    const apiVersion = body.apiVersion;
-    if (typeof kind !== "string" || kind === "") {
+    // like kube-apiserver, a typed endpoint defaults a missing apiVersion/kind from the URL
+    const kind = body.kind ?? rt.kind;
+    const apiVersion = body.apiVersion ?? gv;
+    if (typeof kind !== "string" || typeof apiVersion !== "string") {
       throw badRequestError(`Object 'Kind' is missing in '${truncate(JSON.stringify(body))}'`);
-    }
-    if (typeof apiVersion !== "string" || apiVersion === "") {
-      throw badRequestError(`Object 'apiVersion' is missing in '${truncate(JSON.stringify(body))}'`);
     }
     if (apiVersion !== gv) {
       throw badRequestError(
@@ -619,6 +627,8 @@ export class ApiServer {
     if (kind !== rt.kind) {
       throw badRequestError(`the kind in the data (${kind}) does not match the expected kind (${rt.kind})`);
     }
+    body.kind = kind;
+    body.apiVersion = apiVersion;
     if (body.metadata !== undefined && !isRecord(body.metadata)) {
       throw badRequestError("metadata must be an object");
     }

@@ -4,8 +4,13 @@ import { StatusError, badRequestError, internalError, type V1StatusLike } from "
 
 export const MAX_BODY_BYTES = 3 * 1024 * 1024;
 
+/** Reads the whole request body as text (at most MAX_BODY_BYTES: 413 beyond). */
+export async function readBody(req: IncomingMessage): Promise<string> {
+  return (await readBodyBuffer(req)).toString("utf8");
+}
+
 /** Reads the whole request body (at most MAX_BODY_BYTES: 413 beyond). */
-export function readBody(req: IncomingMessage): Promise<string> {
+export function readBodyBuffer(req: IncomingMessage): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -31,7 +36,7 @@ export function readBody(req: IncomingMessage): Promise<string> {
       chunks.push(chunk);
     });
     req.on("end", () => {
-      if (!failed) resolve(Buffer.concat(chunks).toString("utf8"));
+      if (!failed) resolve(Buffer.concat(chunks));
     });
     req.on("error", (err) => {
       if (!failed) reject(err);

@@ -1,0 +1,220 @@
+/**
+ * The sandbox's API server driven by the real kubectl (/usr/bin/kubectl), as a person would drive it.
+ */
+import { describe, it, expect, beforeAll, afterAll } from "@jest/globals";
+import { execFile } from "node:child_process";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { startSandbox, kubeconfigYAML, type Sandbox } from "../../../lib/sandbox/index.ts";
+
+let sandbox: Sandbox;
+let dir: string;
+let kubeconfig: string;
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function kubectl(args: string[], config = kubeconfig, stdin?: string): Promise<Run> {
+  return new Promise((resolve) => {
+    const child = execFile(
+      "/usr/bin/kubectl",
+      ["--kubeconfig", config, "--cache-dir", join(dir, "cache"), ...args],
+      { timeout: 20000, env: { ...process.env, KUBECONFIG: "" } },
+      (err, stdout, stderr) => {
+        const code = err === null ? 0 : typeof err.code === "number" ? err.code : 1;
+        resolve({ code, stdout, stderr });
+      },
+    );
+    if (stdin !== undefined) child.stdin?.end(stdin);
+  });
+}
+
+async function ok(args: string[], stdin?: string): Promise<string> {
+  const run = await kubectl(args, kubeconfig, stdin);
+  if (run.code !== 0) throw new Error(`kubectl ${args.join(" ")} failed (${run.code}): ${run.stderr}`);
+  return run.stdout;
+}
+
+const NS = "shop";
+const MANIFESTS = `
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  namespace: ${NS}
+  labels: {app: web, tier: front}
+spec:
+  replicas: 2
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+        - name: nginx
+          image: nginx:1.27
+          ports: [{containerPort: 80}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web-service, namespace: ${NS}, labels: {app: web}}
+spec:
+  selector: {app: web}
+  ports: [{port: 80, targetPort: 80}]
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: web-conf, namespace: ${NS}, labels: {app: web}}
+data: {default.conf: "server { listen 80; }"}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: web-secret, namespace: ${NS}, labels: {app: web}}
+stringData: {PASSWORD: hunter2}
+---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: web-data, namespace: ${NS}}
+spec:
+  accessModes: [ReadWriteOnce]
+  resources: {requests: {storage: 1Gi}}
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: web, namespace: ${NS}}
+spec:
+  rules:
+    - host: web.shop.example.com
+      http:
+        paths:
+          - path: /
+            pathType: Prefix
+            backend: {service: {name: web-service, port: {number: 80}}}
+`;
+
+beforeAll(async () => {
+  sandbox = await startSandbox({ port: 0, podReadyDelayMs: 20, jobDurationMs: 50 });
+  dir = await mkdtemp(join(tmpdir(), "sandbox-kubectl-"));
+  kubeconfig = join(dir, "kubeconfig");
+  await sandbox.writeKubeconfig(kubeconfig);
+  await writeFile(join(dir, "app.yaml"), MANIFESTS);
+});
+
+afterAll(async () => {
+  await sandbox?.stop();
+  if (dir !== undefined) await rm(dir, { recursive: true, force: true });
+});
+
+describe("sandbox API with kubectl", () => {
+  it("reports its version and creates a namespace", async () => {
+    expect(await ok(["version", "-o", "json"])).toContain('"gitVersion": "v1.33.0-sandbox"');
+    expect(await ok(["create", "namespace", NS])).toBe(`namespace/${NS} created\n`);
+    expect(await ok(["get", "namespace", NS, "-o", "jsonpath={.status.phase}"])).toBe("Active");
+  });
+
+  it("applies a Deployment, Service, ConfigMap, Secret, PVC and Ingress client-side, then again unchanged", async () => {
+    const first = await ok(["apply", "-f", join(dir, "app.yaml")]);
+    expect(first.trim().split("\n")).toEqual([
+      "deployment.apps/web created",
+      "service/web-service created",
+      "configmap/web-conf created",
+      "secret/web-secret created",
+      "persistentvolumeclaim/web-data created",
+      "ingress.networking.k8s.io/web created",
+    ]);
+    const again = await ok(["apply", "-f", join(dir, "app.yaml")]);
+    expect(again).toContain("deployment.apps/web unchanged");
+    expect(again).toContain("configmap/web-conf unchanged");
+    expect(again).toContain("ingress.networking.k8s.io/web unchanged");
+  });
+
+  it("applies server-side, with conflicts reported for another manager unless forced", async () => {
+    const applied = await ok(["apply", "--server-side", "-f", join(dir, "app.yaml")]);
+    expect(applied).toContain("deployment.apps/web serverside-applied");
+    const replicas = `apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: ${NS}}\nspec: {replicas: 5}\n`;
+    const conflict = await kubectl(
+      ["apply", "--server-side", "--field-manager", "ops", "-f", "-"],
+      kubeconfig,
+      replicas,
+    );
+    expect(conflict.code).not.toBe(0);
+    expect(conflict.stderr).toContain("Apply failed with 2 conflicts");
+    expect(conflict.stderr).toContain('conflicts with "kubectl":\n- .spec.replicas');
+    const forced = await ok(
+      ["apply", "--server-side", "--field-manager", "ops", "--force-conflicts", "-f", "-"],
+      replicas,
+    );
+    expect(forced).toBe("deployment.apps/web serverside-applied\n");
+    expect(await ok(["get", "deploy", "web", "-n", NS, "-o", "jsonpath={.spec.replicas}"])).toBe("5");
+  });
+
+  it("gets objects as JSON, YAML and wide tables", async () => {
+    const json = JSON.parse(await ok(["get", "deployment", "web", "-n", NS, "-o", "json"])) as {
+      kind: string;
+      metadata: { name: string; uid: string; generation: number };
+      spec: { template: { spec: { containers: { imagePullPolicy: string }[] } } };
+    };
+    expect(json.kind).toBe("Deployment");
+    expect(json.metadata.uid).toMatch(/^[0-9a-f-]{36}$/);
+    expect(json.spec.template.spec.containers[0]?.imagePullPolicy).toBe("IfNotPresent");
+    const yaml = await ok(["get", "configmap", "web-conf", "-n", NS, "-o", "yaml"]);
+    expect(yaml).toContain("kind: ConfigMap");
+    expect(yaml).toContain("default.conf: server { listen 80; }");
+    const secret = await ok(["get", "secret", "web-secret", "-n", NS, "-o", "jsonpath={.data.PASSWORD}"]);
+    expect(Buffer.from(secret, "base64").toString()).toBe("hunter2");
+    const wide = await ok(["get", "deployments", "-n", NS, "-o", "wide"]);
+    expect(wide.split("\n")[0]).toMatch(
+      /^NAME\s+READY\s+UP-TO-DATE\s+AVAILABLE\s+AGE\s+CONTAINERS\s+IMAGES\s+SELECTOR$/,
+    );
+    expect(wide).toMatch(/web\s+\d\/5\s+\d+\s+\d+\s+\S+\s+nginx\s+nginx:1.27\s+app=web/);
+    const services = await ok(["get", "svc", "-n", NS]);
+    expect(services).toMatch(/web-service\s+ClusterIP\s+\S+\s+<none>\s+80\/TCP/);
+  });
+
+  it("lists everything with get all -A", async () => {
+    const all = await ok(["get", "all", "-A"]);
+    expect(all).toMatch(/^NAMESPACE\s+NAME\s+/m);
+    expect(all).toMatch(new RegExp(`^${NS}\\s+service/web-service\\s+ClusterIP`, "m"));
+    expect(all).toMatch(new RegExp(`^${NS}\\s+deployment.apps/web\\s+`, "m"));
+  });
+
+  it("selects by label", async () => {
+    const names = await ok(["get", "cm,secret", "-n", NS, "-l", "app=web", "-o", "name"]);
+    expect(names.trim().split("\n")).toEqual(["configmap/web-conf", "secret/web-secret"]);
+    const none = await kubectl(["get", "cm", "-n", NS, "-l", "app in (nothing)"]);
+    expect(none.stderr).toContain(`No resources found in ${NS} namespace.`);
+    const notWeb = await ok(["get", "cm", "-n", NS, "-l", "app!=web", "-o", "name"]);
+    expect(notWeb).toBe("");
+  });
+
+  it("deletes objects", async () => {
+    expect(await ok(["delete", "configmap", "web-conf", "-n", NS])).toBe('configmap "web-conf" deleted\n');
+    const gone = await kubectl(["get", "configmap", "web-conf", "-n", NS]);
+    expect(gone.code).not.toBe(0);
+    expect(gone.stderr).toContain('Error from server (NotFound): configmaps "web-conf" not found');
+  });
+
+  it("says NotFound for a missing object and refuses a bad token", async () => {
+    const missing = await kubectl(["get", "deployment", "nope", "-n", NS]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr.trim()).toBe('Error from server (NotFound): deployments.apps "nope" not found');
+    const bad = join(dir, "bad-kubeconfig");
+    const url = new URL(sandbox.kubeconfig().match(/server: (\S+)/)?.[1] ?? "");
+    await writeFile(bad, kubeconfigYAML(url.origin, "not-the-token"));
+    const refused = await kubectl(["get", "pods", "-n", NS], bad);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain("You must be logged in to the server");
+  });
+
+  it("refuses an invalid object with the server's field errors", async () => {
+    const bad = `apiVersion: v1\nkind: Service\nmetadata: {name: Bad.Service, namespace: ${NS}}\nspec: {ports: [{port: 80}]}\n`;
+    const run = await kubectl(["apply", "-f", "-"], kubeconfig, bad);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain('Service "Bad.Service" is invalid: metadata.name: Invalid value: "Bad.Service"');
+  });
+});
