@@ -285,7 +285,7 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
             kind,
             metadata: { name, ...(namespace === undefined ? {} : { namespace }) },
           });
-          return toPublic({ ...obj, apiVersion, kind });
+          return toPublic({ ...obj, apiVersion: obj.apiVersion ?? apiVersion, kind: obj.kind ?? kind });
         } catch (err) {
           throw this.mapError(err);
         }
@@ -425,7 +425,9 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
                 (uid === undefined || ev.involvedObject.uid === uid),
             )
             .sort((a, b) => timestampOf(b) - timestampOf(a))
-            .map((ev) => toPublic({ apiVersion: "v1", kind: "Event", ...ev }) as CoreV1Event);
+            .map(
+              (ev) => toPublic({ ...ev, apiVersion: ev.apiVersion ?? "v1", kind: ev.kind ?? "Event" }) as CoreV1Event,
+            );
           return { items };
         } catch (err) {
           throw this.mapError(err);
@@ -524,7 +526,9 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
           labelSelector,
         );
         return {
-          items: list.items.map((item) => toPublic({ apiVersion, kind, ...item })).sort(byNamespaceAndName),
+          items: list.items
+            .map((item) => toPublic({ ...item, apiVersion: item.apiVersion ?? apiVersion, kind: item.kind ?? kind }))
+            .sort(byNamespaceAndName),
           cached: false,
         };
       } catch (err) {
