@@ -1,0 +1,185 @@
+import { describe, it, expect, beforeAll, afterAll } from "@jest/globals";
+import type { KubernetesObject } from "@kubernetes/client-node";
+import { startHarness, appObjects, waitFor, MANAGED, type Harness } from "./harness.ts";
+
+type Params = Record<string, unknown>;
+
+let h: Harness;
+
+interface ListResult {
+  items: (KubernetesObject & Record<string, unknown>)[];
+  cached: boolean;
+}
+
+beforeAll(async () => {
+  h = await startHarness();
+  await h.broker.call("v1.kube.apply", { objects: appObjects("reads"), fieldManager: "k8s.deployments" });
+  await waitFor(
+    () =>
+      h.broker.call("v1.kube.readiness").then(
+        () => true,
+        () => false,
+      ),
+    5000,
+    "readiness",
+  );
+});
+
+afterAll(async () => {
+  await h?.stop();
+});
+
+describe("v1.kube.get", () => {
+  it("reads an object from the cluster", async () => {
+    const dep = await h.broker.call<KubernetesObject & { spec: { replicas: number } }, Params>("v1.kube.get", {
+      apiVersion: "apps/v1",
+      kind: "Deployment",
+      namespace: "reads",
+      name: "web",
+    });
+    expect(dep).toMatchObject({
+      apiVersion: "apps/v1",
+      kind: "Deployment",
+      metadata: { name: "web", namespace: "reads" },
+    });
+    expect(dep.spec.replicas).toBe(1);
+  });
+
+  it("answers 404 K8S_NOT_FOUND for a missing object", async () => {
+    await expect(
+      h.broker.call("v1.kube.get", { apiVersion: "v1", kind: "ConfigMap", namespace: "reads", name: "missing" }),
+    ).rejects.toMatchObject({ code: 404, type: "K8S_NOT_FOUND" });
+  });
+
+  it("answers 422 K8S_INVALID for a kind the cluster does not serve", async () => {
+    await expect(
+      h.broker.call("v1.kube.get", { apiVersion: "v1", kind: "Gizmo", namespace: "reads", name: "g" }),
+    ).rejects.toMatchObject({ code: 422, type: "K8S_INVALID" });
+  });
+});
+
+describe("v1.kube.list", () => {
+  it("serves a managed-by selector from the informer cache without asking the API server", async () => {
+    const selector = "app.kubernetes.io/managed-by=moleculer-k8s,app.kubernetes.io/name=web";
+    await waitFor(async () => {
+      const r = await h.broker.call<ListResult, Params>("v1.kube.list", {
+        apiVersion: "apps/v1",
+        kind: "Deployment",
+        namespace: "reads",
+        labelSelector: selector,
+      });
+      return r.items.length === 1;
+    });
+    const before = h.sandbox.requestCounts().reads;
+    const result = await h.broker.call<ListResult, Params>("v1.kube.list", {
+      apiVersion: "apps/v1",
+      kind: "Deployment",
+      namespace: "reads",
+      labelSelector: selector,
+    });
+    expect(result.cached).toBe(true);
+    expect(result.items.map((d) => d.metadata?.name)).toEqual(["web"]);
+    expect(result.items[0]).toMatchObject({ apiVersion: "apps/v1", kind: "Deployment" });
+    expect(h.sandbox.requestCounts().reads).toBe(before);
+  });
+
+  it("asks the API server for other selectors and kinds", async () => {
+    const result = await h.broker.call<ListResult, Params>("v1.kube.list", {
+      apiVersion: "v1",
+      kind: "ConfigMap",
+      namespace: "reads",
+      fieldSelector: "metadata.name=web-conf",
+    });
+    expect(result.cached).toBe(false);
+    expect(result.items.map((c) => c.metadata?.name)).toEqual(["web-conf"]);
+    expect(result.items[0]).toMatchObject({ apiVersion: "v1", kind: "ConfigMap" });
+  });
+
+  it("lists pods that the controllers made from the managed Deployment", async () => {
+    const pods = await waitFor(async () => {
+      const r = await h.broker.call<ListResult, Params>("v1.kube.list", {
+        apiVersion: "v1",
+        kind: "Pod",
+        namespace: "reads",
+        labelSelector: "app.kubernetes.io/instance=reads-web",
+      });
+      return r.items.length > 0 ? r.items : undefined;
+    });
+    expect(pods[0]?.metadata?.name).toMatch(/^web-/);
+  });
+
+  it("rejects a malformed label selector with 422", async () => {
+    await expect(
+      h.broker.call("v1.kube.list", { apiVersion: "v1", kind: "Pod", namespace: "reads", labelSelector: "a in (b" }),
+    ).rejects.toMatchObject({ code: 422 });
+  });
+});
+
+describe("v1.kube.delete", () => {
+  it("deletes an object, then answers deleted: false when it is gone", async () => {
+    await h.broker.call("v1.kube.apply", {
+      objects: [
+        { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "doomed", namespace: "reads", labels: MANAGED } },
+      ],
+      fieldManager: "k8s.envs",
+    });
+    const ref = { apiVersion: "v1", kind: "ConfigMap", namespace: "reads", name: "doomed" };
+    await expect(h.broker.call("v1.kube.delete", ref)).resolves.toEqual({ deleted: true });
+    await expect(h.broker.call("v1.kube.delete", ref)).resolves.toEqual({ deleted: false });
+    await expect(h.broker.call("v1.kube.get", ref)).rejects.toMatchObject({ code: 404 });
+  });
+});
+
+describe("kube.<plural>.<change> events", () => {
+  it("broadcasts added, modified and deleted with the object, and never a Secret's data", async () => {
+    const cm = (v: string) => ({
+      apiVersion: "v1",
+      kind: "ConfigMap",
+      metadata: { name: "watched", namespace: "reads", labels: MANAGED },
+      data: { v },
+    });
+    await h.broker.call("v1.kube.apply", { objects: [cm("1")], fieldManager: "k8s.envs" });
+    const added = await waitFor(() =>
+      h.events.find(
+        (e) => e.name === "kube.configmaps.added" && (e.payload.metadata as { name: string }).name === "watched",
+      ),
+    );
+    expect(added.payload).toMatchObject({ apiVersion: "v1", kind: "ConfigMap", data: { v: "1" } });
+
+    await h.broker.call("v1.kube.apply", { objects: [cm("2")], fieldManager: "k8s.envs" });
+    await waitFor(() =>
+      h.events.find(
+        (e) =>
+          e.name === "kube.configmaps.modified" && (e.payload.data as Record<string, string> | undefined)?.v === "2",
+      ),
+    );
+
+    await h.broker.call("v1.kube.delete", { apiVersion: "v1", kind: "ConfigMap", namespace: "reads", name: "watched" });
+    await waitFor(() =>
+      h.events.find(
+        (e) => e.name === "kube.configmaps.deleted" && (e.payload.metadata as { name: string }).name === "watched",
+      ),
+    );
+
+    await h.broker.call("v1.kube.apply", {
+      objects: [
+        {
+          apiVersion: "v1",
+          kind: "Secret",
+          metadata: { name: "pw", namespace: "reads", labels: MANAGED },
+          stringData: { PASSWORD: "hunter2" },
+        },
+      ],
+      fieldManager: "k8s.envs",
+    });
+    const secret = await waitFor(() => h.events.find((e) => e.name === "kube.secrets.added"));
+    expect(secret.payload).not.toHaveProperty("data");
+    expect(JSON.stringify(h.events)).not.toContain("hunter2");
+    expect(JSON.stringify(h.events)).not.toContain(Buffer.from("hunter2").toString("base64"));
+  });
+
+  it("broadcasts deployments and the pods the controllers make", async () => {
+    await waitFor(() => h.events.find((e) => e.name === "kube.deployments.added"));
+    await waitFor(() => h.events.find((e) => e.name === "kube.pods.added" || e.name === "kube.pods.modified"));
+  });
+});
