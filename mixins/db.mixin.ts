@@ -58,6 +58,8 @@ export interface DbConnectionSettings {
   mongoDatabase?: string;
   /** MongoClient options, over `{ useUnifiedTopology: true, serverSelectionTimeoutMS: 5000 }`. */
   mongoOptions?: Record<string, unknown>;
+  /** Milliseconds between connection attempts after a failed one (default 5000). */
+  retryDelayMs?: number;
 }
 
 export interface DbSettings extends ServiceSettingSchema {
@@ -142,12 +144,16 @@ export interface DbMethods {
   /** Connects the adapter and creates the unique indexes; on failure the service starts unready and retries. */
   connect(): Promise<void>;
   disconnect(): Promise<void>;
+  /** Called after each successful connect; `retried` is true when an earlier attempt had failed. Override it. */
+  onDbConnected(retried: boolean): Promise<void>;
 }
 
 export interface DbVars {
   adapter: Adapter;
-  dbState: { connected: boolean; reason: string; kind: "memory" | "nedb" | "mongo" };
+  dbState: { connected: boolean; reason: string; kind: "memory" | "nedb" | "mongo"; failures: number };
   dbRetryTimer: NodeJS.Timeout | undefined;
+  /** Between started() and stopped(): only then are reconnects scheduled. */
+  dbActive: boolean;
   dbMixin: Required<DbMixinOptions> & { keyFields: string[] };
 }
 
@@ -502,6 +508,8 @@ export function DbMixin(options: DbMixinOptions): MixinSchema {
         });
       },
 
+      async onDbConnected(): Promise<void> {},
+
       async connect(this: DbThis): Promise<void> {
         try {
           await this.adapter.connect();
@@ -513,16 +521,24 @@ export function DbMixin(options: DbMixinOptions): MixinSchema {
               await (this.adapter.db as NedbLike).ensureIndexAsync({ fieldName: uniqueFieldOf(fields), unique: true });
             }
           }
-          this.dbState = { ...this.dbState, connected: true, reason: "" };
+          const retried = this.dbState.failures > 0;
+          this.dbState = { ...this.dbState, connected: true, reason: "", failures: 0 };
           this.logger.info(`database connected (${this.dbState.kind}, collection '${config.collection}')`);
+          try {
+            await this.onDbConnected(retried);
+          } catch (err) {
+            this.logger.error("after connecting to the database:", errorMessage(err));
+          }
         } catch (err) {
           const reason = errorMessage(err).split("\n")[0] ?? "";
-          this.dbState = { ...this.dbState, connected: false, reason };
-          this.logger.error(`database connection failed, retrying in ${RETRY_MS / 1000}s:`, reason);
+          this.dbState = { ...this.dbState, connected: false, reason, failures: this.dbState.failures + 1 };
+          const delay = this.settings.db?.retryDelayMs ?? RETRY_MS;
+          if (!this.dbActive) return;
+          this.logger.error(`database connection failed, retrying in ${delay} ms:`, reason);
           this.dbRetryTimer = setTimeout(() => {
             this.dbRetryTimer = undefined;
             void this.connect();
-          }, RETRY_MS);
+          }, delay);
           this.dbRetryTimer.unref();
         }
       },
@@ -531,7 +547,7 @@ export function DbMixin(options: DbMixinOptions): MixinSchema {
         if (this.dbRetryTimer !== undefined) clearTimeout(this.dbRetryTimer);
         this.dbRetryTimer = undefined;
         const wasConnected = this.dbState.connected;
-        this.dbState = { ...this.dbState, connected: false, reason: "service stopped" };
+        this.dbState = { ...this.dbState, connected: false, reason: "service stopped", failures: 0 };
         if (wasConnected) await this.adapter.disconnect();
       },
     },
@@ -545,22 +561,24 @@ export function DbMixin(options: DbMixinOptions): MixinSchema {
       if (mongoUri !== undefined) {
         const mongoOptions = { useUnifiedTopology: true, serverSelectionTimeoutMS: 5000, ...s.mongoOptions };
         this.adapter = new MongoDbAdapter(mongoUri, mongoOptions, s.mongoDatabase);
-        this.dbState = { connected: false, reason: "not connected yet", kind: "mongo" };
+        this.dbState = { connected: false, reason: "not connected yet", kind: "mongo", failures: 0 };
       } else if (s.memory === true) {
         this.adapter = new moleculerDb.MemoryAdapter();
-        this.dbState = { connected: false, reason: "not connected yet", kind: "memory" };
+        this.dbState = { connected: false, reason: "not connected yet", kind: "memory", failures: 0 };
       } else {
         this.adapter = new moleculerDb.MemoryAdapter({ filename: path.join(dataDir, `${config.collection}.db`) });
-        this.dbState = { connected: false, reason: "not connected yet", kind: "nedb" };
+        this.dbState = { connected: false, reason: "not connected yet", kind: "nedb", failures: 0 };
       }
       this.adapter.init(this.broker, this);
     },
 
     async started(this: DbThis) {
+      this.dbActive = true;
       await this.connect();
     },
 
     async stopped(this: DbThis) {
+      this.dbActive = false;
       await this.disconnect();
     },
   };

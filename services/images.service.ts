@@ -161,6 +161,11 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
   },
 
   methods: {
+    /** A database that was down at start came back: load the catalog now. */
+    async onDbConnected(retried: boolean): Promise<void> {
+      if (retried) await this.loadCatalog(null);
+    },
+
     async findByName(name: string): Promise<RawDoc> {
       const doc = await this.findRawOne({ name });
       if (doc === null) throw notFound("image", name);
@@ -250,11 +255,11 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
   },
 
   async started() {
-    try {
-      await this.loadCatalog(null);
-    } catch (err) {
-      this.logger.error("loading the image catalog failed:", (err as Error).message);
+    if (!this.dbState.connected) {
+      this.logger.warn("database not connected: the image catalog is loaded when it connects");
+      return;
     }
+    await this.loadCatalog(null);
   },
 };
 

@@ -95,4 +95,26 @@ describe("v1.k8s.namespaces on NeDB files", () => {
     await expect(broker.call("v1.k8s.namespaces.create", { name: "x" }, alice)).rejects.toMatchObject(unavailable);
     await broker.stop();
   });
+
+  it("reconnects once DATA_DIR can be created, and then loads the image catalog", async () => {
+    const blocker = path.join(dataDir, "blocker");
+    await writeFile(blocker, "not a directory");
+    const db = { dataDir: path.join(blocker, "data"), retryDelayMs: 50 };
+    const broker = await createRecordsBroker({ settings: { namespaces: { db }, images: { db } } });
+    started.push(broker);
+    await expect(broker.call("v1.k8s.images.readiness")).rejects.toMatchObject({ code: 503 });
+    await rm(blocker);
+    const deadline = Date.now() + 5000;
+    let images = 0;
+    while (images < 7 && Date.now() < deadline) {
+      images = await broker.call<number>("v1.k8s.images.count").catch(() => 0);
+      if (images < 7) await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(images).toBeGreaterThanOrEqual(7);
+    await expect(broker.call("v1.k8s.images.readiness")).resolves.toMatchObject({ ready: true });
+    await expect(broker.call("v1.k8s.namespaces.create", { name: "later" }, alice)).resolves.toMatchObject({
+      name: "later",
+    });
+    await broker.stop();
+  });
 });
