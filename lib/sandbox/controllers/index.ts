@@ -6,7 +6,18 @@
  */
 import type { KubeObject, StoreEvent } from "../types.ts";
 import type { Store } from "../store.ts";
+import { defaultsController } from "./defaults.ts";
+import { deploymentsController } from "./deployments.ts";
 import { EventRecorder } from "./events.ts";
+import { garbageCollector } from "./gc.ts";
+import { jobsController } from "./jobs.ts";
+import { limitRangeController } from "./limitranges.ts";
+import { namespacesController } from "./namespaces.ts";
+import { podsController } from "./pods.ts";
+import { quotaController } from "./quota.ts";
+import { replicaSetsController } from "./replicasets.ts";
+import { servicesController } from "./services.ts";
+import { volumesController } from "./volumes.ts";
 import { Cache, R, Timers, WorkQueue, type Context, type Controller } from "./runtime.ts";
 
 export interface ControllerOptions {
@@ -45,7 +56,19 @@ const CACHED = [
 type ControllerFactory = (ctx: Context) => Controller;
 
 /** The controllers, in the order their admission plugins must run (LimitRange defaults before quota checks). */
-const FACTORIES: ControllerFactory[] = [];
+const FACTORIES: ControllerFactory[] = [
+  defaultsController,
+  limitRangeController,
+  quotaController,
+  servicesController,
+  namespacesController,
+  garbageCollector,
+  deploymentsController,
+  replicaSetsController,
+  podsController,
+  jobsController,
+  volumesController,
+];
 
 export function startControllers(store: Store, options: ControllerOptions): Controllers {
   const now = options.now ?? (() => new Date());

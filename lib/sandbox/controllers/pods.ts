@@ -1,0 +1,582 @@
+/**
+ * The scheduler and the kubelet of the sandbox's single node: pods get `spec.nodeName`, an IP, and go Pending
+ * (ContainerCreating) -> Running/Ready after podReadyDelayMs, with the kubelet's events. Images under
+ * `sandbox.invalid/` never pull (ErrImagePull <-> ImagePullBackOff, bounded retries); `sandbox.invalid/crash...`
+ * starts, exits 1 and goes CrashLoopBackOff with restarts counting up (bounded). Pods of Jobs (and pods with
+ * restartPolicy Never/OnFailure) run for jobDurationMs and succeed; with a `sandbox.invalid/` image they fail.
+ * Build pods (kaniko/buildkit with `--destination`) terminate with `{"digest":"sha256:..."}` as their message.
+ */
+import type { KubeObject, StoreEvent } from "../types.ts";
+import { buildDestination, buildDigest, isCrashingImage, isUnpullableImage } from "../synthetic.ts";
+import { NODE_NAME, SOURCES } from "./events.ts";
+import { fnv32a, sha256Hex } from "./hash.ts";
+import {
+  R,
+  controllerOf,
+  copy,
+  findCondition,
+  isNotFound,
+  isoSeconds,
+  objectKey,
+  splitKey,
+  statusOf,
+  writeStatus,
+  type Condition,
+  type Context,
+  type Controller,
+} from "./runtime.ts";
+
+export const HOST_IP = "172.18.0.2";
+/** Image pull attempts and crash restarts the sandbox models before it stops scheduling more. */
+export const MAX_PULL_ATTEMPTS = 6;
+export const MAX_RESTARTS = 8;
+
+export interface ContainerSpec {
+  name: string;
+  image?: string;
+  command?: string[];
+  args?: string[];
+  resources?: { requests?: Record<string, string>; limits?: Record<string, string> };
+  ports?: { name?: string; containerPort?: number; protocol?: string }[];
+}
+export interface PodSpec {
+  nodeName?: string;
+  restartPolicy?: string;
+  containers?: ContainerSpec[];
+  initContainers?: ContainerSpec[];
+}
+interface TerminatedState {
+  exitCode: number;
+  reason: string;
+  message?: string;
+  startedAt: string;
+  finishedAt: string;
+  containerID?: string;
+}
+interface ContainerStatusOut {
+  name: string;
+  state?: {
+    running?: { startedAt?: string };
+    waiting?: { reason?: string; message?: string };
+    terminated?: TerminatedState;
+  };
+  lastState?: { terminated?: TerminatedState };
+  ready?: boolean;
+  started?: boolean;
+  restartCount?: number;
+}
+export interface PodStatus {
+  phase?: string;
+  podIP?: string;
+  conditions?: Condition[];
+  containerStatuses?: ContainerStatusOut[];
+  startTime?: string;
+}
+
+type Plan = "run" | "pull-fail" | "crash" | "complete" | "fail";
+
+interface Ctr {
+  name: string;
+  image: string;
+  plan: Plan;
+  state: "waiting" | "running" | "terminated";
+  reason?: string;
+  message?: string;
+  startedAt?: string;
+  finishedAt?: string;
+  exitCode?: number;
+  terminationMessage?: string;
+  restartCount: number;
+  ready: boolean;
+  started: boolean;
+  pulled: boolean;
+  pullAttempts: number;
+  last?: TerminatedState;
+  containerID?: string;
+}
+
+interface Runtime {
+  uid: string;
+  key: string;
+  podIP: string;
+  startTime: string;
+  containers: Ctr[];
+  inits: { name: string; image: string }[];
+  transitions: Record<string, string>;
+  conditionState: Record<string, string>;
+}
+
+/** Is the pod Ready (condition Ready=True)? */
+export function podReady(pod: KubeObject): boolean {
+  return findCondition(statusOf<PodStatus>(pod).conditions, "Ready")?.status === "True";
+}
+
+export function podTerminal(pod: KubeObject): boolean {
+  const phase = statusOf<PodStatus>(pod).phase;
+  return phase === "Succeeded" || phase === "Failed";
+}
+
+/** Pod is counted by its controller: not terminal, not being deleted. */
+export function podActive(pod: KubeObject): boolean {
+  return !podTerminal(pod) && pod.metadata.deletionTimestamp === undefined;
+}
+
+/** "nginx:1.27" -> "docker.io/library/nginx:1.27", as the container runtime reports images. */
+export function normalizeImage(image: string): string {
+  const [name = image, digest] = image.split("@");
+  const first = name.split("/")[0] ?? "";
+  const hasRegistry = name.includes("/") && (first.includes(".") || first.includes(":") || first === "localhost");
+  let ref = hasRegistry ? name : name.includes("/") ? `docker.io/${name}` : `docker.io/library/${name}`;
+  const last = ref.slice(ref.lastIndexOf("/") + 1);
+  if (digest === undefined && !last.includes(":")) ref += ":latest";
+  return digest === undefined ? ref : `${ref}@${digest}`;
+}
+
+export function imageID(image: string): string {
+  const normalized = normalizeImage(image);
+  const repo = normalized.split("@")[0]?.replace(/:[^/:]*$/, "") ?? normalized;
+  return `${repo}@sha256:${sha256Hex(`image:${normalized}`)}`;
+}
+
+/** Allocates pod IPs in 10.244.0.0/16 (.1 to .254 of each /24), unique among live pods. */
+class PodIPs {
+  readonly #used = new Set<string>();
+  #next = 0;
+  reserve(ip: string): void {
+    this.#used.add(ip);
+  }
+  release(ip: string | undefined): void {
+    if (ip !== undefined) this.#used.delete(ip);
+  }
+  allocate(): string {
+    for (let i = 0; i < 65536; i++) {
+      const n = this.#next++ % (256 * 254);
+      const ip = `10.244.${Math.floor(n / 254)}.${(n % 254) + 1}`;
+      if (!this.#used.has(ip)) {
+        this.#used.add(ip);
+        return ip;
+      }
+    }
+    return "10.244.255.254";
+  }
+}
+
+function planFor(pod: KubeObject, c: ContainerSpec): Plan {
+  const spec = pod.spec as PodSpec | undefined;
+  const completes = controllerOf(pod)?.kind === "Job" || (spec?.restartPolicy ?? "Always") !== "Always";
+  if (isUnpullableImage(c.image)) {
+    if (completes) return "fail";
+    return isCrashingImage(c.image) ? "crash" : "pull-fail";
+  }
+  return completes ? "complete" : "run";
+}
+
+function qosClass(containers: ContainerSpec[]): string {
+  let any = false;
+  let guaranteed = true;
+  for (const c of containers) {
+    const req = c.resources?.requests ?? {};
+    const lim = c.resources?.limits ?? {};
+    if (Object.keys(req).length > 0 || Object.keys(lim).length > 0) any = true;
+    for (const r of ["cpu", "memory"]) {
+      if (lim[r] === undefined || (req[r] !== undefined && req[r] !== lim[r])) guaranteed = false;
+    }
+  }
+  if (!any) return "BestEffort";
+  return guaranteed ? "Guaranteed" : "Burstable";
+}
+
+function imageSize(image: string): number {
+  return 20_000_000 + (fnv32a(image) % 180_000_000);
+}
+
+export function podsController(ctx: Context): Controller {
+  const name = "pods";
+  const runtimes = new Map<string, Runtime>();
+  const ips = new PodIPs();
+  const now = (): string => isoSeconds(ctx.now());
+  const backoff = (n: number): number => Math.max(ctx.podReadyDelayMs * 5, 50) * 2 ** Math.max(0, n - 1);
+
+  const timerName = (rt: Runtime, c: Ctr): string => `pod:${rt.uid}:${c.name}`;
+  const clearTimers = (rt: Runtime): void => {
+    for (const c of rt.containers) ctx.timers.clear(timerName(rt, c));
+  };
+  const forget = (rt: Runtime): void => {
+    clearTimers(rt);
+    ips.release(rt.podIP);
+    runtimes.delete(rt.uid);
+  };
+
+  /** The pod as stored now, if it is still the one this runtime is for. */
+  const current = (rt: Runtime): KubeObject | undefined => {
+    const { namespace, name: n } = splitKey(rt.key);
+    const pod = ctx.cache.get(R.pods, namespace, n);
+    if (!pod || pod.metadata.uid !== rt.uid || pod.metadata.deletionTimestamp !== undefined) {
+      forget(rt);
+      return undefined;
+    }
+    return pod;
+  };
+
+  const event = (pod: KubeObject, c: Ctr | undefined, type: "Normal" | "Warning", reason: string, message: string) =>
+    ctx.events.record(pod, type, reason, message, SOURCES.kubelet, c ? `spec.containers{${c.name}}` : undefined);
+
+  function phaseOf(rt: Runtime, pod: KubeObject): string {
+    const all = rt.containers;
+    if (all.length > 0 && all.every((c) => c.state === "terminated")) {
+      return all.every((c) => c.exitCode === 0) ? "Succeeded" : "Failed";
+    }
+    if (all.some((c) => !c.started && c.last === undefined && c.state !== "terminated")) return "Pending";
+    void pod;
+    return "Running";
+  }
+
+  function containerStatus(rt: Runtime, c: Ctr): Record<string, unknown> {
+    let state: Record<string, unknown>;
+    if (c.state === "running") state = { running: { startedAt: c.startedAt } };
+    else if (c.state === "terminated") {
+      state = {
+        terminated: {
+          exitCode: c.exitCode ?? 0,
+          reason: c.reason ?? "Completed",
+          ...(c.terminationMessage === undefined ? {} : { message: c.terminationMessage }),
+          startedAt: c.startedAt,
+          finishedAt: c.finishedAt,
+          containerID: c.containerID,
+        },
+      };
+    } else
+      state = { waiting: { reason: c.reason ?? "ContainerCreating", ...(c.message ? { message: c.message } : {}) } };
+    return {
+      ...(c.containerID === undefined ? {} : { containerID: c.containerID }),
+      image: normalizeImage(c.image),
+      imageID: c.pulled ? imageID(c.image) : "",
+      lastState: c.last ? { terminated: c.last } : {},
+      name: c.name,
+      ready: c.ready,
+      restartCount: c.restartCount,
+      started: c.started && c.state === "running",
+      state,
+    };
+    void rt;
+  }
+
+  function condition(
+    rt: Runtime,
+    type: string,
+    status: "True" | "False",
+    reason?: string,
+    message?: string,
+  ): Condition {
+    if (rt.conditionState[type] !== status) {
+      rt.conditionState[type] = status;
+      rt.transitions[type] = now();
+    }
+    return {
+      type,
+      status,
+      lastProbeTime: null,
+      lastTransitionTime: rt.transitions[type] ?? now(),
+      ...(reason === undefined ? {} : { reason }),
+      ...(message === undefined ? {} : { message }),
+    };
+  }
+
+  function buildStatus(rt: Runtime, pod: KubeObject): Record<string, unknown> {
+    const phase = phaseOf(rt, pod);
+    const unready = rt.containers.filter((c) => !c.ready).map((c) => c.name);
+    const done = phase === "Succeeded" || phase === "Failed";
+    const readyStatus = unready.length === 0 && !done ? "True" : "False";
+    const reason = done ? (phase === "Succeeded" ? "PodCompleted" : "PodFailed") : "ContainersNotReady";
+    const message = done ? undefined : `containers with unready status: [${unready.join(" ")}]`;
+    const spec = pod.spec as PodSpec;
+    const conditions = [
+      condition(rt, "PodReadyToStartContainers", done ? "False" : "True"),
+      condition(rt, "Initialized", "True", done && rt.inits.length > 0 ? "PodCompleted" : undefined),
+      readyStatus === "True" ? condition(rt, "Ready", "True") : condition(rt, "Ready", "False", reason, message),
+      readyStatus === "True"
+        ? condition(rt, "ContainersReady", "True")
+        : condition(rt, "ContainersReady", "False", reason, message),
+      condition(rt, "PodScheduled", "True"),
+    ];
+    const status: Record<string, unknown> = {
+      phase,
+      conditions,
+      hostIP: HOST_IP,
+      hostIPs: [{ ip: HOST_IP }],
+      podIP: rt.podIP,
+      podIPs: [{ ip: rt.podIP }],
+      startTime: rt.startTime,
+      ...(rt.inits.length === 0
+        ? {}
+        : {
+            initContainerStatuses: rt.inits.map((i, n) => ({
+              containerID: `containerd://${sha256Hex(`${rt.uid}:init:${i.name}`)}`,
+              image: normalizeImage(i.image),
+              imageID: imageID(i.image),
+              lastState: {},
+              name: i.name,
+              ready: true,
+              restartCount: 0,
+              started: false,
+              state: {
+                terminated: {
+                  exitCode: 0,
+                  reason: "Completed",
+                  startedAt: rt.startTime,
+                  finishedAt: rt.startTime,
+                  containerID: `containerd://${sha256Hex(`${rt.uid}:init:${i.name}:${n}`)}`,
+                },
+              },
+            })),
+          }),
+      containerStatuses: rt.containers.map((c) => containerStatus(rt, c)),
+      qosClass: qosClass([...(spec.containers ?? []), ...(spec.initContainers ?? [])]),
+    };
+    return status;
+  }
+
+  function write(rt: Runtime): void {
+    const pod = current(rt);
+    if (!pod) return;
+    try {
+      writeStatus(ctx.store, R.pods, { ...pod, status: buildStatus(rt, pod) });
+    } catch (err) {
+      if (isNotFound(err)) forget(rt);
+      else throw err;
+    }
+  }
+
+  /** Sets the timer for a container's next modeled step. */
+  function arm(rt: Runtime, c: Ctr): void {
+    const t = timerName(rt, c);
+    const later = (ms: number, fn: (pod: KubeObject) => void): void =>
+      ctx.timers.set(t, ms, () => {
+        const pod = current(rt);
+        if (!pod) return;
+        try {
+          fn(pod);
+          write(rt);
+        } catch (err) {
+          ctx.log(`kubelet: ${rt.key}: ${err instanceof Error ? err.message : String(err)}`);
+        }
+      });
+    if (c.state === "waiting") {
+      if (c.reason === "ContainerCreating" || c.reason === undefined)
+        later(ctx.podReadyDelayMs, (p) => start(rt, p, c));
+      else if (c.reason === "ErrImagePull" && c.pullAttempts <= MAX_PULL_ATTEMPTS)
+        later(backoff(c.pullAttempts), (p) => imagePullBackOff(p, c));
+      else if (c.reason === "ImagePullBackOff" && c.pullAttempts < MAX_PULL_ATTEMPTS)
+        later(backoff(c.pullAttempts), (p) => {
+          event(p, c, "Normal", "Pulling", `Pulling image "${c.image}"`);
+          start(rt, p, c);
+        });
+      else if (c.reason === "CrashLoopBackOff" && c.restartCount < MAX_RESTARTS)
+        later(backoff(c.restartCount), (p) => start(rt, p, c));
+      else ctx.timers.clear(t);
+    } else if (c.state === "running" && c.plan === "crash")
+      later(Math.max(ctx.podReadyDelayMs, 10) * 2, (p) => crash(rt, p, c));
+    else if (c.state === "running" && (c.plan === "complete" || c.plan === "fail"))
+      later(ctx.jobDurationMs, (p) => finish(rt, p, c));
+    else ctx.timers.clear(t);
+  }
+
+  function start(rt: Runtime, pod: KubeObject, c: Ctr): void {
+    if (c.plan === "pull-fail") {
+      c.pullAttempts++;
+      const detail = `rpc error: code = NotFound desc = failed to pull and unpack image "${normalizeImage(c.image)}": failed to resolve reference "${normalizeImage(c.image)}": ${normalizeImage(c.image)}: not found`;
+      event(pod, c, "Warning", "Failed", `Failed to pull image "${c.image}": ${detail}`);
+      event(pod, c, "Warning", "Failed", "Error: ErrImagePull");
+      Object.assign(c, { state: "waiting", reason: "ErrImagePull", message: detail, ready: false });
+      return arm(rt, c);
+    }
+    if (!c.pulled) {
+      const seconds = (0.4 + (fnv32a(c.image) % 4000) / 1000).toFixed(3);
+      event(
+        pod,
+        c,
+        "Normal",
+        "Pulled",
+        `Successfully pulled image "${c.image}" in ${seconds}s (${seconds}s including waiting). Image size: ${imageSize(c.image)} bytes.`,
+      );
+      c.pulled = true;
+    } else if (c.restartCount > 0) {
+      event(pod, c, "Normal", "Pulled", `Container image "${c.image}" already present on machine`);
+    }
+    event(pod, c, "Normal", "Created", `Created container: ${c.name}`);
+    event(pod, c, "Normal", "Started", `Started container ${c.name}`);
+    c.state = "running";
+    delete c.reason;
+    delete c.message;
+    c.startedAt = now();
+    c.started = true;
+    c.containerID = `containerd://${sha256Hex(`${rt.uid}:${c.name}:${c.restartCount}`)}`;
+    c.ready = c.plan !== "crash";
+    arm(rt, c);
+  }
+
+  function imagePullBackOff(pod: KubeObject, c: Ctr): void {
+    event(pod, c, "Normal", "BackOff", `Back-off pulling image "${c.image}"`);
+    event(pod, c, "Warning", "Failed", "Error: ImagePullBackOff");
+    Object.assign(c, { reason: "ImagePullBackOff", message: `Back-off pulling image "${c.image}"` });
+    const rt = runtimes.get(pod.metadata.uid ?? "");
+    if (rt) arm(rt, c);
+  }
+
+  function crash(rt: Runtime, pod: KubeObject, c: Ctr): void {
+    c.last = {
+      exitCode: 1,
+      reason: "Error",
+      startedAt: c.startedAt ?? now(),
+      finishedAt: now(),
+      ...(c.containerID === undefined ? {} : { containerID: c.containerID }),
+    };
+    c.restartCount++;
+    const seconds = Math.min(10 * 2 ** (c.restartCount - 1), 300);
+    const where = `${pod.metadata.name}_${pod.metadata.namespace ?? ""}(${rt.uid})`;
+    Object.assign(c, {
+      state: "waiting",
+      reason: "CrashLoopBackOff",
+      message: `back-off ${seconds >= 60 ? `${Math.floor(seconds / 60)}m${seconds % 60}s` : `${seconds}s`} restarting failed container=${c.name} pod=${where}`,
+      ready: false,
+    });
+    event(pod, c, "Warning", "BackOff", `Back-off restarting failed container ${c.name} in pod ${where}`);
+    arm(rt, c);
+  }
+
+  function finish(rt: Runtime, pod: KubeObject, c: Ctr): void {
+    const ok = c.plan === "complete";
+    c.state = "terminated";
+    c.exitCode = ok ? 0 : 1;
+    c.reason = ok ? "Completed" : "Error";
+    c.finishedAt = now();
+    c.ready = false;
+    const spec = ((pod.spec as PodSpec).containers ?? []).find((s) => s.name === c.name);
+    const destination = ok && spec ? buildDestination(spec) : undefined;
+    if (destination !== undefined) {
+      const seed = controllerOf(pod)?.uid ?? rt.uid;
+      c.terminationMessage = JSON.stringify({ digest: buildDigest(destination, seed) });
+    }
+    arm(rt, c);
+    if (rt.containers.every((x) => x.state === "terminated")) ips.release(rt.podIP);
+  }
+
+  /** First sight of a pod: schedule it (or pick up where a restored pod was). */
+  function admitPod(pod: KubeObject): void {
+    const uid = pod.metadata.uid ?? "";
+    const spec = (pod.spec ?? {}) as PodSpec;
+    const status = statusOf<PodStatus>(pod);
+    const previous = new Map((status.containerStatuses ?? []).map((s) => [s.name, s]));
+    const fresh = !spec.nodeName || status.containerStatuses === undefined;
+    const rt: Runtime = {
+      uid,
+      key: objectKey(pod.metadata.namespace, pod.metadata.name),
+      podIP: !fresh && status.podIP ? status.podIP : ips.allocate(),
+      startTime: (!fresh && status.startTime) || now(),
+      inits: (spec.initContainers ?? []).map((c) => ({ name: c.name, image: c.image ?? "" })),
+      transitions: {},
+      conditionState: {},
+      containers: (spec.containers ?? []).map((c) => {
+        const s = fresh ? undefined : previous.get(c.name);
+        const ctr: Ctr = {
+          name: c.name,
+          image: c.image ?? "",
+          plan: planFor(pod, c),
+          state: "waiting",
+          reason: "ContainerCreating",
+          restartCount: s?.restartCount ?? 0,
+          ready: s?.ready ?? false,
+          started: s?.started ?? false,
+          pulled: s !== undefined && s.state?.waiting?.reason !== "ContainerCreating",
+          pullAttempts: 0,
+        };
+        if (s?.state?.running)
+          Object.assign(ctr, { state: "running", startedAt: s.state.running.startedAt, reason: undefined });
+        else if (s?.state?.terminated) {
+          const t = s.state.terminated;
+          Object.assign(ctr, {
+            state: "terminated",
+            exitCode: t.exitCode,
+            reason: t.reason,
+            startedAt: t.startedAt,
+            finishedAt: t.finishedAt,
+          });
+          if (t.message !== undefined) ctr.terminationMessage = t.message;
+        } else if (s?.state?.waiting) {
+          ctr.reason = s.state.waiting.reason ?? "ContainerCreating";
+          if (s.state.waiting.message !== undefined) ctr.message = s.state.waiting.message;
+          if (ctr.reason === "ErrImagePull" || ctr.reason === "ImagePullBackOff") ctr.pullAttempts = 1;
+        }
+        if (s?.lastState?.terminated) ctr.last = s.lastState.terminated;
+        if (ctr.state !== "waiting" || ctr.last)
+          ctr.containerID = `containerd://${sha256Hex(`${uid}:${c.name}:${ctr.restartCount}`)}`;
+        return ctr;
+      }),
+    };
+    for (const c of status.conditions ?? []) {
+      rt.conditionState[c.type] = c.status;
+      if (c.lastTransitionTime) rt.transitions[c.type] = c.lastTransitionTime;
+    }
+    if (!fresh) ips.reserve(rt.podIP);
+    runtimes.set(uid, rt);
+    if (!spec.nodeName) {
+      const scheduled = copy(pod);
+      (scheduled.spec as PodSpec).nodeName = NODE_NAME;
+      ctx.store.update(R.pods, scheduled);
+      const ns = pod.metadata.namespace ?? "";
+      ctx.events.record(
+        pod,
+        "Normal",
+        "Scheduled",
+        `Successfully assigned ${ns}/${pod.metadata.name} to ${NODE_NAME}`,
+        SOURCES.scheduler,
+      );
+    }
+    if (fresh) {
+      for (const c of rt.containers)
+        if (c.plan !== "pull-fail") event(pod, c, "Normal", "Pulling", `Pulling image "${c.image}"`);
+      for (const c of rt.containers)
+        if (c.plan === "pull-fail") event(pod, c, "Normal", "Pulling", `Pulling image "${c.image}"`);
+    }
+    const terminalAlready = fresh ? false : status.phase === "Succeeded" || status.phase === "Failed";
+    if (terminalAlready) return;
+    write(rt);
+    for (const c of rt.containers) arm(rt, c);
+  }
+
+  return {
+    name,
+    onEvent(ev: StoreEvent): void {
+      if (ev.resource.key !== R.pods) return;
+      const uid = ev.object.metadata.uid ?? "";
+      if (ev.type === "DELETED") {
+        const rt = runtimes.get(uid);
+        if (rt) forget(rt);
+        return;
+      }
+      if (ev.object.metadata.deletionTimestamp !== undefined) {
+        const rt = runtimes.get(uid);
+        if (rt) clearTimers(rt);
+        return;
+      }
+      if (!runtimes.has(uid)) ctx.queue.add(name, objectKey(ev.object.metadata.namespace, ev.object.metadata.name));
+    },
+    reconcile(key: string): void {
+      const { namespace, name: n } = splitKey(key);
+      const pod = ctx.cache.get(R.pods, namespace, n);
+      if (!pod || pod.metadata.deletionTimestamp !== undefined) return;
+      if (runtimes.has(pod.metadata.uid ?? "")) return;
+      if (podTerminal(pod)) {
+        return;
+      }
+      admitPod(pod);
+    },
+    resync(): void {
+      for (const pod of ctx.cache.list(R.pods)) {
+        if (podActive(pod)) ctx.queue.add(name, objectKey(pod.metadata.namespace, pod.metadata.name));
+        const ip = statusOf<PodStatus>(pod).podIP;
+        if (ip && podActive(pod)) ips.reserve(ip);
+      }
+    },
+  };
+}
