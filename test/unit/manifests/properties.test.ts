@@ -49,12 +49,23 @@ const deploymentInput: fc.Arbitrary<DeploymentInput> = fc
     replicas: fc.nat(10),
     vHosts: fc.array(host, { maxLength: 4 }),
     volumes: fc.uniqueArray(
-      fc.record({
-        name: label(20),
-        type: fc.constant("persistentVolumeClaim" as const),
-        mountPath: label(20).map((s) => `/data/${s}`),
-        persistentVolumeClaim: fc.record({ claimName: label(63) }),
-      }),
+      fc.oneof(
+        fc.record({
+          name: label(20),
+          type: fc.constant("persistentVolumeClaim" as const),
+          mountPath: label(20).map((s) => `/data/${s}`),
+          persistentVolumeClaim: fc.record({ claimName: label(63) }),
+        }),
+        fc.record(
+          {
+            name: label(20),
+            type: fc.constant("emptyDir" as const),
+            mountPath: label(20).map((s) => `/scratch/${s}`),
+            sizeLimit: fc.constantFrom("64Mi", "1Gi"),
+          },
+          { requiredKeys: ["name", "type", "mountPath"] },
+        ),
+      ),
       { maxLength: 3, selector: (v) => v.name },
     ),
     configMap: fc.option(
