@@ -88,7 +88,14 @@ export const imageSchema = defineParams({
   },
   tag: { type: "string", empty: false, max: 128, pattern: /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/ },
   digest: { type: "string", pattern: IMAGE_DIGEST },
-  image: { type: "string", empty: false, max: 512, pattern: /^[a-z0-9][a-z0-9._/-]*(:[A-Za-z0-9_][A-Za-z0-9_.-]*)?$/ },
+  // [registry[:port]/]path[:tag][@digest], e.g. php:8.1.0-fpm, ghcr.io/org/app:1.2, localhost:5000/app
+  image: {
+    type: "string",
+    empty: false,
+    max: 512,
+    pattern:
+      /^[a-z0-9][a-z0-9._-]*(:[0-9]+)?(\/[a-z0-9][a-z0-9._-]*)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$/,
+  },
   registry: { type: "string", empty: false, max: 253, pattern: /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?(:[0-9]+)?$/ },
   repository: {
     type: "string",

@@ -256,6 +256,8 @@ describe("v1.k8s.images access and input", () => {
       "resources.limits.cpu",
     ],
     ["a bad digest", { ...REFERENCE_PHP, digest: "sha256:abc" }, "digest"],
+    ["an image reference with a space", { ...REFERENCE_PHP, image: "php 8.1" }, "image"],
+    ["an upper-case image reference", { ...REFERENCE_PHP, image: "PHP:8.1" }, "image"],
     ["a bad pull policy", { ...REFERENCE_PHP, imagePullPolicy: "Sometimes" }, "imagePullPolicy"],
     ["an unknown field inside ports", { ...REFERENCE_PHP, ports: [{ name: "php", port: 9000, host: 1 }] }, "ports[0]"],
   ])("refuses %s with 422 naming the field, storing nothing", async (_why, params, field) => {
