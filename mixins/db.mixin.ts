@@ -131,7 +131,10 @@ export interface DbMethods {
   findRaw(query: Record<string, unknown>): Promise<RawDoc[]>;
   /** Stores a new entity (id, timestamps, unique keys), emits `k8s.<resource>.created`, returns the public entity. */
   createEntity(ctx: Context | null, fields: Record<string, unknown>): Promise<Entity>;
-  /** `$set`s `changes` (a field set to undefined is removed) on a stored entity, emits `k8s.<resource>.updated`; 404 when missing. */
+  /**
+   * `$set`s `changes` (a field set to undefined is removed) on a stored entity, emits `k8s.<resource>.updated`; 404 when
+   * missing. No changes: returns the entity, writes nothing, emits nothing.
+   */
   updateEntity(ctx: Context | null, id: string, changes: Record<string, unknown>): Promise<Entity>;
   /** Removes one entity, emits `k8s.<resource>.removed` with it; 404 when missing. */
   removeEntity(ctx: Context | null, id: string): Promise<Entity>;
@@ -435,6 +438,10 @@ export function DbMixin(options: DbMixinOptions): MixinSchema {
             .filter(([, v]) => v === undefined)
             .map(([k]) => [k, true]),
         );
+        // Nothing to change: no write, no event.
+        if (Object.keys(set).length === 0 && Object.keys(unset).length === 0) {
+          return (await this.transformDocuments(ctx, {}, current)) as Entity;
+        }
         const merged: Record<string, unknown> = { ...current, ...set };
         for (const k of Object.keys(unset)) delete merged[k];
         const keys = uniqueKeys(config, merged);

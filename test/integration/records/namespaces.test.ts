@@ -396,13 +396,15 @@ describe("k8s.namespaces domain events", () => {
     for (const e of events) expect(Object.keys(e.payload)).not.toContain("_id");
   });
 
-  it("emits nothing for a refused change", async () => {
+  it("emits nothing for a refused change or an empty update", async () => {
     const ns = await create({ name: "quiet" });
     events.length = 0;
     await expect(broker.call("v1.k8s.namespaces.update", { id: ns.id, name: "x" }, alice)).rejects.toMatchObject({
       code: 422,
     });
     await expect(create({ name: "quiet" })).rejects.toMatchObject({ code: 409 });
+    // An update that changes nothing writes nothing.
+    await expect(broker.call("v1.k8s.namespaces.update", { id: ns.id }, alice)).resolves.toEqual(ns);
     await new Promise((r) => setTimeout(r, 10));
     expect(events).toEqual([]);
   });
