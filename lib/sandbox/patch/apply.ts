@@ -181,22 +181,40 @@ function valueAt(object: unknown, path: readonly string[]): { present: boolean; 
   return { present: node !== undefined, value: node };
 }
 
-/** Removes the field at a path (a "." path removes the list item; a "v:" path the set value). */
+/**
+ * Removes the field at a path (a "." path removes the list item; a "v:" path the set value); a map or list that
+ * this leaves empty goes too.
+ */
 function removeAt(object: unknown, path: readonly string[]): void {
   const effective = path[path.length - 1] === "." ? path.slice(0, -1) : path;
   const last = effective[effective.length - 1];
   if (last === undefined) return;
-  const parent = valueAt(object, effective.slice(0, -1));
+  const parentPath = effective.slice(0, -1);
+  const parent = valueAt(object, parentPath);
   if (!parent.present) return;
-  if (last.startsWith("f:") && isPlainObject(parent.value)) {
+  let removed = false;
+  if (last.startsWith("f:") && isPlainObject(parent.value) && Object.hasOwn(parent.value, last.slice(2))) {
     delete parent.value[last.slice(2)];
+    removed = true;
   } else if (last.startsWith("k:") && Array.isArray(parent.value)) {
     const key = JSON.parse(last.slice(2)) as Record<string, unknown>;
     const index = parent.value.findIndex((item) => sameKey(item, key));
-    if (index >= 0) parent.value.splice(index, 1);
+    if (index >= 0) {
+      parent.value.splice(index, 1);
+      removed = true;
+    }
   } else if (last.startsWith("v:") && Array.isArray(parent.value)) {
     const index = parent.value.findIndex((v) => JSON.stringify(v) === last.slice(2));
-    if (index >= 0) parent.value.splice(index, 1);
+    if (index >= 0) {
+      parent.value.splice(index, 1);
+      removed = true;
+    }
+  }
+  const empty = Array.isArray(parent.value)
+    ? parent.value.length === 0
+    : isPlainObject(parent.value) && Object.keys(parent.value).length === 0;
+  if (removed && empty && parentPath.length > 1 && parentPath[parentPath.length - 1]?.startsWith("f:") === true) {
+    removeAt(object, parentPath);
   }
 }
 

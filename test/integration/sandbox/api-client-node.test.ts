@@ -194,13 +194,38 @@ describe("sandbox API with client-node typed APIs", () => {
 
 describe("sandbox API with client-node KubernetesObjectApi (server-side apply)", () => {
   it("creates on first apply, and a re-apply of the same object changes nothing", async () => {
-    const spec = deployment("ssa") as KubernetesObject;
+    // a ConfigMap: no controller writes to it between the two applies
+    const spec: KubernetesObject & { data: Record<string, string> } = {
+      apiVersion: "v1",
+      kind: "ConfigMap",
+      metadata: { name: "ssa", namespace: NS, labels: { app: "ssa" } },
+      data: { "default.conf": "server {}" },
+    };
     const first = await objects.patch(spec, undefined, undefined, "suite", true, PatchStrategy.ServerSideApply);
     expect(first.metadata?.uid).toBeDefined();
     const managers = (first.metadata?.managedFields ?? []).map((m) => `${m.manager}/${m.operation}`);
     expect(managers).toEqual(["suite/Apply"]);
     const again = await objects.patch(spec, undefined, undefined, "suite", true, PatchStrategy.ServerSideApply);
     expect(again.metadata?.resourceVersion).toBe(first.metadata?.resourceVersion);
+    expect(again.metadata?.managedFields).toEqual(first.metadata?.managedFields);
+    const deployment1 = await objects.patch(
+      deployment("ssa") as KubernetesObject,
+      undefined,
+      undefined,
+      "suite",
+      true,
+      PatchStrategy.ServerSideApply,
+    );
+    expect(deployment1.metadata?.generation).toBe(1);
+    const deployment2 = await objects.patch(
+      deployment("ssa") as KubernetesObject,
+      undefined,
+      undefined,
+      "suite",
+      true,
+      PatchStrategy.ServerSideApply,
+    );
+    expect(deployment2.metadata?.generation).toBe(1);
   });
 
   it("reports conflicts with another field manager (409) unless forced", async () => {

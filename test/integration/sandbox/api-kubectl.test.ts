@@ -188,7 +188,7 @@ describe("sandbox API with kubectl", () => {
     expect(names.trim().split("\n")).toEqual(["configmap/web-conf", "secret/web-secret"]);
     const none = await kubectl(["get", "cm", "-n", NS, "-l", "app in (nothing)"]);
     expect(none.stderr).toContain(`No resources found in ${NS} namespace.`);
-    const notWeb = await ok(["get", "cm", "-n", NS, "-l", "app!=web", "-o", "name"]);
+    const notWeb = await ok(["get", "cm", "-n", NS, "-l", "app,app!=web", "-o", "name"]);
     expect(notWeb).toBe("");
   });
 
