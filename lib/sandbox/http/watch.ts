@@ -24,6 +24,17 @@ export interface WatchRequest {
 
 type EventType = "ADDED" | "MODIFIED" | "DELETED" | "BOOKMARK" | "ERROR";
 
+/** Stored objects never change, so each is serialized once for all the watches that send it. */
+const serialized = new WeakMap<object, string>();
+function json(object: object): string {
+  let text = serialized.get(object);
+  if (text === undefined) {
+    text = JSON.stringify(object);
+    serialized.set(object, text);
+  }
+  return text;
+}
+
 /** Streams a watch on `res` until the client goes, the timeout passes, or the returned stop function is called. */
 export function serveWatch(store: Store, res: ServerResponse, req: WatchRequest, onEnd: () => void): () => void {
   const { rt, namespace, matcher } = req;
@@ -34,8 +45,12 @@ export function serveWatch(store: Store, res: ServerResponse, req: WatchRequest,
 
   const write = (type: EventType, object: unknown): void => {
     if (ended) return;
-    const payload =
-      type === "ADDED" || type === "MODIFIED" || type === "DELETED" ? transform(object as KubeObject) : object;
+    const isObject = type === "ADDED" || type === "MODIFIED" || type === "DELETED";
+    if (isObject && req.transform === undefined) {
+      res.write(`{"type":"${type}","object":${json(object as KubeObject)}}\n`);
+      return;
+    }
+    const payload = isObject ? transform(object as KubeObject) : object;
     res.write(`${JSON.stringify({ type, object: payload })}\n`);
   };
   const transform = (object: KubeObject): unknown => {

@@ -1,0 +1,330 @@
+/**
+ * The sandbox's API server over plain HTTP (fetch): discovery, OpenAPI, watches, dry runs, deletes, and that no
+ * malformed request crashes it or leaves the store half-changed.
+ */
+import { describe, it, expect, beforeAll, afterAll } from "@jest/globals";
+import fc from "fast-check";
+import { startSandbox, type Sandbox } from "../../../lib/sandbox/index.ts";
+
+let sandbox: Sandbox;
+const NS = "http";
+
+async function call(
+  method: string,
+  path: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; type: string; json: Record<string, unknown> }> {
+  const res = await fetch(`${sandbox.url}${path}`, {
+    method,
+    headers: {
+      Authorization: `Bearer ${sandbox.token}`,
+      ...(body === undefined ? {} : { "Content-Type": "application/json" }),
+      ...headers,
+    },
+    ...(body === undefined ? {} : { body: typeof body === "string" ? body : JSON.stringify(body) }),
+  });
+  const text = await res.text();
+  let json: Record<string, unknown> = {};
+  try {
+    json = JSON.parse(text) as Record<string, unknown>;
+  } catch {
+    json = { text };
+  }
+  return { status: res.status, type: res.headers.get("content-type") ?? "", json };
+}
+
+interface WatchEvent {
+  type: string;
+  object: {
+    kind?: string;
+    code?: number;
+    reason?: string;
+    metadata: { name?: string; resourceVersion?: string; annotations?: Record<string, string> };
+  };
+}
+
+/** Opens a watch and collects its events until `done` says so or the stream ends. */
+async function watch(
+  path: string,
+  done: (events: WatchEvent[]) => boolean,
+  timeoutMs = 5000,
+): Promise<{ events: WatchEvent[]; ended: boolean }> {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), timeoutMs);
+  const res = await fetch(`${sandbox.url}${path}`, {
+    headers: { Authorization: `Bearer ${sandbox.token}` },
+    signal: controller.signal,
+  });
+  const events: WatchEvent[] = [];
+  let buffer = "";
+  let ended = true;
+  try {
+    const decoder = new TextDecoder();
+    for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
+      buffer += decoder.decode(chunk, { stream: true });
+      let nl: number;
+      while ((nl = buffer.indexOf("\n")) >= 0) {
+        events.push(JSON.parse(buffer.slice(0, nl)) as WatchEvent);
+        buffer = buffer.slice(nl + 1);
+      }
+      if (done(events)) {
+        ended = false;
+        controller.abort();
+        break;
+      }
+    }
+  } catch {
+    ended = false;
+  } finally {
+    clearTimeout(timer);
+  }
+  return { events, ended };
+}
+
+function cm(name: string, labels: Record<string, string> = {}): unknown {
+  return { apiVersion: "v1", kind: "ConfigMap", metadata: { name, labels }, data: { k: "v" } };
+}
+
+beforeAll(async () => {
+  sandbox = await startSandbox({
+    port: 0,
+    podReadyDelayMs: 20,
+    jobDurationMs: 50,
+    historySize: 40,
+    bookmarkIntervalMs: 50,
+  });
+  await call("POST", "/api/v1/namespaces", { apiVersion: "v1", kind: "Namespace", metadata: { name: NS } });
+});
+
+afterAll(async () => {
+  await sandbox?.stop();
+});
+
+describe("sandbox API discovery", () => {
+  it("serves /version, health checks, and the legacy discovery documents", async () => {
+    const version = await call("GET", "/version");
+    expect(version.json).toMatchObject({ major: "1", minor: "33" });
+    expect(String(version.json.gitVersion)).toMatch(/^v1\.33\./);
+    const healthz = await fetch(`${sandbox.url}/readyz`);
+    expect(await healthz.text()).toBe("ok");
+    const api = await call("GET", "/api");
+    expect(api.json).toMatchObject({ kind: "APIVersions", versions: ["v1"] });
+    const apis = await call("GET", "/apis");
+    const groups = (apis.json.groups as { name: string }[]).map((g) => g.name);
+    expect(groups).toEqual(expect.arrayContaining(["apps", "batch", "networking.k8s.io", "metrics.k8s.io"]));
+    const appsV1 = await call("GET", "/apis/apps/v1");
+    const names = (appsV1.json.resources as { name: string; kind: string }[]).map((r) => `${r.name}:${r.kind}`);
+    expect(names).toEqual(
+      expect.arrayContaining(["deployments:Deployment", "deployments/scale:Scale", "deployments/status:Deployment"]),
+    );
+  });
+
+  it("answers aggregated discovery only when asked, echoing its content type", async () => {
+    const asked = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
+    const res = await call("GET", "/apis", undefined, { Accept: `${asked},application/json` });
+    expect(res.type).toBe(asked);
+    expect(res.json).toMatchObject({ kind: "APIGroupDiscoveryList", apiVersion: "apidiscovery.k8s.io/v2" });
+    const core = await call("GET", "/api", undefined, { Accept: asked });
+    const items = core.json.items as { versions: { resources: { resource: string; scope: string }[] }[] }[];
+    expect(items[0]?.versions[0]?.resources).toEqual(
+      expect.arrayContaining([expect.objectContaining({ resource: "pods", scope: "Namespaced" })]),
+    );
+  });
+
+  it("serves OpenAPI v3 documents whose PATCH operations name their kind and take fieldValidation", async () => {
+    const root = await call("GET", "/openapi/v3");
+    const paths = root.json.paths as Record<string, { serverRelativeURL: string }>;
+    const apps = paths["apis/apps/v1"]?.serverRelativeURL ?? "";
+    expect(apps).toMatch(/^\/openapi\/v3\/apis\/apps\/v1\?hash=/);
+    const doc = await call("GET", apps);
+    const op = (doc.json.paths as Record<string, { patch?: Record<string, unknown> }>)[
+      "/apis/apps/v1/namespaces/{namespace}/deployments/{name}"
+    ]?.patch;
+    expect(op?.["x-kubernetes-group-version-kind"]).toEqual({ group: "apps", version: "v1", kind: "Deployment" });
+    expect((op?.parameters as { name: string }[]).map((p) => p.name)).toContain("fieldValidation");
+  });
+});
+
+describe("sandbox API watches", () => {
+  it("streams changes from a resourceVersion, with headers sent at once", async () => {
+    const start = sandbox.store.currentResourceVersion();
+    const received = watch(
+      `/api/v1/namespaces/${NS}/configmaps?watch=true&resourceVersion=${start}`,
+      (e) => e.length >= 3,
+    );
+    await new Promise((r) => setTimeout(r, 50));
+    await call("POST", `/api/v1/namespaces/${NS}/configmaps`, cm("streamed"));
+    await call(
+      "PATCH",
+      `/api/v1/namespaces/${NS}/configmaps/streamed`,
+      { data: { k: "w" } },
+      { "Content-Type": "application/merge-patch+json" },
+    );
+    await call("DELETE", `/api/v1/namespaces/${NS}/configmaps/streamed`);
+    const { events } = await received;
+    expect(events.map((e) => `${e.type} ${e.object.metadata.name}`)).toEqual([
+      "ADDED streamed",
+      "MODIFIED streamed",
+      "DELETED streamed",
+    ]);
+  });
+
+  it("applies selectors to events: an object that stops matching arrives as DELETED", async () => {
+    const start = sandbox.store.currentResourceVersion();
+    await call("POST", `/api/v1/namespaces/${NS}/configmaps`, cm("sel", { team: "a" }));
+    await call(
+      "PATCH",
+      `/api/v1/namespaces/${NS}/configmaps/sel`,
+      { metadata: { labels: { team: "b" } } },
+      { "Content-Type": "application/merge-patch+json" },
+    );
+    await call(
+      "PATCH",
+      `/api/v1/namespaces/${NS}/configmaps/sel`,
+      { metadata: { labels: { team: "a" } } },
+      { "Content-Type": "application/merge-patch+json" },
+    );
+    const { events } = await watch(
+      `/api/v1/namespaces/${NS}/configmaps?watch=1&resourceVersion=${start}&labelSelector=team%3Da`,
+      (e) => e.length >= 3,
+    );
+    expect(events.map((e) => e.type)).toEqual(["ADDED", "DELETED", "ADDED"]);
+  });
+
+  it("answers a too-old resourceVersion with an in-stream 410 Expired ERROR", async () => {
+    const old = sandbox.store.currentResourceVersion();
+    for (let i = 0; i < 60; i++) await call("POST", `/api/v1/namespaces/${NS}/configmaps`, cm(`churn-${i}`));
+    const { events, ended } = await watch(
+      `/api/v1/namespaces/${NS}/configmaps?watch=true&resourceVersion=${old}`,
+      () => false,
+    );
+    expect(ended).toBe(true);
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({ type: "ERROR", object: { kind: "Status", code: 410, reason: "Expired" } });
+  });
+
+  it("sends the current objects first without a resourceVersion, BOOKMARKs when allowed, and ends after timeoutSeconds", async () => {
+    const started = Date.now();
+    const { events, ended } = await watch(
+      `/api/v1/namespaces/${NS}/configmaps?watch=true&allowWatchBookmarks=true&timeoutSeconds=1&labelSelector=team`,
+      () => false,
+    );
+    expect(ended).toBe(true);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(900);
+    expect(events[0]).toMatchObject({ type: "ADDED", object: { metadata: { name: "sel" } } });
+    const bookmarks = events.filter((e) => e.type === "BOOKMARK");
+    expect(bookmarks.length).toBeGreaterThan(2);
+    expect(bookmarks[0]?.object).toMatchObject({
+      kind: "ConfigMap",
+      metadata: { resourceVersion: sandbox.store.currentResourceVersion() },
+    });
+  });
+});
+
+describe("sandbox API writes", () => {
+  it("dry-runs create, update and patch without storing", async () => {
+    const before = sandbox.store.currentResourceVersion();
+    const created = await call("POST", `/api/v1/namespaces/${NS}/configmaps?dryRun=All`, cm("dry"));
+    expect(created.status).toBe(201);
+    expect(sandbox.store.get("configmaps", NS, "dry")).toBeUndefined();
+    await call("POST", `/api/v1/namespaces/${NS}/configmaps`, cm("wet"));
+    const after = sandbox.store.currentResourceVersion();
+    const patched = await call(
+      "PATCH",
+      `/api/v1/namespaces/${NS}/configmaps/wet?dryRun=All`,
+      { data: { k: "changed" } },
+      { "Content-Type": "application/merge-patch+json" },
+    );
+    expect(patched.json).toMatchObject({ data: { k: "changed" } });
+    expect(sandbox.store.get("configmaps", NS, "wet")?.data).toEqual({ k: "v" });
+    expect(sandbox.store.currentResourceVersion()).toBe(after);
+    expect(Number(after)).toBeGreaterThan(Number(before));
+  });
+
+  it("refuses a body whose namespace or kind does not match the URL", async () => {
+    const wrongNs = await call("POST", `/api/v1/namespaces/${NS}/configmaps`, {
+      ...(cm("x") as object),
+      metadata: { name: "x", namespace: "other" },
+    });
+    expect(wrongNs.status).toBe(400);
+    expect(wrongNs.json.message).toBe(
+      "the namespace of the provided object does not match the namespace sent on the request",
+    );
+    const wrongKind = await call("POST", `/api/v1/namespaces/${NS}/configmaps`, {
+      apiVersion: "v1",
+      kind: "Secret",
+      metadata: { name: "x" },
+    });
+    expect(wrongKind.status).toBe(400);
+  });
+
+  it("deletes with a propagation policy from the body or the query, and deletes collections", async () => {
+    await call("POST", `/api/v1/namespaces/${NS}/configmaps`, cm("del-1", { batch: "x" }));
+    await call("POST", `/api/v1/namespaces/${NS}/configmaps`, cm("del-2", { batch: "x" }));
+    const one = await call("DELETE", `/api/v1/namespaces/${NS}/configmaps/del-1`, {
+      kind: "DeleteOptions",
+      apiVersion: "v1",
+      propagationPolicy: "Foreground",
+    });
+    expect(one.json).toMatchObject({
+      kind: "Status",
+      status: "Success",
+      details: { name: "del-1", kind: "configmaps" },
+    });
+    const bad = await call("DELETE", `/api/v1/namespaces/${NS}/configmaps/del-2?propagationPolicy=Sometimes`);
+    expect(bad.status).toBe(422);
+    const all = await call("DELETE", `/api/v1/namespaces/${NS}/configmaps?labelSelector=batch%3Dx`);
+    expect((all.json.items as unknown[]).length).toBe(1);
+    expect(sandbox.store.get("configmaps", NS, "del-2")).toBeUndefined();
+  });
+
+  it("counts requests by verb", () => {
+    const counts = sandbox.requestCounts();
+    expect(counts.writes).toBeGreaterThan(0);
+    expect(counts.watches).toBeGreaterThan(0);
+    expect(counts.byVerb.create).toBeGreaterThan(0);
+  });
+});
+
+describe("sandbox API robustness", () => {
+  const json = fc.jsonValue({ maxDepth: 4 });
+  const objectish = fc.oneof(
+    json,
+    fc.record({
+      apiVersion: fc.constantFrom("v1", "apps/v1", 7),
+      kind: fc.constantFrom("ConfigMap", "Deployment", "Pod"),
+      metadata: json,
+      spec: json,
+      data: json,
+    }),
+    fc.string(),
+  );
+  const endpoints = fc.constantFrom(
+    ["POST", `/api/v1/namespaces/${NS}/configmaps`, "application/json"],
+    ["POST", `/apis/apps/v1/namespaces/${NS}/deployments`, "application/json"],
+    ["PUT", `/api/v1/namespaces/${NS}/configmaps/wet`, "application/json"],
+    ["PATCH", `/api/v1/namespaces/${NS}/configmaps/wet`, "application/merge-patch+json"],
+    ["PATCH", `/api/v1/namespaces/${NS}/configmaps/wet`, "application/strategic-merge-patch+json"],
+    ["PATCH", `/api/v1/namespaces/${NS}/configmaps/wet`, "application/json-patch+json"],
+    ["PATCH", `/apis/apps/v1/namespaces/${NS}/deployments/fuzz?fieldManager=fuzz`, "application/apply-patch+yaml"],
+    ["DELETE", `/api/v1/namespaces/${NS}/configmaps/wet`, "application/json"],
+    ["POST", `/api/v1/namespaces`, "application/yaml"],
+  );
+
+  it("never answers a malformed request with a 500, and the store stays consistent", async () => {
+    await fc.assert(
+      fc.asyncProperty(endpoints, objectish, async ([method, path, type], body) => {
+        const text = typeof body === "string" ? body : JSON.stringify(body);
+        const res = await call(method as string, path as string, text, { "Content-Type": type as string });
+        expect(res.status).toBeLessThan(500);
+        if (res.status >= 400) expect(res.json).toMatchObject({ kind: "Status", status: "Failure", code: res.status });
+        for (const o of sandbox.store.list("configmaps", { namespace: NS }).items) {
+          expect(typeof o.metadata.name).toBe("string");
+          expect(o.metadata.namespace).toBe(NS);
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
