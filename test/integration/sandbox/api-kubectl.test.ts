@@ -218,3 +218,70 @@ describe("sandbox API with kubectl", () => {
     expect(run.stderr).toContain('Service "Bad.Service" is invalid: metadata.name: Invalid value: "Bad.Service"');
   });
 });
+
+describe("sandbox API with kubectl, rollouts driven by the controllers", () => {
+  const RNS = "rollout";
+  const app = (image: string): string => `apiVersion: v1
+kind: Namespace
+metadata: {name: ${RNS}}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: api, namespace: ${RNS}}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: api}}
+  template:
+    metadata: {labels: {app: api}}
+    spec:
+      containers: [{name: api, image: ${image}, ports: [{containerPort: 80}]}]
+`;
+
+  it("waits for Available and a finished rollout", async () => {
+    await ok(["apply", "-f", "-"], app("nginx:1.27"));
+    expect(await ok(["wait", "--for=condition=Available", "deployment/api", "-n", RNS, "--timeout=20s"])).toBe(
+      "deployment.apps/api condition met\n",
+    );
+    expect(await ok(["rollout", "status", "deployment/api", "-n", RNS, "--timeout=20s"])).toContain(
+      'deployment "api" successfully rolled out',
+    );
+    const pods = await ok(["get", "pods", "-n", RNS, "-l", "app=api", "-o", "wide"]);
+    expect(pods.trim().split("\n").slice(1)).toHaveLength(2);
+    expect(pods).toMatch(/api-\S+\s+1\/1\s+Running\s+0\s+/);
+  });
+
+  it("scales and restarts, rolling out again", async () => {
+    expect(await ok(["scale", "deployment/api", "-n", RNS, "--replicas=3"])).toBe("deployment.apps/api scaled\n");
+    await ok(["rollout", "status", "deployment/api", "-n", RNS, "--timeout=20s"]);
+    expect(await ok(["get", "deployment", "api", "-n", RNS, "-o", "jsonpath={.status.readyReplicas}"])).toBe("3");
+    const before = await ok(["get", "rs", "-n", RNS, "-o", "name"]);
+    expect(await ok(["rollout", "restart", "deployment/api", "-n", RNS])).toBe("deployment.apps/api restarted\n");
+    await ok(["rollout", "status", "deployment/api", "-n", RNS, "--timeout=30s"]);
+    const after = await ok(["get", "rs", "-n", RNS, "-o", "name"]);
+    expect(after.trim().split("\n").length).toBeGreaterThan(before.trim().split("\n").length);
+  });
+
+  it("shows logs and metrics of the pods", async () => {
+    const logs = await ok(["logs", "deployment/api", "-n", RNS, "--tail=5"]);
+    expect(logs.trim().length).toBeGreaterThan(0);
+    const top = await ok(["top", "pod", "-n", RNS]);
+    expect(top.split("\n")[0]).toMatch(/^NAME\s+CPU\(cores\)\s+MEMORY\(bytes\)/);
+    expect(top).toMatch(/api-\S+\s+\d+m\s+\d+Mi/);
+  });
+
+  it("never makes an unpullable image Available", async () => {
+    await ok(["set", "image", "deployment/api", "-n", RNS, "api=sandbox.invalid/missing:1"]);
+    const run = await kubectl(["rollout", "status", "deployment/api", "-n", RNS, "--timeout=2s"]);
+    expect(run.code).not.toBe(0);
+    const pods = await ok(["get", "pods", "-n", RNS]);
+    expect(pods).toMatch(/ErrImagePull|ImagePullBackOff/);
+  });
+
+  it("deletes a namespace with everything in it", async () => {
+    expect(await ok(["delete", "namespace", RNS, "--timeout=20s"])).toBe(`namespace "${RNS}" deleted\n`);
+    const left = await kubectl(["get", "all", "-n", RNS]);
+    expect(left.stderr).toContain(`No resources found in ${RNS} namespace.`);
+    expect(sandbox.store.list("pods", { namespace: RNS }).items).toEqual([]);
+    expect(sandbox.store.get("namespaces", undefined, RNS)).toBeUndefined();
+  });
+});
