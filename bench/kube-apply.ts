@@ -12,7 +12,15 @@ import { KubeConfig, KubernetesObjectApi, PatchStrategy, type KubernetesObject }
 import { startSandbox, type Sandbox } from "../lib/sandbox/index.ts";
 import kubeService from "../services/kube.service.ts";
 import { limitsFromEnv } from "../lib/kube/limiter.ts";
+import { loadCluster } from "../lib/kube/config.ts";
 import { percentile, report, type BenchRow } from "./lib.ts";
+import { spawn } from "node:child_process";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
 const args = process.argv.slice(2);
 const quick = args.includes("--quick");
@@ -126,9 +134,82 @@ async function suitePass(sandbox: Sandbox, prefix: string, limits?: LimiterOptio
   };
 }
 
+/** The sandbox in a child process (scripts/sandbox.ts), so that this process's RSS is the broker + v1.kube alone. */
+async function isolatedPass(): Promise<{
+  ms: number;
+  rssBefore: number;
+  rssAfter: number;
+  heapAfter: number;
+  cached: number;
+}> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), "kube-bench-"));
+  const kubeconfigPath = path.join(dir, "kubeconfig");
+  const child = spawn(process.execPath, [path.resolve(ROOT, "scripts/sandbox.ts")], {
+    env: { ...process.env, SANDBOX_PORT: "0", SANDBOX_KUBECONFIG: kubeconfigPath },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      let out = "";
+      child.stdout.on("data", (chunk: Buffer) => {
+        out += chunk.toString("utf8");
+        if (out.includes("kubeconfig written")) resolve();
+      });
+      child.once("exit", (code) => reject(new Error(`sandbox exited with ${String(code)}`)));
+    });
+    global.gc?.();
+    const rssBefore = process.memoryUsage().rss;
+    const seen = new Set<string>();
+    const broker = new ServiceBroker({ logger: false });
+    broker.createService({
+      ...kubeService,
+      settings: {
+        ...kubeService.settings,
+        kubeconfig: await readFile(kubeconfigPath, "utf8"),
+        limits: { qps: 1e6, burst: 1e6, maxInflight: 32 },
+      },
+    });
+    broker.createService({
+      name: "bench-recorder",
+      events: {
+        "kube.deployments.added"(ctx: Context<KubernetesObject>) {
+          seen.add(`${ctx.params.metadata?.namespace ?? ""}/${ctx.params.metadata?.name ?? ""}`);
+        },
+      },
+    });
+    await broker.start();
+    await broker.call("v1.kube.apply", { objects: namespaces("iso"), fieldManager: "bench" });
+    const t0 = performance.now();
+    await Promise.all(
+      Array.from({ length: COUNT }, (_, i) =>
+        broker.call("v1.kube.apply", { objects: objectsFor("iso", i), fieldManager: "bench" }, { timeout: 0 }),
+      ),
+    );
+    const ms = performance.now() - t0;
+    const deadline = Date.now() + 30_000;
+    while (seen.size < COUNT && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    // Let the controllers' ReplicaSets and Pods arrive in the caches too.
+    await new Promise((r) => setTimeout(r, 2000));
+    global.gc?.();
+    const mem = process.memoryUsage();
+    const svc = broker.getLocalService({ name: "kube", version: 1 }) as unknown as {
+      informers?: { status(): Record<string, { objects: number }> };
+    };
+    const cached = Object.values(svc.informers?.status() ?? {}).reduce((n, k) => n + k.objects, 0);
+    await broker.stop();
+    return { ms, rssBefore, rssAfter: mem.rss, heapAfter: mem.heapUsed, cached };
+  } finally {
+    child.kill("SIGTERM");
+    await new Promise((r) => (child.exitCode === null ? child.once("exit", r) : r(undefined)));
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
 type LimiterOptionsLike = { qps: number; burst: number; maxInflight: number };
 
 async function main(): Promise<void> {
+  // First, while this process is fresh: its RSS with the sandbox in another process.
+  const isolated = await isolatedPass();
   const sandbox = await startSandbox({ port: 0, podReadyDelayMs: 200 });
   const rssStart = process.memoryUsage().rss;
 
@@ -155,6 +236,24 @@ async function main(): Promise<void> {
     }),
   );
   const baseMs = performance.now() - t1;
+  // The same, with the suite's shared connection pool (client-node alone makes a new one per request).
+  const shared = await loadCluster({ kubeconfig: sandbox.kubeconfig() });
+  const sharedApi = KubernetesObjectApi.makeApiClient(shared.kubeConfig);
+  const ssaShared = (o: KubernetesObject) =>
+    sharedApi.patch(o, undefined, undefined, "bench", false, PatchStrategy.ServerSideApply);
+  for (const ns of namespaces("pool")) await ssaShared(ns);
+  const t2 = performance.now();
+  next = 0;
+  await Promise.all(
+    Array.from({ length: 32 }, async () => {
+      while (next < COUNT) {
+        const i = next++;
+        for (const o of objectsFor("pool", i)) await ssaShared(o);
+      }
+    }),
+  );
+  const poolMs = performance.now() - t2;
+  await shared.stop();
   const counts = sandbox.requestCounts();
   await sandbox.stop();
 
@@ -192,6 +291,21 @@ async function main(): Promise<void> {
         notes: `${p.seen}/${COUNT} broadcasts seen`,
       }));
     }),
+    {
+      name: `apply ${COUNT} Deployments + Services, client-node direct with the suite's shared connection pool`,
+      unit: "ms",
+      suite: poolMs,
+      baseline: baseMs,
+      baselineName,
+    },
+    {
+      name: `RSS of broker + v1.kube after applying ${COUNT} Deployments + Services (sandbox in another process)`,
+      unit: "MiB",
+      suite: isolated.rssAfter / 2 ** 20,
+      baseline: isolated.rssBefore / 2 ** 20,
+      baselineName: "same process before the broker started",
+      notes: `apply ${isolated.ms.toFixed(0)} ms (limiter opened); informer cache: ${isolated.cached} objects; heap used ${(isolated.heapAfter / 2 ** 20).toFixed(0)} MiB`,
+    },
     {
       name: `RSS after both passes (process: broker + v1.kube + in-process sandbox with ${3 * COUNT} Deployments)`,
       unit: "MiB",

@@ -137,6 +137,34 @@ describe("v1.kube.apply", () => {
     ).rejects.toMatchObject({ code: 404, type: "K8S_NOT_FOUND" });
   });
 
+  it("answers 403 K8S_FORBIDDEN with the quota message when a quota refuses an object", async () => {
+    await apply({
+      objects: [
+        { apiVersion: "v1", kind: "Namespace", metadata: { name: "tight", labels: MANAGED } },
+        {
+          apiVersion: "v1",
+          kind: "ResourceQuota",
+          metadata: { name: "compute", namespace: "tight", labels: MANAGED },
+          spec: { hard: { pods: "0" } },
+        },
+      ],
+      fieldManager: "k8s.namespaces",
+    });
+    const err = await apply({
+      objects: [
+        {
+          apiVersion: "v1",
+          kind: "Pod",
+          metadata: { name: "p", namespace: "tight" },
+          spec: { containers: [{ name: "c", image: "nginx:1.27" }] },
+        },
+      ],
+      fieldManager: "test",
+    }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 403, type: "K8S_FORBIDDEN", data: { object: "Pod tight/p", applied: 0 } });
+    expect((err as Error).message).toContain("exceeded quota");
+  });
+
   it("stores nothing on a dry run", async () => {
     const { objects } = await apply({
       objects: [

@@ -105,4 +105,38 @@ describe("v1.kube when the cluster goes away and comes back", () => {
     );
     expect(seen.payload).toMatchObject({ kind: "ConfigMap", data: { a: "after-restart" } });
   });
+
+  it("starts while the cluster is down, says it is not ready, and becomes ready when the cluster appears", async () => {
+    const probe = await startSandbox({ port: 0 });
+    const port = Number(new URL(probe.url).port);
+    const { token } = probe;
+    const kubeconfig = probe.kubeconfig();
+    await probe.stop();
+
+    const late = new ServiceBroker({ logger: false, nodeID: "late" });
+    late.createService({
+      ...kubeService,
+      settings: { ...kubeService.settings, kubeconfig, watchBackoff: { initialMs: 50, maxMs: 200 } },
+    });
+    await late.start();
+    let cluster: Sandbox | undefined;
+    try {
+      await expect(late.call("v1.kube.readiness")).rejects.toMatchObject({ code: 503, type: "K8S_UNAVAILABLE" });
+      await expect(late.call("v1.kube.status")).resolves.toMatchObject({ reachable: false, synced: false });
+      cluster = await startSandbox({ port, token, podReadyDelayMs: 20 });
+      await waitFor(
+        () =>
+          late.call("v1.kube.readiness").then(
+            () => true,
+            () => false,
+          ),
+        10_000,
+        "readiness",
+      );
+      await expect(late.call("v1.kube.status")).resolves.toMatchObject({ reachable: true, synced: true });
+    } finally {
+      await late.stop();
+      await cluster?.stop();
+    }
+  });
 });
