@@ -212,7 +212,13 @@ function clientIp(rnd: () => number): string {
   return `10.244.${Math.floor(rnd() * 4)}.${1 + Math.floor(rnd() * 250)}`;
 }
 
-function scriptFor(kind: ImageKind, container: ContainerSpec, podName: string, seed: string): Script {
+function scriptFor(
+  kind: ImageKind,
+  container: ContainerSpec,
+  podName: string,
+  seed: string,
+  digestSeed: string,
+): Script {
   const rndVersion = seededRandom(`${seed}:version`);
   switch (kind) {
     case "nginx": {
@@ -389,7 +395,7 @@ function scriptFor(kind: ImageKind, container: ContainerSpec, podName: string, s
       };
     case "kaniko": {
       const destination = buildDestination(container) ?? "registry.local/app:latest";
-      const digest = buildDigest(destination, seed.split(":")[0] ?? seed);
+      const digest = buildDigest(destination, digestSeed);
       const kanikoTime = (ms: number): string => String(Math.floor(ms / 1000)).padStart(4, "0");
       return {
         startup: [
@@ -411,7 +417,7 @@ function scriptFor(kind: ImageKind, container: ContainerSpec, podName: string, s
     }
     case "buildkit": {
       const destination = buildDestination(container) ?? "registry.local/app:latest";
-      const digest = buildDigest(destination, seed.split(":")[0] ?? seed);
+      const digest = buildDigest(destination, digestSeed);
       return {
         startup: [
           [0, () => "#1 [internal] load build definition from Dockerfile"],
@@ -554,7 +560,13 @@ function chooseInstance(pod: KubeObject, container: ContainerSpec, previous: boo
     return {
       started: started ?? Date.now(),
       ...(finished === undefined ? {} : { finished }),
-      script: scriptFor(kind, container, podName, `${pod.metadata.uid ?? podName}:${container.name}`),
+      script: scriptFor(
+        kind,
+        container,
+        podName,
+        `${pod.metadata.uid ?? podName}:${container.name}`,
+        pod.metadata.ownerReferences?.find((o) => o.controller)?.uid ?? pod.metadata.uid ?? podName,
+      ),
       seed,
     };
   };

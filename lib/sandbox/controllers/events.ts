@@ -27,11 +27,14 @@ export const SOURCES = {
 } as const satisfies Record<string, EventSource>;
 
 const MAX_REMEMBERED = 20_000;
+const AGGREGATE_AFTER = 10;
+const AGGREGATE_WINDOW_MS = 600_000;
 
 export class EventRecorder {
   readonly #store: Store;
   readonly #now: () => Date;
   readonly #seen = new Map<string, { namespace: string; name: string }>();
+  readonly #similar = new Map<string, { at: number; message: string }[]>();
   #sequence = 0;
   #enabled = true;
 
@@ -56,7 +59,19 @@ export class EventRecorder {
     if (!this.#enabled) return;
     const namespace = obj.metadata.namespace ?? "default";
     const uid = obj.metadata.uid ?? "";
-    const identity = [uid, obj.metadata.name, fieldPath ?? "", type, reason, message, source.component].join("\u0000");
+    const similar = [uid, obj.metadata.name, fieldPath ?? "", type, reason, source.component].join("\u0000");
+    // The correlator's aggregation: past 10 different messages of one kind within 10 minutes, they are combined.
+    const nowMs = this.#now().getTime();
+    const seenSimilar = (this.#similar.get(similar) ?? []).filter((t) => nowMs - t.at < AGGREGATE_WINDOW_MS);
+    if (!seenSimilar.some((t) => t.message === message)) seenSimilar.push({ at: nowMs, message });
+    this.#similar.set(similar, seenSimilar.slice(-AGGREGATE_AFTER));
+    if (this.#similar.size > MAX_REMEMBERED) {
+      const first = this.#similar.keys().next();
+      if (!first.done) this.#similar.delete(first.value);
+    }
+    const aggregated = seenSimilar.length >= AGGREGATE_AFTER;
+    if (aggregated) message = `(combined from similar events): ${message}`;
+    const identity = [similar, aggregated ? "*" : message].join("\u0000");
     const now = isoSeconds(this.#now());
     try {
       const seen = this.#seen.get(identity);
@@ -65,6 +80,7 @@ export class EventRecorder {
         if (existing) {
           existing.count = (typeof existing.count === "number" ? existing.count : 1) + 1;
           existing.lastTimestamp = now;
+          existing.message = message;
           this.#store.update(R.events, existing);
           return;
         }

@@ -230,9 +230,11 @@ export function replicaSetsController(ctx: Context): Controller {
       } else if (key === R.pods) {
         const owner = controllerOf(ev.object);
         if (owner?.kind === "ReplicaSet" && podChanged(ev, old)) ctx.queue.add(name, objectKey(ns, owner.name));
-        if (ev.type === "DELETED" || (ev.type === "MODIFIED" && podChanged(ev, old))) retryFailing(ns);
+        // Quota frees up when a pod goes or finishes; readiness changes free nothing.
+        const finished = ev.type === "MODIFIED" && old !== undefined && podActive(old) && !podActive(ev.object);
+        if (ev.type === "DELETED" || finished) retryFailing(ns);
       } else if (key === R.quotas || key === R.limitRanges) {
-        retryFailing(ns);
+        if (ev.type !== "MODIFIED" || old?.metadata.generation !== ev.object.metadata.generation) retryFailing(ns);
       }
     },
     reconcile,
