@@ -15,7 +15,6 @@ import {
   CoreV1Api,
   KubernetesObjectApi,
   Log,
-  Metrics,
   VersionApi,
   type CoreV1Event,
   type KubernetesObject,
@@ -185,7 +184,6 @@ interface Clients {
   core: CoreV1Api;
   version: VersionApi;
   log: Log;
-  metrics: Metrics;
 }
 
 interface LocalVars {
@@ -244,7 +242,7 @@ function requiresManagedBy(selector: string | undefined): boolean {
 }
 
 function usageOf(metric: PodMetric): PodUsage {
-  const containers = metric.containers.map((c) => {
+  const containers = (metric.containers ?? []).map((c) => {
     const mem = memoryBytes(c.usage.memory);
     return { name: c.name, cpuMillicores: cpuMillicores(c.usage.cpu), memoryBytes: mem, memoryMi: toMi(mem) };
   });
@@ -376,10 +374,13 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
         }
         let metrics: PodMetric[];
         try {
-          metrics = (await this.clientsFor().metrics.getPodMetrics(namespace)).items;
+          // Through discovery: a cluster without metrics-server answers 404 for the group (often as plain text,
+          // which client-node's Metrics helper would turn into a 500).
+          const list = await this.clientsFor().objects.list("metrics.k8s.io/v1beta1", "PodMetrics", namespace);
+          metrics = list.items as unknown as PodMetric[];
         } catch (err) {
           const mapped = this.mapError(err);
-          if (hasCode(mapped, 404) || err instanceof SyntaxError) {
+          if (hasCode(mapped, 404)) {
             throw new Errors.MoleculerError(
               "metrics API not available on this cluster (metrics.k8s.io/v1beta1 is not served: install metrics-server)",
               501,
@@ -612,7 +613,6 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       core: kc.makeApiClient(CoreV1Api),
       version: kc.makeApiClient(VersionApi),
       log: new Log(kc),
-      metrics: new Metrics(kc),
     };
     const where = cluster.kubeconfigPath === undefined ? "" : ` (kubeconfig: ${cluster.kubeconfigPath})`;
     const probe = await this.probe();
