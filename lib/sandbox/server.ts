@@ -16,6 +16,7 @@ import {
   invalidError,
   methodNotAllowedError,
   notFoundError,
+  OBJECT_MODIFIED,
   pathNotFoundError,
   StatusError,
   successStatus,
@@ -702,11 +703,7 @@ export class ApiServer {
       const replicas = parseScale(body);
       const rv = isRecord(body.metadata) ? body.metadata.resourceVersion : undefined;
       if (typeof rv === "string" && rv !== "" && rv !== existing.metadata.resourceVersion) {
-        throw conflictError(
-          rt,
-          existing.metadata.name,
-          "the object has been modified; please apply your changes to the latest version and try again",
-        );
+        throw conflictError(rt, existing.metadata.name, OBJECT_MODIFIED);
       }
       const updated = this.scaleTo(req, query, target, existing, replicas, dryRun);
       return sendJSON(res, 200, this.scaleOf(rt, updated));
@@ -717,10 +714,8 @@ export class ApiServer {
       const next = clone(existing);
       next.status = obj.status;
       if (obj.metadata.resourceVersion !== undefined) next.metadata.resourceVersion = obj.metadata.resourceVersion;
-      trackUpdate(existing, next, this.manager(req, query), groupVersionOf(rt), timestamp(new Date()), "status");
-      const updated = this.store.update(rt.key, next, { subresource: "status", dryRun });
-      if (!dryRun) this.storeManagedFields(rt, updated, next);
-      return sendJSON(res, 200, this.store.getRef(rt.key, target.namespace, existing.metadata.name) ?? updated);
+      // status writes keep the object's managedFields as they are (one atomic status-only write)
+      return sendJSON(res, 200, this.store.update(rt.key, next, { subresource: "status", dryRun }));
     }
     if (obj.metadata.managedFields === undefined && existing.metadata.managedFields !== undefined) {
       obj.metadata.managedFields = clone(existing.metadata.managedFields);
@@ -728,20 +723,6 @@ export class ApiServer {
     this.prepare(target, obj, existing);
     trackUpdate(existing, obj, this.manager(req, query), groupVersionOf(rt), timestamp(new Date()));
     sendJSON(res, 200, this.store.update(rt.key, obj, { dryRun }));
-  }
-
-  /** A status update keeps only status: carry the managed fields of the status write over with a main update. */
-  private storeManagedFields(rt: ResourceType, updated: KubeObject, next: KubeObject): void {
-    if (JSON.stringify(updated.metadata.managedFields) === JSON.stringify(next.metadata.managedFields)) return;
-    const current = this.store.get(rt.key, updated.metadata.namespace, updated.metadata.name);
-    if (current === undefined) return;
-    if (next.metadata.managedFields === undefined) delete current.metadata.managedFields;
-    else current.metadata.managedFields = next.metadata.managedFields;
-    try {
-      this.store.update(rt.key, current);
-    } catch {
-      // the status itself is stored; losing its field record is harmless
-    }
   }
 
   private scaleOf(rt: ResourceType, obj: KubeObject): unknown {
@@ -867,10 +848,7 @@ export class ApiServer {
       throw badRequestError("the namespace of the provided object does not match the namespace sent on the request");
     }
     if (target.subresource === "status") {
-      trackUpdate(existing, obj, manager, groupVersionOf(rt), timestamp(new Date()), "status");
-      const updated = this.store.update(rt.key, obj, { subresource: "status", dryRun });
-      if (!dryRun) this.storeManagedFields(rt, updated, obj);
-      return sendJSON(res, 200, this.store.getRef(rt.key, target.namespace, existing.metadata.name) ?? updated);
+      return sendJSON(res, 200, this.store.update(rt.key, obj, { subresource: "status", dryRun }));
     }
     this.prepare(target, obj, existing);
     trackUpdate(existing, obj, manager, groupVersionOf(rt), timestamp(new Date()));
@@ -889,6 +867,11 @@ export class ApiServer {
     const body = parseYAMLObject(text);
     const applied = this.checkBody(target, body, true);
     const live = this.store.getRef(rt.key, target.namespace, target.name ?? "");
+    const wanted = applied.metadata.resourceVersion;
+    if (wanted !== undefined && wanted !== "" && wanted !== live?.metadata.resourceVersion) {
+      if (live === undefined) throw notFoundError(rt, target.name ?? "");
+      throw conflictError(rt, live.metadata.name, OBJECT_MODIFIED);
+    }
     const merged = serverSideApply({
       live,
       applied,
