@@ -22,7 +22,7 @@ import {
   type V1Pod,
 } from "@kubernetes/client-node";
 import { Errors } from "moleculer";
-import { defineParams, type ParamsOf } from "../lib/params.ts";
+import { defineParams, type ParamsIn, type ParamsOf } from "../lib/params.ts";
 import { ERROR_TYPES, hasCode, invalid, unavailable } from "../lib/errors.ts";
 import { loadCluster, type Cluster, type ClusterSource } from "../lib/kube/config.ts";
 import { applyObjects } from "../lib/kube/apply.ts";
@@ -52,6 +52,10 @@ export const kubeApplyParams = defineParams({
   dryRun: { type: "boolean", optional: true },
 });
 export type KubeApplyParams = ParamsOf<typeof kubeApplyParams>;
+/** What a caller sends: the objects as rendered (client-node `V1*` models are KubernetesObjects). */
+export type KubeApplyInput = Omit<ParamsIn<typeof kubeApplyParams>, "objects"> & {
+  objects: readonly KubernetesObject[];
+};
 export interface KubeApplyResult {
   objects: KubernetesObject[];
 }
@@ -64,6 +68,7 @@ export const kubeGetParams = defineParams({
   name: NAME,
 });
 export type KubeGetParams = ParamsOf<typeof kubeGetParams>;
+export type KubeGetInput = ParamsIn<typeof kubeGetParams>;
 
 export const kubeListParams = defineParams({
   $$strict: true,
@@ -74,6 +79,7 @@ export const kubeListParams = defineParams({
   fieldSelector: SELECTOR,
 });
 export type KubeListParams = ParamsOf<typeof kubeListParams>;
+export type KubeListInput = ParamsIn<typeof kubeListParams>;
 export interface KubeListResult {
   items: KubernetesObject[];
   /** True when served from the informer cache (the selector required the managed-by label of a watched kind). */
@@ -89,6 +95,7 @@ export const kubeDeleteParams = defineParams({
   propagationPolicy: { type: "enum", values: ["Background", "Foreground", "Orphan"], optional: true },
 });
 export type KubeDeleteParams = ParamsOf<typeof kubeDeleteParams>;
+export type KubeDeleteInput = ParamsIn<typeof kubeDeleteParams>;
 export interface KubeDeleteResult {
   deleted: boolean;
 }
@@ -106,6 +113,7 @@ export const kubeLogsParams = defineParams({
   follow: { type: "boolean", optional: true },
 });
 export type KubeLogsParams = ParamsOf<typeof kubeLogsParams>;
+export type KubeLogsInput = ParamsIn<typeof kubeLogsParams>;
 /** A string, or with `follow: true` a Readable of the log text that ends when the pod or connection goes; destroy it to stop. */
 export type KubeLogsResult = string | Readable;
 
@@ -116,6 +124,7 @@ export const kubeTopParams = defineParams({
   labelSelector: SELECTOR,
 });
 export type KubeTopParams = ParamsOf<typeof kubeTopParams>;
+export type KubeTopInput = ParamsIn<typeof kubeTopParams>;
 export interface ContainerUsage {
   name: string;
   cpuMillicores: number;
@@ -143,6 +152,7 @@ export const kubeEventsParams = defineParams({
   uid: { type: "string", optional: true, min: 1, max: 64 },
 });
 export type KubeEventsParams = ParamsOf<typeof kubeEventsParams>;
+export type KubeEventsInput = ParamsIn<typeof kubeEventsParams>;
 export interface KubeEventsResult {
   items: CoreV1Event[];
 }
