@@ -1,0 +1,381 @@
+/**
+ * The sandbox's cluster controllers on a bare Store: Services get cluster IPs and Endpoints, claims bind to
+ * provisioned volumes, namespaces terminate and cascade, ResourceQuota refuses and counts, LimitRange defaults.
+ */
+import { describe, it, expect, beforeEach, afterEach } from "@jest/globals";
+import { Store } from "../../../lib/sandbox/store.ts";
+import { startControllers, type Controllers } from "../../../lib/sandbox/controllers/index.ts";
+import type { KubeObject } from "../../../lib/sandbox/types.ts";
+
+let store: Store;
+let controllers: Controllers;
+const NS = "team";
+
+beforeEach(() => {
+  store = new Store();
+  controllers = startControllers(store, { podReadyDelayMs: 20, jobDurationMs: 50 });
+  store.create("namespaces", { apiVersion: "v1", kind: "Namespace", metadata: { name: NS } });
+});
+afterEach(() => {
+  controllers.stop();
+});
+
+async function waitFor<T>(what: string, probe: () => T | undefined | false, timeoutMs = 5000): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const value = probe();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+type Rec = Record<string, unknown>;
+const get = (key: string, name: string, ns: string | undefined = NS): KubeObject | undefined =>
+  store.get(key, ns, name);
+const list = (key: string, ns: string = NS): KubeObject[] => store.list(key, { namespace: ns }).items;
+const status = (o: KubeObject | undefined): Rec => (o?.status ?? {}) as Rec;
+const spec = (o: KubeObject | undefined): Rec => (o?.spec ?? {}) as Rec;
+const events = (reason: string, ns: string = NS): Rec[] =>
+  (list("events", ns) as unknown as Rec[]).filter((e) => e.reason === reason);
+
+function deployment(name: string, replicas: number, resources?: Rec): KubeObject {
+  return {
+    apiVersion: "apps/v1",
+    kind: "Deployment",
+    metadata: { name, namespace: NS },
+    spec: {
+      replicas,
+      selector: { matchLabels: { app: name } },
+      template: {
+        metadata: { labels: { app: name } },
+        spec: {
+          containers: [
+            {
+              name: "app",
+              image: "php:8.3-fpm",
+              ports: [{ name: "http", containerPort: 9000 }],
+              ...(resources ? { resources } : {}),
+            },
+          ],
+        },
+      },
+    },
+  };
+}
+
+function readyPods(app: string): KubeObject[] {
+  return store
+    .list("pods", { namespace: NS, labelSelector: `app=${app}` })
+    .items.filter((p) =>
+      ((status(p).conditions ?? []) as Rec[]).some((c) => c.type === "Ready" && c.status === "True"),
+    );
+}
+
+describe("sandbox service controller", () => {
+  it("allocates a stable cluster IP at create time and keeps Endpoints in step with ready pods", async () => {
+    const svc = store.create("services", {
+      apiVersion: "v1",
+      kind: "Service",
+      metadata: { name: "api", namespace: NS, labels: { app: "api" } },
+      spec: { selector: { app: "api" }, ports: [{ name: "http", port: 80, targetPort: "http" }] },
+    });
+    const ip = String(spec(svc).clusterIP);
+    expect(ip).toMatch(/^10\.(9[6-9]|10\d|11[01])\.\d+\.\d+$/);
+    expect(spec(svc)).toMatchObject({
+      clusterIPs: [ip],
+      type: "ClusterIP",
+      ipFamilies: ["IPv4"],
+      sessionAffinity: "None",
+    });
+    const other = store.create("services", {
+      apiVersion: "v1",
+      kind: "Service",
+      metadata: { name: "api2", namespace: NS },
+      spec: { selector: { app: "x" }, ports: [{ port: 80 }] },
+    });
+    expect(spec(other).clusterIP).not.toBe(ip);
+    // A replace without clusterIP keeps it.
+    const replaced = store.update("services", {
+      ...svc,
+      spec: { ...spec(svc), clusterIP: undefined, clusterIPs: undefined },
+    });
+    expect(spec(replaced).clusterIP).toBe(ip);
+
+    store.create("deployments.apps", deployment("api", 2));
+    const ep = await waitFor("two ready addresses", () => {
+      const e = get("endpoints", "api");
+      const subsets = (e?.subsets ?? []) as Rec[];
+      return subsets.length === 1 && ((subsets[0]?.addresses ?? []) as Rec[]).length === 2 ? e : undefined;
+    });
+    const subset = (ep.subsets as Rec[])[0] as Rec;
+    const pods = readyPods("api");
+    expect((subset.addresses as Rec[]).map((a) => a.ip).sort()).toEqual(pods.map((p) => status(p).podIP).sort());
+    expect((subset.addresses as Rec[])[0]).toMatchObject({
+      nodeName: "sandbox-node-1",
+      targetRef: { kind: "Pod", namespace: NS },
+    });
+    expect(subset.ports).toEqual([{ name: "http", port: 9000, protocol: "TCP" }]);
+    expect(ep.metadata.labels).toEqual({ app: "api" });
+
+    const d = get("deployments.apps", "api") as KubeObject;
+    (d.spec as Rec).replicas = 0;
+    store.update("deployments.apps", d);
+    await waitFor("no addresses", () => get("endpoints", "api")?.subsets === undefined);
+    store.delete("services", NS, "api");
+    await waitFor("endpoints gone", () => get("endpoints", "api") === undefined);
+  });
+
+  it("refuses a cluster IP that is taken and gives NodePort services node ports", () => {
+    const a = store.create("services", {
+      apiVersion: "v1",
+      kind: "Service",
+      metadata: { name: "a", namespace: NS },
+      spec: { type: "NodePort", selector: { app: "a" }, ports: [{ port: 80 }] },
+    });
+    const nodePort = Number(((spec(a).ports as Rec[])[0] as Rec).nodePort);
+    expect(nodePort).toBeGreaterThanOrEqual(30000);
+    expect(nodePort).toBeLessThanOrEqual(32767);
+    expect(() =>
+      store.create("services", {
+        apiVersion: "v1",
+        kind: "Service",
+        metadata: { name: "b", namespace: NS },
+        spec: { clusterIP: spec(a).clusterIP, ports: [{ port: 80 }] },
+      }),
+    ).toThrow(
+      expect.objectContaining({
+        status: expect.objectContaining({
+          code: 422,
+          message: expect.stringContaining("provided IP is already allocated"),
+        }),
+      }),
+    );
+  });
+
+  it("has the kubernetes Service in the default namespace", async () => {
+    const svc = await waitFor("kubernetes service", () => get("services", "kubernetes", "default"));
+    expect(spec(svc).clusterIP).toBe("10.96.0.1");
+  });
+});
+
+describe("sandbox volume provisioning", () => {
+  it("binds a claim to a new PersistentVolume sized from the request", async () => {
+    store.create("persistentvolumeclaims", {
+      apiVersion: "v1",
+      kind: "PersistentVolumeClaim",
+      metadata: { name: "data", namespace: NS },
+      spec: { accessModes: ["ReadWriteOnce"], resources: { requests: { storage: "2048Mi" } } },
+    });
+    const pvc = await waitFor("Bound", () => {
+      const c = get("persistentvolumeclaims", "data");
+      return status(c).phase === "Bound" ? c : undefined;
+    });
+    const pvName = `pvc-${pvc.metadata.uid}`;
+    expect(spec(pvc)).toMatchObject({ volumeName: pvName, storageClassName: "standard" });
+    expect(status(pvc)).toEqual({ phase: "Bound", accessModes: ["ReadWriteOnce"], capacity: { storage: "2Gi" } });
+    const pv = store.get("persistentvolumes", undefined, pvName);
+    expect(spec(pv)).toMatchObject({
+      capacity: { storage: "2Gi" },
+      storageClassName: "standard",
+      persistentVolumeReclaimPolicy: "Delete",
+      claimRef: { kind: "PersistentVolumeClaim", namespace: NS, name: "data", uid: pvc.metadata.uid },
+    });
+    expect(status(pv).phase).toBe("Bound");
+    expect(events("ProvisioningSucceeded")[0]).toMatchObject({
+      type: "Normal",
+      message: `Successfully provisioned volume ${pvName}`,
+    });
+    store.delete("persistentvolumeclaims", NS, "data");
+    await waitFor("volume deleted", () => store.get("persistentvolumes", undefined, pvName) === undefined);
+  });
+
+  it("leaves a claim of the sandbox-unavailable class Pending with a ProvisioningFailed warning", async () => {
+    store.create("persistentvolumeclaims", {
+      apiVersion: "v1",
+      kind: "PersistentVolumeClaim",
+      metadata: { name: "never", namespace: NS },
+      spec: {
+        storageClassName: "sandbox-unavailable",
+        accessModes: ["ReadWriteOnce"],
+        resources: { requests: { storage: "1Gi" } },
+      },
+    });
+    const ev = await waitFor("ProvisioningFailed", () => events("ProvisioningFailed")[0]);
+    expect(ev).toMatchObject({
+      type: "Warning",
+      message: 'storageclass.storage.k8s.io "sandbox-unavailable" not found',
+    });
+    expect(status(get("persistentvolumeclaims", "never")).phase).toBe("Pending");
+    expect(store.list("persistentvolumes").items).toHaveLength(0);
+  });
+});
+
+describe("sandbox namespace controller", () => {
+  it("gives a new namespace its default ServiceAccount and kube-root-ca.crt", async () => {
+    await waitFor("defaults", () => get("serviceaccounts", "default") && get("configmaps", "kube-root-ca.crt"));
+    expect(String((get("configmaps", "kube-root-ca.crt")?.data as Rec)["ca.crt"])).toMatch(
+      /^-----BEGIN CERTIFICATE-----/,
+    );
+  });
+
+  it("deletes everything in a terminating namespace, then the namespace", async () => {
+    store.create("deployments.apps", deployment("api", 2));
+    store.create("persistentvolumeclaims", {
+      apiVersion: "v1",
+      kind: "PersistentVolumeClaim",
+      metadata: { name: "data", namespace: NS },
+      spec: { accessModes: ["ReadWriteOnce"], resources: { requests: { storage: "1Gi" } } },
+    });
+    await waitFor("pods ready", () => readyPods("api").length === 2);
+    await waitFor("bound", () => status(get("persistentvolumeclaims", "data")).phase === "Bound");
+    store.delete("namespaces", undefined, NS);
+    expect(status(store.get("namespaces", undefined, NS)).phase).toBe("Terminating");
+    await waitFor("namespace gone", () => store.get("namespaces", undefined, NS) === undefined);
+    for (const key of [
+      "pods",
+      "replicasets.apps",
+      "deployments.apps",
+      "persistentvolumeclaims",
+      "events",
+      "configmaps",
+    ]) {
+      expect(store.list(key, { namespace: NS }).items).toHaveLength(0);
+    }
+    await waitFor("volume deleted", () => store.list("persistentvolumes").items.length === 0);
+  });
+});
+
+describe("sandbox resource quota", () => {
+  function quota(hard: Record<string, string>): void {
+    store.create("resourcequotas", {
+      apiVersion: "v1",
+      kind: "ResourceQuota",
+      metadata: { name: "compute", namespace: NS },
+      spec: { hard },
+    });
+  }
+
+  it("refuses pods over quota with the apiserver's message, records FailedCreate, and creates them once quota allows", async () => {
+    quota({ pods: "2", "requests.cpu": "1" });
+    store.create("deployments.apps", deployment("api", 3, { requests: { cpu: "100m" } }));
+    const ev = await waitFor("FailedCreate", () => events("FailedCreate")[0]);
+    expect(ev).toMatchObject({
+      type: "Warning",
+      source: { component: "replicaset-controller" },
+      message: expect.stringMatching(
+        /^Error creating: pods "api-\w+-\w{5}" is forbidden: exceeded quota: compute, requested: pods=1, used: pods=2, limited: pods=2$/,
+      ),
+    });
+    await waitFor("quota status", () => {
+      const s = status(get("resourcequotas", "compute"));
+      return JSON.stringify(s.used) === JSON.stringify({ pods: "2", "requests.cpu": "200m" }) ? s : undefined;
+    });
+    expect(status(get("resourcequotas", "compute")).hard).toEqual({ pods: "2", "requests.cpu": "1" });
+    const d = await waitFor("ReplicaFailure", () => {
+      const x = get("deployments.apps", "api");
+      return ((status(x).conditions ?? []) as Rec[]).find((c) => c.type === "ReplicaFailure");
+    });
+    expect(d).toMatchObject({ status: "True", reason: "FailedCreate" });
+
+    const q = get("resourcequotas", "compute") as KubeObject;
+    (q.spec as Rec).hard = { pods: "5", "requests.cpu": "1" };
+    store.update("resourcequotas", q);
+    await waitFor("three ready pods", () => readyPods("api").length === 3);
+    await waitFor("ReplicaFailure cleared", () =>
+      ((status(get("deployments.apps", "api")).conditions ?? []) as Rec[]).every((c) => c.type !== "ReplicaFailure"),
+    );
+  });
+
+  it("refuses containers that do not declare what the quota limits", () => {
+    quota({ "limits.memory": "1Gi" });
+    expect(() =>
+      store.create("pods", {
+        apiVersion: "v1",
+        kind: "Pod",
+        metadata: { name: "naked", namespace: NS },
+        spec: { containers: [{ name: "nginx", image: "nginx" }] },
+      }),
+    ).toThrow(
+      expect.objectContaining({
+        status: expect.objectContaining({
+          code: 403,
+          reason: "Forbidden",
+          message: 'pods "naked" is forbidden: failed quota: compute: must specify limits.memory for: nginx',
+        }),
+      }),
+    );
+  });
+
+  it("counts claims, storage and object counts", async () => {
+    quota({ persistentvolumeclaims: "1", "requests.storage": "5Gi", "count/deployments.apps": "1" });
+    const claim = (name: string, size: string): KubeObject => ({
+      apiVersion: "v1",
+      kind: "PersistentVolumeClaim",
+      metadata: { name, namespace: NS },
+      spec: { accessModes: ["ReadWriteOnce"], resources: { requests: { storage: size } } },
+    });
+    expect(() => store.create("persistentvolumeclaims", claim("big", "10Gi"))).toThrow(
+      'persistentvolumeclaims "big" is forbidden: exceeded quota: compute, requested: requests.storage=10Gi, used: requests.storage=0, limited: requests.storage=5Gi',
+    );
+    store.create("persistentvolumeclaims", claim("small", "2Gi"));
+    expect(() => store.create("persistentvolumeclaims", claim("second", "1Gi"))).toThrow(
+      "exceeded quota: compute, requested: persistentvolumeclaims=1, used: persistentvolumeclaims=1, limited: persistentvolumeclaims=1",
+    );
+    store.create("deployments.apps", deployment("one", 0));
+    expect(() => store.create("deployments.apps", deployment("two", 0))).toThrow(
+      'deployments.apps "two" is forbidden: exceeded quota: compute, requested: count/deployments.apps=1, used: count/deployments.apps=1, limited: count/deployments.apps=1',
+    );
+    await waitFor("used", () => {
+      const used = status(get("resourcequotas", "compute")).used as Rec | undefined;
+      return (
+        used?.["requests.storage"] === "2Gi" &&
+        used["count/deployments.apps"] === "1" &&
+        used.persistentvolumeclaims === "1"
+      );
+    });
+  });
+});
+
+describe("sandbox limit ranges", () => {
+  it("applies default requests and limits to containers without them, before quota is checked", async () => {
+    store.create("limitranges", {
+      apiVersion: "v1",
+      kind: "LimitRange",
+      metadata: { name: "defaults", namespace: NS },
+      spec: {
+        limits: [
+          {
+            type: "Container",
+            default: { cpu: "500m", memory: "256Mi" },
+            defaultRequest: { cpu: "250m", memory: "128Mi" },
+          },
+        ],
+      },
+    });
+    store.create("resourcequotas", {
+      apiVersion: "v1",
+      kind: "ResourceQuota",
+      metadata: { name: "mem", namespace: NS },
+      spec: { hard: { "limits.memory": "1Gi", "requests.cpu": "2" } },
+    });
+    const pod = store.create("pods", {
+      apiVersion: "v1",
+      kind: "Pod",
+      metadata: { name: "web", namespace: NS },
+      spec: { containers: [{ name: "nginx", image: "nginx" }] },
+    });
+    expect(((spec(pod).containers as Rec[])[0] as Rec).resources).toEqual({
+      limits: { cpu: "500m", memory: "256Mi" },
+      requests: { cpu: "250m", memory: "128Mi" },
+    });
+    expect(pod.metadata.annotations?.["kubernetes.io/limit-ranger"]).toBe(
+      "LimitRanger plugin set: cpu, memory request for container nginx; cpu, memory limit for container nginx",
+    );
+    const running = await waitFor("Running", () => {
+      const p = get("pods", "web");
+      return status(p).phase === "Running" ? p : undefined;
+    });
+    expect(status(running).qosClass).toBe("Burstable");
+  });
+});
