@@ -111,10 +111,12 @@ export const kubeLogsParams = defineParams({
   previous: { type: "boolean", optional: true },
   timestamps: { type: "boolean", optional: true },
   follow: { type: "boolean", optional: true },
+  /** With follow: end the stream after this long (a remote caller's destroy does not reach this node). */
+  maxSeconds: { type: "number", integer: true, min: 1, max: 86_400, optional: true },
 });
 export type KubeLogsParams = ParamsOf<typeof kubeLogsParams>;
 export type KubeLogsInput = ParamsIn<typeof kubeLogsParams>;
-/** A string, or with `follow: true` a Readable of the log text that ends when the pod or connection goes; destroy it to stop. */
+/** A string, or with `follow: true` a Readable of the log text that ends when the pod or connection goes or after `maxSeconds` (default 3600); destroy it to stop. */
 export type KubeLogsResult = string | Readable;
 
 export const kubeTopParams = defineParams({
@@ -586,8 +588,13 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
         out.destroy();
         throw this.mapError(err);
       }
+      // Moleculer streams a response to a remote caller but does not tell this node when the caller destroys its end:
+      // the request is aborted (and the stream ended) after maxSeconds in any case.
+      const limit = setTimeout(() => controller.abort(), (p.maxSeconds ?? 3600) * 1000);
+      limit.unref();
       this.followers.add(out);
       out.on("close", () => {
+        clearTimeout(limit);
         this.followers.delete(out);
         controller.abort();
       });

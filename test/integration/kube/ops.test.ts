@@ -67,6 +67,17 @@ describe("v1.kube.logs", () => {
     await new Promise((r) => stream.once("close", r));
   });
 
+  it("ends a followed log after maxSeconds", async () => {
+    const stream = await h.broker.call<Readable, Params>("v1.kube.logs", {
+      namespace: "ops",
+      pod,
+      follow: true,
+      maxSeconds: 1,
+    });
+    stream.resume();
+    await new Promise((r) => stream.once("end", r));
+  });
+
   it("ends a followed log when the pod goes away", async () => {
     await h.broker.call("v1.kube.apply", {
       objects: [
