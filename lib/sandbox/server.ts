@@ -416,6 +416,7 @@ export class ApiServer {
         toTable(target.rt, [obj], { resourceVersion: obj.metadata.resourceVersion ?? "" }, null),
       );
     }
+    if (wantsPartialMetadata(accept)) return sendJSON(res, 200, partialMetadata(obj));
     sendJSON(res, 200, obj);
   }
 
@@ -453,6 +454,14 @@ export class ApiServer {
       items = items.slice(0, limit);
     }
     if (wantsTable(accept)) return sendJSON(res, 200, toTable(rt, items, meta, query.get("includeObject")));
+    if (wantsPartialMetadata(accept)) {
+      return sendJSON(res, 200, {
+        kind: "PartialObjectMetadataList",
+        apiVersion: "meta.k8s.io/v1",
+        metadata: meta,
+        items: items.map(partialMetadata),
+      });
+    }
     sendJSON(res, 200, { kind: rt.listKind, apiVersion: groupVersionOf(rt), metadata: meta, items });
   }
 
@@ -491,7 +500,9 @@ export class ApiServer {
                 return t;
               },
             }
-          : {}),
+          : wantsPartialMetadata(accept)
+            ? { transform: (o: KubeObject) => partialMetadata(o) }
+            : {}),
       },
       () => this.streams.delete(stop),
     );
@@ -980,6 +991,15 @@ export class ApiServer {
       items,
     });
   }
+}
+
+/** Does the Accept header ask for metadata only (`as=PartialObjectMetadata[List]`)? */
+function wantsPartialMetadata(accept: string | undefined): boolean {
+  return accept !== undefined && /as=PartialObjectMetadata/i.test(accept) && /g=meta\.k8s\.io/i.test(accept);
+}
+
+function partialMetadata(o: KubeObject): unknown {
+  return { kind: "PartialObjectMetadata", apiVersion: "meta.k8s.io/v1", metadata: o.metadata };
 }
 
 function truncate(text: string): string {

@@ -279,6 +279,22 @@ describe("sandbox API writes", () => {
     expect(sandbox.store.get("configmaps", NS, "del-2")).toBeUndefined();
   });
 
+  it("answers metadata-only lists and Tables when the Accept header asks for them", async () => {
+    const partial = await call("GET", `/api/v1/namespaces/${NS}/configmaps?limit=1`, undefined, {
+      Accept: "application/json;as=PartialObjectMetadataList;v=v1;g=meta.k8s.io,application/json",
+    });
+    expect(partial.json).toMatchObject({ kind: "PartialObjectMetadataList", apiVersion: "meta.k8s.io/v1" });
+    const items = partial.json.items as { kind: string; data?: unknown }[];
+    expect(items).toHaveLength(1);
+    expect(items[0]).toMatchObject({ kind: "PartialObjectMetadata" });
+    expect(items[0]?.data).toBeUndefined();
+    expect((partial.json.metadata as { continue?: string }).continue).toBeDefined();
+    const table = await call("GET", `/api/v1/namespaces/${NS}/configmaps/wet`, undefined, {
+      Accept: "application/json;as=Table;v=v1;g=meta.k8s.io,application/json",
+    });
+    expect(table.json).toMatchObject({ kind: "Table", rows: [{ cells: ["wet", 1, expect.any(String)] }] });
+  });
+
   it("counts requests by verb", () => {
     const counts = sandbox.requestCounts();
     expect(counts.writes).toBeGreaterThan(0);
