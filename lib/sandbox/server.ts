@@ -472,6 +472,9 @@ export class ApiServer {
       parseFieldSelector(query.get("fieldSelector") ?? undefined),
     );
     const timeoutSeconds = queryInt(query, "timeoutSeconds");
+    const rv = query.get("resourceVersion");
+    if (rv !== null && rv !== "" && !/^\d+$/.test(rv))
+      throw badRequestError(`invalid resource version: ${JSON.stringify(rv)}`);
     const table = wantsTable(accept);
     const includeObject = query.get("includeObject");
     let stop: () => void = () => undefined;
