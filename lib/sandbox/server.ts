@@ -42,6 +42,7 @@ import { applyDefaults } from "./http/defaults.ts";
 import { serveWatch } from "./http/watch.ts";
 import { decodeProtobuf, PROTOBUF } from "./http/protobuf.ts";
 import {
+  checkDepth,
   mediaType,
   parseJSONObject,
   queryFlag,
@@ -823,6 +824,7 @@ export class ApiServer {
       } catch (err) {
         throw badRequestError(`error decoding patch: ${err instanceof Error ? err.message : String(err)}`);
       }
+      checkDepth(ops);
       if (!Array.isArray(ops))
         throw badRequestError(
           "error decoding patch: json: cannot unmarshal object into Go value of type jsonpatch.Patch",
@@ -1019,6 +1021,7 @@ export function parseYAMLObject(text: string): Record<string, unknown> {
     throw badRequestError(`error decoding YAML: ${message}`);
   }
   if (!isRecord(value)) throw badRequestError("error decoding YAML: the document is not a mapping");
+  checkDepth(value);
   return value;
 }
 

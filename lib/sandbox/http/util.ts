@@ -85,7 +85,21 @@ export function parseJSONObject(body: string, what = "the request body"): Record
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
     throw badRequestError(`couldn't get version/kind; json parse error: ${what} is not a JSON object`);
   }
+  checkDepth(value);
   return value as Record<string, unknown>;
+}
+
+/** Kubernetes objects are shallow; refuse absurdly nested documents (400) before recursive code meets them. */
+export const MAX_DEPTH = 100;
+export function checkDepth(value: unknown): void {
+  const stack: [unknown, number][] = [[value, 0]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop() as [unknown, number];
+    if (typeof v !== "object" || v === null) continue;
+    if (depth > MAX_DEPTH) throw badRequestError(`the request body is nested deeper than ${MAX_DEPTH} levels`);
+    for (const child of Object.values(v))
+      if (typeof child === "object" && child !== null) stack.push([child, depth + 1]);
+  }
 }
 
 export function queryFlag(query: URLSearchParams, name: string): boolean {
