@@ -495,27 +495,48 @@ interface Instance {
   seed: string;
 }
 
-/** The lines an instance wrote up to `until` (inclusive), oldest first. */
-function instanceLines(instance: Instance, until: number): Line[] {
+/** How far a reader got in an instance's output. */
+interface Position {
+  startup: boolean;
+  periodic: number;
+  exit: boolean;
+}
+
+/** The lines an instance wrote after `from` and up to `until` (inclusive), oldest first, and the new position. */
+function linesSince(instance: Instance, until: number, from: Position): { lines: Line[]; position: Position } {
   const { started, finished, script } = instance;
   const end = Math.min(until, finished ?? until);
-  const lines: Line[] = script.startup.map(([offset, text]) => {
-    const at = Math.min(started + offset, finished ?? Number.MAX_SAFE_INTEGER);
-    return { at, text: text(new Date(at)) };
-  });
+  const position = { ...from };
+  const lines: Line[] = [];
+  if (!from.startup) {
+    for (const [offset, text] of script.startup) {
+      const at = Math.min(started + offset, finished ?? Number.MAX_SAFE_INTEGER);
+      lines.push({ at, text: text(new Date(at)) });
+    }
+    position.startup = true;
+  }
   if (script.every > 0 && script.periodic && end >= started + PERIODIC_START_MS) {
     const count = Math.floor((end - started - PERIODIC_START_MS) / script.every) + 1;
-    for (let i = Math.max(0, count - MAX_PERIODIC_LINES); i < count; i++) {
+    for (let i = Math.max(from.periodic, count - MAX_PERIODIC_LINES); i < count; i++) {
       const rnd = seededRandom(`${instance.seed}:${i}`);
       const at = started + PERIODIC_START_MS + i * script.every + Math.floor(rnd() * Math.min(900, script.every / 2));
       if (at > end) break;
       lines.push({ at, text: script.periodic(new Date(at), i, rnd) });
+      position.periodic = i + 1;
     }
   }
-  if (finished !== undefined && finished <= until && script.exit) {
-    for (const text of script.exit(new Date(finished))) lines.push({ at: finished, text });
+  if (finished !== undefined && finished <= until && !from.exit) {
+    for (const text of script.exit?.(new Date(finished)) ?? []) lines.push({ at: finished, text });
+    position.exit = true;
   }
-  return lines.flatMap((l) => l.text.split("\n").map((text) => ({ at: l.at, text })));
+  return { lines: lines.flatMap((l) => l.text.split("\n").map((text) => ({ at: l.at, text }))), position };
+}
+
+const START: Position = { startup: false, periodic: 0, exit: false };
+
+/** The lines an instance wrote up to `until` (inclusive), oldest first. */
+function instanceLines(instance: Instance, until: number): Line[] {
+  return linesSince(instance, until, START).lines;
 }
 
 function millis(text: string | undefined): number | undefined {
@@ -634,8 +655,10 @@ export function followPodLog(
 ): () => void {
   const container = chooseContainer(pod, options);
   let instance = chooseInstance(pod, container, options.previous === true);
-  const first = renderPodLog(pod, { ...options, container: container.name }, new Date());
-  let cursor = Date.now();
+  const startedAt = new Date();
+  const first = renderPodLog(pod, { ...options, container: container.name }, startedAt);
+  /** How far the current instance's output was sent. */
+  let position = linesSince(instance, startedAt.getTime(), START).position;
   let sent = Buffer.byteLength(first, "utf8");
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
@@ -671,12 +694,10 @@ export function followPodLog(
       timer = setTimeout(tick, FOLLOW_TICK_MS);
       return;
     }
-    const restarted = next.seed !== instance.seed;
-    const from = restarted ? Number.NEGATIVE_INFINITY : cursor;
-    const lines = instanceLines(next, now).filter((l) => l.at > from || (restarted && l.at >= next.started));
-    const fresh = restarted ? lines : lines.filter((l) => l.at > from);
+    if (next.seed !== instance.seed) position = START;
+    const { lines: fresh, position: after } = linesSince(next, now, position);
+    position = after;
     instance = next;
-    cursor = now;
     if (!emit(formatLines(fresh, options, fnv32a(next.seed) + now))) return finish();
     if (next.finished !== undefined) return finish();
     timer = setTimeout(tick, FOLLOW_TICK_MS);

@@ -484,6 +484,8 @@ export function deploymentsController(ctx: Context): Controller {
       ...conditions.filter((c) => !["Available", "Progressing", "ReplicaFailure"].includes(c.type)),
     ];
     const prog = findCondition(next.conditions, "Progressing");
+    if (prog?.reason === "NewReplicaSetAvailable" || prog?.reason === "ProgressDeadlineExceeded")
+      ctx.queue.cancelAfter(name, objectKey(d.metadata.namespace, d.metadata.name));
     if (
       deadline !== undefined &&
       prog &&

@@ -247,6 +247,11 @@ export class WorkQueue {
     this.#timers.set(`queue:${controller}:${key}`, ms, () => this.add(controller, key));
   }
 
+  /** Drops a pending addAfter(). */
+  cancelAfter(controller: string, key: string): void {
+    this.#timers.clear(`queue:${controller}:${key}`);
+  }
+
   get length(): number {
     return this.#pending.size;
   }
