@@ -10,7 +10,10 @@ import { stringify } from "yaml";
 import { ApiServer, type RequestCounts } from "./server.ts";
 import { Store, type StoreState } from "./store.ts";
 import { startControllers, type Controllers } from "./controllers/index.ts";
+import { NODE_NAME } from "./controllers/events.ts";
 import { followPodLog, podMetrics, renderPodLog } from "./synthetic.ts";
+import { SERVER_VERSION } from "./server.ts";
+import { timestamp } from "./store.ts";
 
 export interface SandboxOptions {
   /** Default 127.0.0.1. */
@@ -63,6 +66,81 @@ async function loadStore(
   }
 }
 
+/** The sandbox's one Node (the controllers schedule every pod onto it). */
+function ensureNode(store: Store): void {
+  if (store.get("nodes", undefined, NODE_NAME) !== undefined) return;
+  const now = timestamp(new Date());
+  const resources = { cpu: "8", memory: "32Gi", pods: "110", "ephemeral-storage": "100Gi" };
+  store.create("nodes", {
+    apiVersion: "v1",
+    kind: "Node",
+    metadata: {
+      name: NODE_NAME,
+      labels: {
+        "kubernetes.io/hostname": NODE_NAME,
+        "kubernetes.io/os": "linux",
+        "kubernetes.io/arch": "amd64",
+        "node-role.kubernetes.io/control-plane": "",
+      },
+    },
+    spec: { podCIDR: "10.244.0.0/16", podCIDRs: ["10.244.0.0/16"] },
+    status: {
+      capacity: resources,
+      allocatable: resources,
+      conditions: [
+        {
+          type: "MemoryPressure",
+          status: "False",
+          reason: "KubeletHasSufficientMemory",
+          message: "kubelet has sufficient memory available",
+          lastHeartbeatTime: now,
+          lastTransitionTime: now,
+        },
+        {
+          type: "DiskPressure",
+          status: "False",
+          reason: "KubeletHasNoDiskPressure",
+          message: "kubelet has no disk pressure",
+          lastHeartbeatTime: now,
+          lastTransitionTime: now,
+        },
+        {
+          type: "PIDPressure",
+          status: "False",
+          reason: "KubeletHasSufficientPID",
+          message: "kubelet has sufficient PID available",
+          lastHeartbeatTime: now,
+          lastTransitionTime: now,
+        },
+        {
+          type: "Ready",
+          status: "True",
+          reason: "KubeletReady",
+          message: "kubelet is posting ready status",
+          lastHeartbeatTime: now,
+          lastTransitionTime: now,
+        },
+      ],
+      addresses: [
+        { type: "InternalIP", address: "127.0.0.1" },
+        { type: "Hostname", address: NODE_NAME },
+      ],
+      nodeInfo: {
+        kubeletVersion: SERVER_VERSION.gitVersion,
+        kubeProxyVersion: SERVER_VERSION.gitVersion,
+        containerRuntimeVersion: "containerd://2.0.0",
+        osImage: "moleculer-k8s sandbox",
+        kernelVersion: "6.1.0",
+        operatingSystem: "linux",
+        architecture: "amd64",
+        machineID: "sandbox",
+        systemUUID: "00000000-0000-0000-0000-000000000001",
+        bootID: "00000000-0000-0000-0000-000000000002",
+      },
+    },
+  });
+}
+
 export function kubeconfigYAML(url: string, token: string): string {
   return stringify({
     apiVersion: "v1",
@@ -79,6 +157,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   const log = options.log ?? (() => undefined);
   const token = options.token ?? randomBytes(24).toString("base64url");
   const store = await loadStore(options.stateFile, options.historySize, log);
+  ensureNode(store);
   const controllers = startControllers(store, {
     podReadyDelayMs: options.podReadyDelayMs ?? 1000,
     jobDurationMs: options.jobDurationMs ?? 3000,

@@ -308,7 +308,7 @@ export class ApiServer {
     }
     const target = this.resolve(group, version, rest);
     if (target === undefined) return sendStatus(res, pathNotFoundError().status);
-    if (group === METRICS_GROUP) return this.metrics(req, res, method, target, query);
+    if (group === METRICS_GROUP) return this.metrics(res, method, target, query);
     return this.resource(req, res, method, target, query, watchPath);
   }
 
@@ -559,22 +559,19 @@ export class ApiServer {
     if (ended) cancel();
   }
 
-  private metrics(
-    req: IncomingMessage,
-    res: ServerResponse,
-    method: string,
-    target: Target,
-    query: URLSearchParams,
-  ): void {
+  private metrics(res: ServerResponse, method: string, target: Target, query: URLSearchParams): void {
     const { rt } = target;
     if (method !== "GET") return sendStatus(res, methodNotAllowedError(rt, method.toLowerCase()).status);
     const now = new Date();
-    const metricsOf = (pod: KubeObject): KubeObject | undefined => this.hooks.podMetrics?.(clone(pod), now);
+    const podMetricsOf = (pod: KubeObject): KubeObject | undefined => this.hooks.podMetrics?.(clone(pod), now);
+    const metricsOf =
+      rt.resource === "nodes" ? (node: KubeObject) => this.nodeMetrics(node, now, podMetricsOf) : podMetricsOf;
+    const source = rt.resource === "nodes" ? "nodes" : "pods";
     if (target.name !== undefined) {
       this.count("get");
-      const pod = this.store.getRef("pods", target.namespace, target.name);
-      const m = pod === undefined ? undefined : metricsOf(pod);
-      if (m === undefined) throw notFoundError({ group: METRICS_GROUP, resource: "pods" }, target.name);
+      const object = this.store.getRef(source, target.namespace, target.name);
+      const m = object === undefined ? undefined : metricsOf(object);
+      if (m === undefined) throw notFoundError({ group: METRICS_GROUP, resource: rt.resource }, target.name);
       return sendJSON(res, 200, m);
     }
     this.count(queryFlag(query, "watch") ? "watch" : "list");
@@ -584,16 +581,48 @@ export class ApiServer {
       parseFieldSelector(query.get("fieldSelector") ?? undefined),
     );
     const items = this.store
-      .listRefs("pods", target.namespace, matcher)
+      .listRefs(source, target.namespace, matcher)
       .map(metricsOf)
       .filter((m): m is KubeObject => m !== undefined);
-    void req;
     sendJSON(res, 200, {
-      kind: "PodMetricsList",
+      kind: rt.listKind,
       apiVersion: `${METRICS_GROUP}/v1beta1`,
       metadata: { resourceVersion: this.store.currentResourceVersion() },
       items,
     });
+  }
+
+  /** NodeMetrics: a base load plus the usage of the pods running on the node. */
+  private nodeMetrics(
+    node: KubeObject,
+    now: Date,
+    podMetricsOf: (pod: KubeObject) => KubeObject | undefined,
+  ): KubeObject {
+    let nanoCores = 150_000_000;
+    let kib = 900 * 1024;
+    for (const pod of this.store.listRefs("pods")) {
+      const spec = isRecord(pod.spec) ? pod.spec : {};
+      if (spec.nodeName !== node.metadata.name) continue;
+      const m = podMetricsOf(pod);
+      for (const c of Array.isArray(m?.containers)
+        ? (m.containers as { usage?: { cpu?: string; memory?: string } }[])
+        : []) {
+        nanoCores += cpuNanoCores(c.usage?.cpu);
+        kib += memoryKiB(c.usage?.memory);
+      }
+    }
+    return {
+      kind: "NodeMetrics",
+      apiVersion: `${METRICS_GROUP}/v1beta1`,
+      metadata: {
+        name: node.metadata.name,
+        creationTimestamp: timestamp(now),
+        ...(node.metadata.labels === undefined ? {} : { labels: node.metadata.labels }),
+      },
+      timestamp: timestamp(now),
+      window: "15s",
+      usage: { cpu: `${Math.round(nanoCores)}n`, memory: `${Math.round(kib)}Ki` },
+    };
   }
 
   // ---- writes -------------------------------------------------------------------------------------------------
@@ -1005,6 +1034,27 @@ function wantsPartialMetadata(accept: string | undefined): boolean {
 
 function partialMetadata(o: KubeObject): unknown {
   return { kind: "PartialObjectMetadata", apiVersion: "meta.k8s.io/v1", metadata: o.metadata };
+}
+
+const CPU_UNITS: Record<string, number> = { n: 1, u: 1e3, m: 1e6, "": 1e9 };
+const MEMORY_UNITS: Record<string, number> = {
+  Ki: 1,
+  Mi: 1024,
+  Gi: 1024 * 1024,
+  k: 1000 / 1024,
+  M: 1e6 / 1024,
+  G: 1e9 / 1024,
+  "": 1 / 1024,
+};
+
+function cpuNanoCores(q: string | undefined): number {
+  const m = /^(\d+(?:\.\d+)?)(n|u|m|)$/.exec(q ?? "");
+  return m === null ? 0 : Number(m[1]) * (CPU_UNITS[m[2] ?? ""] ?? 0);
+}
+
+function memoryKiB(q: string | undefined): number {
+  const m = /^(\d+(?:\.\d+)?)(Ki|Mi|Gi|k|M|G|)$/.exec(q ?? "");
+  return m === null ? 0 : Number(m[1]) * (MEMORY_UNITS[m[2] ?? ""] ?? 0);
 }
 
 function truncate(text: string): string {

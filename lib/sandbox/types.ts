@@ -102,6 +102,7 @@ export const RESOURCE_TYPES: readonly ResourceType[] = [
     subresources: ["status"],
     verbs: ["create", "delete", "get", "list", "patch", "update", "watch"],
   }),
+  rt("", "v1", "nodes", "Node", false, { shortNames: ["no"], subresources: ["status"] }),
   rt("", "v1", "pods", "Pod", true, { shortNames: ["po"], subresources: ["status", "log"], categories: ["all"] }),
   rt("", "v1", "services", "Service", true, {
     shortNames: ["svc"],
@@ -133,5 +134,6 @@ export const RESOURCE_TYPES: readonly ResourceType[] = [
   }),
   rt("networking.k8s.io", "v1", "ingresses", "Ingress", true, { shortNames: ["ing"], subresources: ["status"] }),
   rt("batch", "v1", "jobs", "Job", true, { subresources: ["status"], categories: ["all"] }),
+  rt("metrics.k8s.io", "v1beta1", "nodes", "NodeMetrics", false, { verbs: READ_VERBS }),
   rt("metrics.k8s.io", "v1beta1", "pods", "PodMetrics", true, { verbs: READ_VERBS }),
 ];

@@ -250,6 +250,41 @@ const PRINTERS: Record<string, Printer> = {
       ];
     },
   },
+  nodes: {
+    columns: [
+      NAME,
+      col("Status"),
+      col("Roles"),
+      AGE,
+      col("Version"),
+      col("Internal-IP", 1),
+      col("External-IP", 1),
+      col("OS-Image", 1),
+      col("Kernel-Version", 1),
+      col("Container-Runtime", 1),
+    ],
+    cells: (o, now) => {
+      const status = rec(o.status);
+      const ready = arr(status.conditions).find((c) => c.type === "Ready");
+      const roles = Object.keys(o.metadata.labels ?? {})
+        .filter((k) => k.startsWith("node-role.kubernetes.io/"))
+        .map((k) => k.slice("node-role.kubernetes.io/".length));
+      const info = rec(status.nodeInfo);
+      const address = (type: string): string => str(arr(status.addresses).find((a) => a.type === type)?.address);
+      return [
+        o.metadata.name,
+        ready?.status === "True" ? "Ready" : "NotReady",
+        roles.length === 0 ? "<none>" : roles.join(","),
+        age(o, now),
+        str(info.kubeletVersion, ""),
+        address("InternalIP"),
+        address("ExternalIP"),
+        str(info.osImage, ""),
+        str(info.kernelVersion, ""),
+        str(info.containerRuntimeVersion, ""),
+      ];
+    },
+  },
   namespaces: {
     columns: [NAME, col("Status"), AGE],
     cells: (o, now) => [o.metadata.name, str(rec(o.status).phase, "Active"), age(o, now)],

@@ -261,12 +261,16 @@ spec:
     expect(after.trim().split("\n").length).toBeGreaterThan(before.trim().split("\n").length);
   });
 
-  it("shows logs and metrics of the pods", async () => {
+  it("shows logs and metrics of the pods, and the node", async () => {
     const logs = await ok(["logs", "deployment/api", "-n", RNS, "--tail=5"]);
     expect(logs.trim().length).toBeGreaterThan(0);
     const top = await ok(["top", "pod", "-n", RNS]);
     expect(top.split("\n")[0]).toMatch(/^NAME\s+CPU\(cores\)\s+MEMORY\(bytes\)/);
     expect(top).toMatch(/api-\S+\s+\d+m\s+\d+Mi/);
+    const nodes = await ok(["get", "nodes"]);
+    expect(nodes).toMatch(/^sandbox-node-1\s+Ready\s+control-plane\s+/m);
+    const topNode = await ok(["top", "node"]);
+    expect(topNode).toMatch(/^sandbox-node-1\s+\d+m\s+\d+%\s+\d+Mi\s+\d+%/m);
   });
 
   it("never makes an unpullable image Available", async () => {
