@@ -754,6 +754,18 @@ export class ApiServer {
     }
     const obj = this.checkBody(target, body, true);
     const existing = this.requireObject(target);
+    if (target.subresource === "finalize") {
+      // a Terminating namespace whose spec.finalizers are emptied goes at once (what force-deleting one does)
+      const spec = isRecord(obj.spec) ? obj.spec : {};
+      const finalizers = Array.isArray(spec.finalizers) ? spec.finalizers : [];
+      if (finalizers.length === 0 && existing.metadata.deletionTimestamp !== undefined && !dryRun) {
+        const gone = clone(existing);
+        this.store.finalizeNamespace(existing.metadata.name);
+        gone.spec = { finalizers: [] };
+        return sendJSON(res, 200, gone);
+      }
+      return sendJSON(res, 200, existing);
+    }
     if (target.subresource === "status") {
       const next = clone(existing);
       next.status = obj.status;

@@ -295,6 +295,22 @@ describe("sandbox API writes", () => {
     expect(table.json).toMatchObject({ kind: "Table", rows: [{ cells: ["wet", 1, expect.any(String)] }] });
   });
 
+  it("removes a stuck Terminating namespace when its finalizers are emptied through /finalize", async () => {
+    await call("POST", "/api/v1/namespaces", { apiVersion: "v1", kind: "Namespace", metadata: { name: "stuck" } });
+    await call("POST", "/api/v1/namespaces/stuck/configmaps", {
+      ...(cm("held") as object),
+      metadata: { name: "held", finalizers: ["example.com/hold"] },
+    });
+    const deleting = await call("DELETE", "/api/v1/namespaces/stuck");
+    expect(deleting.json).toMatchObject({ kind: "Namespace", status: { phase: "Terminating" } });
+    await new Promise((r) => setTimeout(r, 100));
+    expect(sandbox.store.get("namespaces", undefined, "stuck")).toBeDefined();
+    const ns = sandbox.store.get("namespaces", undefined, "stuck");
+    const finalized = await call("PUT", "/api/v1/namespaces/stuck/finalize", { ...ns, spec: { finalizers: [] } });
+    expect(finalized.status).toBe(200);
+    expect(sandbox.store.get("namespaces", undefined, "stuck")).toBeUndefined();
+  });
+
   it("counts requests by verb", () => {
     const counts = sandbox.requestCounts();
     expect(counts.writes).toBeGreaterThan(0);
