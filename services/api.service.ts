@@ -70,7 +70,7 @@ interface GatewayAlias {
   method: string;
   fullPath: string;
   action: string | null;
-  route: { opts: { authentication?: unknown } };
+  route: { opts: { name?: string } };
 }
 
 /** moleculer-web's request: the node request plus the fields it sets. */
@@ -83,7 +83,7 @@ interface HttpError {
 }
 
 interface Methods {
-  authenticate(ctx: Context<unknown, GatewayMeta>, route: unknown, req: GatewayRequest): Promise<Identity>;
+  authenticate(ctx: Context<unknown, GatewayMeta>, req: GatewayRequest): Promise<Identity>;
   authorize(ctx: Context<unknown, GatewayMeta>): void;
   errorHandler(req: GatewayRequest, res: ServerResponse, err: unknown): void;
   sendHttpError(req: GatewayRequest, res: ServerResponse, err: unknown): void;
@@ -98,6 +98,7 @@ interface LocalVars {
 
 type ApiThis = Service<Settings> & Methods & LocalVars;
 
+const PUBLIC_ROUTE = "public";
 const PUBLIC_ACTIONS = { health: "api.health", ready: "api.ready", openapi: "api.openapi" } as const;
 const RETRY_AFTER_SECONDS = 5;
 
@@ -171,7 +172,7 @@ function pathOf(url: string | undefined): string {
 function gatewayRoutes(settings: Settings, bodyLimit: string): ApiRouteSchema[] {
   return [
     {
-      name: "public",
+      name: PUBLIC_ROUTE,
       path: "/api",
       aliases: {
         "GET /health": PUBLIC_ACTIONS.health,
@@ -189,7 +190,11 @@ function gatewayRoutes(settings: Settings, bodyLimit: string): ApiRouteSchema[] 
       autoAliases: true,
       mappingPolicy: "restrict",
       whitelist: settings.publish,
-      authentication: true,
+      // Authentication runs as onBeforeCall (not moleculer-web's `authentication`, which would also copy the
+      // identity into ctx.meta.user and log it); `authorization` then re-checks that a userID is set.
+      onBeforeCall(this: ApiThis, ctx: Context<unknown, GatewayMeta>, _route: unknown, req: GatewayRequest) {
+        return this.authenticate(ctx, req);
+      },
       authorization: true,
       bodyParsers: { json: { limit: bodyLimit, strict: true }, urlencoded: false },
     },
@@ -280,8 +285,8 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> & {
   },
 
   methods: {
-    /** moleculer-web's authentication hook: a verified bearer token, or a 401. Sets ctx.meta.userID and roles. */
-    async authenticate(ctx: Context<unknown, GatewayMeta>, _route: unknown, req: GatewayRequest): Promise<Identity> {
+    /** Verifies the request's bearer token, or throws a 401. Sets ctx.meta.userID and ctx.meta.roles. */
+    async authenticate(ctx: Context<unknown, GatewayMeta>, req: GatewayRequest): Promise<Identity> {
       const header = req.headers.authorization;
       const identity = await verifyToken(bearerToken(header), this.jwtSecret);
       ctx.meta.userID = identity.userID;
@@ -337,7 +342,7 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> & {
                 method: alias.method,
                 path: alias.fullPath,
                 action: alias.action,
-                public: !alias.route.opts.authentication,
+                public: alias.route.opts.name === PUBLIC_ROUTE,
               },
             ],
       );
