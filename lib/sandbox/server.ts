@@ -361,6 +361,15 @@ export class ApiServer {
         this.count(watch ? "watch" : "list");
         return watch ? this.watch(res, target, query, accept) : this.list(res, target, query, accept);
       }
+      if (watchPath && subresource === undefined) {
+        // the legacy /watch/.../<name> form: a watch of one object
+        this.count("watch");
+        const selector = [query.get("fieldSelector") ?? "", `metadata.name=${name}`].filter((x) => x !== "").join(",");
+        const q = new URLSearchParams(query);
+        q.set("fieldSelector", selector);
+        const { name: _name, ...collectionTarget } = target;
+        return this.watch(res, collectionTarget, q, accept);
+      }
       this.count("get");
       if (subresource === "log") return this.podLog(res, target, query);
       return this.get(res, target, accept);

@@ -192,6 +192,19 @@ describe("sandbox API watches", () => {
     expect(events.map((e) => e.type)).toEqual(["ADDED", "DELETED", "ADDED"]);
   });
 
+  it("serves the legacy /watch/ paths, for a collection and for one object", async () => {
+    const start = sandbox.store.currentResourceVersion();
+    await call("POST", `/api/v1/namespaces/${NS}/configmaps`, cm("legacy-a"));
+    await call("POST", `/api/v1/namespaces/${NS}/configmaps`, cm("legacy-b"));
+    const all = await watch(`/api/v1/watch/namespaces/${NS}/configmaps?resourceVersion=${start}`, (e) => e.length >= 2);
+    expect(all.events.map((e) => e.object.metadata.name)).toEqual(["legacy-a", "legacy-b"]);
+    const one = await watch(
+      `/api/v1/watch/namespaces/${NS}/configmaps/legacy-b?resourceVersion=${start}`,
+      (e) => e.length >= 1,
+    );
+    expect(one.events.map((e) => `${e.type} ${e.object.metadata.name}`)).toEqual(["ADDED legacy-b"]);
+  });
+
   it("answers a too-old resourceVersion with an in-stream 410 Expired ERROR", async () => {
     const old = sandbox.store.currentResourceVersion();
     for (let i = 0; i < 60; i++) await call("POST", `/api/v1/namespaces/${NS}/configmaps`, cm(`churn-${i}`));
