@@ -3,6 +3,7 @@
  * SuccessCriteriaMet first, as 1.31+ does) or more than `backoffLimit` failed (Failed, BackoffLimitExceeded).
  * Status: startTime, active, ready, succeeded, failed, terminating, completionTime, conditions, uncountedTerminatedPods.
  */
+import type { KubeObject } from "../types.ts";
 import { SOURCES } from "./events.ts";
 import { stableStringify } from "./hash.ts";
 import { podActive, podReady, type PodStatus } from "./pods.ts";
@@ -30,6 +31,7 @@ interface JobSpec {
   suspend?: boolean;
   template?: PodTemplate;
   activeDeadlineSeconds?: number;
+  ttlSecondsAfterFinished?: number;
 }
 interface JobStatus {
   startTime?: string;
@@ -51,6 +53,7 @@ function finished(status: JobStatus): "Complete" | "Failed" | undefined {
 
 export function jobsController(ctx: Context): Controller {
   const name = "jobs";
+  const TTL = "jobs-ttl";
   const failures = new Map<string, number>();
 
   function condition(type: string, reason: string, message: string, now: string): Condition {
@@ -78,14 +81,23 @@ export function jobsController(ctx: Context): Controller {
     let completionTime = old.completionTime;
     const done = finished(old);
 
+    const startTime = old.startTime ?? now;
+    const deadlineIn =
+      spec.activeDeadlineSeconds === undefined
+        ? Number.POSITIVE_INFINITY
+        : Date.parse(startTime) + spec.activeDeadlineSeconds * 1000 - ctx.now().getTime();
+    const fail = (reason: string, message: string): void => {
+      for (const p of active) deleteQuietly(ctx.store, R.pods, p.metadata.namespace, p.metadata.name);
+      active = [];
+      conditions.push(condition("FailureTarget", reason, message, now));
+      conditions.push(condition("Failed", reason, message, now));
+      ctx.events.record(job, "Warning", reason, message, SOURCES.job);
+    };
     if (!done) {
       if (failed > backoffLimit) {
-        for (const p of active) deleteQuietly(ctx.store, R.pods, p.metadata.namespace, p.metadata.name);
-        active = [];
-        const message = "Job has reached the specified backoff limit";
-        conditions.push(condition("FailureTarget", "BackoffLimitExceeded", message, now));
-        conditions.push(condition("Failed", "BackoffLimitExceeded", message, now));
-        ctx.events.record(job, "Warning", "BackoffLimitExceeded", message, SOURCES.job);
+        fail("BackoffLimitExceeded", "Job has reached the specified backoff limit");
+      } else if (deadlineIn <= 0 && succeeded < completions) {
+        fail("DeadlineExceeded", "Job was active longer than specified deadline");
       } else if (succeeded >= completions) {
         const message = "Reached expected number of succeeded pods";
         conditions.push(condition("SuccessCriteriaMet", "CompletionsReached", message, now));
@@ -137,9 +149,12 @@ export function jobsController(ctx: Context): Controller {
         }
       }
     }
+    const finishedNow = finished({ conditions });
+    if (!finishedNow && Number.isFinite(deadlineIn)) ctx.queue.addAfter(name, key, Math.max(0, deadlineIn) + 5);
+    if (finishedNow) ctx.queue.cancelAfter(name, key);
     const status: JobStatus = {
       ...(conditions.length === 0 ? {} : { conditions }),
-      startTime: old.startTime ?? now,
+      startTime,
       ...(completionTime === undefined ? {} : { completionTime }),
       ...(active.length === 0 ? {} : { active: active.length }),
       ...(succeeded === 0 ? {} : { succeeded }),
@@ -148,9 +163,40 @@ export function jobsController(ctx: Context): Controller {
       ready: active.filter((p) => podReady(p)).length,
       uncountedTerminatedPods: {},
     };
-    if (stableStringify(status) === stableStringify(old)) return;
-    writeStatus(ctx.store, R.jobs, { ...job, status });
+    if (stableStringify(status) !== stableStringify(old)) writeStatus(ctx.store, R.jobs, { ...job, status });
+    if (finishedNow && spec.ttlSecondsAfterFinished !== undefined) expireLater(job, status);
   }
+
+  /** The TTL-after-finished controller: a finished Job with ttlSecondsAfterFinished is deleted (with its pods) when it expires. */
+  function expireLater(job: KubeObject, status: JobStatus): void {
+    const ttl = ((job.spec ?? {}) as JobSpec).ttlSecondsAfterFinished ?? 0;
+    const at = finishedAt(status) + ttl * 1000;
+    ctx.queue.addAfter(
+      TTL,
+      objectKey(job.metadata.namespace, job.metadata.name),
+      Math.max(0, at - ctx.now().getTime()),
+    );
+  }
+
+  function finishedAt(status: JobStatus): number {
+    const c = (status.conditions ?? []).find(
+      (x) => (x.type === "Complete" || x.type === "Failed") && x.status === "True",
+    );
+    return Date.parse(status.completionTime ?? c?.lastTransitionTime ?? "") || ctx.now().getTime();
+  }
+
+  function expire(key: string): void {
+    const { namespace, name: jobName } = splitKey(key);
+    const job = ctx.cache.get(R.jobs, namespace, jobName);
+    if (!job || job.metadata.deletionTimestamp !== undefined) return;
+    const status = statusOf<JobStatus>(job);
+    const ttl = ((job.spec ?? {}) as JobSpec).ttlSecondsAfterFinished;
+    if (!finished(status) || ttl === undefined) return;
+    const left = finishedAt(status) + ttl * 1000 - ctx.now().getTime();
+    if (left > 0) return expireLater(job, status);
+    deleteQuietly(ctx.store, R.jobs, namespace, jobName, "Background");
+  }
+  ctx.queue.register(TTL, expire);
 
   return {
     name,
@@ -175,7 +221,9 @@ export function jobsController(ctx: Context): Controller {
     reconcile,
     resync(): void {
       for (const j of ctx.cache.list(R.jobs)) {
-        if (!finished(statusOf<JobStatus>(j))) ctx.queue.add(name, objectKey(j.metadata.namespace, j.metadata.name));
+        const s = statusOf<JobStatus>(j);
+        if (!finished(s)) ctx.queue.add(name, objectKey(j.metadata.namespace, j.metadata.name));
+        else if (((j.spec ?? {}) as JobSpec).ttlSecondsAfterFinished !== undefined) expireLater(j, s);
       }
     },
   };

@@ -10,6 +10,7 @@ import type { KubeObject, StoreEvent } from "../types.ts";
 import { buildDestination, buildDigest, isCrashingImage, isUnpullableImage } from "../synthetic.ts";
 import { NODE_NAME, SOURCES } from "./events.ts";
 import { fnv32a, sha256Hex } from "./hash.ts";
+import { addQuantities, compareQuantities, maxQuantity, tryParseQuantity, ZERO, type Quantity } from "./quantity.ts";
 import {
   R,
   controllerOf,
@@ -136,6 +137,40 @@ export function imageID(image: string): string {
   const normalized = normalizeImage(image);
   const repo = normalized.split("@")[0]?.replace(/:[^/:]*$/, "") ?? normalized;
   return `${repo}@sha256:${sha256Hex(`image:${normalized}`)}`;
+}
+
+/** What the single node offers and how it is labelled. */
+export const NODE_ALLOCATABLE: Record<string, string> = { cpu: "8", memory: "16Gi", "ephemeral-storage": "100Gi" };
+export const NODE_LABELS: Record<string, string> = {
+  "kubernetes.io/hostname": "sandbox-node-1",
+  "kubernetes.io/os": "linux",
+  "kubernetes.io/arch": "amd64",
+  "node-role.kubernetes.io/control-plane": "",
+};
+
+/** The scheduler's verdict for the node: undefined when the pod fits, else the FailedScheduling message. */
+export function unschedulableReason(spec: PodSpec & { nodeSelector?: Record<string, string> }): string | undefined {
+  const reasons: string[] = [];
+  for (const [k, v] of Object.entries(spec.nodeSelector ?? {})) {
+    if (NODE_LABELS[k] !== v) {
+      reasons.push("1 node(s) didn't match Pod's node affinity/selector");
+      break;
+    }
+  }
+  for (const res of Object.keys(NODE_ALLOCATABLE)) {
+    let sum: Quantity = ZERO;
+    for (const c of spec.containers ?? [])
+      sum = addQuantities(sum, tryParseQuantity(c.resources?.requests?.[res]) ?? ZERO);
+    for (const c of spec.initContainers ?? [])
+      sum = maxQuantity(sum, tryParseQuantity(c.resources?.requests?.[res]) ?? ZERO);
+    const capacity = tryParseQuantity(NODE_ALLOCATABLE[res]) ?? ZERO;
+    if (compareQuantities(sum, capacity) > 0) reasons.push(`1 Insufficient ${res}`);
+  }
+  if (reasons.length === 0) return undefined;
+  const preemption = reasons.some((r) => r.startsWith("1 Insufficient"))
+    ? "1 No preemption victims found for incoming pod"
+    : "1 Preemption is not helpful for scheduling";
+  return `0/1 nodes are available: ${reasons.join(", ")}. preemption: 0/1 nodes are available: ${preemption}.`;
 }
 
 /** Allocates pod IPs in 10.244.0.0/16 (.1 to .254 of each /24), unique among live pods. */
@@ -462,10 +497,41 @@ export function podsController(ctx: Context): Controller {
   }
 
   /** First sight of a pod: schedule it (or pick up where a restored pod was). */
+  /** A pod the node cannot take stays Pending, PodScheduled=False, with a FailedScheduling warning. */
+  function refuse(pod: KubeObject, message: string): void {
+    const status = statusOf<PodStatus>(pod);
+    const prev = findCondition(status.conditions, "PodScheduled");
+    if (prev?.status === "False" && prev.message === message) return;
+    ctx.events.record(pod, "Warning", "FailedScheduling", message, SOURCES.scheduler);
+    const condition: Condition = {
+      type: "PodScheduled",
+      status: "False",
+      lastProbeTime: null,
+      lastTransitionTime: now(),
+      reason: "Unschedulable",
+      message,
+    };
+    writeStatus(ctx.store, R.pods, {
+      ...pod,
+      status: {
+        phase: "Pending",
+        conditions: [condition],
+        qosClass: qosClass([
+          ...(((pod.spec ?? {}) as PodSpec).containers ?? []),
+          ...(((pod.spec ?? {}) as PodSpec).initContainers ?? []),
+        ]),
+      },
+    });
+  }
+
   function admitPod(pod: KubeObject): void {
     const uid = pod.metadata.uid ?? "";
     const spec = (pod.spec ?? {}) as PodSpec;
     const status = statusOf<PodStatus>(pod);
+    if (!spec.nodeName) {
+      const refused = unschedulableReason(spec);
+      if (refused !== undefined) return refuse(pod, refused);
+    }
     const previous = new Map((status.containerStatuses ?? []).map((s) => [s.name, s]));
     const fresh = !spec.nodeName || status.containerStatuses === undefined;
     const rt: Runtime = {

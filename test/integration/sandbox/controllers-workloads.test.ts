@@ -303,6 +303,27 @@ describe("sandbox deployment controller", () => {
     expect(status(get("deployments.apps", "crash")).availableReplicas ?? 0).toBe(0);
   });
 
+  it("leaves pods the node cannot take Pending with a FailedScheduling warning", async () => {
+    const d = deployment("huge", "nginx:1.27", 1);
+    ((((d.spec as Rec).template as Rec).spec as Rec).containers as Rec[])[0] = {
+      name: "main",
+      image: "nginx:1.27",
+      resources: { requests: { cpu: "64", memory: "1Gi" } },
+    };
+    store.create("deployments.apps", d);
+    const ev = await waitFor("FailedScheduling", () => events("FailedScheduling")[0]);
+    expect(ev).toMatchObject({
+      type: "Warning",
+      source: { component: "default-scheduler" },
+      message:
+        "0/1 nodes are available: 1 Insufficient cpu. preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod.",
+    });
+    const [pod] = list("pods", "app=huge");
+    expect(status(pod).phase).toBe("Pending");
+    expect(spec(pod).nodeName).toBeUndefined();
+    expect(condition(pod, "PodScheduled")).toMatchObject({ status: "False", reason: "Unschedulable" });
+  });
+
   it("deletes ReplicaSets and pods when their Deployment is deleted (garbage collection)", async () => {
     store.create("deployments.apps", deployment("web", "nginx:1.27", 2));
     await available("web");
@@ -391,6 +412,27 @@ describe("sandbox job controller", () => {
     });
     expect(status(failed).failed).toBe(2);
     expect(list("pods", "job-name=broken").every((p) => status(p).phase === "Failed")).toBe(true);
+  });
+
+  it("fails a Job that runs past activeDeadlineSeconds and deletes finished Jobs after their TTL", async () => {
+    store.create("jobs.batch", job("slow", "busybox:1.36", { activeDeadlineSeconds: 0 }));
+    const failed = await waitFor("DeadlineExceeded", () => {
+      const j = get("jobs.batch", "slow");
+      return condition(j, "Failed")?.status === "True" ? j : undefined;
+    });
+    expect(condition(failed, "Failed")).toMatchObject({
+      reason: "DeadlineExceeded",
+      message: "Job was active longer than specified deadline",
+    });
+    store.create("jobs.batch", job("once", "busybox:1.36", { ttlSecondsAfterFinished: 0 }));
+    await waitFor(
+      "Complete",
+      () => condition(get("jobs.batch", "once"), "Complete") !== undefined || get("jobs.batch", "once") === undefined,
+    );
+    await waitFor(
+      "job and pods deleted",
+      () => get("jobs.batch", "once") === undefined && list("pods", "job-name=once").length === 0,
+    );
   });
 
   it("reports the pushed image digest of a kaniko build in the termination message", async () => {
