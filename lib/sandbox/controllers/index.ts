@@ -9,6 +9,7 @@ import type { Store } from "../store.ts";
 import { defaultsController } from "./defaults.ts";
 import { deploymentsController } from "./deployments.ts";
 import { EventRecorder } from "./events.ts";
+import { DEFAULT_EVENT_TTL_MS, eventTTLController } from "./eventttl.ts";
 import { garbageCollector } from "./gc.ts";
 import { jobsController } from "./jobs.ts";
 import { limitRangeController } from "./limitranges.ts";
@@ -26,6 +27,8 @@ export interface ControllerOptions {
   /** How long a Job's pod runs before it succeeds (default ~ a few seconds; tests ~50). */
   jobDurationMs: number;
   now?: () => Date;
+  /** Events not written to for this long are deleted, as kube-apiserver's --event-ttl (default 1 hour). */
+  eventTTLMs?: number;
   /** Where controller errors are reported (default: nowhere). */
   log?: (line: string) => void;
 }
@@ -90,7 +93,10 @@ export function startControllers(store: Store, options: ControllerOptions): Cont
     log,
     stopped: () => stopped,
   };
-  const controllers = FACTORIES.map((make) => make(ctx));
+  const controllers = [
+    ...FACTORIES.map((make) => make(ctx)),
+    eventTTLController(ctx, options.eventTTLMs ?? DEFAULT_EVENT_TTL_MS),
+  ];
   for (const c of controllers) queue.register(c.name, (key) => c.reconcile(key));
 
   const dispatch = (event: StoreEvent, old: KubeObject | undefined): void => {

@@ -211,6 +211,38 @@ describe("sandbox volume provisioning", () => {
   });
 });
 
+describe("sandbox events", () => {
+  it("counts repeats and deletes events after the event TTL", async () => {
+    const own = new Store();
+    const c = startControllers(own, { podReadyDelayMs: 20, jobDurationMs: 50, eventTTLMs: 150 });
+    try {
+      own.create("persistentvolumeclaims", {
+        apiVersion: "v1",
+        kind: "PersistentVolumeClaim",
+        metadata: { name: "never", namespace: "default" },
+        spec: { storageClassName: "sandbox-unavailable", resources: { requests: { storage: "1Gi" } } },
+      });
+      await waitFor("an event", () => own.list("events", { namespace: "default" }).items.length > 0);
+      const pvc = own.get("persistentvolumeclaims", "default", "never") as KubeObject;
+      own.update("persistentvolumeclaims", {
+        ...pvc,
+        spec: { ...spec(pvc), resources: { requests: { storage: "2Gi" } } },
+      });
+      const repeated = await waitFor("count 2", () =>
+        own.list("events", { namespace: "default" }).items.find((e) => (e as Rec).count === 2),
+      );
+      expect(repeated).toMatchObject({
+        reason: "ProvisioningFailed",
+        firstTimestamp: expect.any(String),
+        lastTimestamp: expect.any(String),
+      });
+      await waitFor("events expired", () => own.list("events", { namespace: "default" }).items.length === 0, 3000);
+    } finally {
+      c.stop();
+    }
+  });
+});
+
 describe("sandbox namespace controller", () => {
   it("gives a new namespace its default ServiceAccount and kube-root-ca.crt", async () => {
     await waitFor("defaults", () => get("serviceaccounts", "default") && get("configmaps", "kube-root-ca.crt"));
