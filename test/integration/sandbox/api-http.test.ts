@@ -255,6 +255,16 @@ describe("sandbox API writes", () => {
     expect(Number(after)).toBeGreaterThan(Number(before));
   });
 
+  it("answers verbs a path does not take with 405 MethodNotAllowed", async () => {
+    const put = await call("PUT", `/api/v1/namespaces/${NS}/configmaps`, cm("x"));
+    expect(put.status).toBe(405);
+    expect(put.json).toMatchObject({ kind: "Status", reason: "MethodNotAllowed", details: { kind: "configmaps" } });
+    const post = await call("POST", `/api/v1/namespaces/${NS}/configmaps/x`, cm("x"));
+    expect(post.status).toBe(405);
+    const metrics = await call("DELETE", `/apis/metrics.k8s.io/v1beta1/namespaces/${NS}/pods/x`);
+    expect(metrics.status).toBe(405);
+  });
+
   it("refuses a body whose namespace or kind does not match the URL", async () => {
     const wrongNs = await call("POST", `/api/v1/namespaces/${NS}/configmaps`, {
       ...(cm("x") as object),
