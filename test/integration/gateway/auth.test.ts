@@ -150,6 +150,14 @@ describe("api authentication", () => {
     expect(checked).toBeGreaterThanOrEqual(6);
   });
 
+  it("never publishes the JWT secret in the service registry", () => {
+    const services = gw.broker.registry.getServiceList({}) as { name: string; settings?: Record<string, unknown> }[];
+    const api = services.find((s) => s.name === "api");
+    expect(api?.settings).toBeDefined();
+    expect(api?.settings).not.toHaveProperty("jwtSecret");
+    expect(JSON.stringify(services)).not.toContain(TEST_SECRET);
+  });
+
   it("needs no token for health, ready and openapi.json", async () => {
     for (const path of ["/api/health", "/api/ready", "/api/openapi.json"]) {
       expect((await gw.request(path)).status).toBe(200);
