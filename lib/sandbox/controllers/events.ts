@@ -24,6 +24,7 @@ export const SOURCES = {
   provisioner: { component: "rancher.io/local-path_local-path-provisioner-sandbox" },
   endpoints: { component: "endpoint-controller" },
   namespace: { component: "namespace-controller" },
+  ingress: { component: "nginx-ingress-controller" },
 } as const satisfies Record<string, EventSource>;
 
 const MAX_REMEMBERED = 20_000;

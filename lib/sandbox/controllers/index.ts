@@ -11,6 +11,7 @@ import { deploymentsController } from "./deployments.ts";
 import { EventRecorder } from "./events.ts";
 import { DEFAULT_EVENT_TTL_MS, eventTTLController } from "./eventttl.ts";
 import { garbageCollector } from "./gc.ts";
+import { ingressesController } from "./ingresses.ts";
 import { jobsController } from "./jobs.ts";
 import { limitRangeController } from "./limitranges.ts";
 import { namespacesController } from "./namespaces.ts";
@@ -71,6 +72,7 @@ const FACTORIES: ControllerFactory[] = [
   podsController,
   jobsController,
   volumesController,
+  ingressesController,
 ];
 
 export function startControllers(store: Store, options: ControllerOptions): Controllers {

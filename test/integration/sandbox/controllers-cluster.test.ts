@@ -159,6 +159,36 @@ describe("sandbox service controller", () => {
   });
 });
 
+describe("sandbox ingress controller", () => {
+  it("publishes the node address in an Ingress's status after a sync", async () => {
+    store.create("ingresses.networking.k8s.io", {
+      apiVersion: "networking.k8s.io/v1",
+      kind: "Ingress",
+      metadata: { name: "web", namespace: NS },
+      spec: {
+        ingressClassName: "nginx",
+        rules: [
+          {
+            host: "web.team.example.com",
+            http: {
+              paths: [{ path: "/", pathType: "Prefix", backend: { service: { name: "web", port: { number: 80 } } } }],
+            },
+          },
+        ],
+      },
+    });
+    const ing = await waitFor("status", () => {
+      const i = get("ingresses.networking.k8s.io", "web");
+      return (status(i).loadBalancer as Rec | undefined)?.ingress ? i : undefined;
+    });
+    expect(status(ing)).toEqual({ loadBalancer: { ingress: [{ ip: "172.18.0.2" }] } });
+    expect(events("Sync")[0]).toMatchObject({
+      message: "Scheduled for sync",
+      source: { component: "nginx-ingress-controller" },
+    });
+  });
+});
+
 describe("sandbox volume provisioning", () => {
   it("binds a claim to a new PersistentVolume sized from the request", async () => {
     store.create("persistentvolumeclaims", {
