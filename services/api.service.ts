@@ -153,6 +153,15 @@ function httpErrorOf(err: unknown): HttpError {
     type = type.toUpperCase().replace(/\./g, "_");
   }
 
+  // The validator adds the nodeID (a host name) to each issue; callers need the field, rule and value only.
+  if (Array.isArray(data)) {
+    data = data.map((item: unknown) => {
+      if (!isRecord(item) || !("nodeID" in item)) return item;
+      const { nodeID: _nodeID, ...rest } = item;
+      return rest;
+    });
+  }
+
   const status = code >= 400 && code <= 599 ? code : 500;
   if (status >= 500 && !(retryable && status === 503)) {
     message = STATUS_CODES[status] ?? "Internal Server Error";

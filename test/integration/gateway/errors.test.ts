@@ -143,7 +143,15 @@ describe("api errors", () => {
       name: "ValidationError",
       code: 422,
       type: "VALIDATION_ERROR",
-      data: [expect.objectContaining({ field: "name", type: "string", actual: 42 })],
+      data: [
+        {
+          type: "string",
+          field: "name",
+          actual: 42,
+          message: "The 'name' field must be a string.",
+          action: "v1.k8s.widgets.create",
+        },
+      ],
     });
     const pattern = await gw.request("/api/v1/k8s/widgets", { method: "POST", token, body: { name: "Bad Name" } });
     expect(await pattern.json()).toMatchObject({
