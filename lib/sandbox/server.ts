@@ -21,6 +21,7 @@ import {
   StatusError,
   successStatus,
   unauthorizedError,
+  unprocessableError,
   unsupportedMediaTypeError,
 } from "./status.ts";
 import { clone, timestamp, type Store } from "./store.ts";
@@ -877,19 +878,13 @@ export class ApiServer {
       checkDepth(ops);
       if (!Array.isArray(ops))
         throw badRequestError(
-          "error decoding patch: json: cannot unmarshal object into Go value of type jsonpatch.Patch",
+          `error decoding patch: json: cannot unmarshal ${ops === null ? "null" : typeof ops === "object" ? "object" : typeof ops} into Go value of type jsonpatch.Patch`,
         );
       try {
         patched = fastJsonPatch.applyPatch(clone(base), ops as fastJsonPatch.Operation[], true, true).newDocument;
       } catch (err) {
         const message = err instanceof Error ? (err.message.split("\n")[0] ?? "") : String(err);
-        throw invalidError(rt, existing.metadata.name, [
-          {
-            reason: "FieldValueInvalid",
-            field: "",
-            message: `the server rejected our request due to an error in our request: ${message}`,
-          },
-        ]);
+        throw unprocessableError(message);
       }
     } else {
       const patch = parseJSONObject(text, "the patch");

@@ -131,6 +131,13 @@ export function invalidError(rt: RT, name: string, causes: StatusCause[]): Statu
   });
 }
 
+/**
+ * 422 as NewGenericServerResponse writes it (a JSON patch that cannot be applied), with the cause appended.
+ */
+export function unprocessableError(cause: string): StatusError {
+  return failure(422, "Invalid", `the server rejected our request due to an error in our request: ${cause}`, {});
+}
+
 /** 403 `pods "web" is forbidden: <message>`. */
 export function forbiddenError(rt: RT, name: string, message: string): StatusError {
   const subject = name === "" ? qualifiedResource(rt) : `${qualifiedResource(rt)} "${name}"`;
