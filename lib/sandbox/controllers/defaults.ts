@@ -65,7 +65,9 @@ export function defaultPodSpec(spec: Rec): void {
 
 function defaultTemplate(spec: Rec): void {
   const template = rec(spec, "template");
-  rec(template, "metadata");
+  const meta = rec(template, "metadata");
+  // kubectl sends `creationTimestamp: null` in templates; the apiserver's round trip drops it.
+  if (meta.creationTimestamp === null) delete meta.creationTimestamp;
   defaultPodSpec(rec(template, "spec"));
 }
 

@@ -27,6 +27,20 @@ export function fnv32a(text: string): number {
   return hash >>> 0;
 }
 
+/** Drops nulls and empty objects, which decode to the same Go zero values as absent fields. */
+function zeroless(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(zeroless);
+  if (value === null || typeof value !== "object") return value;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+    const z = zeroless(v);
+    if (z === null || z === undefined) continue;
+    if (typeof z === "object" && !Array.isArray(z) && Object.keys(z).length === 0) continue;
+    out[k] = z;
+  }
+  return out;
+}
+
 /** rand.SafeEncodeString: maps each character onto the safe alphabet. */
 export function safeEncode(text: string): string {
   let out = "";
@@ -44,7 +58,7 @@ export function podTemplateHash(template: unknown, collisionCount?: number): str
   if (template !== null && typeof template === "object") {
     const t = structuredClone(template) as { metadata?: { labels?: Record<string, string> } };
     if (t.metadata?.labels) delete t.metadata.labels["pod-template-hash"];
-    normalized = t;
+    normalized = zeroless(t);
   }
   const text = stableStringify(normalized) + (collisionCount ? `#${collisionCount}` : "");
   return safeEncode(String(fnv32a(text)));

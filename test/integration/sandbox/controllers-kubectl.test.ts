@@ -119,6 +119,14 @@ describe("sandbox controllers with kubectl", () => {
     const d = await apps.readNamespacedDeployment({ name: "site", namespace: "web" });
     expect(d.status).toMatchObject({ replicas: 4, updatedReplicas: 4, readyReplicas: 4, availableReplicas: 4 });
     expect(d.metadata?.annotations?.["deployment.kubernetes.io/revision"]).toBe("2");
+    // Undo goes back to the first ReplicaSet (same pod-template-hash), which takes revision 3.
+    await ok(["-n", "web", "rollout", "undo", "deployment/site"]);
+    await ok(["-n", "web", "rollout", "status", "deployment/site", "--timeout=15s"]);
+    expect((await ok(["-n", "web", "get", "rs", "-o", "name"])).trim().split("\n").sort()).toEqual([...after].sort());
+    const first = before[0]?.replace("replicaset.apps/", "") ?? "";
+    const rs = await apps.readNamespacedReplicaSet({ name: first, namespace: "web" });
+    expect(rs.spec?.replicas).toBe(4);
+    expect(rs.metadata?.annotations?.["deployment.kubernetes.io/revision"]).toBe("3");
   });
 
   it("shows a deployment's logs", async () => {

@@ -37,6 +37,14 @@ describe("sandbox hashes", () => {
     expect(podTemplateHash(labelled)).toBe(podTemplateHash(template));
   });
 
+  it("treats nulls and empty objects like absent fields, as Go's zero values", () => {
+    const fromKubectl = {
+      metadata: { creationTimestamp: null, labels: { app: "web" } },
+      spec: { containers: [{ name: "nginx", image: "nginx:1.27", resources: {} }] },
+    };
+    expect(podTemplateHash(fromKubectl)).toBe(podTemplateHash(template));
+  });
+
   it("changes with the template and with the collision count", () => {
     const restarted = structuredClone(template) as Record<string, unknown> & typeof template;
     (restarted.metadata as Record<string, unknown>).annotations = {
