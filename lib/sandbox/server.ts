@@ -182,7 +182,14 @@ export class ApiServer {
       sockets.add(socket);
       socket.on("close", () => sockets.delete(socket));
       socket.on("error", () => socket.destroy());
+      // a connection that never says anything is dropped; once dispatched, the http(s) server's timeouts apply
+      const silent = (): void => {
+        socket.destroy();
+      };
+      socket.setTimeout(30000, silent);
       socket.once("data", (first: Buffer) => {
+        socket.setTimeout(0);
+        socket.off("timeout", silent);
         socket.pause();
         socket.unshift(first);
         (first[0] === 0x16 ? https : http).emit("connection", socket);
