@@ -47,7 +47,8 @@ export function volumesController(ctx: Context): Controller {
     if (status.phase === "Bound") return;
     const spec = (pvc.spec ?? {}) as PvcSpec;
     const storageClass = spec.storageClassName ?? DEFAULT_STORAGE_CLASS;
-    if (status.phase !== "Pending") writeStatus(ctx.store, R.pvcs, { ...pvc, status: { phase: "Pending" } });
+    const current =
+      status.phase === "Pending" ? pvc : writeStatus(ctx.store, R.pvcs, { ...pvc, status: { phase: "Pending" } });
     if (storageClass === UNAVAILABLE_STORAGE_CLASS) {
       ctx.events.record(
         pvc,
@@ -126,7 +127,7 @@ export function volumesController(ctx: Context): Controller {
       ...pv,
       status: { phase: "Bound", lastPhaseTransitionTime: isoSeconds(ctx.now()) },
     });
-    const bound = copy(pvc);
+    const bound = copy(current);
     (bound.spec as PvcSpec).volumeName = pvName;
     bound.metadata.annotations = {
       ...bound.metadata.annotations,

@@ -10,15 +10,19 @@ import type { KubeObject } from "../../../lib/sandbox/types.ts";
 
 let store: Store;
 let controllers: Controllers;
+/** What the controllers reported as failures: a test leaves none. */
+let logs: string[] = [];
 const NS = "shop";
 
 beforeEach(() => {
+  logs = [];
   store = new Store();
-  controllers = startControllers(store, { podReadyDelayMs: 20, jobDurationMs: 50 });
+  controllers = startControllers(store, { podReadyDelayMs: 20, jobDurationMs: 50, log: (line) => logs.push(line) });
   store.create("namespaces", { apiVersion: "v1", kind: "Namespace", metadata: { name: NS } });
 });
 afterEach(() => {
   controllers.stop();
+  expect(logs).toEqual([]);
 });
 
 async function waitFor<T>(what: string, probe: () => T | undefined | false, timeoutMs = 5000): Promise<T> {
