@@ -672,10 +672,20 @@ export class ApiServer {
   }
 
   /** Checks apiVersion/kind/name/namespace of a body against the URL and returns it as an object of this type. */
-  private checkBody(target: Target, body: Record<string, unknown>, requireName: boolean): KubeObject {
+  private checkBody(
+    target: Target,
+    body: Record<string, unknown>,
+    requireName: boolean,
+    requireTypeMeta = false,
+  ): KubeObject {
     const { rt } = target;
     const gv = groupVersionOf(rt);
     // like kube-apiserver, a typed endpoint defaults a missing apiVersion/kind from the URL
+    // an apply configuration must say what it is (server-side apply decodes it as unstructured)
+    if (requireTypeMeta && (body.kind === undefined || body.apiVersion === undefined)) {
+      const missing = body.kind === undefined ? "Kind" : "apiVersion";
+      throw badRequestError(`Object '${missing}' is missing in '${truncate(JSON.stringify(body))}'`);
+    }
     const kind = body.kind ?? rt.kind;
     const apiVersion = body.apiVersion ?? gv;
     if (typeof kind !== "string" || typeof apiVersion !== "string") {
@@ -933,7 +943,7 @@ export class ApiServer {
   ): void {
     const { rt } = target;
     const body = parseYAMLObject(text);
-    const applied = this.checkBody(target, body, true);
+    const applied = this.checkBody(target, body, true, true);
     const live = this.store.getRef(rt.key, target.namespace, target.name ?? "");
     const wanted = applied.metadata.resourceVersion;
     if (wanted !== undefined && wanted !== "" && wanted !== live?.metadata.resourceVersion) {
