@@ -265,7 +265,7 @@ describe("sandbox API writes", () => {
     expect(metrics.status).toBe(405);
   });
 
-  it("refuses a body whose namespace or kind does not match the URL", async () => {
+  it("refuses a body whose namespace or kind does not match the URL, and an apply without its kind", async () => {
     const wrongNs = await call("POST", `/api/v1/namespaces/${NS}/configmaps`, {
       ...(cm("x") as object),
       metadata: { name: "x", namespace: "other" },
@@ -280,6 +280,16 @@ describe("sandbox API writes", () => {
       metadata: { name: "x" },
     });
     expect(wrongKind.status).toBe(400);
+    const untyped = await call(
+      "PATCH",
+      `/api/v1/namespaces/${NS}/configmaps/x?fieldManager=t`,
+      "metadata: {name: x}\n",
+      {
+        "Content-Type": "application/apply-patch+yaml",
+      },
+    );
+    expect(untyped.status).toBe(400);
+    expect(untyped.json.message).toMatch(/^Object 'Kind' is missing in/);
   });
 
   it("deletes with a propagation policy from the body or the query, and deletes collections", async () => {
