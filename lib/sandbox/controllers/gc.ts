@@ -5,15 +5,7 @@
  * are gone; the `orphan` finalizer strips the references from dependents first.
  */
 import type { KubeObject } from "../types.ts";
-import {
-  copy,
-  deleteQuietly,
-  isNotFound,
-  objectKey,
-  type Context,
-  type Controller,
-  type ObjectRef,
-} from "./runtime.ts";
+import { copy, deleteQuietly, isNotFound, type Context, type Controller, type ObjectRef } from "./runtime.ts";
 
 const FOREGROUND = "foregroundDeletion";
 const ORPHAN = "orphan";
@@ -159,7 +151,6 @@ export function garbageCollector(ctx: Context): Controller {
             );
         }
       }
-      void objectKey;
     },
   };
 }

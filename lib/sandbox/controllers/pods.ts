@@ -256,17 +256,16 @@ export function podsController(ctx: Context): Controller {
   const event = (pod: KubeObject, c: Ctr | undefined, type: "Normal" | "Warning", reason: string, message: string) =>
     ctx.events.record(pod, type, reason, message, SOURCES.kubelet, c ? `spec.containers{${c.name}}` : undefined);
 
-  function phaseOf(rt: Runtime, pod: KubeObject): string {
+  function phaseOf(rt: Runtime): string {
     const all = rt.containers;
     if (all.length > 0 && all.every((c) => c.state === "terminated")) {
       return all.every((c) => c.exitCode === 0) ? "Succeeded" : "Failed";
     }
     if (all.some((c) => !c.started && c.last === undefined && c.state !== "terminated")) return "Pending";
-    void pod;
     return "Running";
   }
 
-  function containerStatus(rt: Runtime, c: Ctr): Record<string, unknown> {
+  function containerStatus(c: Ctr): Record<string, unknown> {
     let state: Record<string, unknown>;
     if (c.state === "running") state = { running: { startedAt: c.startedAt } };
     else if (c.state === "terminated") {
@@ -293,7 +292,6 @@ export function podsController(ctx: Context): Controller {
       started: c.started && c.state === "running",
       state,
     };
-    void rt;
   }
 
   function condition(
@@ -318,7 +316,7 @@ export function podsController(ctx: Context): Controller {
   }
 
   function buildStatus(rt: Runtime, pod: KubeObject): Record<string, unknown> {
-    const phase = phaseOf(rt, pod);
+    const phase = phaseOf(rt);
     const unready = rt.containers.filter((c) => !c.ready).map((c) => c.name);
     const done = phase === "Succeeded" || phase === "Failed";
     const readyStatus = unready.length === 0 && !done ? "True" : "False";
@@ -365,7 +363,7 @@ export function podsController(ctx: Context): Controller {
               },
             })),
           }),
-      containerStatuses: rt.containers.map((c) => containerStatus(rt, c)),
+      containerStatuses: rt.containers.map((c) => containerStatus(c)),
       qosClass: qosClass([...(spec.containers ?? []), ...(spec.initContainers ?? [])]),
     };
     return status;

@@ -289,6 +289,23 @@ describe("sandbox deployment controller", () => {
     expect(status(d)).toMatchObject({ availableReplicas: 0, unavailableReplicas: 1 });
   });
 
+  it("recovers when a broken Deployment gets a pullable image", async () => {
+    store.create("deployments.apps", deployment("fix", "sandbox.invalid/app:1", 3));
+    await waitFor("pods pulling", () => list("pods", "app=fix").length === 3);
+    const d = get("deployments.apps", "fix") as KubeObject;
+    ((((d.spec as Rec).template as Rec).spec as Rec).containers as Rec[])[0] = { name: "main", image: "nginx:1.27" };
+    store.update("deployments.apps", d);
+    await available("fix");
+    const sets = list("replicasets.apps");
+    expect(
+      sets.map((rs) => [rs.metadata.annotations?.["deployment.kubernetes.io/revision"], spec(rs).replicas]).sort(),
+    ).toEqual([
+      ["1", 0],
+      ["2", 3],
+    ]);
+    await waitFor("old pods gone", () => list("pods", "app=fix").length === 3);
+  });
+
   it("puts a crashing container into CrashLoopBackOff with restarts counting up", async () => {
     store.create("deployments.apps", deployment("crash", "sandbox.invalid/crash:1", 1));
     const pod = await waitFor("two restarts", () =>
