@@ -7,7 +7,7 @@ import { readConfig, type SuiteConfig } from "./lib/config.ts";
 
 export function brokerOptions(config: SuiteConfig = readConfig()): BrokerOptions {
   return {
-    namespace: "moleculer-k8s",
+    namespace: config.brokerNamespace,
     ...(config.nodeID === undefined ? {} : { nodeID: config.nodeID }),
     logger: {
       type: "Console",

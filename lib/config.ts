@@ -11,6 +11,8 @@ export interface SuiteConfig {
   transporter: string | undefined;
   /** Which services this node runs (SERVICES): short names or globs, comma-separated; undefined = all. */
   services: string[] | undefined;
+  /** Moleculer namespace (BROKER_NAMESPACE): nodes talk only to nodes of the same one on a shared transporter. */
+  brokerNamespace: string;
   /** Node ID (NODE_ID); undefined = moleculer's hostname-pid default. */
   nodeID: string | undefined;
   /** MongoDB URI (MONGO_URI); undefined = embedded NeDB files under dataDir. */
@@ -84,6 +86,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): SuiteConfig {
     port: integer(env, "PORT", 3000),
     transporter: text(env, "TRANSPORTER"),
     services: services.length > 0 ? services : undefined,
+    brokerNamespace: text(env, "BROKER_NAMESPACE") ?? "moleculer-k8s",
     nodeID: text(env, "NODE_ID"),
     mongoUri: text(env, "MONGO_URI"),
     dataDir: path.resolve(text(env, "DATA_DIR") ?? "./data"),

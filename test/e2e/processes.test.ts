@@ -1,0 +1,118 @@
+/**
+ * The suite as users start it on several machines: `node scripts/start.ts` twice, one with SERVICES=api and one with
+ * everything else, over NATS. The gateway process runs no domain service, so every answer crossed the transporter.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
+import { spawn, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdtemp, rm } from "node:fs/promises";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { signToken } from "../../lib/auth.ts";
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+const NATS = process.env.NATS_URL ?? "nats://127.0.0.1:4222";
+const SECRET = "processes-test-secret-0123456789abcdef";
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      server.close(() =>
+        typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port")),
+      );
+    });
+  });
+}
+
+function startNode(env: Record<string, string>): { child: ChildProcess; output: () => string } {
+  let output = "";
+  const child = spawn(process.execPath, [path.join(ROOT, "scripts/start.ts")], {
+    cwd: ROOT,
+    env: { ...process.env, METRICS_PORT: "0", LOG_LEVEL: "info", TRANSPORTER: NATS, JWT_SECRET: SECRET, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  child.stdout?.on("data", (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr?.on("data", (chunk: Buffer) => (output += chunk.toString()));
+  return { child, output: () => output };
+}
+
+async function stopNode(child: ChildProcess | undefined): Promise<number | null> {
+  if (child === undefined || child.exitCode !== null) return child?.exitCode ?? null;
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  child.kill("SIGTERM");
+  return exited;
+}
+
+describe("npm start on two processes (SERVICES, TRANSPORTER)", () => {
+  const brokerNamespace = `proc-${randomBytes(4).toString("hex")}`;
+  let dataDir: string;
+  let gateway: ReturnType<typeof startNode>;
+  let services: ReturnType<typeof startNode>;
+  let base: string;
+
+  beforeAll(async () => {
+    dataDir = await mkdtemp(path.join(os.tmpdir(), "processes-"));
+    const port = await freePort();
+    base = `http://127.0.0.1:${port}`;
+    const common = { BROKER_NAMESPACE: brokerNamespace, DATA_DIR: dataDir };
+    services = startNode({ ...common, SERVICES: "*,!api", NODE_ID: `${brokerNamespace}-services` });
+    gateway = startNode({ ...common, SERVICES: "api", NODE_ID: `${brokerNamespace}-gateway`, PORT: String(port) });
+    // Ready, and the gateway has published the remote node's routes (it rebuilds them shortly after a node joins).
+    const token = await signToken({ userID: "probe" }, SECRET);
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const ready = await fetch(`${base}/api/ready`).then(
+        async (r) => r.ok && JSON.stringify(await r.json()).includes("v1.k8s.namespaces.readiness"),
+        () => false,
+      );
+      const routed =
+        ready &&
+        (await fetch(`${base}/api/v1/k8s/namespaces`, { headers: { Authorization: `Bearer ${token}` } }).then(
+          (r) => r.status === 200,
+          () => false,
+        ));
+      if (routed) break;
+      if (Date.now() > deadline) {
+        throw new Error(`not ready in 30 s\n--- gateway\n${gateway.output()}\n--- services\n${services.output()}`);
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }, 40_000);
+
+  afterAll(async () => {
+    await stopNode(gateway?.child);
+    await stopNode(services?.child);
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it("says in its log which services each node runs", () => {
+    expect(gateway.output()).toContain("runs: api");
+    expect(services.output()).toMatch(/runs: images, kube, namespaces/);
+    expect(services.output()).not.toContain("REST gateway");
+  });
+
+  it("answers REST calls on the gateway from the services process", async () => {
+    const token = await signToken({ userID: "carol" }, SECRET);
+    const headers = { Authorization: `Bearer ${token}`, "Content-Type": "application/json" };
+    const created = await fetch(`${base}/api/v1/k8s/namespaces`, {
+      method: "POST",
+      headers,
+      body: JSON.stringify({ name: "shop" }),
+    });
+    expect(created.status).toBe(200);
+    const body = (await created.json()) as { id: string; owner: string };
+    expect(body.owner).toBe("carol");
+    const fetched = await fetch(`${base}/api/v1/k8s/namespaces/${body.id}`, { headers });
+    expect(await fetched.json()).toMatchObject({ id: body.id, name: "shop" });
+  });
+
+  it("stops both processes gracefully on SIGTERM", async () => {
+    expect(await stopNode(gateway.child)).toBe(0);
+    expect(await stopNode(services.child)).toBe(0);
+    expect(services.output()).toContain("ServiceBroker is stopped");
+  });
+});
