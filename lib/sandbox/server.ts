@@ -245,7 +245,12 @@ export class ApiServer {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? "/", "http://sandbox");
+    let url: URL;
+    try {
+      url = new URL(`http://sandbox${(req.url ?? "/").startsWith("/") ? "" : "/"}${req.url ?? ""}`);
+    } catch {
+      return sendStatus(res, badRequestError("invalid request URL").status);
+    }
     const path = url.pathname.replace(/\/+$/, "") || "/";
     const query = url.searchParams;
     const method = (req.method ?? "GET").toUpperCase();
@@ -287,7 +292,7 @@ export class ApiServer {
     const segments = path
       .split("/")
       .filter((s) => s !== "")
-      .map(decodeURIComponent);
+      .map(decodeSegment);
     let group: string;
     let version: string;
     let rest: string[];
@@ -1088,6 +1093,14 @@ function cpuNanoCores(q: string | undefined): number {
 function memoryKiB(q: string | undefined): number {
   const m = /^(\d+(?:\.\d+)?)(Ki|Mi|Gi|k|M|G|)$/.exec(q ?? "");
   return m === null ? 0 : Number(m[1]) * (MEMORY_UNITS[m[2] ?? ""] ?? 0);
+}
+
+function decodeSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw badRequestError(`invalid path segment: ${JSON.stringify(segment)}`);
+  }
 }
 
 function truncate(text: string): string {
