@@ -104,8 +104,9 @@ function defaultDeployment(d: KubeObject): void {
 
 function defaultJob(job: KubeObject): void {
   const spec = rec(job as Rec, "spec");
+  // Both unset: one pod, once. Only parallelism set: a work queue (completions stays unset).
+  if (spec.completions === undefined && spec.parallelism === undefined) spec.completions = 1;
   setDefault(spec, "parallelism", 1);
-  setDefault(spec, "completions", 1);
   setDefault(spec, "backoffLimit", 6);
   setDefault(spec, "completionMode", "NonIndexed");
   setDefault(spec, "suspend", false);

@@ -74,7 +74,13 @@ export function jobsController(ctx: Context): Controller {
     const failed = pods.filter((p) => statusOf<PodStatus>(p).phase === "Failed").length;
     let active = pods.filter(podActive);
     const now = isoSeconds(ctx.now());
-    const completions = spec.completions ?? 1;
+    // A work queue (no completions) is done when one pod succeeded and none is left running.
+    const workQueue = spec.completions === undefined || spec.completions === null;
+    const completions = workQueue
+      ? succeeded > 0
+        ? succeeded + active.length
+        : Number.POSITIVE_INFINITY
+      : (spec.completions ?? 1);
     const parallelism = spec.parallelism ?? 1;
     const backoffLimit = spec.backoffLimit ?? 6;
     const conditions = [...(old.conditions ?? [])];
@@ -105,7 +111,7 @@ export function jobsController(ctx: Context): Controller {
         completionTime = now;
         ctx.events.record(job, "Normal", "Completed", "Job completed", SOURCES.job);
       } else if (!spec.suspend) {
-        const want = Math.min(parallelism, completions - succeeded) - active.length;
+        const want = workQueue && succeeded > 0 ? 0 : Math.min(parallelism, completions - succeeded) - active.length;
         // After a failure, the next pod waits a little (the real back-off is 10s, doubling).
         const delay = failed > 0 ? Math.min(Math.max(ctx.podReadyDelayMs, 10) * 2 ** (failed - 1), 10_000) : 0;
         const lastFailure = Math.max(

@@ -421,6 +421,17 @@ describe("sandbox job controller", () => {
     expect(events("Completed")[0]).toMatchObject({ message: "Job completed", source: { component: "job-controller" } });
   });
 
+  it("runs a work-queue Job (parallelism without completions) until its pods are done", async () => {
+    store.create("jobs.batch", job("queue", "busybox:1.36", { parallelism: 2 }));
+    const done = await waitFor("Complete", () => {
+      const j = get("jobs.batch", "queue");
+      return condition(j, "Complete")?.status === "True" ? j : undefined;
+    });
+    expect(spec(done).completions).toBeUndefined();
+    expect(status(done).succeeded).toBe(2);
+    expect(list("pods", "job-name=queue")).toHaveLength(2);
+  });
+
   it("fails a Job whose image cannot run after backoffLimit retries", async () => {
     store.create("jobs.batch", job("broken", "sandbox.invalid/tool:1", { backoffLimit: 1 }));
     const failed = await waitFor("Failed", () => {
