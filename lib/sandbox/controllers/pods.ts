@@ -10,6 +10,7 @@ import type { KubeObject, StoreEvent } from "../types.ts";
 import { buildDestination, buildDigest, isCrashingImage, isUnpullableImage } from "../synthetic.ts";
 import { NODE_NAME, SOURCES } from "./events.ts";
 import { fnv32a, sha256Hex } from "./hash.ts";
+import { claimProblem, envProblem, mountProblem, type Lookup } from "./podrefs.ts";
 import { addQuantities, compareQuantities, maxQuantity, tryParseQuantity, ZERO, type Quantity } from "./quantity.ts";
 import {
   R,
@@ -381,19 +382,39 @@ export function podsController(ctx: Context): Controller {
   }
 
   /** Sets the timer for a container's next modeled step. */
+  /** Runs a container's next step after `ms`, then writes the pod's status. */
+  function after(rt: Runtime, c: Ctr, ms: number, fn: (pod: KubeObject) => void): void {
+    ctx.timers.set(timerName(rt, c), ms, () => {
+      const pod = current(rt);
+      if (!pod) return;
+      try {
+        fn(pod);
+        write(rt);
+      } catch (err) {
+        ctx.log(`kubelet: ${rt.key}: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    });
+  }
+
+  function lookup(namespace: string | undefined): Lookup {
+    return (resource, n) =>
+      resource === R.pvcs ? ctx.cache.get(R.pvcs, namespace, n) : ctx.store.getRef(resource, namespace, n);
+  }
+
+  /** Pods waiting for a ConfigMap or Secret of their namespace (retried when one is written). */
+  const waitingOnConfig = new Map<string, Set<string>>();
+  /** Unscheduled pods waiting for claims of their namespace (retried when a claim changes). */
+  const waitingOnClaims = new Map<string, Set<string>>();
+  function waitIn(map: Map<string, Set<string>>, namespace: string | undefined, id: string): void {
+    const ns = namespace ?? "";
+    let set = map.get(ns);
+    if (!set) map.set(ns, (set = new Set()));
+    set.add(id);
+  }
+
   function arm(rt: Runtime, c: Ctr): void {
     const t = timerName(rt, c);
-    const later = (ms: number, fn: (pod: KubeObject) => void): void =>
-      ctx.timers.set(t, ms, () => {
-        const pod = current(rt);
-        if (!pod) return;
-        try {
-          fn(pod);
-          write(rt);
-        } catch (err) {
-          ctx.log(`kubelet: ${rt.key}: ${err instanceof Error ? err.message : String(err)}`);
-        }
-      });
+    const later = (ms: number, fn: (pod: KubeObject) => void): void => after(rt, c, ms, fn);
     if (c.state === "waiting") {
       if (c.reason === "ContainerCreating" || c.reason === undefined)
         later(ctx.podReadyDelayMs, (p) => start(rt, p, c));
@@ -423,6 +444,16 @@ export function podsController(ctx: Context): Controller {
       Object.assign(c, { state: "waiting", reason: "ErrImagePull", message: detail, ready: false });
       return arm(rt, c);
     }
+    const ns = pod.metadata.namespace;
+    const mount = mountProblem(pod, lookup(ns));
+    if (mount) {
+      const message = `MountVolume.SetUp failed for volume "${mount.volume}" : ${mount.message}`;
+      event(pod, undefined, "Warning", "FailedMount", message);
+      Object.assign(c, { state: "waiting", reason: "ContainerCreating", ready: false });
+      delete c.message;
+      waitIn(waitingOnConfig, ns, rt.uid);
+      return;
+    }
     if (!c.pulled) {
       const seconds = (0.4 + (fnv32a(c.image) % 4000) / 1000).toFixed(3);
       event(
@@ -435,6 +466,14 @@ export function podsController(ctx: Context): Controller {
       c.pulled = true;
     } else if (c.restartCount > 0) {
       event(pod, c, "Normal", "Pulled", `Container image "${c.image}" already present on machine`);
+    }
+    const containerSpec = ((pod.spec as PodSpec).containers ?? []).find((x) => x.name === c.name);
+    const envError = containerSpec ? envProblem(containerSpec, ns ?? "", lookup(ns)) : undefined;
+    if (envError !== undefined) {
+      event(pod, c, "Warning", "Failed", `Error: ${envError}`);
+      Object.assign(c, { state: "waiting", reason: "CreateContainerConfigError", message: envError, ready: false });
+      waitIn(waitingOnConfig, ns, rt.uid);
+      return;
     }
     event(pod, c, "Normal", "Created", `Created container: ${c.name}`);
     event(pod, c, "Normal", "Started", `Started container ${c.name}`);
@@ -527,6 +566,14 @@ export function podsController(ctx: Context): Controller {
     const spec = (pod.spec ?? {}) as PodSpec;
     const status = statusOf<PodStatus>(pod);
     if (!spec.nodeName) {
+      const claims = claimProblem(pod, lookup(pod.metadata.namespace));
+      if (claims !== undefined) {
+        waitIn(waitingOnClaims, pod.metadata.namespace, objectKey(pod.metadata.namespace, pod.metadata.name));
+        return refuse(
+          pod,
+          `0/1 nodes are available: ${claims}. preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling.`,
+        );
+      }
       const refused = unschedulableReason(spec);
       if (refused !== undefined) return refuse(pod, refused);
     }
@@ -605,12 +652,41 @@ export function podsController(ctx: Context): Controller {
     const terminalAlready = fresh ? false : status.phase === "Succeeded" || status.phase === "Failed";
     if (terminalAlready) return;
     write(rt);
-    for (const c of rt.containers) arm(rt, c);
+    for (const c of rt.containers) {
+      if (c.state === "waiting" && c.reason === "CreateContainerConfigError")
+        after(rt, c, ctx.podReadyDelayMs, (p) => start(rt, p, c));
+      else arm(rt, c);
+    }
   }
 
   return {
     name,
     onEvent(ev: StoreEvent): void {
+      const ns = ev.object.metadata.namespace ?? "";
+      if ((ev.resource.key === R.configMaps || ev.resource.key === "secrets") && ev.type !== "DELETED") {
+        const waiting = waitingOnConfig.get(ns);
+        if (!waiting) return;
+        waitingOnConfig.delete(ns);
+        for (const uid of waiting) {
+          const rt = runtimes.get(uid);
+          if (!rt) continue;
+          for (const c of rt.containers) {
+            if (
+              c.state === "waiting" &&
+              (c.reason === "ContainerCreating" || c.reason === "CreateContainerConfigError")
+            )
+              after(rt, c, Math.min(ctx.podReadyDelayMs, 100), (p) => start(rt, p, c));
+          }
+        }
+        return;
+      }
+      if (ev.resource.key === R.pvcs) {
+        const waiting = waitingOnClaims.get(ns);
+        if (!waiting) return;
+        waitingOnClaims.delete(ns);
+        for (const key of waiting) ctx.queue.add(name, key);
+        return;
+      }
       if (ev.resource.key !== R.pods) return;
       const uid = ev.object.metadata.uid ?? "";
       if (ev.type === "DELETED") {

@@ -277,6 +277,122 @@ describe("sandbox events", () => {
   });
 });
 
+describe("sandbox pods and what they reference", () => {
+  function pod(name: string, podSpec: Rec): KubeObject {
+    return { apiVersion: "v1", kind: "Pod", metadata: { name, namespace: NS }, spec: podSpec };
+  }
+  const phase = (name: string): unknown => status(get("pods", name)).phase;
+  const waiting = (name: string): Rec | undefined =>
+    (((status(get("pods", name)).containerStatuses ?? []) as Rec[])[0]?.state as Rec | undefined)?.waiting as
+      Rec | undefined;
+
+  it("holds a container in CreateContainerConfigError until its ConfigMap and Secret exist", async () => {
+    store.create(
+      "pods",
+      pod("env", {
+        containers: [
+          {
+            name: "app",
+            image: "node:22",
+            envFrom: [{ configMapRef: { name: "settings" } }],
+            env: [{ name: "PASSWORD", valueFrom: { secretKeyRef: { name: "creds", key: "password" } } }],
+          },
+        ],
+      }),
+    );
+    await waitFor("config error", () => waiting("env")?.reason === "CreateContainerConfigError");
+    expect(waiting("env")).toEqual({ reason: "CreateContainerConfigError", message: 'configmap "settings" not found' });
+    expect(events("Failed").map((e) => e.message)).toContain('Error: configmap "settings" not found');
+    store.create("configmaps", {
+      apiVersion: "v1",
+      kind: "ConfigMap",
+      metadata: { name: "settings", namespace: NS },
+      data: { A: "1" },
+    });
+    await waitFor("secret error", () => waiting("env")?.message === 'secret "creds" not found');
+    store.create("secrets", {
+      apiVersion: "v1",
+      kind: "Secret",
+      metadata: { name: "creds", namespace: NS },
+      data: { user: "YQ==" },
+    });
+    await waitFor("key error", () => waiting("env")?.message === `couldn't find key password in Secret ${NS}/creds`);
+    const secret = get("secrets", "creds") as KubeObject;
+    store.update("secrets", { ...secret, data: { user: "YQ==", password: "cA==" } });
+    await waitFor("Running", () => phase("env") === "Running");
+  });
+
+  it("keeps a pod ContainerCreating with FailedMount until its ConfigMap volume exists", async () => {
+    store.create(
+      "pods",
+      pod("mounted", {
+        containers: [{ name: "web", image: "nginx" }],
+        volumes: [{ name: "conf", configMap: { name: "nginx-conf" } }],
+      }),
+    );
+    const ev = await waitFor("FailedMount", () => events("FailedMount")[0]);
+    expect(ev).toMatchObject({
+      type: "Warning",
+      message: 'MountVolume.SetUp failed for volume "conf" : configmap "nginx-conf" not found',
+    });
+    expect(waiting("mounted")?.reason).toBe("ContainerCreating");
+    store.create("configmaps", {
+      apiVersion: "v1",
+      kind: "ConfigMap",
+      metadata: { name: "nginx-conf", namespace: NS },
+      data: {},
+    });
+    await waitFor("Running", () => phase("mounted") === "Running");
+  });
+
+  it("does not schedule a pod until its claims are bound", async () => {
+    store.create(
+      "pods",
+      pod("db", {
+        containers: [{ name: "pg", image: "postgres:17" }],
+        volumes: [{ name: "data", persistentVolumeClaim: { claimName: "pgdata" } }],
+      }),
+    );
+    const missing = await waitFor("FailedScheduling", () => events("FailedScheduling")[0]);
+    expect(missing.message).toBe(
+      '0/1 nodes are available: persistentvolumeclaim "pgdata" not found. preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling.',
+    );
+    store.create("persistentvolumeclaims", {
+      apiVersion: "v1",
+      kind: "PersistentVolumeClaim",
+      metadata: { name: "pgdata", namespace: NS },
+      spec: { accessModes: ["ReadWriteOnce"], resources: { requests: { storage: "1Gi" } } },
+    });
+    await waitFor("Running", () => phase("db") === "Running");
+    expect(spec(get("pods", "db")).nodeName).toBe("sandbox-node-1");
+  });
+
+  it("leaves a pod Pending while its claim cannot be provisioned", async () => {
+    store.create("persistentvolumeclaims", {
+      apiVersion: "v1",
+      kind: "PersistentVolumeClaim",
+      metadata: { name: "stuck", namespace: NS },
+      spec: {
+        storageClassName: "sandbox-unavailable",
+        accessModes: ["ReadWriteOnce"],
+        resources: { requests: { storage: "1Gi" } },
+      },
+    });
+    store.create(
+      "pods",
+      pod("waits", {
+        containers: [{ name: "c", image: "nginx" }],
+        volumes: [{ name: "d", persistentVolumeClaim: { claimName: "stuck" } }],
+      }),
+    );
+    const ev = await waitFor("FailedScheduling", () => events("FailedScheduling")[0]);
+    expect(ev.message).toBe(
+      "0/1 nodes are available: pod has unbound immediate PersistentVolumeClaims. preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling.",
+    );
+    expect(phase("waits")).toBe("Pending");
+  });
+});
+
 describe("sandbox namespace controller", () => {
   it("gives a new namespace its default ServiceAccount and kube-root-ca.crt", async () => {
     await waitFor("defaults", () => get("serviceaccounts", "default") && get("configmaps", "kube-root-ca.crt"));
