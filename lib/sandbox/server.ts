@@ -1121,9 +1121,16 @@ export function parseYAMLObject(text: string): Record<string, unknown> {
   return value;
 }
 
+const INT32_MAX = 2147483647;
+
 function parseScale(body: Record<string, unknown>): number {
   const spec = isRecord(body.spec) ? body.spec : {};
   const replicas = spec.replicas ?? 0;
+  if (typeof replicas === "number" && Number.isInteger(replicas) && replicas > INT32_MAX) {
+    throw badRequestError(
+      `json: cannot unmarshal number ${replicas} into Go struct field ScaleSpec.spec.replicas of type int32`,
+    );
+  }
   if (typeof replicas !== "number" || !Number.isInteger(replicas) || replicas < 0) {
     throw invalidError({ group: "autoscaling", resource: "scale", kind: "Scale" }, "", [
       {

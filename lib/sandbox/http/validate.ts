@@ -138,6 +138,9 @@ function validateWorkload(o: KubeObject, causes: StatusCause[], selectorRequired
     (typeof spec.replicas !== "number" || !Number.isInteger(spec.replicas) || spec.replicas < 0)
   ) {
     causes.push(invalid("spec.replicas", spec.replicas, "must be greater than or equal to 0"));
+  } else if (typeof spec.replicas === "number" && spec.replicas > 2147483647) {
+    // kube-apiserver cannot even decode it into its int32
+    causes.push(invalid("spec.replicas", spec.replicas, "must be less than or equal to 2147483647"));
   }
   const template = rec(spec.template);
   if (selectorRequired) {

@@ -375,7 +375,55 @@ describe("sandbox API robustness", () => {
     ["PATCH", `/apis/apps/v1/namespaces/${NS}/deployments/fuzz?fieldManager=fuzz`, "application/apply-patch+yaml"],
     ["DELETE", `/api/v1/namespaces/${NS}/configmaps/wet`, "application/json"],
     ["POST", `/api/v1/namespaces`, "application/yaml"],
+    ["PUT", `/apis/apps/v1/namespaces/${NS}/deployments/target/status`, "application/json"],
+    ["PUT", `/apis/apps/v1/namespaces/${NS}/deployments/target/scale`, "application/json"],
+    ["PATCH", `/apis/apps/v1/namespaces/${NS}/deployments/target`, "application/strategic-merge-patch+json"],
+    ["PATCH", `/apis/apps/v1/namespaces/${NS}/deployments/target/scale`, "application/merge-patch+json"],
+    [
+      "PATCH",
+      `/apis/apps/v1/namespaces/${NS}/deployments/target?fieldManager=fuzz&force=true`,
+      "application/apply-patch+yaml",
+    ],
   );
+  // deployment-shaped documents with arbitrary values in the places the server looks into
+  const deploymentish = fc.record({
+    apiVersion: fc.constant("apps/v1"),
+    kind: fc.constant("Deployment"),
+    metadata: fc.record({
+      name: fc.constantFrom("target", "fuzz"),
+      labels: fc.oneof(json, fc.dictionary(fc.string(), fc.string())),
+    }),
+    spec: fc.record({
+      // small or invalid: a valid huge replica count is honoured, and would only measure the controllers
+      replicas: fc.oneof(
+        fc.integer({ min: -3, max: 3 }),
+        fc.constantFrom(1.5, -0.5, 2 ** 31, 1e308),
+        fc.string(),
+        fc.constant(null),
+      ),
+      selector: fc.oneof(json, fc.constant({ matchLabels: { app: "t" } })),
+      template: fc.record({
+        metadata: fc.oneof(json, fc.constant({ labels: { app: "t" } })),
+        spec: fc.record({
+          containers: fc.oneof(
+            json,
+            fc.array(
+              fc.record({
+                name: fc.oneof(fc.constant("c"), json),
+                image: json,
+                ports: json,
+                env: json,
+                volumeMounts: json,
+              }),
+            ),
+          ),
+          volumes: json,
+        }),
+      }),
+      strategy: json,
+    }),
+    status: json,
+  });
 
   it("never answers a malformed path or query with a 500", async () => {
     const segment = fc.oneof(
@@ -454,8 +502,18 @@ describe("sandbox API robustness", () => {
   });
 
   it("never answers a malformed request with a 500, and the store stays consistent", async () => {
+    const target = {
+      apiVersion: "apps/v1",
+      kind: "Deployment",
+      metadata: { name: "target" },
+      spec: {
+        selector: { matchLabels: { app: "t" } },
+        template: { metadata: { labels: { app: "t" } }, spec: { containers: [{ name: "c", image: "nginx" }] } },
+      },
+    };
+    expect((await call("POST", `/apis/apps/v1/namespaces/${NS}/deployments`, target)).status).toBe(201);
     await fc.assert(
-      fc.asyncProperty(endpoints, objectish, async ([method, path, type], body) => {
+      fc.asyncProperty(endpoints, fc.oneof(objectish, deploymentish), async ([method, path, type], body) => {
         const text = typeof body === "string" ? body : JSON.stringify(body);
         const res = await call(method as string, path as string, text, { "Content-Type": type as string });
         expect(res.status).toBeLessThan(500);
