@@ -53,6 +53,25 @@ describe("v1.k8s.namespaces on NeDB files", () => {
     await second.stop();
   });
 
+  it("defaults to one NeDB file per collection under DATA_DIR when no db settings are given", async () => {
+    const dir = path.join(dataDir, "from-env");
+    const saved = { DATA_DIR: process.env.DATA_DIR, MONGO_URI: process.env.MONGO_URI };
+    process.env.DATA_DIR = dir;
+    delete process.env.MONGO_URI;
+    try {
+      const broker = await createRecordsBroker({ services: ["namespaces"], settings: { namespaces: { db: {} } } });
+      started.push(broker);
+      await broker.call("v1.k8s.namespaces.create", { name: "env-dir" }, alice);
+      await broker.stop();
+    } finally {
+      for (const [k, v] of Object.entries(saved)) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+    }
+    expect(await readFile(path.join(dir, "namespaces.db"), "utf8")).toContain('"env-dir"');
+  });
+
   it("answers 503 DATABASE_UNAVAILABLE (retryable) when its file cannot be written, and recovers", async () => {
     const dir = path.join(dataDir, "failing");
     const broker = await start(dir);
