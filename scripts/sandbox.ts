@@ -4,9 +4,10 @@
  * SANDBOX_STATE=<file> keeps the objects across restarts.
  */
 import { resolve } from "node:path";
+import { readConfig } from "../lib/config.ts";
 import { startSandbox } from "../lib/sandbox/index.ts";
 
-const port = Number.parseInt(process.env.SANDBOX_PORT ?? "0", 10) || 0;
+const port = readConfig(process.env).sandboxPort;
 const kubeconfigPath = resolve(process.env.SANDBOX_KUBECONFIG ?? ".sandbox/kubeconfig");
 const stateFile = process.env.SANDBOX_STATE;
 
