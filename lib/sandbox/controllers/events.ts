@@ -25,6 +25,7 @@ export const SOURCES = {
   endpoints: { component: "endpoint-controller" },
   namespace: { component: "namespace-controller" },
   ingress: { component: "nginx-ingress-controller" },
+  resizer: { component: "external-resizer rancher.io/local-path" },
 } as const satisfies Record<string, EventSource>;
 
 const MAX_REMEMBERED = 20_000;

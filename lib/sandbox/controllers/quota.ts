@@ -15,6 +15,7 @@ import {
   compareQuantities,
   formatQuantity,
   maxQuantity,
+  subtractQuantities,
   tryParseQuantity,
   type Quantity,
 } from "./quantity.ts";
@@ -224,18 +225,29 @@ export function quotaController(ctx: Context): Controller {
   }
 
   function admit(request: AdmissionRequest): void {
-    if (request.operation !== "CREATE") return;
     const rt: ResourceType = request.resource;
     if (!rt.namespaced || rt.key === R.events) return;
+    // Updates only matter where usage can grow in place: a claim asking for more storage.
+    if (request.operation === "DELETE" || (request.operation === "UPDATE" && rt.key !== R.pvcs)) return;
     const obj = request.object;
     const ns = obj.metadata.namespace ?? "";
     const quotas = ctx.cache.list(R.quotas, ns);
     if (quotas.length === 0) return;
-    const requested = usageOf(rt.key, obj);
+    let requested = usageOf(rt.key, obj);
+    if (request.operation === "UPDATE") {
+      const before = request.oldObject ? usageOf(rt.key, request.oldObject) : new Map<string, Quantity>();
+      const growth: Usage = new Map();
+      for (const [k, q] of requested) {
+        const delta = subtractQuantities(q, before.get(k) ?? ZERO);
+        if (delta.milli > 0n) growth.set(k, delta);
+      }
+      if (growth.size === 0) return;
+      requested = growth;
+    }
     for (const quota of [...quotas].sort((a, b) => a.metadata.name.localeCompare(b.metadata.name))) {
       const hard = ((quota.spec ?? {}) as QuotaSpec).hard ?? {};
       const relevant: Usage = new Map([...requested].filter(([k]) => hard[k] !== undefined));
-      if (rt.key === R.pods) {
+      if (rt.key === R.pods && request.operation === "CREATE") {
         const missing = missingConstraints(obj, Object.keys(hard));
         if (missing) throw forbiddenError(rt, obj.metadata.name, `failed quota: ${quota.metadata.name}: ${missing}`);
       }

@@ -5,8 +5,11 @@
  * A deleted claim's volume is deleted too (reclaim policy Delete). Also the `standard` StorageClass, when served.
  */
 import { DEFAULT_STORAGE_CLASS } from "./defaults.ts";
-import { SOURCES } from "./events.ts";
-import { canonicalQuantity } from "./quantity.ts";
+import type { KubeObject } from "../types.ts";
+import type { AdmissionRequest } from "../store.ts";
+import { invalidError } from "../status.ts";
+import { NODE_NAME, SOURCES } from "./events.ts";
+import { canonicalQuantity, compareQuantities, formatQuantity, tryParseQuantity } from "./quantity.ts";
 import {
   R,
   copy,
@@ -44,7 +47,7 @@ export function volumesController(ctx: Context): Controller {
     const pvc = ctx.cache.get(R.pvcs, namespace, pvcName);
     if (!pvc || pvc.metadata.deletionTimestamp !== undefined) return;
     const status = statusOf<PvcStatus>(pvc);
-    if (status.phase === "Bound") return;
+    if (status.phase === "Bound") return expand(pvc);
     const spec = (pvc.spec ?? {}) as PvcSpec;
     const storageClass = spec.storageClassName ?? DEFAULT_STORAGE_CLASS;
     const current =
@@ -140,6 +143,55 @@ export function volumesController(ctx: Context): Controller {
     writeStatus(ctx.store, R.pvcs, { ...saved, status: { phase: "Bound", accessModes, capacity: { storage } } });
   }
 
+  /** A bound claim asking for more storage: the volume grows (online expansion) and the claim reports it. */
+  function expand(pvc: KubeObject): void {
+    const spec = (pvc.spec ?? {}) as PvcSpec;
+    const status = statusOf<PvcStatus & { capacity?: { storage?: string } }>(pvc);
+    const wanted = tryParseQuantity(spec.resources?.requests?.storage);
+    const has = tryParseQuantity(status.capacity?.storage);
+    if (!wanted || !has || compareQuantities(wanted, has) <= 0 || !spec.volumeName) return;
+    const pv = ctx.store.getRef(R.pvs, undefined, spec.volumeName);
+    if (!pv) return;
+    const storage = formatQuantity(wanted);
+    ctx.events.record(
+      pvc,
+      "Normal",
+      "Resizing",
+      `External resizer is resizing volume ${spec.volumeName}`,
+      SOURCES.resizer,
+    );
+    const grown = copy(pv);
+    (grown.spec as { capacity?: Record<string, string> }).capacity = { storage };
+    ctx.store.update(R.pvs, grown);
+    writeStatus(ctx.store, R.pvcs, { ...pvc, status: { ...status, capacity: { ...status.capacity, storage } } });
+    ctx.events.record(
+      pvc,
+      "Normal",
+      "FileSystemResizeSuccessful",
+      `MountVolume.NodeExpandVolume succeeded for volume "${spec.volumeName}" ${NODE_NAME}`,
+      SOURCES.kubelet,
+    );
+  }
+
+  /** Claims may grow but not shrink (the apiserver's validation of a claim update). */
+  function admit(request: AdmissionRequest): void {
+    if (request.operation !== "UPDATE" || request.resource.key !== R.pvcs || !request.oldObject) return;
+    const before = tryParseQuantity(((request.oldObject.spec ?? {}) as PvcSpec).resources?.requests?.storage);
+    const after = tryParseQuantity(((request.object.spec ?? {}) as PvcSpec).resources?.requests?.storage);
+    if (before && after && compareQuantities(after, before) < 0) {
+      throw invalidError(request.resource, request.object.metadata.name, [
+        {
+          reason: "FieldValueForbidden",
+          field: "spec.resources.requests.storage",
+          message: "Forbidden: field can not be less than previous value",
+        },
+      ]);
+    }
+  }
+  ctx.store.addAdmission((request) => {
+    if (!ctx.stopped()) admit(request);
+  });
+
   /** A claim went: its dynamically provisioned volume goes too (reclaim policy Delete). */
   function release(pvName: string): void {
     const pv = ctx.store.getRef(R.pvs, undefined, pvName);
@@ -195,7 +247,7 @@ export function volumesController(ctx: Context): Controller {
         }
         return;
       }
-      if (statusOf<PvcStatus>(ev.object).phase !== "Bound") ctx.queue.add(name, objectKey(meta.namespace, meta.name));
+      ctx.queue.add(name, objectKey(meta.namespace, meta.name));
     },
     reconcile,
     resync(): void {

@@ -224,6 +224,49 @@ describe("sandbox volume provisioning", () => {
     await waitFor("volume deleted", () => store.get("persistentvolumes", undefined, pvName) === undefined);
   });
 
+  it("grows a bound claim's volume, refuses shrinking, and counts growth against quota", async () => {
+    store.create("resourcequotas", {
+      apiVersion: "v1",
+      kind: "ResourceQuota",
+      metadata: { name: "storage", namespace: NS },
+      spec: { hard: { "requests.storage": "3Gi" } },
+    });
+    store.create("persistentvolumeclaims", {
+      apiVersion: "v1",
+      kind: "PersistentVolumeClaim",
+      metadata: { name: "data", namespace: NS },
+      spec: { accessModes: ["ReadWriteOnce"], resources: { requests: { storage: "1Gi" } } },
+    });
+    const bound = await waitFor("Bound", () => {
+      const c = get("persistentvolumeclaims", "data");
+      return status(c).phase === "Bound" ? c : undefined;
+    });
+    const resize = (size: string): KubeObject => {
+      const c = get("persistentvolumeclaims", "data") as KubeObject;
+      return store.update("persistentvolumeclaims", {
+        ...c,
+        spec: { ...spec(c), resources: { requests: { storage: size } } },
+      });
+    };
+    resize("2Gi");
+    await waitFor(
+      "capacity 2Gi",
+      () => (status(get("persistentvolumeclaims", "data")).capacity as Rec | undefined)?.storage === "2Gi",
+    );
+    expect((spec(store.get("persistentvolumes", undefined, `pvc-${bound.metadata.uid}`)).capacity as Rec).storage).toBe(
+      "2Gi",
+    );
+    expect(events("Resizing")[0]).toMatchObject({
+      message: `External resizer is resizing volume pvc-${bound.metadata.uid}`,
+    });
+    expect(() => resize("1Gi")).toThrow(
+      'PersistentVolumeClaim "data" is invalid: spec.resources.requests.storage: Forbidden: field can not be less than previous value',
+    );
+    expect(() => resize("4Gi")).toThrow(
+      'persistentvolumeclaims "data" is forbidden: exceeded quota: storage, requested: requests.storage=2Gi, used: requests.storage=2Gi, limited: requests.storage=3Gi',
+    );
+  });
+
   it("leaves a claim of the sandbox-unavailable class Pending with a ProvisioningFailed warning", async () => {
     store.create("persistentvolumeclaims", {
       apiVersion: "v1",
