@@ -813,7 +813,7 @@ export class ApiServer {
     sendJSON(res, 200, this.store.update(rt.key, obj, { dryRun }));
   }
 
-  private scaleOf(rt: ResourceType, obj: KubeObject): unknown {
+  private scaleOf(_rt: ResourceType, obj: KubeObject): unknown {
     const spec = isRecord(obj.spec) ? obj.spec : {};
     const status = isRecord(obj.status) ? obj.status : {};
     const selector = isRecord(spec.selector) && isRecord(spec.selector.matchLabels) ? spec.selector.matchLabels : {};
@@ -835,7 +835,6 @@ export class ApiServer {
           .join(","),
       },
     };
-    void rt;
   }
 
   private scaleTo(
