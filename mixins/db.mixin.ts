@@ -157,7 +157,7 @@ export interface DbVars {
   dbRetryTimer: NodeJS.Timeout | undefined;
   /** Between started() and stopped(): only then are reconnects scheduled. */
   dbActive: boolean;
-  dbMixin: Required<DbMixinOptions> & { keyFields: string[] };
+  dbMixin: Required<DbMixinOptions>;
 }
 
 type DbThis = Service<DbSettings> & DbVars & DbMethods & DbBaseMethods;
@@ -259,7 +259,7 @@ function isOwnError(err: unknown): boolean {
 function isQueryError(err: unknown): boolean {
   if (errorCode(err) === 2) return true; // MongoDB BadValue: unknown operator, bad $regex, ...
   const message = errorMessage(err);
-  return /^(Unknown (comparison function|logical operator)|Field names cannot begin with|\$\w+ operator|Can't use \$|Invalid regular expression|Lookahead|Cannot (use|compare))/i.test(
+  return /^(Unknown (comparison function|logical operator)|Field names cannot|\$\w+ operator|You cannot mix operators)/.test(
     message,
   );
 }
@@ -286,7 +286,6 @@ export function DbMixin(options: DbMixinOptions): MixinSchema {
     resource: options.resource,
     uniqueIndexes: options.uniqueIndexes ?? [],
     entityName: options.entityName ?? options.resource.replace(/s$/, ""),
-    keyFields: (options.uniqueIndexes ?? []).filter((f) => f.length > 1).map(uniqueFieldOf),
   };
 
   const schema: ServiceSchema<DbSettings, DbMethods, DbVars, DbThis> & { collection: string } = {
