@@ -19,6 +19,23 @@
  * `list`/`read` need a signed-in caller, `write`/`owner` the admin role).
  * Calls without `ctx.meta.userID` are internal and trusted; the admin role sees and changes everything. Strangers get
  * 404 NOT_FOUND (existence is not leaked) and see nothing in list/find/count; viewers get 403 FORBIDDEN on writes.
+ *
+ * A child service (volumes, envs, deployments):
+ * ```ts
+ * mixins: [
+ *   DbMixin({ collection: "volumes", resource: "volumes", uniqueIndexes: [["namespace", "name"]] }),
+ *   MembershipMixin({ scope: "child" }),
+ * ],
+ * dependencies: ["v1.k8s.namespaces"],
+ * actions: {
+ *   create: { rest: "POST /", permission: "write", params: volumeCreateParams,   // checks params.namespace
+ *     handler(ctx) { return this.createEntity(ctx, { ...ctx.params }); } },
+ *   update: { rest: "PATCH /:id", permission: "write", params: volumeUpdateParams, // checks the record's namespace
+ *     handler(ctx) { const { id, ...changes } = ctx.params; return this.updateEntity(ctx, id, changes); } },
+ *   status: { rest: "GET /:id/status", permission: "read", params: idParams, handler(ctx) { ... } },
+ * },
+ * events: { async "k8s.namespaces.removed"(ctx) { await this.removeEntities(null, { namespace: ctx.params.id }); } },
+ * ```
  */
 import type { Context, ServiceSchema, ServiceSettingSchema, Service } from "moleculer";
 import { forbidden, invalid, notFound } from "../lib/errors.ts";
