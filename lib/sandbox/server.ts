@@ -165,6 +165,12 @@ export class ApiServer {
   async start(): Promise<string> {
     const handler = (req: IncomingMessage, res: ServerResponse): void => {
       this.handle(req, res).catch((err: unknown) => {
+        if (!(err instanceof StatusError)) {
+          // a bug, not a bad request: say where (the client gets a 500 Status)
+          this.log(
+            `sandbox: ${req.method ?? "?"} ${req.url ?? "?"} failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`,
+          );
+        }
         try {
           sendError(res, err);
         } catch {
