@@ -11,6 +11,7 @@ import { podTemplateHash, stableStringify } from "./hash.ts";
 import type { PodTemplate, ReplicaSetSpec, ReplicaSetStatus } from "./replicasets.ts";
 import {
   R,
+  adoptOrphans,
   controllerOf,
   copy,
   deleteQuietly,
@@ -19,6 +20,7 @@ import {
   isoSeconds,
   objectKey,
   ownerReferenceTo,
+  selectorMatches,
   splitKey,
   statusOf,
   writeStatus,
@@ -168,6 +170,7 @@ export function deploymentsController(ctx: Context): Controller {
     const replicas = spec.replicas ?? 1;
     const { surge, unavailable } = surgeAndUnavailable(replicas, spec);
     const maxReplicas = replicas + surge;
+    adoptOrphans(ctx, d, R.replicaSets, (labels) => selectorMatches(spec.selector, labels));
     const owned = ctx.cache
       .controlledBy(R.replicaSets, d.metadata.uid)
       .filter((rs) => rs.metadata.deletionTimestamp === undefined);

@@ -11,6 +11,7 @@ import { randomSuffix, stableStringify } from "./hash.ts";
 import { podActive, podReady, type PodStatus } from "./pods.ts";
 import {
   R,
+  adoptOrphans,
   controllerOf,
   copy,
   deleteQuietly,
@@ -116,6 +117,7 @@ export function replicaSetsController(ctx: Context): Controller {
     }
     const spec = (rs.spec ?? {}) as ReplicaSetSpec;
     const desired = spec.replicas ?? 1;
+    adoptOrphans(ctx, rs, R.pods, (labels) => selectorMatches(spec.selector, labels), podActive);
     const owned = ctx.cache.controlledBy(R.pods, rs.metadata.uid);
     const active = owned.filter(podActive);
     let failure: string | undefined;

@@ -62,6 +62,8 @@ export class Cache {
   readonly #dependents = new Map<string, Set<string>>();
   readonly #ownersOf = new Map<string, string[]>();
   readonly #controllees = new Map<string, Set<string>>();
+  /** Cached objects without a controller ownerReference, by resource and namespace (candidates for adoption). */
+  readonly #orphans = new Map<string, Map<string, Set<string>>>();
 
   constructor(cached: Iterable<string>) {
     this.#cached = new Set(cached);
@@ -84,6 +86,7 @@ export class Cache {
     const ns = meta.namespace ?? "";
     let byName = byNamespace.get(ns);
     const old = byName?.get(meta.name);
+    this.#indexOrphan(resource, ns, meta.name, !deleted && !(meta.ownerReferences ?? []).some((o) => o.controller));
     if (deleted) {
       byName?.delete(meta.name);
       if (byName?.size === 0) byNamespace.delete(ns);
@@ -123,6 +126,29 @@ export class Cache {
       if (!ctl) this.#controllees.set(controller, (ctl = new Set()));
       ctl.add(self);
     }
+  }
+
+  #indexOrphan(resource: string, ns: string, name: string, orphan: boolean): void {
+    let byNs = this.#orphans.get(resource);
+    if (!byNs) this.#orphans.set(resource, (byNs = new Map()));
+    let names = byNs.get(ns);
+    if (orphan) {
+      if (!names) byNs.set(ns, (names = new Set()));
+      names.add(name);
+    } else if (names) {
+      names.delete(name);
+      if (names.size === 0) byNs.delete(ns);
+    }
+  }
+
+  /** Cached objects of `resource` in `namespace` that no controller owns. */
+  orphans(resource: string, namespace: string | undefined): KubeObject[] {
+    const out: KubeObject[] = [];
+    for (const name of this.#orphans.get(resource)?.get(namespace ?? "") ?? []) {
+      const obj = this.get(resource, namespace, name);
+      if (obj) out.push(obj);
+    }
+    return out;
   }
 
   get(resource: string, namespace: string | undefined, name: string): KubeObject | undefined {
@@ -369,6 +395,33 @@ export function ownerReferenceTo(owner: KubeObject): OwnerReference {
     controller: true,
     blockOwnerDeletion: true,
   };
+}
+
+/**
+ * Adopts the orphans of `resource` that `owner`'s selector picks (as the real controllers' ControllerRefManager does):
+ * they get a controller ownerReference to it. Returns how many were adopted.
+ */
+export function adoptOrphans(
+  ctx: Pick<Context, "cache" | "store">,
+  owner: KubeObject,
+  resource: string,
+  matches: (labels: Record<string, string> | undefined) => boolean,
+  eligible: (obj: KubeObject) => boolean = () => true,
+): number {
+  let adopted = 0;
+  for (const orphan of ctx.cache.orphans(resource, owner.metadata.namespace)) {
+    if (orphan.metadata.deletionTimestamp !== undefined || !eligible(orphan) || !matches(orphan.metadata.labels))
+      continue;
+    const next = copy(orphan);
+    next.metadata.ownerReferences = [...(next.metadata.ownerReferences ?? []), ownerReferenceTo(owner)];
+    try {
+      ctx.store.update(resource, next);
+      adopted++;
+    } catch (err) {
+      if (!isNotFound(err) && statusOfError(err).code !== 409) throw err;
+    }
+  }
+  return adopted;
 }
 
 export function controllerOf(obj: KubeObject): OwnerReference | undefined {

@@ -362,6 +362,24 @@ describe("sandbox deployment controller", () => {
     expect(sets).toHaveLength(1);
     expect(sets[0]?.metadata.ownerReferences).toBeUndefined();
     expect(list("pods")).toHaveLength(2);
+    // The same Deployment again adopts what it left behind instead of starting over.
+    const pods = list("pods")
+      .map((p) => p.metadata.name)
+      .sort();
+    const again = store.create("deployments.apps", deployment("web", "nginx:1.27", 2));
+    await available("web");
+    const adopted = list("replicasets.apps");
+    expect(adopted.map((rs) => rs.metadata.name)).toEqual([sets[0]?.metadata.name]);
+    expect(adopted[0]?.metadata.ownerReferences?.[0]).toMatchObject({
+      kind: "Deployment",
+      uid: again.metadata.uid,
+      controller: true,
+    });
+    expect(
+      list("pods")
+        .map((p) => p.metadata.name)
+        .sort(),
+    ).toEqual(pods);
   });
 
   it("replaces a deleted pod", async () => {
