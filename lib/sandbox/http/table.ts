@@ -359,6 +359,29 @@ const PRINTERS: Record<string, Printer> = {
       ];
     },
   },
+  resourcequotas: {
+    columns: [NAME, AGE, col("Request"), col("Limit")],
+    cells: (o, now) => {
+      const status = rec(o.status);
+      const hard = rec(status.hard ?? rec(o.spec).hard);
+      const used = rec(status.used);
+      const entries = (limits: boolean): string =>
+        Object.keys(hard)
+          .filter((k) => k.startsWith("limits.") === limits)
+          .sort()
+          .map((k) => `${k}: ${str(used[k], "0")}/${str(hard[k], "0")}`)
+          .join(", ");
+      return [o.metadata.name, age(o, now), entries(false), entries(true)];
+    },
+  },
+  limitranges: {
+    columns: [NAME, col("Created At")],
+    cells: (o) => [o.metadata.name, str(o.metadata.creationTimestamp, "")],
+  },
+  serviceaccounts: {
+    columns: [NAME, col("Secrets", 0, "integer"), AGE],
+    cells: (o, now) => [o.metadata.name, arr(o.secrets).length, age(o, now)],
+  },
   endpoints: {
     columns: [NAME, col("Endpoints"), AGE],
     cells: (o, now) => {
