@@ -352,6 +352,18 @@ describe("sandbox deployment controller", () => {
     await waitFor("dependents gone", () => list("replicasets.apps").length === 0 && list("pods").length === 0);
   });
 
+  it("deletes dependents first when the owner carries the foregroundDeletion finalizer", async () => {
+    const d = deployment("web", "nginx:1.27", 2);
+    d.metadata.finalizers = ["foregroundDeletion"];
+    store.create("deployments.apps", d);
+    await available("web");
+    const deleting = store.delete("deployments.apps", NS, "web", { propagationPolicy: "Foreground" });
+    expect(deleting.metadata.deletionTimestamp).toBeDefined();
+    await waitFor("owner gone after its dependents", () => get("deployments.apps", "web") === undefined);
+    expect(list("replicasets.apps")).toHaveLength(0);
+    expect(list("pods")).toHaveLength(0);
+  });
+
   it("leaves dependents alone with propagationPolicy Orphan", async () => {
     store.create("deployments.apps", deployment("web", "nginx:1.27", 2));
     await available("web");
