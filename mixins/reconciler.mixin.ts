@@ -1,0 +1,336 @@
+/**
+ * `ReconcilerMixin()`: keeps a service's records and the cluster in step (docs/architecture.md, "Reconciliation").
+ * Mix it in after `DbMixin`.
+ *
+ * The service provides:
+ * - `reconcile(record)` (required): render the record and apply it through `v1.kube.apply`; throw on failure (a
+ *   retryable error — 503 K8S_UNAVAILABLE, or v1.kube not reachable — means "try again later").
+ * - `needsReconcile(record)` (optional): whether the cluster differs from the record. Read the cluster through
+ *   `v1.kube.list`/`get` (the informer cache: no request to the API server) and compare with `isDrifted` below. Default:
+ *   the record's `status.phase` is "Pending". A resync calls `reconcile` only for records where this is true, so when
+ *   nothing drifted a resync sends no write.
+ * - `reconcileCandidates()` (optional): the records a resync looks at; default all (`this.findRaw({})`).
+ * - `onReconcileFailed(record, err)` (optional): a reconcile from the queue or a resync failed (record its status).
+ *
+ * The mixin gives:
+ * - `reconcileNow(id)`: runs `reconcile` for the stored record now (one at a time per id); a retryable failure
+ *   schedules a retry with capped exponential backoff (`settings.reconciler.initialBackoffMs` 1000 → `maxBackoffMs`
+ *   30000); success clears the backoff. Resolves `{ ok: true }` or `{ ok: false, error, retrying }`; never throws. A
+ *   record that no longer exists is dropped from the queue.
+ * - `scheduleReconcile(id, delayMs?)`: queue a retry (next backoff step unless a delay is given).
+ * - `cancelReconcile(id)`: forget a queued retry (a removed record).
+ * - `resync()`: every candidate with `needsReconcile` true is reconciled; returns the ids it reconciled.
+ * - a periodic `resync()` every `settings.resyncIntervalSeconds` (RESYNC_INTERVAL, readConfig; 0 = off), and one
+ *   `settings.reconciler.initialResyncDelayMs` (default 1000) after start, so records left Pending by a restart converge.
+ * - `isRetryableError(err)` and the pure `isDrifted(desired, live)` (exported too).
+ * All timers are cleared in `stopped()`, which also waits for reconciles in flight.
+ */
+import type { Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
+import { readConfig } from "../lib/config.ts";
+import { asMixin, type DbMethods, type MixinSchema, type RawDoc } from "./db.mixin.ts";
+
+export interface ReconcilerOptions {
+  /** Delay of the first retry (default 1000 ms). */
+  initialBackoffMs?: number;
+  /** Largest delay between retries (default 30000 ms). */
+  maxBackoffMs?: number;
+  /** Delay of the first resync after start (default 1000 ms; -1 = none). */
+  initialResyncDelayMs?: number;
+}
+
+export interface ReconcilerSettings extends ServiceSettingSchema {
+  /** Seconds between full resyncs; default RESYNC_INTERVAL (readConfig). 0 = no periodic resync. */
+  resyncIntervalSeconds?: number;
+  reconciler?: ReconcilerOptions;
+}
+
+export type ReconcileOutcome = { ok: true } | { ok: false; error: unknown; retrying: boolean };
+
+/** What the service implements (reconcile is required; the others have defaults). */
+export interface ReconcilerHooks {
+  reconcile(record: RawDoc): Promise<void>;
+  needsReconcile(record: RawDoc): Promise<boolean>;
+  reconcileCandidates(): Promise<RawDoc[]>;
+  onReconcileFailed(record: RawDoc, err: unknown): Promise<void>;
+}
+
+export interface ReconcilerMethods extends ReconcilerHooks {
+  reconcileNow(id: string): Promise<ReconcileOutcome>;
+  scheduleReconcile(id: string, delayMs?: number): void;
+  cancelReconcile(id: string): void;
+  resync(): Promise<string[]>;
+  isRetryableError(err: unknown): boolean;
+}
+
+interface QueueEntry {
+  attempt: number;
+  timer: NodeJS.Timeout | undefined;
+}
+
+export interface ReconcilerVars {
+  reconcilerState: {
+    active: boolean;
+    queue: Map<string, QueueEntry>;
+    running: Map<string, Promise<ReconcileOutcome>>;
+    resyncTimer: NodeJS.Timeout | undefined;
+    resyncing: Promise<string[]> | undefined;
+    intervalMs: number;
+    initialBackoffMs: number;
+    maxBackoffMs: number;
+    initialResyncDelayMs: number;
+  };
+}
+
+type ReconcilerThis = Service<ReconcilerSettings> &
+  ReconcilerVars &
+  ReconcilerMethods &
+  Pick<DbMethods, "findRaw" | "findRawById">;
+
+const RETRYABLE_TYPES = new Set([
+  "K8S_UNAVAILABLE",
+  "DATABASE_UNAVAILABLE",
+  "SERVICE_NOT_FOUND",
+  "SERVICE_NOT_AVAILABLE",
+  "REQUEST_TIMEOUT",
+  "REQUEST_SKIPPED",
+  "REQUEST_REJECTED",
+]);
+
+/** A failure that may go away by itself: the cluster, database or a service is unreachable now. */
+export function isRetryableError(err: unknown): boolean {
+  if (typeof err !== "object" || err === null) return false;
+  const e = err as { retryable?: unknown; code?: unknown; type?: unknown };
+  return e.retryable === true || e.code === 503 || (typeof e.type === "string" && RETRYABLE_TYPES.has(e.type));
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/** Kubernetes quantities in canonical and non-canonical forms ("1Gi" / "1024Mi", "1" / "1000m"), as numbers. */
+function quantityValue(value: string): number | undefined {
+  const m = /^([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E)?$/.exec(value);
+  if (m === null) return undefined;
+  const factors: Record<string, number> = {
+    "": 1,
+    Ki: 2 ** 10,
+    Mi: 2 ** 20,
+    Gi: 2 ** 30,
+    Ti: 2 ** 40,
+    Pi: 2 ** 50,
+    Ei: 2 ** 60,
+    n: 1e-9,
+    u: 1e-6,
+    m: 1e-3,
+    k: 1e3,
+    M: 1e6,
+    G: 1e9,
+    T: 1e12,
+    P: 1e15,
+    E: 1e18,
+  };
+  return Number(m[1]) * (factors[m[2] ?? ""] ?? 1);
+}
+
+/**
+ * True when `live` does not hold everything `desired` says: every field of `desired` must be in `live` with an equal
+ * value (objects compared field by field, so labels, annotations and defaults the cluster adds are not drift; arrays
+ * element by element with the same length; quantities by value, so "1024Mi" equals "1Gi"). client-node model keys
+ * (`_default`) are read as their wire names (`default`). A missing `live` object is drift.
+ */
+export function isDrifted(desired: unknown, live: unknown): boolean {
+  if (desired === undefined) return false;
+  if (Array.isArray(desired)) {
+    if (!Array.isArray(live) || live.length !== desired.length) return true;
+    return desired.some((d, i) => isDrifted(d, live[i]));
+  }
+  if (isPlainObject(desired)) {
+    if (!isPlainObject(live)) return true;
+    return Object.entries(desired).some(([key, value]) => {
+      const wireKey = key === "_default" ? "default" : key;
+      return isDrifted(value, live[wireKey]);
+    });
+  }
+  if (desired === live) return false;
+  if (typeof desired === "string" && typeof live === "string") {
+    const a = quantityValue(desired);
+    const b = quantityValue(live);
+    return a === undefined || b === undefined || Math.abs(a - b) > Math.abs(a) * 1e-12;
+  }
+  if (typeof desired === "number" && typeof live === "string") return String(desired) !== live;
+  return true;
+}
+
+/** The mixin: `mixins: [DbMixin({...}), MembershipMixin({...}), ReconcilerMixin()]`. */
+export function ReconcilerMixin(): MixinSchema {
+  const schema: ServiceSchema<ReconcilerSettings, ReconcilerMethods, ReconcilerVars, ReconcilerThis> = {
+    name: "",
+    methods: {
+      async reconcile(this: ReconcilerThis, record: RawDoc): Promise<void> {
+        throw new Error(`${this.fullName} mixes in ReconcilerMixin without a reconcile(record) method (${record._id})`);
+      },
+
+      async needsReconcile(this: ReconcilerThis, record: RawDoc): Promise<boolean> {
+        const status = record.status as { phase?: unknown } | undefined;
+        return status?.phase === "Pending";
+      },
+
+      async reconcileCandidates(this: ReconcilerThis): Promise<RawDoc[]> {
+        return this.findRaw({});
+      },
+
+      async onReconcileFailed(this: ReconcilerThis, record: RawDoc, err: unknown): Promise<void> {
+        this.logger.warn(`Reconcile of ${record._id} failed: ${err instanceof Error ? err.message : String(err)}`);
+      },
+
+      isRetryableError(this: ReconcilerThis, err: unknown): boolean {
+        return isRetryableError(err);
+      },
+
+      reconcileNow(this: ReconcilerThis, id: string): Promise<ReconcileOutcome> {
+        const state = this.reconcilerState;
+        const before = state.running.get(id) ?? Promise.resolve<ReconcileOutcome>({ ok: true });
+        const run = before.then(async (): Promise<ReconcileOutcome> => {
+          const queued = state.queue.get(id);
+          if (queued?.timer !== undefined) {
+            clearTimeout(queued.timer);
+            queued.timer = undefined;
+          }
+          let record: RawDoc | null;
+          try {
+            record = await this.findRawById(id);
+          } catch (err) {
+            if (state.active) this.scheduleReconcile(id);
+            return { ok: false, error: err, retrying: state.active };
+          }
+          if (record === null) {
+            this.cancelReconcile(id);
+            return { ok: true };
+          }
+          try {
+            await this.reconcile(record);
+            this.cancelReconcile(id);
+            return { ok: true };
+          } catch (err) {
+            const retrying = state.active && this.isRetryableError(err);
+            if (retrying) this.scheduleReconcile(id);
+            else this.cancelReconcile(id);
+            try {
+              await this.onReconcileFailed(record, err);
+            } catch (hookErr) {
+              this.logger.warn(`onReconcileFailed(${id}) failed`, hookErr);
+            }
+            return { ok: false, error: err, retrying };
+          }
+        });
+        state.running.set(id, run);
+        void run.finally(() => {
+          if (state.running.get(id) === run) state.running.delete(id);
+        });
+        return run;
+      },
+
+      scheduleReconcile(this: ReconcilerThis, id: string, delayMs?: number): void {
+        const state = this.reconcilerState;
+        if (!state.active) return;
+        const entry = state.queue.get(id) ?? { attempt: 0, timer: undefined };
+        if (entry.timer !== undefined) clearTimeout(entry.timer);
+        const delay =
+          delayMs ?? Math.min(state.maxBackoffMs, state.initialBackoffMs * 2 ** Math.min(entry.attempt, 30));
+        entry.attempt += 1;
+        entry.timer = setTimeout(() => {
+          entry.timer = undefined;
+          if (state.active) void this.reconcileNow(id);
+        }, delay);
+        state.queue.set(id, entry);
+      },
+
+      cancelReconcile(this: ReconcilerThis, id: string): void {
+        const entry = this.reconcilerState.queue.get(id);
+        if (entry?.timer !== undefined) clearTimeout(entry.timer);
+        this.reconcilerState.queue.delete(id);
+      },
+
+      resync(this: ReconcilerThis): Promise<string[]> {
+        const state = this.reconcilerState;
+        if (state.resyncing !== undefined) return state.resyncing;
+        const run = (async () => {
+          const reconciled: string[] = [];
+          let records: RawDoc[];
+          try {
+            records = await this.reconcileCandidates();
+          } catch (err) {
+            this.logger.warn(`Resync: records not read: ${err instanceof Error ? err.message : String(err)}`);
+            return reconciled;
+          }
+          for (const record of records) {
+            if (!state.active) break;
+            let needed: boolean;
+            try {
+              needed = await this.needsReconcile(record);
+            } catch (err) {
+              // The cluster cannot be read now: a retry is queued for the record (it will compare again then).
+              if (this.isRetryableError(err)) this.scheduleReconcile(record._id);
+              else this.logger.warn(`Resync: ${record._id} not compared`, err);
+              continue;
+            }
+            if (!needed) continue;
+            reconciled.push(record._id);
+            await this.reconcileNow(record._id);
+          }
+          return reconciled;
+        })();
+        state.resyncing = run;
+        void run.finally(() => {
+          state.resyncing = undefined;
+        });
+        return run;
+      },
+    },
+
+    created(this: ReconcilerThis) {
+      const options = this.settings.reconciler ?? {};
+      const seconds = this.settings.resyncIntervalSeconds ?? readConfig().resyncIntervalSeconds;
+      this.reconcilerState = {
+        active: false,
+        queue: new Map(),
+        running: new Map(),
+        resyncTimer: undefined,
+        resyncing: undefined,
+        intervalMs: seconds * 1000,
+        initialBackoffMs: options.initialBackoffMs ?? 1000,
+        maxBackoffMs: options.maxBackoffMs ?? 30_000,
+        initialResyncDelayMs: options.initialResyncDelayMs ?? 1000,
+      };
+    },
+
+    started(this: ReconcilerThis) {
+      const state = this.reconcilerState;
+      state.active = true;
+      const next = (delay: number) => {
+        if (!state.active || delay < 0) return;
+        state.resyncTimer = setTimeout(() => {
+          state.resyncTimer = undefined;
+          void this.resync().finally(() => {
+            if (state.intervalMs > 0) next(state.intervalMs);
+          });
+        }, delay);
+      };
+      next(state.initialResyncDelayMs >= 0 ? state.initialResyncDelayMs : state.intervalMs > 0 ? state.intervalMs : -1);
+    },
+
+    async stopped(this: ReconcilerThis) {
+      const state = this.reconcilerState;
+      state.active = false;
+      if (state.resyncTimer !== undefined) clearTimeout(state.resyncTimer);
+      state.resyncTimer = undefined;
+      for (const entry of state.queue.values()) if (entry.timer !== undefined) clearTimeout(entry.timer);
+      state.queue.clear();
+      await Promise.allSettled([
+        ...state.running.values(),
+        ...(state.resyncing === undefined ? [] : [state.resyncing]),
+      ]);
+    },
+  };
+  return asMixin(schema);
+}
