@@ -75,10 +75,12 @@ export interface PodStatus {
   startTime?: string;
 }
 
-type Plan = "run" | "pull-fail" | "crash" | "complete" | "fail";
+type Plan = "run" | "pull-fail" | "crash" | "complete" | "fail" | "init";
 
 interface Ctr {
   name: string;
+  /** An init container (runs to completion before the others start). */
+  init?: boolean;
   image: string;
   plan: Plan;
   state: "waiting" | "running" | "terminated";
@@ -103,7 +105,7 @@ interface Runtime {
   podIP: string;
   startTime: string;
   containers: Ctr[];
-  inits: { name: string; image: string }[];
+  inits: Ctr[];
   transitions: Record<string, string>;
   conditionState: Record<string, string>;
 }
@@ -226,6 +228,55 @@ function imageSize(image: string): number {
   return 20_000_000 + (fnv32a(image) % 180_000_000);
 }
 
+function initPlan(c: ContainerSpec): Plan {
+  if (isCrashingImage(c.image)) return "crash";
+  if (isUnpullableImage(c.image)) return "pull-fail";
+  return "init";
+}
+
+/** Does an init container that can never complete hold the pod back? */
+function initBlocked(spec: PodSpec): boolean {
+  return (spec.initContainers ?? []).some((c) => initPlan(c) !== "init");
+}
+
+/**
+ * Init containers as the kubelet leaves them: those before the first one that cannot complete have Completed;
+ * that one is about to be started (and will fail the way its image does); those after it wait.
+ */
+function initContainers(uid: string, spec: PodSpec): Ctr[] {
+  let blocked = false;
+  return (spec.initContainers ?? []).map((c, n) => {
+    const plan = initPlan(c);
+    const base: Ctr = {
+      name: c.name,
+      init: true,
+      image: c.image ?? "",
+      plan,
+      state: "waiting",
+      reason: "PodInitializing",
+      restartCount: 0,
+      ready: false,
+      started: false,
+      pulled: false,
+      pullAttempts: 0,
+    };
+    if (blocked) return base;
+    if (plan !== "init") {
+      blocked = true;
+      return { ...base, reason: "ContainerCreating" };
+    }
+    return {
+      ...base,
+      state: "terminated",
+      exitCode: 0,
+      reason: "Completed",
+      ready: true,
+      pulled: true,
+      containerID: `containerd://${sha256Hex(`${uid}:init:${c.name}:${n}`)}`,
+    };
+  });
+}
+
 export function podsController(ctx: Context): Controller {
   const name = "pods";
   const runtimes = new Map<string, Runtime>();
@@ -235,7 +286,7 @@ export function podsController(ctx: Context): Controller {
 
   const timerName = (rt: Runtime, c: Ctr): string => `pod:${rt.uid}:${c.name}`;
   const clearTimers = (rt: Runtime): void => {
-    for (const c of rt.containers) ctx.timers.clear(timerName(rt, c));
+    for (const c of [...rt.inits, ...rt.containers]) ctx.timers.clear(timerName(rt, c));
   };
   const forget = (rt: Runtime): void => {
     clearTimers(rt);
@@ -255,7 +306,14 @@ export function podsController(ctx: Context): Controller {
   };
 
   const event = (pod: KubeObject, c: Ctr | undefined, type: "Normal" | "Warning", reason: string, message: string) =>
-    ctx.events.record(pod, type, reason, message, SOURCES.kubelet, c ? `spec.containers{${c.name}}` : undefined);
+    ctx.events.record(
+      pod,
+      type,
+      reason,
+      message,
+      SOURCES.kubelet,
+      c ? `spec.${c.init ? "initContainers" : "containers"}{${c.name}}` : undefined,
+    );
 
   function phaseOf(rt: Runtime): string {
     const all = rt.containers;
@@ -324,9 +382,18 @@ export function podsController(ctx: Context): Controller {
     const reason = done ? (phase === "Succeeded" ? "PodCompleted" : "PodFailed") : "ContainersNotReady";
     const message = done ? undefined : `containers with unready status: [${unready.join(" ")}]`;
     const spec = pod.spec as PodSpec;
+    const incomplete = rt.inits.filter((i) => i.state !== "terminated").map((i) => i.name);
     const conditions = [
       condition(rt, "PodReadyToStartContainers", done ? "False" : "True"),
-      condition(rt, "Initialized", "True", done && rt.inits.length > 0 ? "PodCompleted" : undefined),
+      incomplete.length > 0
+        ? condition(
+            rt,
+            "Initialized",
+            "False",
+            "ContainersNotInitialized",
+            `containers with incomplete status: [${incomplete.join(" ")}]`,
+          )
+        : condition(rt, "Initialized", "True", done && rt.inits.length > 0 ? "PodCompleted" : undefined),
       readyStatus === "True" ? condition(rt, "Ready", "True") : condition(rt, "Ready", "False", reason, message),
       readyStatus === "True"
         ? condition(rt, "ContainersReady", "True")
@@ -341,29 +408,7 @@ export function podsController(ctx: Context): Controller {
       podIP: rt.podIP,
       podIPs: [{ ip: rt.podIP }],
       startTime: rt.startTime,
-      ...(rt.inits.length === 0
-        ? {}
-        : {
-            initContainerStatuses: rt.inits.map((i, n) => ({
-              containerID: `containerd://${sha256Hex(`${rt.uid}:init:${i.name}`)}`,
-              image: normalizeImage(i.image),
-              imageID: imageID(i.image),
-              lastState: {},
-              name: i.name,
-              ready: true,
-              restartCount: 0,
-              started: false,
-              state: {
-                terminated: {
-                  exitCode: 0,
-                  reason: "Completed",
-                  startedAt: rt.startTime,
-                  finishedAt: rt.startTime,
-                  containerID: `containerd://${sha256Hex(`${rt.uid}:init:${i.name}:${n}`)}`,
-                },
-              },
-            })),
-          }),
+      ...(rt.inits.length === 0 ? {} : { initContainerStatuses: rt.inits.map((c) => containerStatus(c)) }),
       containerStatuses: rt.containers.map((c) => containerStatus(c)),
       qosClass: qosClass([...(spec.containers ?? []), ...(spec.initContainers ?? [])]),
     };
@@ -584,7 +629,7 @@ export function podsController(ctx: Context): Controller {
       key: objectKey(pod.metadata.namespace, pod.metadata.name),
       podIP: !fresh && status.podIP ? status.podIP : ips.allocate(),
       startTime: (!fresh && status.startTime) || now(),
-      inits: (spec.initContainers ?? []).map((c) => ({ name: c.name, image: c.image ?? "" })),
+      inits: initContainers(uid, spec),
       transitions: {},
       conditionState: {},
       containers: (spec.containers ?? []).map((c) => {
@@ -619,6 +664,7 @@ export function podsController(ctx: Context): Controller {
           if (ctr.reason === "ErrImagePull" || ctr.reason === "ImagePullBackOff") ctr.pullAttempts = 1;
         }
         if (s?.lastState?.terminated) ctr.last = s.lastState.terminated;
+        if (initBlocked(spec) && ctr.state === "waiting") ctr.reason = "PodInitializing";
         if (ctr.state !== "waiting" || ctr.last)
           ctr.containerID = `containerd://${sha256Hex(`${uid}:${c.name}:${ctr.restartCount}`)}`;
         return ctr;
@@ -643,15 +689,23 @@ export function podsController(ctx: Context): Controller {
         SOURCES.scheduler,
       );
     }
+    for (const i of rt.inits) {
+      if (i.state !== "terminated") continue;
+      i.startedAt ??= rt.startTime;
+      i.finishedAt ??= rt.startTime;
+    }
     if (fresh) {
-      for (const c of rt.containers)
+      const stuck = rt.inits.filter((i) => i.state === "waiting" && i.reason === "ContainerCreating");
+      const pulling = stuck.length > 0 ? stuck : rt.containers;
+      for (const c of pulling)
         if (c.plan !== "pull-fail") event(pod, c, "Normal", "Pulling", `Pulling image "${c.image}"`);
-      for (const c of rt.containers)
+      for (const c of pulling)
         if (c.plan === "pull-fail") event(pod, c, "Normal", "Pulling", `Pulling image "${c.image}"`);
     }
     const terminalAlready = fresh ? false : status.phase === "Succeeded" || status.phase === "Failed";
     if (terminalAlready) return;
     write(rt);
+    for (const c of rt.inits) if (c.state === "waiting" && c.reason === "ContainerCreating") arm(rt, c);
     for (const c of rt.containers) {
       if (c.state === "waiting" && c.reason === "CreateContainerConfigError")
         after(rt, c, ctx.podReadyDelayMs, (p) => start(rt, p, c));

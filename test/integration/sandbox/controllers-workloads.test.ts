@@ -306,6 +306,48 @@ describe("sandbox deployment controller", () => {
     await waitFor("old pods gone", () => list("pods", "app=fix").length === 3);
   });
 
+  it("runs init containers first, and holds the pod in Init when one cannot run", async () => {
+    const withInit = (name: string, initImage: string): KubeObject => {
+      const d = deployment(name, "nginx:1.27", 1);
+      (((d.spec as Rec).template as Rec).spec as Rec).initContainers = [
+        { name: "setup", image: "busybox:1.36" },
+        { name: "migrate", image: initImage },
+      ];
+      return d;
+    };
+    store.create("deployments.apps", withInit("good", "node:22"));
+    await available("good");
+    const [ok] = list("pods", "app=good");
+    expect(
+      (status(ok).initContainerStatuses as Rec[]).map((s) => [s.name, (s.state as Rec).terminated !== undefined]),
+    ).toEqual([
+      ["setup", true],
+      ["migrate", true],
+    ]);
+    store.create("deployments.apps", withInit("stuck", "sandbox.invalid/migrate:1"));
+    const pod = await waitFor("Init:ImagePullBackOff", () =>
+      list("pods", "app=stuck").find(
+        (p) =>
+          (
+            ((status(p).initContainerStatuses as Rec[] | undefined)?.[1]?.state as Rec | undefined)?.waiting as
+              Rec | undefined
+          )?.reason === "ImagePullBackOff",
+      ),
+    );
+    expect(status(pod).phase).toBe("Pending");
+    expect(condition(pod, "Initialized")).toMatchObject({
+      status: "False",
+      reason: "ContainersNotInitialized",
+      message: "containers with incomplete status: [migrate]",
+    });
+    expect((status(pod).containerStatuses as Rec[])[0]).toMatchObject({
+      state: { waiting: { reason: "PodInitializing" } },
+    });
+    expect(events("Failed").some((e) => (e.involvedObject as Rec).fieldPath === "spec.initContainers{migrate}")).toBe(
+      true,
+    );
+  });
+
   it("puts a crashing container into CrashLoopBackOff with restarts counting up", async () => {
     store.create("deployments.apps", deployment("crash", "sandbox.invalid/crash:1", 1));
     const pod = await waitFor("two restarts", () =>
