@@ -23,11 +23,12 @@ interface Probe {
 
 function startBroker(probe: Probe, settings: Record<string, unknown>) {
   const broker = new ServiceBroker({ logger: false });
+  const serviceSettings: Record<string, unknown> = { db: { memory: true }, ...settings };
   const schema: ServiceSchema = {
     name: "things",
     version: 1,
     mixins: [DbMixin({ collection: "things", resource: "things" }), ReconcilerMixin()],
-    settings: { db: { memory: true }, ...settings },
+    settings: serviceSettings,
     actions: {
       add: {
         async handler(ctx) {
