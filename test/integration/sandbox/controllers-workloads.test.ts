@@ -182,6 +182,9 @@ describe("sandbox deployment controller", () => {
     store.update("deployments.apps", d);
     await available("web");
     expect(list("pods", "app=web")).toHaveLength(5);
+    // The image is on the node now: IfNotPresent pods do not pull it again.
+    expect(events("Pulled").map((e) => e.message)).toContain('Container image "nginx:1.27" already present on machine');
+    expect(events("Pulling")).toHaveLength(2);
     const d2 = get("deployments.apps", "web") as KubeObject;
     (d2.spec as Rec).replicas = 1;
     store.update("deployments.apps", d2);
