@@ -456,6 +456,20 @@ describe("sandbox deployment controller", () => {
   });
 });
 
+describe("sandbox controllers lifecycle", () => {
+  it("leaves no timer or queued work behind when stopped", async () => {
+    store.create("deployments.apps", deployment("crash", "sandbox.invalid/crash:1", 2));
+    store.create("deployments.apps", deployment("pull", "sandbox.invalid/app:1", 2, { progressDeadlineSeconds: 600 }));
+    await waitFor("timers running", () => controllers.stats().timers > 0);
+    controllers.stop();
+    expect(controllers.stats()).toMatchObject({ queued: 0, timers: 0 });
+    // Writes after stop() are not acted upon (and admission lets them through).
+    store.create("deployments.apps", deployment("late", "nginx:1.27", 1));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(list("replicasets.apps", "app=late")).toHaveLength(0);
+  });
+});
+
 function p0(pods: KubeObject[]): KubeObject | undefined {
   return pods[0];
 }
