@@ -1,8 +1,15 @@
 /**
- * The sandbox's controllers: they make the store behave like a small cluster (Deployments roll out, pods become
- * Ready, Services get IPs and Endpoints, PVCs bind, namespaces terminate, quotas refuse...). Event driven: one store
- * subscription feeds an informer-like cache and per-object work queues; timers only model delays (pod start-up,
- * image pull back-off, job run time) and are all cleared by stop().
+ * The sandbox's controllers: they make the store behave like a small cluster. Event driven: one store subscription
+ * feeds an informer-like cache and a de-duplicating per-object work queue; timers only model delays (pod start-up,
+ * image pull and crash back-off, job run time, progress deadlines, TTLs) and are all cleared by stop().
+ *
+ * - admission (in this order): defaulting (pods, templates, Deployments, Jobs, Services, PVCs + default storage
+ *   class), LimitRange defaults and min/max, ResourceQuota (403 `exceeded quota` / `must specify`), Service cluster
+ *   IPs and node ports, claim shrink refusal;
+ * - deployments.ts (ReplicaSets per pod-template-hash, rolling/Recreate, revisions, status and conditions),
+ *   replicasets.ts (pods, FailedCreate + retry), pods.ts (scheduler + kubelet of `sandbox-node-1`), jobs.ts,
+ *   services.ts (Endpoints), volumes.ts (PVC -> PV, expansion), namespaces.ts (defaults, termination), gc.ts,
+ *   quota.ts (status.used), ingresses.ts (status), eventttl.ts; events.ts records core/v1 Events.
  */
 import type { KubeObject, StoreEvent } from "../types.ts";
 import type { Store } from "../store.ts";
