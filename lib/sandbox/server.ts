@@ -741,6 +741,8 @@ export class ApiServer {
   }
 
   private prepare(target: Target, obj: KubeObject, old: KubeObject | undefined): void {
+    // like the registries' PrepareForCreate: a new object's status is the server's (controllers fill it in)
+    if (old === undefined && target.rt.subresources?.includes("status") === true) delete obj.status;
     applyDefaults(target.rt, obj);
     const causes = validateObject(target.rt, obj, old);
     if (causes.length > 0) throw invalidError(target.rt, obj.metadata.name, causes);

@@ -199,6 +199,60 @@ describe("sandbox API with kubectl", () => {
     expect(gone.stderr).toContain('Error from server (NotFound): configmaps "web-conf" not found');
   });
 
+  it("creates objects imperatively, from the protobuf bodies kubectl create sends", async () => {
+    expect(
+      await ok(["create", "deployment", "imp", "--image=nginx:1.27", "--replicas=0", "--port=8080", "-n", NS]),
+    ).toBe("deployment.apps/imp created\n");
+    const dep = JSON.parse(await ok(["get", "deployment", "imp", "-n", NS, "-o", "json"])) as {
+      metadata: { labels: Record<string, string> };
+      spec: {
+        replicas: number;
+        selector: unknown;
+        template: { metadata: Record<string, unknown>; spec: { containers: unknown[] } };
+      };
+    };
+    expect(dep.metadata.labels).toEqual({ app: "imp" });
+    expect(dep.spec.replicas).toBe(0);
+    expect(dep.spec.selector).toEqual({ matchLabels: { app: "imp" } });
+    expect(dep.spec.template.metadata.creationTimestamp).toBeUndefined();
+    expect(dep.spec.template.spec.containers).toEqual([
+      expect.objectContaining({
+        name: "nginx",
+        image: "nginx:1.27",
+        ports: [{ containerPort: 8080, protocol: "TCP" }],
+      }),
+    ]);
+    expect(await ok(["create", "service", "clusterip", "imp", "--tcp=80:8080", "-n", NS])).toBe(
+      "service/imp created\n",
+    );
+    expect(await ok(["get", "service", "imp", "-n", NS, "-o", "jsonpath={.spec.ports[0].targetPort}"])).toBe("8080");
+    expect(await ok(["create", "job", "once", "--image=busybox:1.36", "-n", NS, "--", "echo", "hi"])).toBe(
+      "job.batch/once created\n",
+    );
+    expect(
+      await ok(["get", "job", "once", "-n", NS, "-o", "jsonpath={.spec.template.spec.containers[0].command}"]),
+    ).toBe('["echo","hi"]');
+    expect(await ok(["create", "ingress", "imp", "--rule=imp.example.com/=imp:80", "-n", NS])).toBe(
+      "ingress.networking.k8s.io/imp created\n",
+    );
+    expect(
+      await ok([
+        "get",
+        "ingress",
+        "imp",
+        "-n",
+        NS,
+        "-o",
+        "jsonpath={.spec.rules[0].http.paths[0].backend.service.port.number}",
+      ]),
+    ).toBe("80");
+    expect(await ok(["create", "quota", "imp", "--hard=pods=50", "-n", NS])).toBe("resourcequota/imp created\n");
+    expect(await ok(["delete", "deployment,service,ingress,quota", "imp", "-n", NS])).toContain(
+      'deployment.apps "imp" deleted',
+    );
+    await ok(["delete", "job", "once", "-n", NS]);
+  });
+
   it("says NotFound for a missing object and refuses a bad token", async () => {
     const missing = await kubectl(["get", "deployment", "nope", "-n", NS]);
     expect(missing.code).toBe(1);
