@@ -631,7 +631,7 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       version: kc.makeApiClient(VersionApi),
       log: new Log(kc),
     };
-    const where = cluster.kubeconfigPath === undefined ? "" : ` (kubeconfig: ${cluster.kubeconfigPath})`;
+    const where = cluster.kubeconfigPath === undefined ? "" : `, kubeconfig written to ${cluster.kubeconfigPath}`;
     const probe = await this.probe();
     if (probe.reachable) {
       this.logger.info(`Cluster ${cluster.server} (${cluster.source}${where}) answers: ${probe.version ?? "?"}`);
