@@ -17,11 +17,11 @@ import {
   type KubernetesObject,
   type KubernetesObjectApi,
 } from "@kubernetes/client-node";
+import { MANAGED_BY, MANAGED_BY_LABEL } from "../manifests/labels.ts";
 import { parseLabelSelector } from "./selector.ts";
 
-export const MANAGED_BY_LABEL = "app.kubernetes.io/managed-by";
-export const MANAGED_BY_VALUE = "moleculer-k8s";
-export const MANAGED_BY_SELECTOR = `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}`;
+/** The label every object the suite renders carries (lib/manifests/labels.ts): the informers watch only those. */
+export const MANAGED_BY_SELECTOR = `${MANAGED_BY_LABEL}=${MANAGED_BY}`;
 
 /** A watched resource: `plural` names the broadcast events (`kube.<plural>.added`). */
 export interface WatchedKind {
