@@ -11,6 +11,8 @@
  *   nothing drifted a resync sends no write.
  * - `reconcileCandidates()` (optional): the records a resync looks at; default all (`this.findRaw({})`).
  * - `onReconcileFailed(record, err)` (optional): a reconcile from the queue or a resync failed (record its status).
+ * - `reconcileMissing(id)` (optional): a queued id whose record is gone (e.g. removed while the cluster was down, its
+ *   objects still to delete); throw a retryable error to be called again later. Default: nothing.
  *
  * The mixin gives:
  * - `reconcileNow(id)`: runs `reconcile` for the stored record now (one at a time per id); a retryable failure
@@ -52,6 +54,7 @@ export interface ReconcilerHooks {
   needsReconcile(record: RawDoc): Promise<boolean>;
   reconcileCandidates(): Promise<RawDoc[]>;
   onReconcileFailed(record: RawDoc, err: unknown): Promise<void>;
+  reconcileMissing(id: string): Promise<void>;
 }
 
 export interface ReconcilerMethods extends ReconcilerHooks {
@@ -183,6 +186,10 @@ export function ReconcilerMixin(): MixinSchema {
         this.logger.warn(`Reconcile of ${record._id} failed: ${err instanceof Error ? err.message : String(err)}`);
       },
 
+      async reconcileMissing(this: ReconcilerThis, id: string): Promise<void> {
+        void id;
+      },
+
       isRetryableError(this: ReconcilerThis, err: unknown): boolean {
         return isRetryableError(err);
       },
@@ -204,6 +211,14 @@ export function ReconcilerMixin(): MixinSchema {
             return { ok: false, error: err, retrying: state.active };
           }
           if (record === null) {
+            try {
+              await this.reconcileMissing(id);
+            } catch (err) {
+              const retrying = state.active && this.isRetryableError(err);
+              if (retrying) this.scheduleReconcile(id);
+              else this.cancelReconcile(id);
+              return { ok: false, error: err, retrying };
+            }
             this.cancelReconcile(id);
             return { ok: true };
           }

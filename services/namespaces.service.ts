@@ -1,12 +1,47 @@
 /**
- * `v1.k8s.namespaces`, records side: a tenant's namespace with its domain, owner, members and quota.
- * The cluster side (Namespace, ResourceQuota, LimitRange, `status`, `resourcequota`) is added later; until then a new
- * record stays `status.phase = "Pending"` with an empty `uid`.
+ * `v1.k8s.namespaces`: a tenant's namespace with its domain, owner, members and quota, and its objects in the cluster —
+ * the Namespace, the ResourceQuota `moleculer-k8s-quota` and the LimitRange `moleculer-k8s-limits` (lib/manifests),
+ * server-side applied through `v1.kube` as field manager "k8s.namespaces" (docs/architecture.md, "Reconciliation").
+ *
+ * - create/update: validate → store (status Pending) → apply. Cluster unreachable (a retryable error, or no v1.kube on
+ *   any node): the call succeeds, the record says `{ phase: "Pending", reason: "ClusterUnavailable", message }` and the
+ *   reconciler (mixins/reconciler.mixin.ts) applies it when the cluster is back. Any other cluster error: a create is
+ *   undone (objects deleted, record removed), an update restored; the caller gets the error (422 naming the field).
+ * - status: `Active` (and `uid`) once applied; kept in step from `kube.namespaces.*` / `kube.resourcequotas.*` /
+ *   `kube.limitranges.*`. An object of ours deleted or changed behind our back is applied again from the record.
+ * - remove: the record becomes `Terminating`, the Namespace is deleted (Background); the record goes (and
+ *   `k8s.namespaces.removed` is broadcast, so children remove theirs) when the cluster confirms the Namespace is gone.
+ *   Cluster unreachable: the record goes at once and the deletion is retried (and swept by the resync). A cluster-owned
+ *   namespace (`default`) is never deleted: only our ResourceQuota and LimitRange in it.
  */
 import type { Context, ServiceSchema, ServiceSettingSchema } from "moleculer";
+import { Errors } from "moleculer";
+import type { KubernetesObject } from "@kubernetes/client-node";
 import { readConfig } from "../lib/config.ts";
-import { quotaRule, ROLES, type Member, type NamespaceEntity, type Role } from "../lib/entities.ts";
-import { forbidden, invalid, notFound } from "../lib/errors.ts";
+import {
+  quotaRule,
+  ROLES,
+  type Member,
+  type NamespaceEntity,
+  type NamespaceStatus,
+  type Role,
+} from "../lib/entities.ts";
+import { alreadyExists, ERROR_TYPES, forbidden, hasCode, hasType, invalid, notFound } from "../lib/errors.ts";
+import {
+  COMPONENT_LABEL,
+  DEFAULT_QUOTA,
+  getIdFromAnnotation,
+  ID_LABEL,
+  LIMIT_RANGE_NAME,
+  MANAGED_BY_SELECTOR,
+  renderLimitRange,
+  renderNamespace,
+  renderResourceQuota,
+  RESOURCE_QUOTA_NAME,
+  sanitizeLabelValue,
+  type Quota as ManifestQuota,
+} from "../lib/manifests/index.ts";
+import type { KubeApplyInput, KubeApplyResult, KubeDeleteResult, KubeListResult } from "./kube.service.ts";
 import { isAdmin, isInternal, type CallerMeta } from "../lib/meta.ts";
 import { defineParams, type ParamsOf } from "../lib/params.ts";
 import {
@@ -33,6 +68,13 @@ import {
   type MembershipMethods,
   type MembershipVars,
 } from "../mixins/membership.mixin.ts";
+import {
+  isDrifted,
+  ReconcilerMixin,
+  type ReconcilerMethods,
+  type ReconcilerOptions,
+} from "../mixins/reconciler.mixin.ts";
+import type { RawDoc } from "../mixins/db.mixin.ts";
 
 const name = { type: "string", empty: false, max: DNS_1123_LABEL_MAX, pattern: DNS_1123_LABEL } as const;
 const domain = { type: "string", empty: false, max: DOMAIN_NAME_MAX, pattern: DOMAIN_NAME, optional: true } as const;
@@ -66,6 +108,7 @@ export const namespaceAddMemberParams = defineParams({
 });
 export const namespaceRemoveMemberParams = defineParams({ $$strict: true, id, userID });
 export const namespaceCleanParams = defineParams({ $$strict: true });
+export const namespaceIdParams = defineParams({ $$strict: true, id });
 
 export type NamespaceCreateParams = ParamsOf<typeof namespaceCreateParams>;
 export type NamespaceUpdateParams = ParamsOf<typeof namespaceUpdateParams>;
@@ -73,10 +116,51 @@ export type NamespaceNameParams = ParamsOf<typeof namespaceNameParams>;
 export type NamespaceAvailableParams = ParamsOf<typeof namespaceAvailableParams>;
 export type NamespaceAddMemberParams = ParamsOf<typeof namespaceAddMemberParams>;
 export type NamespaceRemoveMemberParams = ParamsOf<typeof namespaceRemoveMemberParams>;
+export type NamespaceIdParams = ParamsOf<typeof namespaceIdParams>;
 export type NamespaceListResult = Omit<ListResult, "rows"> & { rows: NamespaceEntity[] };
 export interface NamespaceAvailableResult {
   name: string;
   available: boolean;
+}
+/** `status`: the cluster's own view of the Namespace (phase "NotFound" when the cluster has none). */
+export interface NamespaceClusterStatus {
+  phase: string;
+  uid: string;
+  conditions: { type: string; status: string; reason?: string; message?: string }[];
+}
+/** `resourcequota`: the ResourceQuota's hard limits and current use, as the cluster reports them (quantity strings). */
+export interface NamespaceResourceQuota {
+  hard: Record<string, string>;
+  used: Record<string, string>;
+}
+/** `writable`: the namespace a child may write into (404 / 409 NAMESPACE_LOCKED otherwise). */
+export interface WritableNamespace {
+  id: string;
+  name: string;
+  domain: string;
+  clusterOwned: boolean;
+}
+
+const FIELD_MANAGER = "k8s.namespaces";
+const NAMESPACE_REF = { apiVersion: "v1", kind: "Namespace" } as const;
+/** Record status reasons. */
+export const NAMESPACE_REASONS = {
+  APPLYING: "Applying",
+  CLUSTER_UNAVAILABLE: "ClusterUnavailable",
+  APPLY_FAILED: "ApplyFailed",
+  NAMESPACE_TERMINATING: "NamespaceTerminating",
+  RECREATING: "Recreating",
+  DELETING: "Deleting",
+} as const;
+
+interface ClusterObjects {
+  namespace: KubernetesObject | undefined;
+  quota: KubernetesObject | undefined;
+  limits: KubernetesObject | undefined;
+}
+interface Orphan {
+  name: string;
+  clusterOwned: boolean;
 }
 
 interface Settings extends ServiceSettingSchema {
@@ -86,9 +170,42 @@ interface Settings extends ServiceSettingSchema {
   defaultDomain?: string;
   /** Domains a namespace may use (and their subdomains); defaults to ALLOWED_DOMAINS; empty = any valid name. */
   allowedDomains?: string[];
+  /** Quota for the fields a record does not set (DEFAULT_QUOTA). */
+  defaultQuota?: ManifestQuota;
+  /** Seconds between resyncs (RESYNC_INTERVAL) and the reconciler's backoff. */
+  resyncIntervalSeconds?: number;
+  reconciler?: ReconcilerOptions;
+  /**
+   * Delete, on resync, Namespaces (and quota/limits objects) labelled as ours whose record id is unknown (default true):
+   * removals made while the cluster was down, after a restart. Turn off if two installations share a cluster.
+   */
+  sweepOrphans?: boolean;
 }
-type Methods = DbMethods & MembershipMethods & { checkDomain(domain: string): void };
-type LocalVars = DbVars & MembershipVars & { domains: { defaultDomain: string; allowed: string[] } };
+interface ClusterMethods {
+  checkDomain(domain: string): void;
+  kubeAvailable(): boolean;
+  renderObjects(record: RawDoc): KubernetesObject[];
+  clusterObjects(record: RawDoc): Promise<ClusterObjects>;
+  applyRecord(record: RawDoc): Promise<void>;
+  deleteClusterObjects(name: string, clusterOwned: boolean, id: string): Promise<boolean>;
+  finishRemoval(record: RawDoc): Promise<void>;
+  setStatus(id: string, status: NamespaceStatus, uid?: string): Promise<void>;
+  updateUid(record: RawDoc, object: KubernetesObject): Promise<void>;
+  transformResource(object: KubernetesObject): NamespaceStatus;
+  applyError(err: unknown): Errors.MoleculerError;
+  unavailableStatus(err: unknown): NamespaceStatus;
+  sweepOrphans(): Promise<void>;
+  onClusterObject(type: "added" | "modified" | "deleted", object: KubernetesObject): Promise<void>;
+  entityOf(ctx: Context | null, record: RawDoc): Promise<NamespaceEntity>;
+}
+type Methods = DbMethods & MembershipMethods & ReconcilerMethods & ClusterMethods;
+type LocalVars = DbVars &
+  MembershipVars & {
+    domains: { defaultDomain: string; allowed: string[] };
+    defaultQuota: ManifestQuota;
+    /** Records removed while the cluster was down, whose objects are still to delete (by id). */
+    orphans: Map<string, Orphan>;
+  };
 type Ctx<P> = Context<P, CallerMeta>;
 
 const schema: ServiceSchema<Settings, Methods, LocalVars> = {
@@ -97,6 +214,7 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
   mixins: [
     DbMixin({ collection: "namespaces", resource: "namespaces", uniqueIndexes: [["name"]], entityName: "namespace" }),
     MembershipMixin({ scope: "namespace" }),
+    ReconcilerMixin(),
   ],
   settings: {
     rest: "/v1/k8s/namespaces",
@@ -127,17 +245,65 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
         }
         const domainName = p.domain ?? this.domains.defaultDomain;
         this.checkDomain(domainName);
+        const clusterOwned = isClusterOwnedNamespace(p.name);
+        const kube = this.kubeAvailable();
+        if (kube && !clusterOwned) {
+          // A Namespace of that name that the suite does not manage (or that another record owns) is not taken over.
+          const existing = await ctx
+            .call<KubernetesObject, object>("v1.kube.get", { ...NAMESPACE_REF, name: p.name })
+            .catch((err: unknown) => {
+              if (hasCode(err, 404) || this.isRetryableError(err)) return undefined;
+              throw err;
+            });
+          if (existing !== undefined) {
+            if (existing.metadata?.deletionTimestamp !== undefined) {
+              throw namespaceLocked(p.name, "is still being deleted in the cluster; try again shortly");
+            }
+            throw alreadyExists("namespace", "name", p.name);
+          }
+        }
         const record: Omit<NamespaceEntity, "id" | "createdAt" | "updatedAt"> = {
           name: p.name,
           domain: domainName,
           owner,
           members: [{ userID: owner, role: "owner" }],
           quota: p.quota ?? {},
-          clusterOwned: isClusterOwnedNamespace(p.name),
-          status: { phase: "Pending", reason: "not yet applied to the cluster" },
+          clusterOwned,
+          status: kube
+            ? { phase: "Pending", reason: NAMESPACE_REASONS.APPLYING, message: "being applied to the cluster" }
+            : {
+                phase: "Pending",
+                reason: NAMESPACE_REASONS.CLUSTER_UNAVAILABLE,
+                message: "v1.kube is not running on any node; applied when it is",
+              },
           uid: "",
         };
-        return (await this.createEntity(ctx, record)) as unknown as NamespaceEntity;
+        const created = await this.createEntity(ctx, record);
+        if (!kube) {
+          this.scheduleReconcile(created.id);
+          return created as unknown as NamespaceEntity;
+        }
+        const stored = await this.findRawById(created.id);
+        if (stored === null) throw notFound("namespace", created.id);
+        try {
+          await this.applyRecord(stored);
+        } catch (err) {
+          if (this.isRetryableError(err)) {
+            await this.setStatus(created.id, this.unavailableStatus(err));
+            this.scheduleReconcile(created.id);
+          } else {
+            // Nothing half-made: the objects that were applied go, and so does the record.
+            await this.deleteClusterObjects(p.name, clusterOwned, created.id).catch((cleanupErr: unknown) => {
+              this.logger.warn(`namespace ${p.name}: objects of a refused create not deleted`, cleanupErr);
+              this.orphans.set(created.id, { name: p.name, clusterOwned });
+            });
+            await this.removeEntity(ctx, created.id).catch(() => undefined);
+            if (this.orphans.has(created.id)) this.scheduleReconcile(created.id);
+            throw this.applyError(err);
+          }
+        }
+        const latest = await this.findRawById(created.id);
+        return latest === null ? (created as unknown as NamespaceEntity) : this.entityOf(ctx, latest);
       },
     },
 
@@ -149,25 +315,188 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       async handler(ctx: Ctx<NamespaceUpdateParams>): Promise<NamespaceEntity> {
         const { domain: newDomain, quota } = ctx.params;
         if (newDomain !== undefined) this.checkDomain(newDomain);
+        const previous = guardedRecord(ctx) ?? (await this.findRawById(ctx.params.id));
+        if (previous === null) throw notFound("namespace", ctx.params.id);
+        if (isTerminating(previous)) throw namespaceLocked(String(previous.name), "is being removed");
         const changes = {
           ...(newDomain === undefined ? {} : { domain: newDomain }),
           ...(quota === undefined ? {} : { quota }),
         };
-        return (await this.updateEntity(ctx, ctx.params.id, changes)) as unknown as NamespaceEntity;
+        const updated = await this.updateEntity(ctx, ctx.params.id, changes);
+        if (Object.keys(changes).length === 0) return updated as unknown as NamespaceEntity;
+        if (!this.kubeAvailable()) {
+          await this.setStatus(previous._id, {
+            phase: "Pending",
+            reason: NAMESPACE_REASONS.CLUSTER_UNAVAILABLE,
+            message: "v1.kube is not running on any node; applied when it is",
+          });
+          this.scheduleReconcile(previous._id);
+          const latest = await this.findRawById(previous._id);
+          return latest === null ? (updated as unknown as NamespaceEntity) : this.entityOf(ctx, latest);
+        }
+        const stored = await this.findRawById(previous._id);
+        if (stored === null) throw notFound("namespace", previous._id);
+        try {
+          await this.applyRecord(stored);
+        } catch (err) {
+          if (this.isRetryableError(err)) {
+            await this.setStatus(previous._id, this.unavailableStatus(err));
+            this.scheduleReconcile(previous._id);
+          } else {
+            // The cluster refused the change: the record is as it was, and so are the objects.
+            await this.updateEntity(ctx, previous._id, { domain: previous.domain, quota: previous.quota });
+            await this.reconcileNow(previous._id);
+            throw this.applyError(err);
+          }
+        }
+        const latest = await this.findRawById(previous._id);
+        return latest === null ? (updated as unknown as NamespaceEntity) : this.entityOf(ctx, latest);
       },
     },
 
-    /** Removes a namespace record (owners). REST: DELETE /:id @throws NOT_FOUND, FORBIDDEN, DATABASE_UNAVAILABLE */
+    /**
+     * Removes a namespace (owners): the record becomes Terminating, the Namespace is deleted, and the record goes (with
+     * its children's records) when the cluster confirms; cluster unreachable: the record goes now, the deletion is
+     * retried. REST: DELETE /:id @throws NOT_FOUND, FORBIDDEN, NAMESPACE_LOCKED, DATABASE_UNAVAILABLE
+     */
     remove: {
+      rest: "DELETE /:id",
       permission: "owner",
+      params: namespaceIdParams,
+      async handler(ctx: Ctx<NamespaceIdParams>): Promise<NamespaceEntity> {
+        const record = guardedRecord(ctx) ?? (await this.findRawById(ctx.params.id));
+        if (record === null) throw notFound("namespace", ctx.params.id);
+        if (isTerminating(record)) throw namespaceLocked(String(record.name), "is already being removed");
+        const nsName = String(record.name);
+        const clusterOwned = record.clusterOwned === true;
+        if (!this.kubeAvailable()) {
+          this.orphans.set(record._id, { name: nsName, clusterOwned });
+          const removed = await this.removeEntity(ctx, record._id);
+          this.scheduleReconcile(record._id);
+          return removed as unknown as NamespaceEntity;
+        }
+        await this.setStatus(record._id, {
+          phase: "Terminating",
+          reason: NAMESPACE_REASONS.DELETING,
+          message: "the cluster is deleting the namespace and everything in it",
+        });
+        let deleted: boolean;
+        try {
+          deleted = await this.deleteClusterObjects(nsName, clusterOwned, record._id);
+        } catch (err) {
+          if (!this.isRetryableError(err)) {
+            await this.setStatus(record._id, record.status as NamespaceStatus);
+            throw err;
+          }
+          await this.setStatus(record._id, { ...this.unavailableStatus(err), phase: "Terminating" });
+          this.orphans.set(record._id, { name: nsName, clusterOwned });
+          const removed = await this.removeEntity(ctx, record._id);
+          this.scheduleReconcile(record._id);
+          return removed as unknown as NamespaceEntity;
+        }
+        const current = (await this.findRawById(record._id)) ?? record;
+        const entity = await this.entityOf(ctx, current);
+        // Nothing to wait for: no Namespace (already gone) or a cluster-owned one (only our objects were deleted).
+        if (!deleted || clusterOwned) await this.removeEntity(ctx, record._id).catch(() => undefined);
+        return entity;
+      },
     },
 
-    /** Removes every namespace record (admin or internal); no REST. @throws FORBIDDEN, DATABASE_UNAVAILABLE */
+    /**
+     * Removes every namespace record at once (admin or internal; a maintenance and test tool) and deletes their objects
+     * in the cluster, retrying those the cluster cannot take now; no REST. @throws FORBIDDEN, DATABASE_UNAVAILABLE
+     */
     clean: {
       permission: "admin",
       params: namespaceCleanParams,
       async handler(ctx: Ctx<Record<string, never>>): Promise<{ removed: number }> {
-        return { removed: await this.removeEntities(ctx) };
+        const records = await this.findRaw({});
+        for (const r of records)
+          this.orphans.set(r._id, { name: String(r.name), clusterOwned: r.clusterOwned === true });
+        const removed = await this.removeEntities(ctx);
+        if (this.kubeAvailable()) {
+          await Promise.all(records.map((r) => this.reconcileNow(r._id)));
+        } else {
+          for (const r of records) this.scheduleReconcile(r._id);
+        }
+        return { removed };
+      },
+    },
+
+    /** The cluster's view of the Namespace: `{ phase, uid, conditions }` (phase "NotFound" when absent). REST: GET /:id/status @throws NOT_FOUND, K8S_UNAVAILABLE */
+    status: {
+      rest: "GET /:id/status",
+      permission: "read",
+      params: namespaceIdParams,
+      async handler(ctx: Ctx<NamespaceIdParams>): Promise<NamespaceClusterStatus> {
+        const record = guardedRecord(ctx) ?? (await this.findRawById(ctx.params.id));
+        if (record === null) throw notFound("namespace", ctx.params.id);
+        let ns: KubernetesObject | undefined;
+        if (record.clusterOwned === true) {
+          ns = await ctx
+            .call<KubernetesObject, object>("v1.kube.get", { ...NAMESPACE_REF, name: String(record.name) })
+            .catch((err: unknown) => {
+              if (hasType(err, ERROR_TYPES.K8S_NOT_FOUND)) return undefined;
+              throw err;
+            });
+        } else {
+          ns = (await this.clusterObjects(record)).namespace;
+        }
+        const status = (ns as { status?: { phase?: string; conditions?: NamespaceClusterStatus["conditions"] } })
+          ?.status;
+        return {
+          phase: ns === undefined ? "NotFound" : (status?.phase ?? "Active"),
+          uid: ns?.metadata?.uid ?? "",
+          conditions: (status?.conditions ?? []).map((c) => ({
+            type: c.type,
+            status: c.status,
+            ...(c.reason === undefined ? {} : { reason: c.reason }),
+            ...(c.message === undefined ? {} : { message: c.message }),
+          })),
+        };
+      },
+    },
+
+    /** The ResourceQuota's `{ hard, used }` as the cluster reports them. REST: GET /:id/resourcequota @throws NOT_FOUND, K8S_NOT_FOUND, K8S_UNAVAILABLE */
+    resourcequota: {
+      rest: "GET /:id/resourcequota",
+      permission: "read",
+      params: namespaceIdParams,
+      async handler(ctx: Ctx<NamespaceIdParams>): Promise<NamespaceResourceQuota> {
+        const record = guardedRecord(ctx) ?? (await this.findRawById(ctx.params.id));
+        if (record === null) throw notFound("namespace", ctx.params.id);
+        const { quota } = await this.clusterObjects(record);
+        if (quota === undefined) {
+          throw new Errors.MoleculerClientError(
+            `the ResourceQuota of namespace '${String(record.name)}' is not in the cluster (yet)`,
+            404,
+            ERROR_TYPES.K8S_NOT_FOUND,
+            { namespace: record.name, name: RESOURCE_QUOTA_NAME },
+          );
+        }
+        const q = quota as {
+          spec?: { hard?: Record<string, string> };
+          status?: { hard?: Record<string, string>; used?: Record<string, string> };
+        };
+        return { hard: { ...(q.status?.hard ?? q.spec?.hard ?? {}) }, used: { ...(q.status?.used ?? {}) } };
+      },
+    },
+
+    /** For child services: the namespace `id` if it exists and is not being removed; internal, no REST. @throws NOT_FOUND, NAMESPACE_LOCKED */
+    writable: {
+      visibility: "public",
+      permission: "internal",
+      params: namespaceIdParams,
+      async handler(ctx: Ctx<NamespaceIdParams>): Promise<WritableNamespace> {
+        const record = await this.findRawById(ctx.params.id);
+        if (record === null) throw notFound("namespace", ctx.params.id);
+        if (isTerminating(record)) throw namespaceLocked(String(record.name), "is being removed");
+        return {
+          id: record._id,
+          name: String(record.name),
+          domain: String(record.domain),
+          clusterOwned: record.clusterOwned === true,
+        };
       },
     },
 
@@ -245,7 +574,350 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
     },
   },
 
+  events: {
+    "kube.namespaces.*"(ctx: Context<KubernetesObject>) {
+      return this.onClusterObject(changeOf(ctx.eventName), ctx.params);
+    },
+    "kube.resourcequotas.*"(ctx: Context<KubernetesObject>) {
+      return this.onClusterObject(changeOf(ctx.eventName), ctx.params);
+    },
+    "kube.limitranges.*"(ctx: Context<KubernetesObject>) {
+      return this.onClusterObject(changeOf(ctx.eventName), ctx.params);
+    },
+  },
+
   methods: {
+    /** Whether a v1.kube runs on some node (none: the cluster is as unreachable as when it is down). */
+    kubeAvailable(): boolean {
+      return this.broker.registry.actions.isAvailable("v1.kube.apply");
+    },
+
+    /** The record's objects: Namespace (not for a cluster-owned one), ResourceQuota, LimitRange. */
+    renderObjects(record: RawDoc): KubernetesObject[] {
+      const nsName = String(record.name);
+      const objects: KubernetesObject[] = [
+        renderResourceQuota({
+          id: record._id,
+          namespace: nsName,
+          quota: (record.quota ?? {}) as Partial<ManifestQuota>,
+          defaults: this.defaultQuota,
+        }),
+        renderLimitRange({ id: record._id, namespace: nsName }),
+      ];
+      if (record.clusterOwned !== true) {
+        objects.unshift(
+          renderNamespace({
+            id: record._id,
+            name: nsName,
+            ...(typeof record.domain === "string" ? { domain: record.domain } : {}),
+          }),
+        );
+      }
+      return objects;
+    },
+
+    /** The record's objects as the cluster has them (v1.kube's watch cache: no request to the API server when synced). */
+    async clusterObjects(record: RawDoc): Promise<ClusterObjects> {
+      const nsName = String(record.name);
+      const selector = `${MANAGED_BY_SELECTOR},${COMPONENT_LABEL}=namespace,${ID_LABEL}=${sanitizeLabelValue(record._id)}`;
+      const mine = (items: KubernetesObject[], objectName: string) =>
+        items.find((o) => o.metadata?.name === objectName && getIdFromAnnotation(o) === record._id);
+      const [nsList, rqList, lrList] = await Promise.all([
+        record.clusterOwned === true
+          ? Promise.resolve<KubeListResult>({ items: [], cached: true })
+          : this.broker.call<KubeListResult, object>("v1.kube.list", { ...NAMESPACE_REF, labelSelector: selector }),
+        this.broker.call<KubeListResult, object>("v1.kube.list", {
+          apiVersion: "v1",
+          kind: "ResourceQuota",
+          namespace: nsName,
+          labelSelector: selector,
+        }),
+        this.broker.call<KubeListResult, object>("v1.kube.list", {
+          apiVersion: "v1",
+          kind: "LimitRange",
+          namespace: nsName,
+          labelSelector: selector,
+        }),
+      ]);
+      return {
+        namespace: mine(nsList.items, nsName),
+        quota: mine(rqList.items, RESOURCE_QUOTA_NAME),
+        limits: mine(lrList.items, LIMIT_RANGE_NAME),
+      };
+    },
+
+    /** The reconciler's hook: converge one record (apply it, or finish its removal). */
+    async reconcile(record: RawDoc): Promise<void> {
+      if (isTerminating(record)) return this.finishRemoval(record);
+      await this.applyRecord(record);
+    },
+
+    /** Server-side applies the record's objects (force: they are ours) and records Active and the uid. */
+    async applyRecord(record: RawDoc): Promise<void> {
+      if (record.clusterOwned !== true) {
+        const live = await this.clusterObjects(record).catch(() => undefined);
+        if (live?.namespace?.metadata?.deletionTimestamp !== undefined) {
+          // Deleted behind our back and still terminating: it is applied again when the cluster reports it gone.
+          await this.setStatus(record._id, {
+            phase: "Pending",
+            reason: NAMESPACE_REASONS.NAMESPACE_TERMINATING,
+            message: "the Namespace was deleted outside the suite; it is created again once the cluster has removed it",
+          });
+          return;
+        }
+      }
+      const input: KubeApplyInput = { objects: this.renderObjects(record), fieldManager: FIELD_MANAGER, force: true };
+      const result = await this.broker.call<KubeApplyResult, KubeApplyInput>("v1.kube.apply", input);
+      let ns = result.objects.find((o) => o.kind === "Namespace");
+      if (ns === undefined) {
+        ns = await this.broker
+          .call<KubernetesObject, object>("v1.kube.get", { ...NAMESPACE_REF, name: String(record.name) })
+          .catch(() => undefined);
+      }
+      await this.setStatus(record._id, { phase: "Active" }, ns?.metadata?.uid);
+    },
+
+    /**
+     * Deletes what the suite made for a namespace: the Namespace (Background: the cluster deletes what is in it), or
+     * for a cluster-owned one only our ResourceQuota and LimitRange. True when a Namespace deletion was started.
+     */
+    async deleteClusterObjects(nsName: string, clusterOwned: boolean, recordId: string): Promise<boolean> {
+      if (clusterOwned) {
+        for (const [kind, objectName] of [
+          ["ResourceQuota", RESOURCE_QUOTA_NAME],
+          ["LimitRange", LIMIT_RANGE_NAME],
+        ] as const) {
+          await this.broker.call<KubeDeleteResult, object>("v1.kube.delete", {
+            apiVersion: "v1",
+            kind,
+            namespace: nsName,
+            name: objectName,
+          });
+        }
+        return false;
+      }
+      const live = await this.broker
+        .call<KubernetesObject, object>("v1.kube.get", { ...NAMESPACE_REF, name: nsName })
+        .catch((err: unknown) => {
+          if (hasType(err, ERROR_TYPES.K8S_NOT_FOUND)) return undefined;
+          throw err;
+        });
+      // Never delete a Namespace that is not this record's (a later record of the same name, or someone else's).
+      if (live === undefined || getIdFromAnnotation(live) !== recordId) return false;
+      if (live.metadata?.deletionTimestamp !== undefined) return true;
+      const res = await this.broker.call<KubeDeleteResult, object>("v1.kube.delete", {
+        ...NAMESPACE_REF,
+        name: nsName,
+        propagationPolicy: "Background",
+      });
+      return res.deleted;
+    },
+
+    /** A Terminating record: delete again if the Namespace is still there, remove the record once it is gone. */
+    async finishRemoval(record: RawDoc): Promise<void> {
+      const deleting = await this.deleteClusterObjects(String(record.name), record.clusterOwned === true, record._id);
+      if (!deleting) {
+        await this.removeEntity(null, record._id).catch((err: unknown) => {
+          if (!hasCode(err, 404)) throw err;
+        });
+      }
+    },
+
+    async needsReconcile(record: RawDoc): Promise<boolean> {
+      const status = record.status as NamespaceStatus | undefined;
+      const live = await this.clusterObjects(record);
+      if (status?.phase === "Terminating") {
+        return live.namespace === undefined || live.namespace.metadata?.deletionTimestamp === undefined;
+      }
+      if (status?.phase !== "Active") return true;
+      if (live.namespace?.metadata?.deletionTimestamp !== undefined) return false; // the watch puts it back
+      const wanted = this.renderObjects(record);
+      const have = [live.namespace, live.quota, live.limits];
+      return wanted.some((obj) => {
+        const current =
+          obj.kind === "Namespace"
+            ? have[0]
+            : obj.kind === "ResourceQuota"
+              ? have[1]
+              : obj.kind === "LimitRange"
+                ? have[2]
+                : undefined;
+        return isDrifted(obj, current);
+      });
+    },
+
+    async reconcileCandidates(): Promise<RawDoc[]> {
+      if (this.settings.sweepOrphans !== false) {
+        await this.sweepOrphans().catch((err: unknown) =>
+          this.logger.warn(`Orphan sweep skipped: ${err instanceof Error ? err.message : String(err)}`),
+        );
+      }
+      return this.findRaw({});
+    },
+
+    async onReconcileFailed(record: RawDoc, err: unknown): Promise<void> {
+      const terminating = isTerminating(record);
+      if (this.isRetryableError(err)) {
+        const status = this.unavailableStatus(err);
+        await this.setStatus(record._id, terminating ? { ...status, phase: "Terminating" } : status);
+        return;
+      }
+      const message = err instanceof Error ? err.message : String(err);
+      this.logger.warn(`namespace ${String(record.name)}: the cluster refused it: ${message}`);
+      await this.setStatus(record._id, {
+        phase: terminating ? "Terminating" : "Pending",
+        reason: NAMESPACE_REASONS.APPLY_FAILED,
+        message,
+      });
+    },
+
+    /** A queued id without a record: a namespace removed while the cluster was down; delete its objects now. */
+    async reconcileMissing(recordId: string): Promise<void> {
+      const orphan = this.orphans.get(recordId);
+      if (orphan === undefined) return;
+      await this.deleteClusterObjects(orphan.name, orphan.clusterOwned, recordId);
+      this.orphans.delete(recordId);
+    },
+
+    /** Deletes Namespaces, quotas and limits labelled as ours whose record is gone (see settings.sweepOrphans). */
+    async sweepOrphans(): Promise<void> {
+      const selector = `${MANAGED_BY_SELECTOR},${COMPONENT_LABEL}=namespace`;
+      for (const ref of [
+        NAMESPACE_REF,
+        { apiVersion: "v1", kind: "ResourceQuota" },
+        { apiVersion: "v1", kind: "LimitRange" },
+      ] as const) {
+        const { items } = await this.broker.call<KubeListResult, object>("v1.kube.list", {
+          ...ref,
+          labelSelector: selector,
+        });
+        for (const obj of items) {
+          const recordId = getIdFromAnnotation(obj);
+          if (recordId === undefined || obj.metadata?.deletionTimestamp !== undefined) continue;
+          if ((await this.findRawById(recordId)) !== null) continue;
+          const objectName = obj.metadata?.name ?? "";
+          const namespace = obj.metadata?.namespace;
+          this.logger.info(
+            `Deleting ${ref.kind} ${namespace === undefined ? "" : `${namespace}/`}${objectName}: its namespace record is gone`,
+          );
+          await this.broker.call<KubeDeleteResult, object>("v1.kube.delete", {
+            ...ref,
+            name: objectName,
+            ...(namespace === undefined ? {} : { namespace }),
+            ...(ref.kind === "Namespace" ? { propagationPolicy: "Background" } : {}),
+          });
+        }
+      }
+    },
+
+    /** Writes the record's status (and uid) only when they changed. */
+    async setStatus(recordId: string, status: NamespaceStatus, uid?: string): Promise<void> {
+      const current = await this.findRawById(recordId);
+      if (current === null) return;
+      const before = (current.status ?? {}) as NamespaceStatus;
+      const changes: Record<string, unknown> = {};
+      const sameReason = before.phase === status.phase && before.reason === status.reason;
+      // A retry that fails the same way does not rewrite the record for a different wording of the same error.
+      const same =
+        sameReason && (status.reason === NAMESPACE_REASONS.CLUSTER_UNAVAILABLE || before.message === status.message);
+      if (!same) changes.status = status;
+      if (uid !== undefined && uid !== "" && current.uid !== uid) changes.uid = uid;
+      if (Object.keys(changes).length > 0) await this.updateEntity(null, recordId, changes);
+    },
+
+    /** The record's `uid` from a Namespace of ours. */
+    async updateUid(record: RawDoc, object: KubernetesObject): Promise<void> {
+      const uid = object.metadata?.uid;
+      if (uid !== undefined && uid !== "" && record.uid !== uid) await this.updateEntity(null, record._id, { uid });
+    },
+
+    /** The record status a Namespace object implies. */
+    transformResource(object: KubernetesObject): NamespaceStatus {
+      if (object.metadata?.deletionTimestamp !== undefined) {
+        return {
+          phase: "Pending",
+          reason: NAMESPACE_REASONS.NAMESPACE_TERMINATING,
+          message: "the Namespace was deleted outside the suite; it is created again once the cluster has removed it",
+        };
+      }
+      const phase = (object as { status?: { phase?: string } }).status?.phase;
+      return phase === "Terminating"
+        ? { phase: "Pending", reason: NAMESPACE_REASONS.NAMESPACE_TERMINATING }
+        : { phase: "Active" };
+    },
+
+    /** A cluster change to one of our objects: status, uid, removal confirmed, or put back what drifted. */
+    async onClusterObject(type: "added" | "modified" | "deleted", object: KubernetesObject): Promise<void> {
+      if (object.metadata?.labels?.[COMPONENT_LABEL] !== "namespace") return;
+      const recordId = getIdFromAnnotation(object);
+      if (recordId === undefined) return;
+      const record = await this.findRawById(recordId);
+      if (record === null) return;
+      const isNamespace = object.kind === "Namespace";
+      if (isTerminating(record)) {
+        if (isNamespace && type === "deleted") {
+          await this.removeEntity(null, recordId).catch((err: unknown) => {
+            if (!hasCode(err, 404)) throw err;
+          });
+          this.cancelReconcile(recordId);
+        }
+        return;
+      }
+      if (type === "deleted") {
+        if (isNamespace) {
+          await this.setStatus(recordId, {
+            phase: "Pending",
+            reason: NAMESPACE_REASONS.RECREATING,
+            message: "the Namespace was deleted outside the suite; creating it again",
+          });
+        }
+        await this.reconcileNow(recordId);
+        return;
+      }
+      if (isNamespace) {
+        await this.updateUid(record, object);
+        const implied = this.transformResource(object);
+        const status = record.status as NamespaceStatus | undefined;
+        const failing =
+          status?.reason === NAMESPACE_REASONS.CLUSTER_UNAVAILABLE || status?.reason === NAMESPACE_REASONS.APPLY_FAILED;
+        if (implied.phase !== "Active" || !failing) await this.setStatus(recordId, implied);
+        if (implied.phase !== "Active") return;
+      }
+      const wanted = this.renderObjects(record).find(
+        (o) => o.kind === object.kind && o.metadata?.name === object.metadata?.name,
+      );
+      if (wanted !== undefined && isDrifted(wanted, object)) await this.reconcileNow(recordId);
+    },
+
+    /** A cluster error of an apply as the caller's error: 422 naming the field (quota for quota/limits objects). */
+    applyError(err: unknown): Errors.MoleculerError {
+      const e = err as { message?: unknown; code?: unknown; type?: unknown };
+      const message = typeof e.message === "string" ? e.message : String(err);
+      if (e.code === 422 || e.type === ERROR_TYPES.K8S_INVALID) {
+        const field = /Namespace /.test(message) && !/(ResourceQuota|LimitRange) /.test(message) ? "name" : "quota";
+        return invalid(field, `The cluster refused the ${field}: ${message}`, "clusterRejected");
+      }
+      if (e.type === ERROR_TYPES.K8S_FORBIDDEN && /being terminated/.test(message)) {
+        return namespaceLocked("", `is still being deleted in the cluster; try again shortly (${message})`);
+      }
+      return err as Errors.MoleculerError;
+    },
+
+    /** The Pending status of a record the cluster could not take now. */
+    unavailableStatus(err: unknown): NamespaceStatus {
+      const message =
+        err instanceof Error
+          ? err.message
+          : typeof err === "object" && err !== null && "message" in err
+            ? String((err as { message: unknown }).message)
+            : String(err);
+      return { phase: "Pending", reason: NAMESPACE_REASONS.CLUSTER_UNAVAILABLE, message };
+    },
+
+    async entityOf(ctx: Context | null, record: RawDoc): Promise<NamespaceEntity> {
+      return (await this.transformDocuments(ctx, {}, record)) as NamespaceEntity;
+    },
+
     checkDomain(value: string): void {
       if (!isDomainAllowed(value, this.domains.allowed)) {
         throw invalid(
@@ -264,8 +936,30 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       defaultDomain: this.settings.defaultDomain ?? cfg.defaultDomain,
       allowed: this.settings.allowedDomains ?? cfg.allowedDomains,
     };
+    this.defaultQuota = this.settings.defaultQuota ?? DEFAULT_QUOTA;
+    this.orphans = new Map();
   },
 };
+
+function isTerminating(record: RawDoc): boolean {
+  return (record.status as NamespaceStatus | undefined)?.phase === "Terminating";
+}
+
+/** 409 NAMESPACE_LOCKED: the namespace is being removed. */
+function namespaceLocked(nsName: string, why: string): Errors.MoleculerClientError {
+  return new Errors.MoleculerClientError(
+    `namespace${nsName === "" ? "" : ` '${nsName}'`} ${why}`,
+    409,
+    ERROR_TYPES.NAMESPACE_LOCKED,
+    { namespace: nsName },
+  );
+}
+
+/** "kube.namespaces.deleted" → "deleted". */
+function changeOf(eventName: string | null | undefined): "added" | "modified" | "deleted" {
+  const type = eventName?.slice(eventName.lastIndexOf(".") + 1);
+  return type === "added" || type === "deleted" ? type : "modified";
+}
 
 /** The `owner` field after a membership change: kept while still an owner, else the first remaining owner. */
 function primaryOwner(members: readonly Member[], current: unknown): string {
