@@ -81,8 +81,49 @@ export function limitRangeViolations(pod: KubeObject, limitRanges: KubeObject[])
   return errors;
 }
 
+/** The min/max violations of a claim's storage request (LimitRange items of type PersistentVolumeClaim). */
+export function claimLimitViolations(pvc: KubeObject, limitRanges: KubeObject[]): string[] {
+  const errors: string[] = [];
+  const text = (pvc.spec as { resources?: { requests?: { storage?: string } } } | undefined)?.resources?.requests
+    ?.storage;
+  const request = tryParseQuantity(text);
+  for (const lr of limitRanges) {
+    for (const item of ((lr.spec ?? {}) as { limits?: LimitRangeItem[] }).limits ?? []) {
+      if (item.type !== "PersistentVolumeClaim") continue;
+      const min = tryParseQuantity(item.min?.storage);
+      const max = tryParseQuantity(item.max?.storage);
+      if (min && (!request || compareQuantities(request, min) < 0))
+        errors.push(
+          `minimum storage usage per PersistentVolumeClaim is ${item.min?.storage ?? ""}, but request is ${text ?? "0"}`,
+        );
+      if (max && request && compareQuantities(request, max) > 0)
+        errors.push(
+          `maximum storage usage per PersistentVolumeClaim is ${item.max?.storage ?? ""}, but request is ${text ?? ""}`,
+        );
+    }
+  }
+  return errors;
+}
+
 export function limitRangeController(ctx: Context): Controller {
   function admit(request: AdmissionRequest): void {
+    if (request.operation === "DELETE") return;
+    if (request.resource.key === R.pvcs) {
+      const size = (o: KubeObject | undefined): unknown =>
+        (o?.spec as { resources?: { requests?: { storage?: string } } } | undefined)?.resources?.requests?.storage;
+      // Updates are checked only when they change the request (a resize), not when a controller binds the claim.
+      if (request.operation === "UPDATE" && size(request.object) === size(request.oldObject)) return;
+      const ranges = ctx.cache.list(R.limitRanges, request.object.metadata.namespace ?? "");
+      const errors = ranges.length === 0 ? [] : claimLimitViolations(request.object, ranges);
+      if (errors.length > 0) {
+        throw forbiddenError(
+          request.resource,
+          request.object.metadata.name,
+          errors.length === 1 ? (errors[0] ?? "") : `[${errors.join(", ")}]`,
+        );
+      }
+      return;
+    }
     if (request.operation !== "CREATE" || request.resource.key !== R.pods) return;
     const pod = request.object;
     const ranges = ctx.cache.list(R.limitRanges, pod.metadata.namespace ?? "");

@@ -118,6 +118,16 @@ export function replicaSetsController(ctx: Context): Controller {
     const spec = (rs.spec ?? {}) as ReplicaSetSpec;
     const desired = spec.replicas ?? 1;
     adoptOrphans(ctx, rs, R.pods, (labels) => selectorMatches(spec.selector, labels), podActive);
+    // Pods whose labels no longer match are released (taken out of the set, e.g. to debug them) and replaced.
+    for (const pod of ctx.cache.controlledBy(R.pods, rs.metadata.uid)) {
+      if (selectorMatches(spec.selector, pod.metadata.labels) || pod.metadata.deletionTimestamp !== undefined) continue;
+      const released = copy(pod);
+      released.metadata.ownerReferences = (released.metadata.ownerReferences ?? []).filter(
+        (o) => o.uid !== rs.metadata.uid,
+      );
+      if (released.metadata.ownerReferences.length === 0) delete released.metadata.ownerReferences;
+      ctx.store.update(R.pods, released);
+    }
     const owned = ctx.cache.controlledBy(R.pods, rs.metadata.uid);
     const active = owned.filter(podActive);
     let failure: string | undefined;

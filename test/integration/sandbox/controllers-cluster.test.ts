@@ -320,6 +320,30 @@ describe("sandbox events", () => {
   });
 });
 
+describe("sandbox claim limits", () => {
+  it("refuses claims outside the namespace's PersistentVolumeClaim limits", () => {
+    store.create("limitranges", {
+      apiVersion: "v1",
+      kind: "LimitRange",
+      metadata: { name: "storage", namespace: NS },
+      spec: { limits: [{ type: "PersistentVolumeClaim", min: { storage: "1Gi" }, max: { storage: "5Gi" } }] },
+    });
+    const claim = (name: string, size: string): KubeObject => ({
+      apiVersion: "v1",
+      kind: "PersistentVolumeClaim",
+      metadata: { name, namespace: NS },
+      spec: { accessModes: ["ReadWriteOnce"], resources: { requests: { storage: size } } },
+    });
+    expect(() => store.create("persistentvolumeclaims", claim("big", "10Gi"))).toThrow(
+      'persistentvolumeclaims "big" is forbidden: maximum storage usage per PersistentVolumeClaim is 5Gi, but request is 10Gi',
+    );
+    expect(() => store.create("persistentvolumeclaims", claim("tiny", "100Mi"))).toThrow(
+      "minimum storage usage per PersistentVolumeClaim is 1Gi, but request is 100Mi",
+    );
+    expect(store.create("persistentvolumeclaims", claim("ok", "2Gi")).metadata.name).toBe("ok");
+  });
+});
+
 describe("sandbox pods and what they reference", () => {
   function pod(name: string, podSpec: Rec): KubeObject {
     return { apiVersion: "v1", kind: "Pod", metadata: { name, namespace: NS }, spec: podSpec };

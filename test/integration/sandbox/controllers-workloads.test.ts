@@ -439,6 +439,20 @@ describe("sandbox deployment controller", () => {
     ).toEqual(pods);
   });
 
+  it("releases a pod whose labels no longer match and replaces it", async () => {
+    store.create("deployments.apps", deployment("web", "nginx:1.27", 2));
+    await available("web");
+    const [pod] = list("pods", "app=web");
+    store.update("pods", {
+      ...(pod as KubeObject),
+      metadata: { ...(pod as KubeObject).metadata, labels: { app: "debug" } },
+    });
+    await waitFor("replacement", () => list("pods", "app=web").length === 2);
+    const released = get("pods", pod?.metadata.name ?? "");
+    expect(released?.metadata.ownerReferences).toBeUndefined();
+    await available("web");
+  });
+
   it("replaces a deleted pod", async () => {
     store.create("deployments.apps", deployment("web", "nginx:1.27", 2));
     await available("web");
