@@ -494,18 +494,20 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       return this.limiter.run(fn);
     },
 
-    /** GET /version with a time limit. */
+    /** GET /version and /api/v1 (with our credentials), with a time limit. */
     async probe(this: This): Promise<{ reachable: boolean; version?: string; error?: string }> {
       let timer: NodeJS.Timeout | undefined;
       try {
-        const version = this.clientsFor().version.getCode();
+        const clients = this.clientsFor();
+        // /version may be open to anyone; discovery (/api/v1) needs our credentials to be accepted.
+        const answers = Promise.all([clients.version.getCode(), clients.core.getAPIResources()]);
         const timeout = new Promise<never>((_, reject) => {
           timer = setTimeout(
             () => reject(unavailable("Kubernetes API", "no answer to GET /version")),
             this.settings.probeTimeoutMs ?? 3000,
           );
         });
-        const info = await Promise.race([version, timeout]);
+        const [info] = await Promise.race([answers, timeout]);
         this.lastProbe = { reachable: true, version: info.gitVersion };
       } catch (err) {
         this.lastProbe = { reachable: false, error: this.mapError(err).message };

@@ -139,4 +139,21 @@ describe("v1.kube when the cluster goes away and comes back", () => {
       await cluster?.stop();
     }
   });
+
+  it("answers 500 K8S_FORBIDDEN when the cluster refuses its credentials, and is not ready", async () => {
+    const wrong = new ServiceBroker({ logger: false, nodeID: "wrong-token" });
+    const kubeconfig = sandbox.kubeconfig().replace(sandbox.token, "not-the-token");
+    wrong.createService({ ...kubeService, settings: { ...kubeService.settings, kubeconfig, informers: false } });
+    await wrong.start();
+    try {
+      const err = await wrong
+        .call("v1.kube.get", { apiVersion: "v1", kind: "Namespace", name: "default" })
+        .catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: 500, type: "K8S_FORBIDDEN" });
+      expect((err as Error).message).toContain("refused our credentials");
+      await expect(wrong.call("v1.kube.readiness")).rejects.toMatchObject({ code: 503 });
+    } finally {
+      await wrong.stop();
+    }
+  });
 });
