@@ -50,7 +50,10 @@ export type Quota = ParamsOf<(typeof quotaRule)["props"]>;
 
 export interface NamespaceStatus {
   phase: "Pending" | "Active" | "Terminating";
+  /** Why the phase is what it is: "ClusterUnavailable", "Applying", "NamespaceTerminating", ... */
   reason?: string;
+  /** Details for people (the cluster's error message). */
+  message?: string;
 }
 
 /** A namespace record as callers see it. */
@@ -170,3 +173,120 @@ export const imageSchema = defineParams({
 export type Image = ParamsOf<typeof imageSchema>;
 /** An image record as callers see it. */
 export type ImageEntity = Image & EntityBase;
+
+/** A deployment's phase, from its Deployment and pods in the cluster. */
+export const DEPLOYMENT_PHASES = ["Pending", "Progressing", "Available", "Failed"] as const;
+export type DeploymentPhase = (typeof DEPLOYMENT_PHASES)[number];
+
+/** One condition of the Deployment, as the cluster reports it. */
+export interface DeploymentCondition {
+  type: string;
+  status: string;
+  reason?: string;
+  message?: string;
+}
+
+/**
+ * A deployment record's `status`, from the `kube.deployments.*` / `kube.pods.*` events (or `ClusterUnavailable` while
+ * the cluster cannot be reached). `reason`/`message` explain a phase other than Available (e.g. ImagePullBackOff).
+ */
+export interface DeploymentStatus {
+  phase: DeploymentPhase;
+  replicas: number;
+  readyReplicas: number;
+  availableReplicas: number;
+  updatedReplicas: number;
+  conditions: DeploymentCondition[];
+  reason?: string;
+  message?: string;
+}
+
+/** A PVC mounted into a deployment (the reference shape); the claim is a volume record of the same namespace. */
+export interface DeploymentVolumeSpec {
+  name: string;
+  type: "persistentVolumeClaim";
+  mountPath: string;
+  persistentVolumeClaim: { claimName: string };
+  subPath?: string;
+  readOnly?: boolean;
+}
+
+/** A deployment's config files, rendered as the ConfigMap `<name>-<configMap.name>`. */
+export interface DeploymentConfigMapSpec {
+  name: string;
+  data: Record<string, string>;
+  mountPath?: string;
+}
+
+/** A deployment record as callers see it. */
+export interface DeploymentEntity extends EntityBase {
+  /** A DNS label ≤ 55 characters (so `<name>-service` is a valid Service name). */
+  name: string;
+  /** The namespace record's id. */
+  namespace: string;
+  /** The image record's id. */
+  image: string;
+  replicas: number;
+  vHosts: string[];
+  volumes: DeploymentVolumeSpec[];
+  configMap?: DeploymentConfigMapSpec;
+  /** CPU in millicores, memory in MiB, over the image's. */
+  resources?: { limits?: { cpu?: number; memory?: number }; requests?: { cpu?: number; memory?: number } };
+  /** An ISO time set by a restart; a new value rolls the pods. */
+  restartedAt?: string;
+  /** 1 at creation, +1 on every change. */
+  revision: number;
+  status: DeploymentStatus;
+}
+
+/** The two kinds of env value: `plain` goes to the `<deployment>-env` ConfigMap, `secret` to the Secret of that name. */
+export const ENV_TYPES = ["plain", "secret"] as const;
+export type EnvType = (typeof ENV_TYPES)[number];
+
+/** What a secret env value looks like in every response and event. */
+export const SECRET_MASK = "********";
+
+/** An env record as callers see it (`value` is SECRET_MASK for a secret). */
+export interface EnvEntity extends EntityBase {
+  /** The namespace record id. */
+  namespace: string;
+  /** The deployment record id. */
+  deployment: string;
+  /** The variable name, unique per deployment. */
+  key: string;
+  value: string;
+  type: EnvType;
+}
+
+/** The kinds of volume a namespace can have (the reference document's `type`). */
+export const VOLUME_TYPES = ["persistentVolumeClaim"] as const;
+export type VolumeType = (typeof VOLUME_TYPES)[number];
+/** PersistentVolumeClaim access modes. */
+export const VOLUME_ACCESS_MODES = ["ReadWriteOnce", "ReadOnlyMany", "ReadWriteMany", "ReadWriteOncePod"] as const;
+export type VolumeAccessMode = (typeof VOLUME_ACCESS_MODES)[number];
+
+/** A volume record's `status`: the claim's phase, and why it is not Bound (e.g. ProvisioningFailed, ClusterUnavailable). */
+export interface VolumeStatus {
+  phase: "Pending" | "Bound" | "Lost";
+  reason?: string;
+  message?: string;
+}
+
+/** A volume record as callers see it: one PersistentVolumeClaim named `name` in the namespace. */
+export interface VolumeEntity extends EntityBase {
+  /** The namespace record id. */
+  namespace: string;
+  /** The Kubernetes namespace name (the namespace record's name, which cannot change). */
+  namespaceName: string;
+  /** The claim's name (a DNS-1123 label, unique per namespace); deployments mount it as `claimName`. */
+  name: string;
+  type: VolumeType;
+  /** Where deployments mount it by default (an absolute path). */
+  mountPath: string;
+  /** A storage quantity such as "1Gi". */
+  size: string;
+  /** The StorageClass; absent = the cluster's default class. */
+  storageClass?: string;
+  accessModes: VolumeAccessMode[];
+  status: VolumeStatus;
+}

@@ -1,0 +1,910 @@
+/**
+ * `v1.k8s.envs`: a deployment's environment variables. Each record is one variable (`key`, unique per deployment) of
+ * `type` plain or secret; a deployment's variables become two objects named `<deployment>-env` in its namespace
+ * (lib/manifests/env.ts): plain values in a ConfigMap, secret values in a Secret, never the other way round. The
+ * Deployment reads both with `envFrom` and carries `checksum` on its pod template, so a changed value rolls the pods.
+ *
+ * Secrets: a secret `value` is "********" in every response and every `k8s.envs.*` event (`publicEntity`, which also
+ * masks a value whose record is projected without its `type`); users may neither query nor sort by `value` (that
+ * would be an oracle for guessing); no value is ever logged. Only internal calls see values: `render` (the objects to
+ * apply) and `resolveENV`. A secret created without a value gets 24 random bytes (base64url); `createEnv` never
+ * replaces a stored value, so running it again changes nothing.
+ *
+ * Writes to a deployment's envs are serialised per deployment (on this node) and run in this order: validate, render
+ * the objects from the stored records plus the change, apply them (`v1.kube.apply`, field manager "k8s.envs", force),
+ * then store the change (which broadcasts `k8s.envs.created|updated|removed`). So when the deployments service hears
+ * the event and re-applies its Deployment with the new checksum, the ConfigMap/Secret already hold the new values. A
+ * cluster that cannot be reached (503) does not fail the write: the change is stored and the apply retried with
+ * capped backoff (`settings.retry`). Any other cluster error fails the write and nothing is stored. If the store
+ * fails after the apply, the objects are re-applied from what is stored.
+ *
+ * Reactions: `k8s.deployments.created` → `createEnv` from the deployment's image (idempotent; the deployments service
+ * also calls it directly); `k8s.deployments.removed` → the deployment's envs and their two objects removed;
+ * `k8s.namespaces.removed` → `clean` of that namespace; an env object of ours deleted (or a ConfigMap changed) behind
+ * our back → re-applied while its deployment exists.
+ */
+import type { Context, ServiceSchema, ServiceSettingSchema } from "moleculer";
+import { Errors } from "moleculer";
+import { randomBytes } from "node:crypto";
+import type { KubernetesObject, V1ConfigMap, V1Secret } from "@kubernetes/client-node";
+import { ENV_TYPES, SECRET_MASK, type EnvEntity, type EnvType } from "../lib/entities.ts";
+import { alreadyExists, ERROR_TYPES, hasCode, hasType, invalid, notFound } from "../lib/errors.ts";
+import {
+  COMPONENT_LABEL,
+  envChecksum,
+  envObjectName,
+  getIdFromAnnotation,
+  ID_LABEL,
+  isManaged,
+  MANAGED_BY_SELECTOR,
+  renderEnvConfigMap,
+  renderEnvSecret,
+  sanitizeLabelValue,
+} from "../lib/manifests/index.ts";
+import { isInternal, type CallerMeta } from "../lib/meta.ts";
+import { defineParams, type ParamsOf } from "../lib/params.ts";
+import { DNS_1123_LABEL, DNS_1123_LABEL_MAX, ENV_VAR_NAME } from "../lib/validators.ts";
+import {
+  DbMixin,
+  idParams,
+  type DbConnectionSettings,
+  type DbMethods,
+  type DbVars,
+  type Entity,
+  type IdParams,
+  type RawDoc,
+} from "../mixins/db.mixin.ts";
+import {
+  guardedRecord,
+  MembershipMixin,
+  type AccessLevel,
+  type MembershipMethods,
+  type MembershipVars,
+} from "../mixins/membership.mixin.ts";
+
+// ---------------------------------------------------------------------------------------------------------------
+// Params and results
+
+const id = { type: "string", empty: false, max: 64 } as const;
+/** A ConfigMap/Secret key that is also an env var name Kubernetes accepts. */
+const key = { type: "string", empty: false, max: 253, pattern: ENV_VAR_NAME } as const;
+const value = { type: "string", max: 65536 } as const;
+const envType = { type: "enum", values: ENV_TYPES } as const;
+const dnsLabel = { type: "string", empty: false, max: DNS_1123_LABEL_MAX, pattern: DNS_1123_LABEL } as const;
+const immutable = { type: "forbidden", optional: true } as const;
+
+export const envCreateParams = defineParams({
+  $$strict: true,
+  namespace: id,
+  deployment: id,
+  key,
+  type: { ...envType, default: "plain" },
+  /** Required for plain; a secret without one gets a generated value. */
+  value: { ...value, optional: true },
+});
+export const envUpdateParams = defineParams({
+  $$strict: true,
+  id,
+  key: { ...key, optional: true },
+  value: { ...value, optional: true },
+  type: { ...envType, optional: true },
+  namespace: immutable,
+  deployment: immutable,
+});
+export const envDeploymentParams = defineParams({ $$strict: true, deployment: id });
+export const envResolveParams = defineParams({ $$strict: true, deployment: id, key });
+export const envNamespaceParams = defineParams({ $$strict: true, namespace: id });
+export const envCleanParams = defineParams({ $$strict: true, namespace: { ...id, optional: true } });
+/** One env entry of an image (lib/entities.ts imageSchema). */
+const imageEnvEntry = {
+  type: "object",
+  props: { key, type: envType, value: { ...value, optional: true } },
+} as const;
+export const createEnvParams = defineParams({
+  $$strict: true,
+  /** The deployment record id. */
+  deployment: id,
+  /** The namespace record id. */
+  namespace: id,
+  /** The image record id, or the image itself (only its `env` is read). */
+  image: [id, { type: "object", props: { env: { type: "array", optional: true, max: 128, items: imageEnvEntry } } }],
+  /** The deployment's name; saves a `v1.k8s.deployments.get` (e.g. before its record is stored). */
+  deploymentName: { ...dnsLabel, optional: true },
+  /** The Kubernetes namespace name; saves a `v1.k8s.namespaces.get`. */
+  namespaceName: { ...dnsLabel, optional: true },
+});
+
+export type EnvCreateParams = ParamsOf<typeof envCreateParams>;
+export type EnvUpdateParams = ParamsOf<typeof envUpdateParams>;
+export type EnvDeploymentParams = ParamsOf<typeof envDeploymentParams>;
+export type EnvResolveParams = ParamsOf<typeof envResolveParams>;
+export type EnvNamespaceParams = ParamsOf<typeof envNamespaceParams>;
+export type EnvCleanParams = ParamsOf<typeof envCleanParams>;
+export type CreateEnvParams = ParamsOf<typeof createEnvParams>;
+
+/** What `createEnv` and `patchConfigMap` answer. */
+export interface EnvPatchResult {
+  /** envChecksum of the values now stored (the Deployment's pod-template annotation). */
+  checksum: string;
+  configMapName: string;
+  secretName: string;
+  /** False when the cluster could not be reached: the objects are applied later (retried). */
+  applied: boolean;
+  /** How many env records were created (createEnv). */
+  created?: number;
+}
+
+/** What `pack` answers: what would be applied, secret values masked. */
+export interface EnvPackResult {
+  configMap: { name: string; namespace: string; data: Record<string, string> };
+  secret: { name: string; namespace: string; keys: string[]; data: Record<string, string> };
+  checksum: string;
+}
+
+/** What `render` (internal) answers: the objects to apply, with the secret values. */
+export interface EnvRenderResult {
+  objects: [V1ConfigMap, V1Secret];
+  checksum: string;
+}
+
+export interface EnvRePatchResult {
+  namespace: string;
+  deployments: number;
+  applied: number;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Pure helpers (exported for unit tests)
+
+/** The fields of an env record that rendering needs. */
+export interface EnvValues {
+  key: string;
+  type: EnvType;
+  value?: string | undefined;
+}
+
+/** A deployment as env objects need it. */
+export interface DeploymentRef {
+  /** Deployment record id. */
+  id: string;
+  name: string;
+  /** Namespace record id. */
+  namespace: string;
+  /** Kubernetes namespace name. */
+  namespaceName: string;
+}
+
+/** A strong random secret value: 24 random bytes, base64url (32 characters). */
+export function generateSecret(): string {
+  return randomBytes(24).toString("base64url");
+}
+
+/** Plain and secret values by key (a later record with the same key wins). */
+export function splitValues(records: readonly EnvValues[]): {
+  plain: Record<string, string>;
+  secret: Record<string, string>;
+} {
+  const plain: Record<string, string> = {};
+  const secret: Record<string, string> = {};
+  for (const r of records) {
+    delete plain[r.key];
+    delete secret[r.key];
+    if (r.type === "secret") secret[r.key] = r.value ?? "";
+    else plain[r.key] = r.value ?? "";
+  }
+  return { plain, secret };
+}
+
+/** envChecksum of a set of env records. */
+export function checksumOf(records: readonly EnvValues[]): string {
+  const { plain, secret } = splitValues(records);
+  return envChecksum(plain, secret);
+}
+
+/** The `<deployment>-env` ConfigMap (plain values) and Secret (secret values) of a deployment. */
+export function renderEnvObjects(ref: DeploymentRef, records: readonly EnvValues[]): [V1ConfigMap, V1Secret] {
+  const { plain, secret } = splitValues(records);
+  const base = { deploymentId: ref.id, deploymentName: ref.name, namespace: ref.namespaceName };
+  return [renderEnvConfigMap({ ...base, plain }), renderEnvSecret({ ...base, secret })];
+}
+
+/**
+ * The public form of an env: a secret's value masked. A value whose record comes without `type` (a `fields`
+ * projection) is masked too, since it may be a secret.
+ */
+export function maskEnv<T extends Record<string, unknown>>(entity: T): T {
+  if (!("value" in entity) || entity.type === "plain") return entity;
+  return { ...entity, value: SECRET_MASK };
+}
+
+/** Whether a query names `field` (as a key or dotted-path head, at any depth, or as a `$field` reference). */
+export function queryMentions(query: unknown, field: string): boolean {
+  if (typeof query === "string") return query === `$${field}` || query.startsWith(`$${field}.`);
+  if (Array.isArray(query)) return query.some((q) => queryMentions(q, field));
+  if (typeof query !== "object" || query === null) return false;
+  return Object.entries(query).some(([k, v]) => k.split(".")[0] === field || queryMentions(v, field));
+}
+
+/** Whether a moleculer-db sort string ("-value", "key value", "key,-value") sorts by `field`. */
+export function sortMentions(sort: unknown, field: string): boolean {
+  if (typeof sort !== "string") return false;
+  return sort
+    .split(/[\s,]+/)
+    .map((s) => s.replace(/^-/, "").split(".")[0])
+    .includes(field);
+}
+
+/** Which of `ours` (key → value) the object's `data` lacks or holds differently. */
+export function driftedKeys(ours: Readonly<Record<string, string>>, actual: unknown): string[] {
+  const data = typeof actual === "object" && actual !== null ? (actual as Record<string, unknown>) : {};
+  return Object.keys(ours).filter((k) => data[k] !== ours[k]);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Service
+
+interface Settings extends ServiceSettingSchema {
+  rest: string;
+  db?: DbConnectionSettings;
+  /** Backoff of the re-apply of env objects the cluster could not take (default 1 s → 30 s). */
+  retry: { initialMs: number; maxMs: number };
+}
+
+interface DeploymentRecord {
+  id: string;
+  name: string;
+  namespace: string;
+  image?: unknown;
+}
+interface NamespaceRecord {
+  id: string;
+  name: string;
+  status?: { phase?: string };
+}
+interface ImageRecord {
+  env?: { key: string; type: EnvType; value?: string }[];
+}
+
+interface EnvMethods {
+  /** The deployment (and its namespace's name); 404 when either is unknown, 409 NAMESPACE_LOCKED when Terminating. */
+  deploymentRef(deploymentId: string, hint?: Partial<Omit<DeploymentRef, "id">>): Promise<DeploymentRef>;
+  /** deploymentRef, or undefined when the deployment (or its namespace) is gone. */
+  findDeploymentRef(deploymentId: string): Promise<DeploymentRef | undefined>;
+  /** authorize() on the deployment's namespace, with strangers told the deployment is not found. */
+  authorizeDeployment(ctx: Context<unknown, CallerMeta>, ref: DeploymentRef, level: AccessLevel): Promise<void>;
+  /** Runs `fn` after every earlier write to the same deployment's envs (on this node) has finished. */
+  withLock<T>(deploymentId: string, fn: () => Promise<T>): Promise<T>;
+  /** The stored env records of a deployment, in creation order. */
+  envsOf(deploymentId: string): Promise<RawDoc[]>;
+  /** Applies the env objects rendered from `records`; false when the cluster is unreachable (retried later). */
+  applyEnvObjects(ref: DeploymentRef, records: readonly EnvValues[]): Promise<boolean>;
+  /** Re-applies a deployment's env objects from the stored records (under the lock). */
+  patchDeployment(ref: DeploymentRef): Promise<EnvPatchResult>;
+  /** Deletes a deployment's two env objects (by name when known, else by label); errors are logged, not thrown. */
+  deleteEnvObjects(deploymentId: string, namespaceName: string, deploymentName?: string): Promise<void>;
+  /** Removes the env records of a deployment and deletes its objects. */
+  removeDeploymentEnvs(deploymentId: string, namespaceName?: string, deploymentName?: string): Promise<number>;
+  /** Removes every env record of a namespace (all when undefined) and deletes their objects. */
+  cleanNamespace(namespaceId: string | undefined, namespaceName?: string): Promise<number>;
+  /** Retries the apply of a deployment's env objects later (capped exponential backoff). */
+  scheduleRetry(deploymentId: string): void;
+  /** Re-applies the env objects of the deployment an object of ours belongs to, if it still exists. */
+  repairObject(object: KubernetesObject, deleted: boolean): Promise<void>;
+  /** Refuses queries and sorts on `value` from callers outside the broker. */
+  guardValueQueries(ctx: Context<{ query?: unknown; sort?: unknown }, CallerMeta>): void;
+}
+
+type Methods = DbMethods & MembershipMethods & EnvMethods;
+interface LocalVars extends DbVars, MembershipVars {
+  envLocks: Map<string, Promise<unknown>>;
+  envRetries: Map<string, { attempt: number; timer: NodeJS.Timeout }>;
+  envActive: boolean;
+}
+type Ctx<P> = Context<P, CallerMeta>;
+
+const FIELD_MANAGER = "k8s.envs";
+
+function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+function isRetryable(err: unknown): boolean {
+  return typeof err === "object" && err !== null && (err as { retryable?: unknown }).retryable === true;
+}
+function namespaceLocked(name: string): Errors.MoleculerClientError {
+  return new Errors.MoleculerClientError(
+    `namespace '${name}' is being removed: its envs cannot change`,
+    409,
+    ERROR_TYPES.NAMESPACE_LOCKED,
+    { namespace: name },
+  );
+}
+function toValues(doc: RawDoc | Record<string, unknown>): EnvValues {
+  return {
+    key: String(doc.key),
+    type: doc.type === "secret" ? "secret" : "plain",
+    value: typeof doc.value === "string" ? doc.value : "",
+  };
+}
+
+const schema: ServiceSchema<Settings, Methods, LocalVars> = {
+  name: "k8s.envs",
+  version: 1,
+  mixins: [
+    DbMixin({ collection: "envs", resource: "envs", uniqueIndexes: [["deployment", "key"]], entityName: "env" }),
+    MembershipMixin({ scope: "child" }),
+  ],
+  settings: {
+    rest: "/v1/k8s/envs",
+    retry: { initialMs: 1000, maxMs: 30_000 },
+  },
+  dependencies: ["v1.k8s.namespaces"],
+
+  hooks: {
+    before: { list: "guardValueQueries", find: "guardValueQueries", count: "guardValueQueries" },
+  },
+
+  actions: {
+    // list, find, count, get come from the db mixin (membership-scoped, values masked).
+
+    /** Adds a variable to a deployment (members); a secret without `value` gets a generated one. REST: POST / @throws VALIDATION_ERROR, NOT_FOUND, FORBIDDEN, ALREADY_EXISTS, NAMESPACE_LOCKED, K8S_INVALID, DATABASE_UNAVAILABLE */
+    create: {
+      rest: "POST /",
+      permission: "write",
+      params: envCreateParams,
+      async handler(ctx: Ctx<EnvCreateParams>): Promise<EnvEntity> {
+        const p = ctx.params;
+        if (p.type === "plain" && p.value === undefined) {
+          throw invalid("value", "The 'value' field is required for a plain env.", "required");
+        }
+        const ref = await this.deploymentRef(p.deployment);
+        if (ref.namespace !== p.namespace) throw notFound("deployment", p.deployment);
+        return this.withLock(ref.id, async () => {
+          const current = await this.envsOf(ref.id);
+          if (current.some((r) => r.key === p.key)) throw alreadyExists("env", "key", p.key);
+          const record = {
+            namespace: ref.namespace,
+            deployment: ref.id,
+            key: p.key,
+            type: p.type,
+            value: p.value ?? generateSecret(),
+          };
+          await this.applyEnvObjects(ref, [...current.map(toValues), record]);
+          try {
+            return (await this.createEntity(ctx, record)) as unknown as EnvEntity;
+          } catch (err) {
+            await this.patchDeployment(ref).catch(() => undefined);
+            throw err;
+          }
+        });
+      },
+    },
+
+    /** Changes a variable's key, value or type (members); re-patches the objects. REST: PATCH /:id, PUT /:id @throws VALIDATION_ERROR, NOT_FOUND, FORBIDDEN, ALREADY_EXISTS, NAMESPACE_LOCKED, K8S_INVALID, DATABASE_UNAVAILABLE */
+    update: {
+      rest: ["PATCH /:id", "PUT /:id"],
+      permission: "write",
+      params: envUpdateParams,
+      async handler(ctx: Ctx<EnvUpdateParams>): Promise<EnvEntity> {
+        const { id: envId, key: newKey, value: newValue, type: newType } = ctx.params;
+        const guarded = guardedRecord(ctx) ?? (await this.findRawById(envId));
+        if (guarded === null) throw notFound("env", envId);
+        const ref = await this.deploymentRef(String(guarded.deployment));
+        return this.withLock(ref.id, async () => {
+          const current = await this.envsOf(ref.id);
+          const target = current.find((r) => r._id === envId);
+          if (target === undefined) throw notFound("env", envId);
+          const changes = {
+            ...(newKey === undefined || newKey === target.key ? {} : { key: newKey }),
+            ...(newValue === undefined || newValue === target.value ? {} : { value: newValue }),
+            ...(newType === undefined || newType === target.type ? {} : { type: newType }),
+          };
+          if (Object.keys(changes).length === 0) return (await this.transformDocuments(ctx, {}, target)) as EnvEntity;
+          if (changes.key !== undefined && current.some((r) => r.key === changes.key)) {
+            throw alreadyExists("env", "key", changes.key);
+          }
+          const next = current.map((r) => toValues(r._id === envId ? { ...r, ...changes } : r));
+          await this.applyEnvObjects(ref, next);
+          try {
+            return (await this.updateEntity(ctx, envId, changes)) as unknown as EnvEntity;
+          } catch (err) {
+            await this.patchDeployment(ref).catch(() => undefined);
+            throw err;
+          }
+        });
+      },
+    },
+
+    /** Removes a variable (members); re-patches the objects. REST: DELETE /:id @throws NOT_FOUND, FORBIDDEN, NAMESPACE_LOCKED, K8S_INVALID, DATABASE_UNAVAILABLE */
+    remove: {
+      rest: "DELETE /:id",
+      permission: "write",
+      params: idParams,
+      async handler(ctx: Ctx<IdParams>): Promise<EnvEntity> {
+        const envId = ctx.params.id;
+        const guarded = guardedRecord(ctx) ?? (await this.findRawById(envId));
+        if (guarded === null) throw notFound("env", envId);
+        const ref = await this.findDeploymentRef(String(guarded.deployment));
+        // An env whose deployment is gone has no objects left to patch.
+        if (ref === undefined) return (await this.removeEntity(ctx, envId)) as unknown as EnvEntity;
+        return this.withLock(ref.id, async () => {
+          const current = await this.envsOf(ref.id);
+          if (!current.some((r) => r._id === envId)) throw notFound("env", envId);
+          await this.applyEnvObjects(ref, current.filter((r) => r._id !== envId).map(toValues));
+          try {
+            return (await this.removeEntity(ctx, envId)) as unknown as EnvEntity;
+          } catch (err) {
+            await this.patchDeployment(ref).catch(() => undefined);
+            throw err;
+          }
+        });
+      },
+    },
+
+    /** Removes every env of a namespace (or all) and their objects (admin or internal); no REST. @throws FORBIDDEN, DATABASE_UNAVAILABLE */
+    clean: {
+      permission: "admin",
+      params: envCleanParams,
+      async handler(ctx: Ctx<EnvCleanParams>): Promise<{ removed: number }> {
+        return { removed: await this.cleanNamespace(ctx.params.namespace) };
+      },
+    },
+
+    /** One variable of a deployment by key: the value for internal callers, masked for people (readers). REST: GET /resolve/:deployment/:key @throws NOT_FOUND, VALIDATION_ERROR */
+    resolveENV: {
+      rest: "GET /resolve/:deployment/:key",
+      permission: "custom",
+      params: envResolveParams,
+      async handler(ctx: Ctx<EnvResolveParams>): Promise<EnvEntity> {
+        const { deployment, key: envKey } = ctx.params;
+        const record = await this.findRawOne({ deployment, key: envKey });
+        if (record === null) throw notFound("env", `${deployment}/${envKey}`);
+        if (isInternal(ctx.meta)) {
+          const { _id, _unique: _hidden, ...rest } = record;
+          return { ...rest, id: _id } as unknown as EnvEntity;
+        }
+        try {
+          await this.authorize(ctx, record, "read");
+        } catch (err) {
+          if (hasCode(err, 404)) throw notFound("env", `${deployment}/${envKey}`);
+          throw err;
+        }
+        return (await this.transformDocuments(ctx, {}, record)) as EnvEntity;
+      },
+    },
+
+    /** What would be applied for a deployment: ConfigMap data, Secret keys (values masked), checksum (readers). REST: GET /pack/:deployment @throws NOT_FOUND, VALIDATION_ERROR */
+    pack: {
+      rest: "GET /pack/:deployment",
+      permission: "custom",
+      params: envDeploymentParams,
+      async handler(ctx: Ctx<EnvDeploymentParams>): Promise<EnvPackResult> {
+        const ref = await this.deploymentRef(ctx.params.deployment);
+        await this.authorizeDeployment(ctx, ref, "read");
+        const records = (await this.envsOf(ref.id)).map(toValues);
+        const { plain, secret } = splitValues(records);
+        const name = envObjectName(ref.name);
+        const keys = Object.keys(secret).sort();
+        return {
+          configMap: { name, namespace: ref.namespaceName, data: renderEnvObjects(ref, records)[0].data ?? {} },
+          secret: {
+            name,
+            namespace: ref.namespaceName,
+            keys,
+            data: Object.fromEntries(keys.map((k) => [k, SECRET_MASK])),
+          },
+          checksum: envChecksum(plain, secret),
+        };
+      },
+    },
+
+    /** The env objects of a deployment with their values, for apply (internal); no REST. @throws NOT_FOUND, FORBIDDEN */
+    render: {
+      visibility: "public",
+      permission: "internal",
+      params: envDeploymentParams,
+      async handler(ctx: Ctx<EnvDeploymentParams>): Promise<EnvRenderResult> {
+        const ref = await this.deploymentRef(ctx.params.deployment);
+        const records = (await this.envsOf(ref.id)).map(toValues);
+        return { objects: renderEnvObjects(ref, records), checksum: checksumOf(records) };
+      },
+    },
+
+    /** envChecksum of a deployment's stored values, for its pod template (internal; "" never: no envs hash too); no REST. @throws FORBIDDEN */
+    checksum: {
+      visibility: "public",
+      permission: "internal",
+      params: envDeploymentParams,
+      async handler(ctx: Ctx<EnvDeploymentParams>): Promise<string> {
+        return checksumOf((await this.envsOf(ctx.params.deployment)).map(toValues));
+      },
+    },
+
+    /** Creates the env records an image lists that a deployment lacks (secrets generated) and applies the objects (internal, idempotent); no REST. @throws NOT_FOUND, NAMESPACE_LOCKED, K8S_INVALID, FORBIDDEN */
+    createEnv: {
+      visibility: "public",
+      permission: "internal",
+      params: createEnvParams,
+      async handler(ctx: Ctx<CreateEnvParams>): Promise<EnvPatchResult> {
+        const p = ctx.params;
+        const ref = await this.deploymentRef(p.deployment, {
+          namespace: p.namespace,
+          ...(p.deploymentName === undefined ? {} : { name: p.deploymentName }),
+          ...(p.namespaceName === undefined ? {} : { namespaceName: p.namespaceName }),
+        });
+        const image =
+          typeof p.image === "string"
+            ? await this.broker.call<ImageRecord, { id: string }>("v1.k8s.images.get", { id: p.image })
+            : p.image;
+        const entries = image.env ?? [];
+        return this.withLock(ref.id, async () => {
+          const current = await this.envsOf(ref.id);
+          const have = new Set(current.map((r) => String(r.key)));
+          const added: (EnvValues & { namespace: string; deployment: string; value: string })[] = [];
+          for (const e of entries) {
+            if (have.has(e.key)) continue;
+            have.add(e.key);
+            const generated = e.type === "secret" && (e.value === undefined || e.value === "");
+            added.push({
+              namespace: ref.namespace,
+              deployment: ref.id,
+              key: e.key,
+              type: e.type,
+              value: generated ? generateSecret() : (e.value ?? ""),
+            });
+          }
+          const all = [...current.map(toValues), ...added];
+          const applied = await this.applyEnvObjects(ref, all);
+          let created = 0;
+          try {
+            for (const record of added) {
+              await this.createEntity(ctx, { ...record });
+              created += 1;
+            }
+          } catch (err) {
+            // Another node stored some of them first: apply what is stored (its values win) and go on.
+            const result = await this.patchDeployment(ref);
+            if (hasCode(err, 409)) return { ...result, created };
+            throw err;
+          }
+          const name = envObjectName(ref.name);
+          return { checksum: checksumOf(all), configMapName: name, secretName: name, applied, created };
+        });
+      },
+    },
+
+    /** Re-applies a deployment's ConfigMap and Secret from its envs (members). REST: POST /patch/:deployment @throws NOT_FOUND, FORBIDDEN, NAMESPACE_LOCKED, K8S_INVALID */
+    patchConfigMap: {
+      rest: "POST /patch/:deployment",
+      permission: "custom",
+      params: envDeploymentParams,
+      async handler(ctx: Ctx<EnvDeploymentParams>): Promise<EnvPatchResult> {
+        const ref = await this.deploymentRef(ctx.params.deployment);
+        await this.authorizeDeployment(ctx, ref, "write");
+        return this.patchDeployment(ref);
+      },
+    },
+
+    /** Re-applies the env objects of every deployment of a namespace (members). REST: POST /repatch/:namespace @throws NOT_FOUND, FORBIDDEN, NAMESPACE_LOCKED, K8S_INVALID */
+    rePatchConfigMap: {
+      rest: "POST /repatch/:namespace",
+      permission: "write",
+      params: envNamespaceParams,
+      async handler(ctx: Ctx<EnvNamespaceParams>): Promise<EnvRePatchResult> {
+        const nsId = ctx.params.namespace;
+        const ids = new Set((await this.findRaw({ namespace: nsId })).map((r) => String(r.deployment)));
+        try {
+          const deployments = await this.broker.call<DeploymentRecord[], { query: Record<string, unknown> }>(
+            "v1.k8s.deployments.find",
+            { query: { namespace: nsId } },
+          );
+          for (const d of deployments) ids.add(d.id);
+        } catch (err) {
+          // Without the deployments service, the deployments that have envs are all there is to patch.
+          if (!hasType(err, "SERVICE_NOT_FOUND")) throw err;
+        }
+        let applied = 0;
+        for (const deploymentId of ids) {
+          const ref = await this.findDeploymentRef(deploymentId);
+          if (ref === undefined || ref.namespace !== nsId) continue;
+          if ((await this.patchDeployment(ref)).applied) applied += 1;
+        }
+        return { namespace: nsId, deployments: ids.size, applied };
+      },
+    },
+  },
+
+  events: {
+    /** A new deployment gets the env records its image lists (the deployments service also calls createEnv). */
+    async "k8s.deployments.created"(ctx: Context<DeploymentRecord>) {
+      const d = ctx.params;
+      if (typeof d.image !== "string") return;
+      try {
+        await this.broker.call("v1.k8s.envs.createEnv", {
+          deployment: d.id,
+          namespace: d.namespace,
+          image: d.image,
+        });
+      } catch (err) {
+        this.logger.warn(`createEnv for deployment '${d.id}' failed: ${errorMessage(err)}`);
+      }
+    },
+
+    /** A removed deployment takes its envs and their ConfigMap/Secret with it. */
+    async "k8s.deployments.removed"(ctx: Context<DeploymentRecord>) {
+      const d = ctx.params;
+      let namespaceName: string | undefined;
+      try {
+        const ns = await this.broker.call<NamespaceRecord, { id: string }>("v1.k8s.namespaces.get", {
+          id: d.namespace,
+        });
+        namespaceName = ns.name;
+      } catch {
+        namespaceName = undefined; // the namespace went too: its objects go with it
+      }
+      await this.removeDeploymentEnvs(d.id, namespaceName, d.name).catch((err: unknown) => {
+        this.logger.warn(`removing the envs of deployment '${d.id}' failed: ${errorMessage(err)}`);
+      });
+    },
+
+    /** A removed namespace takes its envs with it. */
+    async "k8s.namespaces.removed"(ctx: Context<NamespaceRecord>) {
+      await this.cleanNamespace(ctx.params.id, ctx.params.name).catch((err: unknown) => {
+        this.logger.warn(`cleaning the envs of namespace '${ctx.params.id}' failed: ${errorMessage(err)}`);
+      });
+    },
+
+    /** Our ConfigMap deleted behind our back: put it back. */
+    async "kube.configmaps.deleted"(ctx: Context<KubernetesObject>) {
+      await this.repairObject(ctx.params, true);
+    },
+    /** Our ConfigMap's values changed behind our back: put them back. */
+    async "kube.configmaps.modified"(ctx: Context<KubernetesObject>) {
+      await this.repairObject(ctx.params, false);
+    },
+    /** Our Secret deleted behind our back: put it back (Secret events carry no data, so changes are not seen). */
+    async "kube.secrets.deleted"(ctx: Context<KubernetesObject>) {
+      await this.repairObject(ctx.params, true);
+    },
+  },
+
+  methods: {
+    publicEntity(entity: Entity): Entity {
+      return maskEnv(entity);
+    },
+
+    guardValueQueries(ctx: Context<{ query?: unknown; sort?: unknown }, CallerMeta>): void {
+      if (isInternal(ctx.meta)) return;
+      let query = ctx.params.query;
+      if (typeof query === "string") {
+        try {
+          query = JSON.parse(query) as unknown;
+        } catch {
+          return; // the membership hook answers 422 for it
+        }
+      }
+      if (queryMentions(query, "value")) {
+        throw invalid("query", "The 'query' field may not filter on 'value'.", "queryField", "value");
+      }
+      if (sortMentions(ctx.params.sort, "value")) {
+        throw invalid("sort", "The 'sort' field may not sort by 'value'.", "sortField", "value");
+      }
+    },
+
+    async deploymentRef(deploymentId: string, hint: Partial<Omit<DeploymentRef, "id">> = {}): Promise<DeploymentRef> {
+      let name = hint.name;
+      let namespace = hint.namespace;
+      if (name === undefined || namespace === undefined) {
+        try {
+          const d = await this.broker.call<DeploymentRecord, { id: string }>("v1.k8s.deployments.get", {
+            id: deploymentId,
+          });
+          name = d.name;
+          namespace = d.namespace;
+        } catch (err) {
+          if (hasCode(err, 404) && !isRetryable(err)) throw notFound("deployment", deploymentId);
+          throw err;
+        }
+      }
+      let namespaceName = hint.namespaceName;
+      if (namespaceName === undefined) {
+        let ns: NamespaceRecord;
+        try {
+          ns = await this.broker.call<NamespaceRecord, { id: string }>("v1.k8s.namespaces.get", { id: namespace });
+        } catch (err) {
+          if (hasCode(err, 404) && !isRetryable(err)) throw notFound("namespace", namespace);
+          throw err;
+        }
+        if (ns.status?.phase === "Terminating") throw namespaceLocked(ns.name);
+        namespaceName = ns.name;
+      }
+      return { id: deploymentId, name, namespace, namespaceName };
+    },
+
+    async findDeploymentRef(deploymentId: string): Promise<DeploymentRef | undefined> {
+      try {
+        return await this.deploymentRef(deploymentId);
+      } catch (err) {
+        if (hasCode(err, 404) && !isRetryable(err)) return undefined;
+        throw err;
+      }
+    },
+
+    async authorizeDeployment(ctx: Context<unknown, CallerMeta>, ref: DeploymentRef, level: AccessLevel) {
+      try {
+        await this.authorize(ctx, { namespace: ref.namespace }, level);
+      } catch (err) {
+        if (hasCode(err, 404)) throw notFound("deployment", ref.id);
+        throw err;
+      }
+    },
+
+    withLock<T>(deploymentId: string, fn: () => Promise<T>): Promise<T> {
+      const previous = this.envLocks.get(deploymentId) ?? Promise.resolve();
+      const run = previous.then(fn, fn);
+      const tail = run.then(
+        () => undefined,
+        () => undefined,
+      );
+      this.envLocks.set(deploymentId, tail);
+      void tail.then(() => {
+        if (this.envLocks.get(deploymentId) === tail) this.envLocks.delete(deploymentId);
+      });
+      return run;
+    },
+
+    async envsOf(deploymentId: string): Promise<RawDoc[]> {
+      const docs = await this.findRaw({ deployment: deploymentId });
+      return docs.sort((a, b) => String(a.createdAt).localeCompare(String(b.createdAt)));
+    },
+
+    async applyEnvObjects(ref: DeploymentRef, records: readonly EnvValues[]): Promise<boolean> {
+      const objects = renderEnvObjects(ref, records);
+      try {
+        await this.broker.call("v1.kube.apply", { objects, fieldManager: FIELD_MANAGER, force: true });
+      } catch (err) {
+        if (!isRetryable(err)) throw err;
+        this.logger.warn(`env objects of deployment '${ref.id}' not applied, will retry: ${errorMessage(err)}`);
+        this.scheduleRetry(ref.id);
+        return false;
+      }
+      const retry = this.envRetries.get(ref.id);
+      if (retry !== undefined) {
+        clearTimeout(retry.timer);
+        this.envRetries.delete(ref.id);
+      }
+      return true;
+    },
+
+    patchDeployment(ref: DeploymentRef): Promise<EnvPatchResult> {
+      return this.withLock(ref.id, async () => {
+        const records = (await this.envsOf(ref.id)).map(toValues);
+        const applied = await this.applyEnvObjects(ref, records);
+        const name = envObjectName(ref.name);
+        return { checksum: checksumOf(records), configMapName: name, secretName: name, applied };
+      });
+    },
+
+    async deleteEnvObjects(deploymentId: string, namespaceName: string, deploymentName?: string): Promise<void> {
+      const targets: { kind: string; name: string }[] = [];
+      if (deploymentName !== undefined) {
+        const name = envObjectName(deploymentName);
+        targets.push({ kind: "ConfigMap", name }, { kind: "Secret", name });
+      } else {
+        const labelSelector = `${MANAGED_BY_SELECTOR},${COMPONENT_LABEL}=env,${ID_LABEL}=${sanitizeLabelValue(deploymentId)}`;
+        for (const kind of ["ConfigMap", "Secret"]) {
+          const { items } = await this.broker.call<
+            { items: KubernetesObject[] },
+            { apiVersion: string; kind: string; namespace: string; labelSelector: string }
+          >("v1.kube.list", { apiVersion: "v1", kind, namespace: namespaceName, labelSelector });
+          for (const o of items) {
+            if (getIdFromAnnotation(o) === deploymentId) targets.push({ kind, name: o.metadata?.name ?? "" });
+          }
+        }
+      }
+      for (const t of targets) {
+        try {
+          await this.broker.call("v1.kube.delete", {
+            apiVersion: "v1",
+            kind: t.kind,
+            namespace: namespaceName,
+            name: t.name,
+          });
+        } catch (err) {
+          this.logger.warn(`deleting ${t.kind} ${namespaceName}/${t.name} failed: ${errorMessage(err)}`);
+        }
+      }
+    },
+
+    async removeDeploymentEnvs(deploymentId: string, namespaceName?: string, deploymentName?: string) {
+      const retry = this.envRetries.get(deploymentId);
+      if (retry !== undefined) {
+        clearTimeout(retry.timer);
+        this.envRetries.delete(deploymentId);
+      }
+      const removed = await this.withLock(deploymentId, () => this.removeEntities(null, { deployment: deploymentId }));
+      if (namespaceName !== undefined) await this.deleteEnvObjects(deploymentId, namespaceName, deploymentName);
+      return removed;
+    },
+
+    async cleanNamespace(namespaceId: string | undefined, namespaceName?: string): Promise<number> {
+      const docs = await this.findRaw(namespaceId === undefined ? {} : { namespace: namespaceId });
+      const byDeployment = new Map<string, string>();
+      for (const d of docs) byDeployment.set(String(d.deployment), String(d.namespace));
+      const nsNames = new Map<string, string | undefined>();
+      if (namespaceId !== undefined && namespaceName !== undefined) nsNames.set(namespaceId, namespaceName);
+      let removed = 0;
+      for (const [deploymentId, nsId] of byDeployment) {
+        if (!nsNames.has(nsId)) {
+          const ns = await this.broker
+            .call<NamespaceRecord, { id: string }>("v1.k8s.namespaces.get", { id: nsId })
+            .catch(() => undefined);
+          nsNames.set(nsId, ns?.name);
+        }
+        removed += await this.removeDeploymentEnvs(deploymentId, nsNames.get(nsId));
+      }
+      return removed;
+    },
+
+    scheduleRetry(deploymentId: string): void {
+      if (!this.envActive) return;
+      const previous = this.envRetries.get(deploymentId);
+      if (previous !== undefined) clearTimeout(previous.timer);
+      const attempt = (previous?.attempt ?? 0) + 1;
+      const { initialMs, maxMs } = this.settings.retry;
+      const delay = Math.min(initialMs * 2 ** (attempt - 1), maxMs);
+      const timer = setTimeout(() => {
+        void (async () => {
+          const ref = await this.findDeploymentRef(deploymentId);
+          if (ref === undefined) {
+            this.envRetries.delete(deploymentId);
+            return;
+          }
+          await this.patchDeployment(ref);
+        })().catch((err: unknown) => {
+          this.logger.warn(`re-applying the env objects of deployment '${deploymentId}' failed: ${errorMessage(err)}`);
+          if (isRetryable(err)) this.scheduleRetry(deploymentId);
+        });
+      }, delay);
+      timer.unref();
+      this.envRetries.set(deploymentId, { attempt, timer });
+    },
+
+    async repairObject(object: KubernetesObject, deleted: boolean): Promise<void> {
+      if (!isManaged(object) || object.metadata?.labels?.[COMPONENT_LABEL] !== "env") return;
+      const deploymentId = getIdFromAnnotation(object);
+      if (deploymentId === undefined || !this.envActive) return;
+      try {
+        const ref = await this.findDeploymentRef(deploymentId);
+        if (ref === undefined || ref.namespaceName !== object.metadata?.namespace) return;
+        if (!deleted) {
+          const { plain } = splitValues((await this.envsOf(deploymentId)).map(toValues));
+          const data = (object as V1ConfigMap).data;
+          if (driftedKeys(plain, data).length === 0) return;
+        }
+        this.logger.info(`env objects of deployment '${deploymentId}' changed in the cluster: re-applying`);
+        await this.patchDeployment(ref);
+      } catch (err) {
+        if (hasCode(err, 409)) return; // namespace being removed
+        this.logger.warn(`re-applying the env objects of deployment '${deploymentId}' failed: ${errorMessage(err)}`);
+      }
+    },
+  },
+
+  created() {
+    this.envLocks = new Map();
+    this.envRetries = new Map();
+    this.envActive = false;
+  },
+
+  started() {
+    this.envActive = true;
+  },
+
+  stopped() {
+    this.envActive = false;
+    for (const { timer } of this.envRetries.values()) clearTimeout(timer);
+    this.envRetries.clear();
+  },
+};
+
+export default schema;

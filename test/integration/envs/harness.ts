@@ -1,0 +1,210 @@
+/**
+ * One broker for the envs tests: the real gateway (port 0), v1.k8s.namespaces and v1.k8s.images (in-memory NeDB),
+ * v1.kube against a real sandbox, v1.k8s.envs, and a test double of `v1.k8s.deployments` (a real Moleculer service
+ * keeping deployment records in memory, with `get`/`find` and the `k8s.deployments.created|removed` events the real
+ * one broadcasts). The broker logs every line at every level into `lines` (a logger that records), so tests can check
+ * that no secret value reaches a log line. Nothing about the cluster is stubbed.
+ */
+import { Loggers, ServiceBroker, type Context } from "moleculer";
+import type { AddressInfo } from "node:net";
+import type { Server } from "node:http";
+import { inspect } from "node:util";
+import { CoreV1Api, KubeConfig } from "@kubernetes/client-node";
+import { startSandbox, type Sandbox } from "../../../lib/sandbox/index.ts";
+import { signToken } from "../../../lib/auth.ts";
+import { notFound } from "../../../lib/errors.ts";
+import type { CallerMeta } from "../../../lib/meta.ts";
+import ApiService, { type Settings as ApiSettings } from "../../../services/api.service.ts";
+import kubeService from "../../../services/kube.service.ts";
+import envsService from "../../../services/envs.service.ts";
+import namespacesService from "../../../services/namespaces.service.ts";
+import imagesService from "../../../services/images.service.ts";
+import { newId } from "../../../mixins/db.mixin.ts";
+import { IMAGES_DIR } from "../../helpers/records.ts";
+
+const JWT_SECRET = "envs-test-secret-with-enough-entropy-0123456789";
+
+/** A logger that keeps every line (all levels, objects rendered in full). */
+class RecordingLogger extends Loggers.Base<{ level?: "trace" }> {
+  readonly lines: string[] = [];
+  override getLogHandler(bindings: { mod?: string }): (type: string, args: unknown[]) => void {
+    return (type, args) => {
+      const text = args
+        .map((a) => (typeof a === "string" ? a : inspect(a, { depth: null, breakLength: Infinity, showHidden: false })))
+        .join(" ");
+      this.lines.push(`${type} [${bindings.mod}] ${text}`);
+    };
+  }
+}
+
+export interface DeploymentRecord {
+  id: string;
+  name: string;
+  namespace: string;
+  image: string;
+}
+
+export interface RecordedEvent {
+  name: string;
+  payload: unknown;
+}
+
+export interface EnvHarness {
+  sandbox: Sandbox;
+  broker: ServiceBroker;
+  core: CoreV1Api;
+  /** Every log line of the broker, all levels. */
+  lines: string[];
+  /** Every `k8s.envs.*` event, with its payload. */
+  events: RecordedEvent[];
+  /** Stores a deployment record in the test double and broadcasts `k8s.deployments.created`. */
+  addDeployment(fields: Omit<DeploymentRecord, "id">): Promise<DeploymentRecord>;
+  /** Drops a deployment record from the test double and broadcasts `k8s.deployments.removed`. */
+  removeDeployment(id: string): Promise<void>;
+  /** A namespace record owned by `owner` (internal create) and its Namespace in the sandbox. */
+  createNamespace(name: string, owner: string): Promise<{ id: string; name: string }>;
+  token(userID: string, admin?: boolean): Promise<string>;
+  request(path: string, init?: { method?: string; token?: string; body?: unknown }): Promise<Response>;
+  stop(): Promise<void>;
+}
+
+export function as(userID: string, roles: string[] = []): { meta: CallerMeta } {
+  return { meta: { userID, roles } };
+}
+
+export async function startEnvHarness(envSettings: Record<string, unknown> = {}): Promise<EnvHarness> {
+  const sandbox = await startSandbox({ port: 0, podReadyDelayMs: 20 });
+  const logger = new RecordingLogger({ level: "trace" });
+  const broker = new ServiceBroker({ logger, nodeID: `envs-test-${process.pid}-${Date.now()}` });
+  const events: RecordedEvent[] = [];
+  const deployments = new Map<string, DeploymentRecord>();
+
+  broker.createService({
+    ...kubeService,
+    settings: { ...kubeService.settings, kubeconfig: sandbox.kubeconfig() },
+  });
+  broker.createService({ ...namespacesService, settings: { ...namespacesService.settings, db: { memory: true } } });
+  broker.createService({
+    ...imagesService,
+    settings: { ...imagesService.settings, db: { memory: true }, imagesDir: IMAGES_DIR },
+  });
+  broker.createService({
+    ...envsService,
+    settings: { ...envsService.settings, db: { memory: true }, ...envSettings },
+  });
+  broker.createService({
+    name: "k8s.deployments",
+    version: 1,
+    actions: {
+      get: {
+        params: { id: "string" },
+        handler(ctx: Context<{ id: string }>): DeploymentRecord {
+          const record = deployments.get(ctx.params.id);
+          if (record === undefined) throw notFound("deployment", ctx.params.id);
+          return record;
+        },
+      },
+      find: {
+        params: { query: { type: "object", optional: true } },
+        handler(ctx: Context<{ query?: Record<string, unknown> }>): DeploymentRecord[] {
+          const query = ctx.params.query ?? {};
+          return [...deployments.values()].filter((d) =>
+            Object.entries(query).every(([k, v]) => (d as unknown as Record<string, unknown>)[k] === v),
+          );
+        },
+      },
+    },
+  });
+  broker.createService({
+    name: "envs-recorder",
+    events: {
+      "k8s.envs.*"(ctx: Context<unknown>) {
+        events.push({ name: ctx.eventName ?? "", payload: ctx.params });
+      },
+    },
+  });
+  const defaults = ApiService.settings as ApiSettings;
+  broker.createService({
+    ...ApiService,
+    settings: { ...defaults, port: 0, ip: "127.0.0.1", jwtSecret: JWT_SECRET, debounceTime: 20 },
+  });
+
+  try {
+    await broker.start();
+  } catch (err) {
+    await sandbox.stop();
+    throw err;
+  }
+  const gateway = broker.getLocalService("api") as unknown as { server: Server; aliases: { action: string | null }[] };
+  const deadline = Date.now() + 5000;
+  while (!gateway.aliases.some((a) => a.action === "v1.k8s.envs.pack")) {
+    if (Date.now() > deadline) throw new Error("the gateway did not publish v1.k8s.envs");
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  const { port } = gateway.server.address() as AddressInfo;
+  const url = `http://127.0.0.1:${port}`;
+
+  const kc = new KubeConfig();
+  kc.loadFromString(sandbox.kubeconfig());
+  const core = kc.makeApiClient(CoreV1Api);
+
+  return {
+    sandbox,
+    broker,
+    core,
+    lines: logger.lines,
+    events,
+    async addDeployment(fields) {
+      const record = { ...fields, id: newId() };
+      deployments.set(record.id, record);
+      await broker.broadcast("k8s.deployments.created", record);
+      return record;
+    },
+    async removeDeployment(id) {
+      const record = deployments.get(id);
+      deployments.delete(id);
+      if (record !== undefined) await broker.broadcast("k8s.deployments.removed", record);
+    },
+    async createNamespace(name, owner) {
+      const ns = await broker.call<{ id: string; name: string }, { name: string; owner: string }>(
+        "v1.k8s.namespaces.create",
+        { name, owner },
+      );
+      await broker.call("v1.kube.apply", {
+        objects: [{ apiVersion: "v1", kind: "Namespace", metadata: { name } }],
+        fieldManager: "envs-test",
+      });
+      return ns;
+    },
+    token: (userID, admin = false) => signToken({ userID, admin }, JWT_SECRET),
+    request(path, init = {}) {
+      const headers: Record<string, string> = {};
+      if (init.token !== undefined) headers["Authorization"] = `Bearer ${init.token}`;
+      let body: string | undefined;
+      if (init.body !== undefined) {
+        body = JSON.stringify(init.body);
+        headers["Content-Type"] = "application/json";
+      }
+      return fetch(`${url}${path}`, { method: init.method ?? "GET", headers, ...(body === undefined ? {} : { body }) });
+    },
+    async stop() {
+      await broker.stop();
+      await sandbox.stop();
+    },
+  };
+}
+
+/** Polls `check` until it returns a value other than undefined/false (every 10 ms, up to `timeoutMs`). */
+export async function waitFor<T>(
+  check: () => T | undefined | false | Promise<T | undefined | false>,
+  timeoutMs = 5000,
+  what = "condition",
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
