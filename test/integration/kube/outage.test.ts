@@ -54,6 +54,8 @@ afterAll(async () => {
 
 describe("v1.kube when the cluster goes away and comes back", () => {
   it("answers retryable 503s while the cluster is down, and resumes its watches when it is back", async () => {
+    await broker.call("v1.kube.apply", { objects: [cm("before-outage")], fieldManager: "test" });
+    await waitFor(() => events.find((e) => e.name === "kube.configmaps.added"), 5000, "the first change");
     const port = Number(new URL(sandbox.url).port);
     const token = sandbox.token;
     await sandbox.stop();
@@ -104,6 +106,16 @@ describe("v1.kube when the cluster goes away and comes back", () => {
       "the watch to report a change after the restart",
     );
     expect(seen.payload).toMatchObject({ kind: "ConfigMap", data: { a: "after-restart" } });
+    // The cluster came back empty (no state file): the fresh list reports what disappeared meanwhile.
+    await waitFor(
+      () =>
+        events.find(
+          (e) =>
+            e.name === "kube.configmaps.deleted" && (e.payload.metadata as { name: string }).name === "before-outage",
+        ),
+      5000,
+      "the deletion seen by the re-list",
+    );
   });
 
   it("starts while the cluster is down, says it is not ready, and becomes ready when the cluster appears", async () => {
