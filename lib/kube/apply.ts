@@ -118,7 +118,9 @@ export async function applyObjects(
   if (typeof options.fieldManager !== "string" || options.fieldManager.trim() === "") {
     throw invalid("fieldManager", "fieldManager is required for server-side apply", "required");
   }
-  const ordered = applyOrder(validateObjects(objects));
+  // A copy: client-node fills in missing fields (metadata.namespace = "default") on the object it is given, and local
+  // moleculer calls pass the caller's own objects.
+  const ordered = applyOrder(validateObjects(objects)).map((obj) => structuredClone(obj));
   const schedule = options.schedule ?? (<T>(write: () => Promise<T>) => write());
   const applied: KubernetesObject[] = [];
   for (const obj of ordered) {

@@ -165,6 +165,14 @@ describe("v1.kube.apply", () => {
     expect((err as Error).message).toContain("exceeded quota");
   });
 
+  it("leaves the caller's objects as they were", async () => {
+    const objects = [{ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "untouched" }, data: { a: "b" } }];
+    const before = JSON.stringify(objects);
+    const { objects: applied } = await apply({ objects, fieldManager: "k8s.envs" });
+    expect(applied[0]?.metadata?.namespace).toBe("default");
+    expect(JSON.stringify(objects)).toBe(before);
+  });
+
   it("stores nothing on a dry run", async () => {
     const { objects } = await apply({
       objects: [
