@@ -1,15 +1,30 @@
 /**
  * `v1.k8s.images`: the image catalog. One JSON file per image in `settings.imagesDir` (default: the repository's
  * `images/`) is loaded on start and upserted by name; admins may also create, change and remove images by call.
- * Every signed-in user (and every internal call) may read the catalog. `build` and `deploy` come later.
+ * Every signed-in user (and every internal call) may read the catalog. `deploy` runs an image as a deployment
+ * (through `v1.k8s.deployments.create`); `build` comes later.
+ *
+ * `deploy` without a namespace uses the caller's personal namespace `user-<userID sanitised>` (lower-case, characters
+ * outside `[a-z0-9-]` as `-`, with 8 hex digits of the id's sha256 appended when the id had to change or is long),
+ * created on first use with the caller as owner. Without a name the deployment is named after the image; without
+ * vHosts it gets the route `<name>.<namespace name>.<namespace domain>` (the domain defaults to DEFAULT_DOMAIN).
  */
 import type { Context, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import FastestValidator from "fastest-validator";
+import { createHash } from "node:crypto";
 import { readdir, readFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { imageSchema, type Image, type ImageEntity } from "../lib/entities.ts";
-import { notFound } from "../lib/errors.ts";
+import { readConfig } from "../lib/config.ts";
+import {
+  imageSchema,
+  type DeploymentEntity,
+  type Image,
+  type ImageEntity,
+  type NamespaceEntity,
+} from "../lib/entities.ts";
+import { alreadyExists, forbidden, hasCode, invalid, notFound } from "../lib/errors.ts";
+import { MAX_DEPLOYMENT_NAME_LENGTH, isValidDeploymentName } from "../lib/manifests/index.ts";
 import type { CallerMeta } from "../lib/meta.ts";
 import { defineParams, type ParamsOf } from "../lib/params.ts";
 import { DNS_1123_LABEL, DNS_1123_LABEL_MAX } from "../lib/validators.ts";
@@ -41,10 +56,19 @@ export const imageNameParams = defineParams({
   name: { type: "string", empty: false, max: DNS_1123_LABEL_MAX, pattern: DNS_1123_LABEL },
 });
 export const imageEmptyParams = defineParams({ $$strict: true });
+export const imageDeployParams = defineParams({
+  $$strict: true,
+  id: { type: "string", empty: false, max: 64 },
+  namespace: { type: "string", empty: false, max: 64, optional: true },
+  name: { type: "string", empty: false, max: MAX_DEPLOYMENT_NAME_LENGTH, optional: true },
+  vHosts: { type: "array", max: 32, items: { type: "string", empty: false, max: 253 }, optional: true },
+  replicas: { type: "number", integer: true, min: 0, convert: true, optional: true },
+});
 
 export type ImageCreateParams = ParamsOf<typeof imageCreateParams>;
 export type ImageUpdateParams = ParamsOf<typeof imageUpdateParams>;
 export type ImageNameParams = ParamsOf<typeof imageNameParams>;
+export type ImageDeployParams = ParamsOf<typeof imageDeployParams>;
 
 /** One problem with a catalog file. */
 export interface ImageFileProblem {
@@ -64,14 +88,21 @@ interface Settings extends ServiceSettingSchema {
   db?: DbConnectionSettings;
   /** Directory of the catalog files (`*.json`); defaults to the repository's `images/`. */
   imagesDir?: string;
+  /** Domain of default routes when a namespace has none; defaults to DEFAULT_DOMAIN. */
+  defaultDomain?: string;
 }
 type Methods = DbMethods &
   MembershipMethods & {
     loadCatalog(ctx: Context | null): Promise<LoadImagesResult>;
     findByName(name: string): Promise<RawDoc>;
+    personalNamespace(userID: string): Promise<NamespaceEntity>;
   };
 type LocalVars = DbVars &
-  MembershipVars & { imagesDir: string; checkImage: (value: unknown) => true | ImageFileProblem[] };
+  MembershipVars & {
+    imagesDir: string;
+    defaultDomain: string;
+    checkImage: (value: unknown) => true | ImageFileProblem[];
+  };
 type Ctx<P> = Context<P, CallerMeta>;
 
 // fastest-validator is CommonJS (`module.exports = Validator`) but its types declare `export default class`: under
@@ -158,9 +189,82 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
         return this.loadCatalog(ctx);
       },
     },
+
+    /** Runs the image as a deployment: in `namespace` (default: the caller's personal namespace, created if missing), named `name` (default: after the image), routed at `vHosts` (default `<name>.<namespace>.<domain>`). REST: POST /:id/deploy @throws NOT_FOUND, ALREADY_EXISTS, VALIDATION_ERROR, FORBIDDEN, NAMESPACE_LOCKED, K8S_INVALID */
+    deploy: {
+      rest: "POST /:id/deploy",
+      permission: "custom",
+      params: imageDeployParams,
+      async handler(ctx: Ctx<ImageDeployParams>): Promise<DeploymentEntity> {
+        const p = ctx.params;
+        const image = await this.findRawById(p.id);
+        if (image === null) throw notFound("image", p.id);
+        let ns: NamespaceEntity;
+        if (p.namespace !== undefined) {
+          // Trusted read; deployments.create checks the caller's right to write there (404 for strangers).
+          try {
+            ns = await this.broker.call<NamespaceEntity, { id: string }>("v1.k8s.namespaces.get", { id: p.namespace });
+          } catch (err) {
+            if (hasCode(err, 404)) throw notFound("namespace", p.namespace);
+            throw err;
+          }
+        } else {
+          const userID = ctx.meta.userID;
+          if (userID === undefined) {
+            throw invalid("namespace", "The 'namespace' field is required for an internal call.", "required");
+          }
+          ns = await this.personalNamespace(userID);
+        }
+        const name = p.name ?? defaultDeploymentName(String(image.name));
+        const taken = await this.broker.call<unknown[], { query: Record<string, unknown>; limit: number }>(
+          "v1.k8s.deployments.find",
+          { query: { namespace: ns.id, name }, limit: 1 },
+        );
+        if (taken.length > 0) throw alreadyExists("deployment", "name", name);
+        const vHosts =
+          p.vHosts !== undefined && p.vHosts.length > 0
+            ? p.vHosts
+            : [`${name}.${ns.name}.${ns.domain === undefined || ns.domain === "" ? this.defaultDomain : ns.domain}`];
+        return ctx.call<DeploymentEntity, Record<string, unknown>>("v1.k8s.deployments.create", {
+          name,
+          namespace: ns.id,
+          image: p.id,
+          vHosts,
+          ...(p.replicas === undefined ? {} : { replicas: p.replicas }),
+        });
+      },
+    },
   },
 
   methods: {
+    /** The caller's personal namespace `user-<id>`, created (owned by the caller) when missing. */
+    async personalNamespace(userID: string): Promise<NamespaceEntity> {
+      const nsName = personalNamespaceName(userID);
+      for (let attempt = 0; attempt < 2; attempt += 1) {
+        const found = await this.broker.call<NamespaceEntity[], { query: Record<string, unknown>; limit: number }>(
+          "v1.k8s.namespaces.find",
+          { query: { name: nsName }, limit: 1 },
+        );
+        const existing = found[0];
+        if (existing !== undefined) {
+          const member = existing.members.find((m) => m.userID === userID);
+          if (member === undefined || member.role === "viewer") {
+            throw forbidden(`the personal namespace '${nsName}' is not yours: pass 'namespace'`, { namespace: nsName });
+          }
+          return existing;
+        }
+        try {
+          return await this.broker.call<NamespaceEntity, { name: string; owner: string }>("v1.k8s.namespaces.create", {
+            name: nsName,
+            owner: userID,
+          });
+        } catch (err) {
+          if (!hasCode(err, 409)) throw err; // created at the same moment by another call: read it again
+        }
+      }
+      throw alreadyExists("namespace", "name", nsName);
+    },
+
     /** A database that was down at start came back: load the catalog now. */
     async onDbConnected(retried: boolean): Promise<void> {
       if (retried) await this.loadCatalog(null);
@@ -237,6 +341,7 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
   },
 
   created() {
+    this.defaultDomain = this.settings.defaultDomain ?? readConfig().defaultDomain;
     this.imagesDir = this.settings.imagesDir ?? fileURLToPath(new URL("../images/", import.meta.url));
     const check = new Validator({ useNewCustomCheckerFunction: true }).compile(imageSchema);
     this.checkImage = (value: unknown) => {
@@ -262,6 +367,25 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
     await this.loadCatalog(null);
   },
 };
+
+/** `user-<userID>` as a namespace name: lower-case `[a-z0-9-]`; a hash suffix keeps changed or long ids distinct. */
+export function personalNamespaceName(userID: string): string {
+  const cleaned = userID
+    .toLowerCase()
+    .replace(/[^a-z0-9-]/g, "-")
+    .replace(/-+/g, "-")
+    .replace(/^-+|-+$/g, "");
+  const plain = `user-${cleaned}`.replace(/-+$/, "");
+  if (cleaned === userID && plain.length <= 63) return plain;
+  const hash = createHash("sha256").update(userID).digest("hex").slice(0, 8);
+  return `${plain.slice(0, 63 - 9).replace(/-+$/, "")}-${hash}`;
+}
+
+/** A deployment name after the image's: the image name when it is a valid one, else `app-<image name>`, cut to fit. */
+export function defaultDeploymentName(imageName: string): string {
+  if (isValidDeploymentName(imageName)) return imageName;
+  return `app-${imageName}`.slice(0, MAX_DEPLOYMENT_NAME_LENGTH).replace(/-+$/, "");
+}
 
 /** JSON with object keys sorted, so that a reordered but equal file compares equal; undefined stays undefined. */
 function canonical(value: unknown): string | undefined {

@@ -1,0 +1,1059 @@
+/**
+ * `v1.k8s.deployments`: an image from the catalog running in a tenant's namespace (docs/architecture.md). The record
+ * is the desired state; `lib/manifests` renders it (Deployment, Service `<name>-service`, Ingress `<name>-ingress` for
+ * the vHosts, ConfigMap `<name>-<configMap.name>`) and `v1.kube` applies it with server-side apply as
+ * `k8s.deployments`. The env ConfigMap/Secret `<name>-env` belong to `v1.k8s.envs`; the Deployment reads them
+ * (`envFrom`, optional) and carries their checksum on its pod template, so an env change rolls the pods.
+ *
+ * Decisions (phase 2 contract):
+ * - create/update validate everything first (422 naming the field; 404 for a namespace or image the caller may not
+ *   see; 409 for a taken name; 409 NAMESPACE_LOCKED for a Terminating namespace), store the record (status Pending),
+ *   then apply. Cluster unreachable: the call still succeeds, the record says `Pending / ClusterUnavailable`, and the
+ *   reconciler (mixins/reconciler.mixin.ts) applies it when the cluster is back. Any other cluster error: a create is
+ *   undone (record and objects removed) and an update restored, and the error returned.
+ * - remove: the record goes first (its `k8s.deployments.removed` event makes envs remove their records and objects),
+ *   then the objects are deleted; objects of a record that no longer exists (cluster down during a remove) are
+ *   deleted by the next resync.
+ * - status follows the cluster: `kube.deployments.*` and `kube.pods.*` events (debounced per record) → the record's
+ *   `status` from the watch cache (Deployment status + pod container states: ImagePullBackOff, CrashLoopBackOff, …).
+ * - drift: a deleted Deployment/Service/Ingress/ConfigMap of a live record, or one whose fields differ from the last
+ *   render, is re-applied (force); the periodic resync compares every record with the cluster.
+ */
+import type { Context, ServiceBroker, ServiceSchema, ServiceSettingSchema } from "moleculer";
+import { Errors } from "moleculer";
+import type { KubernetesObject, V1Deployment, V1Pod } from "@kubernetes/client-node";
+import { readConfig } from "../lib/config.ts";
+import type {
+  DeploymentCondition,
+  DeploymentEntity,
+  DeploymentStatus,
+  DeploymentConfigMapSpec,
+  ImageEntity,
+  NamespaceEntity,
+} from "../lib/entities.ts";
+import {
+  alreadyExists,
+  ERROR_TYPES,
+  hasCode,
+  hasType,
+  notFound,
+  unavailable,
+  type ValidationIssue,
+} from "../lib/errors.ts";
+import type { CallerMeta } from "../lib/meta.ts";
+import {
+  COMPONENT_LABEL,
+  ID_LABEL,
+  MANAGED_BY_SELECTOR,
+  MAX_DEPLOYMENT_NAME_LENGTH,
+  configMapName,
+  deploymentInputIssues,
+  envChecksum,
+  envObjectName,
+  getIdFromAnnotation,
+  ingressName,
+  renderDeploymentObjects,
+  sanitizeLabelValue,
+  serviceName,
+  type DeploymentInput,
+  type DeploymentObject,
+  type ImageSpec,
+} from "../lib/manifests/index.ts";
+import { defineParams, type ParamsIn, type ParamsOf } from "../lib/params.ts";
+import { ABSOLUTE_PATH, DNS_1123_LABEL, DNS_1123_LABEL_MAX, isDomainAllowed } from "../lib/validators.ts";
+import {
+  DbMixin,
+  idParams,
+  type DbConnectionSettings,
+  type DbMethods,
+  type DbVars,
+  type Entity,
+  type IdParams,
+  type RawDoc,
+} from "../mixins/db.mixin.ts";
+import {
+  guardedRecord,
+  MembershipMixin,
+  type MembershipMethods,
+  type MembershipVars,
+} from "../mixins/membership.mixin.ts";
+import {
+  isDrifted,
+  isRetryableError,
+  ReconcilerMixin,
+  type ReconcilerMethods,
+  type ReconcilerSettings,
+  type ReconcilerVars,
+} from "../mixins/reconciler.mixin.ts";
+
+// ---------------------------------------------------------------------------------------------------------------
+// Params and results
+
+const FIELD_MANAGER = "k8s.deployments";
+const DEFAULT_MAX_REPLICAS = 20;
+
+const id = { type: "string", empty: false, max: 64 } as const;
+const amounts = {
+  type: "object",
+  strict: true,
+  optional: true,
+  props: {
+    cpu: { type: "number", integer: true, min: 0, optional: true },
+    memory: { type: "number", integer: true, min: 0, optional: true },
+  },
+} as const;
+const resourcesRule = { type: "object", strict: true, props: { limits: amounts, requests: amounts } } as const;
+const volumeRule = {
+  type: "object",
+  strict: true,
+  props: {
+    name: { type: "string", empty: false, max: DNS_1123_LABEL_MAX, pattern: DNS_1123_LABEL },
+    type: { type: "enum", values: ["persistentVolumeClaim"] },
+    mountPath: { type: "string", empty: false, max: 1024, pattern: ABSOLUTE_PATH },
+    persistentVolumeClaim: {
+      type: "object",
+      strict: true,
+      props: { claimName: { type: "string", empty: false, max: 253 } },
+    },
+    subPath: { type: "string", empty: false, max: 1024, optional: true },
+    readOnly: { type: "boolean", optional: true },
+  },
+} as const;
+const configMapRule = {
+  type: "object",
+  strict: true,
+  props: {
+    name: { type: "string", empty: false, max: DNS_1123_LABEL_MAX, pattern: DNS_1123_LABEL },
+    data: { type: "record", key: { type: "string", empty: false, max: 253 }, value: { type: "string" } },
+    mountPath: { type: "string", empty: false, max: 1024, pattern: ABSOLUTE_PATH, optional: true },
+  },
+} as const;
+const vHostsRule = { type: "array", max: 32, items: { type: "string", empty: false, max: 253 } } as const;
+const replicasRule = { type: "number", integer: true, min: 0, convert: true } as const;
+
+export const deploymentCreateParams = defineParams({
+  $$strict: true,
+  name: { type: "string", empty: false, max: MAX_DEPLOYMENT_NAME_LENGTH },
+  namespace: id,
+  image: id,
+  replicas: { ...replicasRule, default: 1 },
+  vHosts: { ...vHostsRule, default: [] },
+  volumes: { type: "array", max: 32, items: volumeRule, default: [] },
+  configMap: { ...configMapRule, optional: true },
+  resources: { ...resourcesRule, optional: true },
+});
+export const deploymentUpdateParams = defineParams({
+  $$strict: true,
+  id,
+  image: { ...id, optional: true },
+  replicas: { ...replicasRule, optional: true },
+  vHosts: { ...vHostsRule, optional: true },
+  volumes: { type: "array", max: 32, items: volumeRule, optional: true },
+  configMap: { ...configMapRule, optional: true },
+  resources: { ...resourcesRule, optional: true },
+  restartedAt: { type: "string", empty: false, max: 64, optional: true },
+  name: { type: "forbidden", optional: true },
+  namespace: { type: "forbidden", optional: true },
+});
+export const deploymentCleanParams = defineParams({ $$strict: true });
+
+export type DeploymentCreateParams = ParamsOf<typeof deploymentCreateParams>;
+export type DeploymentCreateInput = ParamsIn<typeof deploymentCreateParams>;
+export type DeploymentUpdateParams = ParamsOf<typeof deploymentUpdateParams>;
+export type DeploymentUpdateInput = ParamsIn<typeof deploymentUpdateParams>;
+
+/** `generate`: the objects that `apply` would send, as a kubectl-appliable `List`. */
+export interface DeploymentGenerateResult {
+  apiVersion: "v1";
+  kind: "List";
+  items: DeploymentObject[];
+}
+
+/** `status`: the record's status recomputed from the watch cache, with each pod's state. */
+export interface DeploymentStatusResult extends DeploymentStatus {
+  id: string;
+  name: string;
+  revision: number;
+  pods: { name: string; phase: string; ready: boolean; reason?: string; restarts: number }[];
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Service types
+
+interface Settings extends ServiceSettingSchema, ReconcilerSettings {
+  rest: string;
+  db?: DbConnectionSettings;
+  /** Largest replica count; default MAX_REPLICAS, else 20. */
+  maxReplicas?: number;
+  /** Hosts a vHost may use (and their subdomains); default ALLOWED_DOMAINS; empty = any valid host. */
+  allowedDomains?: string[];
+  /** IngressClass of the Ingresses; default INGRESS_CLASS (none = the cluster's default class). */
+  ingressClass?: string;
+  /** Milliseconds to gather cluster events of one record before its status is recomputed (default 100). */
+  statusDebounceMs?: number;
+}
+
+interface Resolved {
+  record: RawDoc;
+  namespace: NamespaceEntity;
+  input: DeploymentInput;
+}
+
+type Methods = DbMethods &
+  MembershipMethods &
+  ReconcilerMethods & {
+    createDeployment(ctx: Ctx<DeploymentCreateParams>): Promise<DeploymentEntity>;
+    namespaceOf(nsId: string): Promise<NamespaceEntity>;
+    writableNamespace(nsId: string): Promise<NamespaceEntity>;
+    imageOf(imageId: string): Promise<ImageEntity>;
+    validate(
+      fields: Omit<DeploymentEntity, "id" | "createdAt" | "updatedAt" | "status" | "revision">,
+      ns: NamespaceEntity,
+      image: ImageEntity,
+    ): Promise<DeploymentInput>;
+    checkClaims(nsId: string, volumes: readonly { persistentVolumeClaim: { claimName: string } }[]): Promise<void>;
+    envChecksumOf(record: RawDoc): Promise<string>;
+    resolve(record: RawDoc): Promise<Resolved>;
+    applyResolved(resolved: Resolved, force: boolean): Promise<void>;
+    deleteObjects(record: RawDoc, nsName: string, keep?: readonly DeploymentObject[]): Promise<void>;
+    liveObjects(nsName: string, recordId: string, kind?: string): Promise<KubernetesObject[]>;
+    refreshStatus(recordId: string): Promise<void>;
+    scheduleStatus(recordId: string): void;
+    onObjectEvent(obj: KubernetesObject, type: "added" | "modified" | "deleted"): void;
+    collectOrphans(): Promise<void>;
+    setStatus(recordId: string, status: DeploymentStatus): Promise<void>;
+  };
+
+interface LocalVars extends DbVars, MembershipVars, ReconcilerVars {
+  maxReplicas: number;
+  allowedDomains: string[];
+  ingressClass: string | undefined;
+  /** The objects last applied per record (for drift checks on watch events). */
+  rendered: Map<string, DeploymentObject[]>;
+  statusTimers: Map<string, NodeJS.Timeout>;
+}
+
+type Ctx<P> = Context<P, CallerMeta>;
+
+const OBJECT_KINDS = [
+  { apiVersion: "v1", kind: "ConfigMap" },
+  { apiVersion: "apps/v1", kind: "Deployment" },
+  { apiVersion: "v1", kind: "Service" },
+  { apiVersion: "networking.k8s.io/v1", kind: "Ingress" },
+] as const;
+
+/** Pod container states that mean the deployment cannot run as it is. */
+const FAILING_REASONS = new Set([
+  "ErrImagePull",
+  "ImagePullBackOff",
+  "InvalidImageName",
+  "CrashLoopBackOff",
+  "CreateContainerConfigError",
+  "CreateContainerError",
+  "RunContainerError",
+]);
+
+function pending(reason: string, message?: string): DeploymentStatus {
+  return {
+    phase: "Pending",
+    replicas: 0,
+    readyReplicas: 0,
+    availableReplicas: 0,
+    updatedReplicas: 0,
+    conditions: [],
+    reason,
+    ...(message === undefined ? {} : { message }),
+  };
+}
+
+function namespaceLocked(name: string): Errors.MoleculerClientError {
+  return new Errors.MoleculerClientError(
+    `namespace '${name}' is being removed: nothing can be added to it or changed in it`,
+    409,
+    ERROR_TYPES.NAMESPACE_LOCKED,
+    { namespace: name },
+  );
+}
+
+function validationError(issues: ValidationIssue[]): Errors.ValidationError {
+  const first = issues[0];
+  return new Errors.ValidationError(
+    issues.length === 1 && first !== undefined ? first.message : "Parameters validation error!",
+    ERROR_TYPES.VALIDATION_ERROR,
+    issues,
+  );
+}
+
+/** The selector of every object (and pod) of one deployment record. */
+function recordSelector(recordId: string): string {
+  return `${MANAGED_BY_SELECTOR},${COMPONENT_LABEL}=deployment,${ID_LABEL}=${sanitizeLabelValue(recordId)}`;
+}
+
+function toImageSpec(image: ImageEntity): ImageSpec {
+  return {
+    image: image.image,
+    registry: image.registry,
+    tag: image.tag,
+    digest: image.digest,
+    imagePullPolicy: image.imagePullPolicy,
+    imagePullSecrets: image.imagePullSecrets,
+    ports: image.ports.map((p) => ({ name: p.name, port: p.port, protocol: p.protocol })),
+    resources: image.resources,
+    ...(image.config === undefined ? {} : { config: image.config }),
+  };
+}
+
+/** The status of a deployment from its Deployment object and pods (pure). */
+export function deploymentStatusOf(
+  dep: V1Deployment | undefined,
+  pods: readonly V1Pod[],
+  desired: number,
+): DeploymentStatus {
+  if (dep === undefined) return pending("NotApplied", "the Deployment is not in the cluster (yet)");
+  const s = dep.status ?? {};
+  const conditions: DeploymentCondition[] = (s.conditions ?? []).map((c) => ({
+    type: c.type,
+    status: c.status,
+    ...(c.reason === undefined ? {} : { reason: c.reason }),
+    ...(c.message === undefined ? {} : { message: c.message }),
+  }));
+  const counts = {
+    replicas: s.replicas ?? 0,
+    readyReplicas: s.readyReplicas ?? 0,
+    availableReplicas: s.availableReplicas ?? 0,
+    updatedReplicas: s.updatedReplicas ?? 0,
+  };
+  for (const pod of pods) {
+    if (pod.metadata?.deletionTimestamp !== undefined) continue;
+    for (const cs of [...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? [])]) {
+      const reason = cs.state?.waiting?.reason;
+      if (reason !== undefined && FAILING_REASONS.has(reason)) {
+        const message = cs.state?.waiting?.message ?? `pod ${pod.metadata?.name ?? ""}: ${reason}`;
+        return { phase: "Failed", ...counts, conditions, reason, message };
+      }
+    }
+    const unscheduled = pod.status?.conditions?.find((c) => c.type === "PodScheduled" && c.status === "False");
+    if (unscheduled !== undefined) {
+      return {
+        phase: "Progressing",
+        ...counts,
+        conditions,
+        reason: unscheduled.reason ?? "Unschedulable",
+        message: unscheduled.message ?? `pod ${pod.metadata?.name ?? ""} cannot be scheduled`,
+      };
+    }
+  }
+  const progressing = conditions.find((c) => c.type === "Progressing");
+  if (progressing?.status === "False") {
+    return {
+      phase: "Failed",
+      ...counts,
+      conditions,
+      reason: progressing.reason ?? "ProgressDeadlineExceeded",
+      ...(progressing.message === undefined ? {} : { message: progressing.message }),
+    };
+  }
+  const observed = (s.observedGeneration ?? 0) >= (dep.metadata?.generation ?? 0);
+  const done =
+    observed &&
+    counts.updatedReplicas >= desired &&
+    counts.availableReplicas >= desired &&
+    counts.readyReplicas >= desired &&
+    counts.replicas <= desired;
+  if (done) return { phase: "Available", ...counts, conditions };
+  const replicaFailure = conditions.find((c) => c.type === "ReplicaFailure" && c.status === "True");
+  return {
+    phase: "Progressing",
+    ...counts,
+    conditions,
+    reason: replicaFailure?.reason ?? "RollingOut",
+    message:
+      replicaFailure?.message ??
+      `${counts.availableReplicas} of ${desired} replicas available (${counts.updatedReplicas} updated)`,
+  };
+}
+
+/**
+ * How a configMap is stored: file names may hold dots (`default.conf`), which NeDB and MongoDB refuse in field names,
+ * so the files are kept as a list and turned back into `data` for callers (`publicEntity`) and for rendering.
+ */
+interface StoredConfigMap {
+  name: string;
+  mountPath?: string;
+  files: { key: string; value: string }[];
+}
+
+function storeConfigMap(cm: DeploymentConfigMapSpec): StoredConfigMap {
+  return {
+    name: cm.name,
+    ...(cm.mountPath === undefined ? {} : { mountPath: cm.mountPath }),
+    files: Object.entries(cm.data).map(([key, value]) => ({ key, value })),
+  };
+}
+
+function loadConfigMap(stored: unknown): DeploymentConfigMapSpec | undefined {
+  if (typeof stored !== "object" || stored === null) return undefined;
+  const s = stored as Partial<StoredConfigMap> & { data?: Record<string, string> };
+  const data: Record<string, string> = { ...s.data };
+  for (const f of s.files ?? []) data[f.key] = f.value;
+  return { name: String(s.name), ...(s.mountPath === undefined ? {} : { mountPath: s.mountPath }), data };
+}
+
+/** A stored record as the deployment entity it stands for (`id`, configMap files as `data`). */
+function entityOf(record: RawDoc | Record<string, unknown>): DeploymentEntity {
+  const { _id, configMap, ...rest } = record as Record<string, unknown>;
+  const cm = loadConfigMap(configMap);
+  return {
+    ...(rest as unknown as DeploymentEntity),
+    ...(typeof _id === "string" ? { id: _id } : {}),
+    ...(cm === undefined ? {} : { configMap: cm }),
+  };
+}
+
+function sameStatus(a: unknown, b: unknown): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+const schema: ServiceSchema<Settings, Methods, LocalVars> = {
+  name: "k8s.deployments",
+  version: 1,
+  mixins: [
+    DbMixin({
+      collection: "deployments",
+      resource: "deployments",
+      uniqueIndexes: [["namespace", "name"]],
+      entityName: "deployment",
+    }),
+    MembershipMixin({ scope: "child" }),
+    ReconcilerMixin(),
+  ],
+  settings: {
+    rest: "/v1/k8s/deployments",
+  },
+  dependencies: ["v1.k8s.namespaces"],
+
+  actions: {
+    // list, find, count, get come from the db mixin; membership limits them to the caller's namespaces.
+
+    /** Creates a deployment and applies it (the reference call). REST: POST / @throws VALIDATION_ERROR, NOT_FOUND, ALREADY_EXISTS, NAMESPACE_LOCKED, FORBIDDEN, K8S_INVALID, K8S_FORBIDDEN, K8S_CONFLICT, DATABASE_UNAVAILABLE */
+    create: {
+      rest: "POST /",
+      permission: "write",
+      params: deploymentCreateParams,
+      handler(ctx: Ctx<DeploymentCreateParams>): Promise<DeploymentEntity> {
+        return this.createDeployment(ctx);
+      },
+    },
+
+    /** The reference document's name for `create`; no REST. @throws as create */
+    createDeployment: {
+      permission: "write",
+      params: deploymentCreateParams,
+      handler(ctx: Ctx<DeploymentCreateParams>): Promise<DeploymentEntity> {
+        return this.createDeployment(ctx);
+      },
+    },
+
+    /** Changes a deployment (image, replicas, vHosts, volumes, configMap, resources), re-renders and applies it as a new revision. REST: PUT /:id, PATCH /:id @throws VALIDATION_ERROR, NOT_FOUND, NAMESPACE_LOCKED, FORBIDDEN, K8S_INVALID, K8S_FORBIDDEN, K8S_CONFLICT, DATABASE_UNAVAILABLE */
+    update: {
+      rest: ["PUT /:id", "PATCH /:id"],
+      permission: "write",
+      params: deploymentUpdateParams,
+      async handler(ctx: Ctx<DeploymentUpdateParams>): Promise<DeploymentEntity> {
+        const { id: recordId, name: _n, namespace: _ns, ...changes } = ctx.params;
+        const current = guardedRecord(ctx) ?? (await this.findRawById(recordId));
+        if (current === null) throw notFound("deployment", recordId);
+        const ns = await this.writableNamespace(String(current.namespace));
+        const next = { ...entityOf(current), ...changes };
+        const image = await this.imageOf(next.image);
+        await this.validate(next, ns, image);
+        const previous: Record<string, unknown> = {};
+        for (const key of [...Object.keys(changes), "revision", "status"]) previous[key] = current[key];
+        const revision = Number(current.revision ?? 0) + 1;
+        const stored = await this.updateEntity(ctx, recordId, {
+          ...changes,
+          ...(changes.configMap === undefined ? {} : { configMap: storeConfigMap(changes.configMap) }),
+          revision,
+        });
+        const outcome = await this.reconcileNow(recordId);
+        if (!outcome.ok && !outcome.retrying) {
+          await this.updateEntity(ctx, recordId, previous);
+          await this.reconcileNow(recordId);
+          throw outcome.error;
+        }
+        const after = await this.findRawById(recordId);
+        return after === null
+          ? (stored as unknown as DeploymentEntity)
+          : ((await this.transformDocuments(ctx, {}, after)) as DeploymentEntity);
+      },
+    },
+
+    /** Applies the record to the cluster again (force: takes back fields others changed). REST: POST /:id/apply @throws NOT_FOUND, FORBIDDEN, K8S_UNAVAILABLE, K8S_INVALID, K8S_FORBIDDEN */
+    apply: {
+      rest: "POST /:id/apply",
+      permission: "write",
+      params: idParams,
+      async handler(ctx: Ctx<IdParams>): Promise<DeploymentEntity> {
+        const record = guardedRecord(ctx) ?? (await this.findRawById(ctx.params.id));
+        if (record === null) throw notFound("deployment", ctx.params.id);
+        const outcome = await this.reconcileNow(ctx.params.id);
+        if (!outcome.ok) throw outcome.error;
+        const after = (await this.findRawById(ctx.params.id)) ?? record;
+        return (await this.transformDocuments(ctx, {}, after)) as DeploymentEntity;
+      },
+    },
+
+    /** Removes a deployment: the record (and with it its envs), then its objects in the cluster. REST: DELETE /:id @throws NOT_FOUND, FORBIDDEN, DATABASE_UNAVAILABLE */
+    remove: {
+      rest: "DELETE /:id",
+      permission: "write",
+      params: idParams,
+      async handler(ctx: Ctx<IdParams>): Promise<DeploymentEntity> {
+        const record = guardedRecord(ctx) ?? (await this.findRawById(ctx.params.id));
+        if (record === null) throw notFound("deployment", ctx.params.id);
+        const removed = (await this.removeEntity(ctx, ctx.params.id)) as unknown as DeploymentEntity;
+        this.cancelReconcile(ctx.params.id);
+        this.rendered.delete(ctx.params.id);
+        try {
+          const ns = await this.namespaceOf(String(record.namespace));
+          await this.deleteObjects(record, ns.name);
+        } catch (err) {
+          this.logger.warn(
+            `deployment ${ctx.params.id} removed; its objects are deleted by the next resync: ${(err as Error).message}`,
+          );
+        }
+        return removed;
+      },
+    },
+
+    /** Removes every deployment record and its objects (admin or internal); no REST. @throws FORBIDDEN, DATABASE_UNAVAILABLE */
+    clean: {
+      permission: "admin",
+      params: deploymentCleanParams,
+      async handler(ctx: Ctx<Record<string, never>>): Promise<{ removed: number }> {
+        const records = await this.findRaw({});
+        const removed = await this.removeEntities(ctx, {});
+        for (const record of records) {
+          this.cancelReconcile(record._id);
+          this.rendered.delete(record._id);
+          try {
+            const ns = await this.namespaceOf(String(record.namespace));
+            await this.deleteObjects(record, ns.name);
+          } catch {
+            // the next resync deletes what is left
+          }
+        }
+        return { removed };
+      },
+    },
+
+    /** The objects `apply` would send, without applying them: a kubectl-appliable `List` (`kubectl apply --server-side -f`). REST: GET /:id/generate @throws NOT_FOUND, FORBIDDEN */
+    generate: {
+      rest: "GET /:id/generate",
+      permission: "read",
+      params: idParams,
+      async handler(ctx: Ctx<IdParams>): Promise<DeploymentGenerateResult> {
+        const record = guardedRecord(ctx) ?? (await this.findRawById(ctx.params.id));
+        if (record === null) throw notFound("deployment", ctx.params.id);
+        const { input } = await this.resolve(record);
+        return { apiVersion: "v1", kind: "List", items: renderDeploymentObjects(input) };
+      },
+    },
+
+    /** The deployment's state now, from the watch cache: phase, replica counts, conditions, reason and its pods. REST: GET /:id/status @throws NOT_FOUND, FORBIDDEN, K8S_UNAVAILABLE */
+    status: {
+      rest: "GET /:id/status",
+      permission: "read",
+      params: idParams,
+      async handler(ctx: Ctx<IdParams>): Promise<DeploymentStatusResult> {
+        const record = guardedRecord(ctx) ?? (await this.findRawById(ctx.params.id));
+        if (record === null) throw notFound("deployment", ctx.params.id);
+        const ns = await this.namespaceOf(String(record.namespace));
+        const [deps, pods] = await Promise.all([
+          this.liveObjects(ns.name, record._id, "Deployment"),
+          this.liveObjects(ns.name, record._id, "Pod"),
+        ]);
+        const status = deploymentStatusOf(
+          deps[0] as V1Deployment | undefined,
+          pods as V1Pod[],
+          Number(record.replicas ?? 1),
+        );
+        const stored = record.status as DeploymentStatus | undefined;
+        // Not applied yet because the cluster was down: say so rather than "NotApplied".
+        const shown = deps.length === 0 && stored?.phase === "Pending" ? stored : status;
+        return {
+          id: record._id,
+          name: String(record.name),
+          revision: Number(record.revision ?? 1),
+          ...shown,
+          pods: (pods as V1Pod[]).map((p) => {
+            const cs = p.status?.containerStatuses ?? [];
+            const reason = cs.map((c) => c.state?.waiting?.reason ?? c.state?.terminated?.reason).find(Boolean);
+            return {
+              name: p.metadata?.name ?? "",
+              phase: p.status?.phase ?? "Unknown",
+              ready: cs.length > 0 && cs.every((c) => c.ready),
+              restarts: cs.reduce((n, c) => n + (c.restartCount ?? 0), 0),
+              ...(reason === undefined ? {} : { reason }),
+            };
+          }),
+        };
+      },
+    },
+  },
+
+  events: {
+    /** Env values of a deployment changed: apply it again (the new checksum rolls the pods). */
+    "k8s.envs.created"(ctx: Context<{ deployment?: string }>) {
+      if (typeof ctx.params.deployment === "string") void this.reconcileNow(ctx.params.deployment);
+    },
+    "k8s.envs.updated"(ctx: Context<{ deployment?: string }>) {
+      if (typeof ctx.params.deployment === "string") void this.reconcileNow(ctx.params.deployment);
+    },
+    "k8s.envs.removed"(ctx: Context<{ deployment?: string }>) {
+      if (typeof ctx.params.deployment === "string") void this.reconcileNow(ctx.params.deployment);
+    },
+    /** A namespace record went: its deployments go too (each emits k8s.deployments.removed). */
+    async "k8s.namespaces.removed"(ctx: Context<{ id?: string; name?: string }>) {
+      const nsId = ctx.params.id;
+      if (typeof nsId !== "string") return;
+      const records = await this.findRaw({ namespace: nsId });
+      await this.removeEntities(null, { namespace: nsId });
+      for (const record of records) {
+        this.cancelReconcile(record._id);
+        this.rendered.delete(record._id);
+        if (typeof ctx.params.name === "string") {
+          await this.deleteObjects(record, ctx.params.name).catch(() => undefined);
+        }
+      }
+    },
+    "kube.deployments.*"(ctx: Context<KubernetesObject>) {
+      this.onObjectEvent(ctx.params, eventType(ctx.eventName ?? undefined));
+    },
+    "kube.pods.*"(ctx: Context<KubernetesObject>) {
+      const recordId = getIdFromAnnotation(ctx.params);
+      if (recordId !== undefined && ctx.params.metadata?.labels?.[COMPONENT_LABEL] === "deployment") {
+        this.scheduleStatus(recordId);
+      }
+    },
+    "kube.services.*"(ctx: Context<KubernetesObject>) {
+      this.onObjectEvent(ctx.params, eventType(ctx.eventName ?? undefined));
+    },
+    "kube.ingresses.*"(ctx: Context<KubernetesObject>) {
+      this.onObjectEvent(ctx.params, eventType(ctx.eventName ?? undefined));
+    },
+    "kube.configmaps.*"(ctx: Context<KubernetesObject>) {
+      this.onObjectEvent(ctx.params, eventType(ctx.eventName ?? undefined));
+    },
+  },
+
+  methods: {
+    /** Callers see `configMap.data`, not the stored file list. */
+    publicEntity(entity: Entity): Entity {
+      return entity.configMap === undefined ? entity : { ...entity, configMap: loadConfigMap(entity.configMap) };
+    },
+
+    async createDeployment(ctx: Ctx<DeploymentCreateParams>): Promise<DeploymentEntity> {
+      const p = ctx.params;
+      const ns = await this.writableNamespace(p.namespace);
+      const image = await this.imageOf(p.image);
+      const fields = {
+        name: p.name,
+        namespace: p.namespace,
+        image: p.image,
+        replicas: p.replicas,
+        vHosts: p.vHosts,
+        volumes: p.volumes as DeploymentEntity["volumes"],
+        ...(p.configMap === undefined ? {} : { configMap: p.configMap }),
+        ...(p.resources === undefined ? {} : { resources: p.resources }),
+      };
+      await this.validate(fields, ns, image);
+      if ((await this.findRawOne({ namespace: p.namespace, name: p.name })) !== null) {
+        throw alreadyExists("deployment", "name", p.name);
+      }
+      const created = await this.createEntity(ctx, {
+        ...fields,
+        ...(fields.configMap === undefined ? {} : { configMap: storeConfigMap(fields.configMap) }),
+        revision: 1,
+        status: pending("Applying", "not yet applied to the cluster"),
+      });
+      const recordId = created.id;
+      if (canCall(this.broker, "v1.k8s.envs.createEnv")) {
+        try {
+          await this.broker.call("v1.k8s.envs.createEnv", {
+            deployment: recordId,
+            namespace: p.namespace,
+            image: p.image,
+            deploymentName: p.name,
+            namespaceName: ns.name,
+          });
+        } catch (err) {
+          if (!this.isRetryableError(err)) {
+            await this.removeEntity(null, recordId).catch(() => undefined);
+            throw err;
+          }
+          this.logger.warn(`envs of deployment ${recordId} not created now: ${(err as Error).message}`);
+        }
+      }
+      const outcome = await this.reconcileNow(recordId);
+      if (!outcome.ok && !outcome.retrying) {
+        const record = await this.findRawById(recordId);
+        await this.removeEntity(null, recordId).catch(() => undefined);
+        this.rendered.delete(recordId);
+        if (record !== null) await this.deleteObjects(record, ns.name).catch(() => undefined);
+        throw outcome.error;
+      }
+      const after = await this.findRawById(recordId);
+      return (await this.transformDocuments(ctx, {}, after ?? created)) as DeploymentEntity;
+    },
+
+    async namespaceOf(nsId: string): Promise<NamespaceEntity> {
+      try {
+        return await this.broker.call<NamespaceEntity, { id: string }>("v1.k8s.namespaces.get", { id: nsId });
+      } catch (err) {
+        if (hasCode(err, 404) && !this.isRetryableError(err)) throw notFound("namespace", nsId);
+        throw err;
+      }
+    },
+
+    /** The namespace a deployment may be written into: 404 when missing, 409 NAMESPACE_LOCKED while it is removed. */
+    async writableNamespace(nsId: string): Promise<NamespaceEntity> {
+      const ns = await this.namespaceOf(nsId);
+      if (ns.status?.phase === "Terminating") throw namespaceLocked(ns.name);
+      if (canCall(this.broker, "v1.k8s.namespaces.writable")) {
+        await this.broker.call("v1.k8s.namespaces.writable", { id: nsId });
+      }
+      return ns;
+    },
+
+    /** Retryable: the cluster or a service is unreachable, or the Namespace is not in the cluster yet (it will be). */
+    isRetryableError(err: unknown): boolean {
+      return isRetryableError(err) || (hasCode(err, 404) && hasType(err, ERROR_TYPES.K8S_NOT_FOUND));
+    },
+
+    async imageOf(imageId: string): Promise<ImageEntity> {
+      try {
+        return await this.broker.call<ImageEntity, { id: string }>("v1.k8s.images.get", { id: imageId });
+      } catch (err) {
+        if (hasCode(err, 404) && !this.isRetryableError(err)) throw notFound("image", imageId);
+        throw err;
+      }
+    },
+
+    /** Every rule a schema cannot express; throws one 422 with all issues. Returns the input as rendered. */
+    async validate(
+      fields: Parameters<Methods["validate"]>[0],
+      ns: NamespaceEntity,
+      image: ImageEntity,
+    ): Promise<DeploymentInput> {
+      const issues: ValidationIssue[] = [];
+      if (fields.replicas > this.maxReplicas) {
+        issues.push({
+          type: "numberMax",
+          field: "replicas",
+          message: `The 'replicas' field must be less than or equal to ${this.maxReplicas}.`,
+          actual: fields.replicas,
+        });
+      }
+      fields.vHosts.forEach((host, i) => {
+        if (!isDomainAllowed(host, this.allowedDomains)) {
+          issues.push({
+            type: "domainNotAllowed",
+            field: `vHosts[${i}]`,
+            message: `The 'vHosts[${i}]' field must be one of ${this.allowedDomains.join(", ")} or a subdomain of one.`,
+            actual: host,
+          });
+        }
+      });
+      const input: DeploymentInput = {
+        id: "validation",
+        name: fields.name,
+        namespace: ns.name,
+        image: toImageSpec(image),
+        replicas: fields.replicas,
+        vHosts: fields.vHosts,
+        volumes: fields.volumes,
+        ...(fields.configMap === undefined ? {} : { configMap: fields.configMap }),
+        ...(fields.resources === undefined ? {} : { resources: fields.resources }),
+        env: { checksum: "" },
+        revision: 1,
+      };
+      for (const issue of deploymentInputIssues(input)) {
+        issues.push({ ...issue, message: `The '${issue.field}' field ${issue.message}.` });
+      }
+      if (issues.length > 0) throw validationError(issues);
+      await this.checkClaims(fields.namespace, fields.volumes);
+      return input;
+    },
+
+    /** Each claim must be a volume record of the deployment's namespace (422 naming the field). */
+    async checkClaims(
+      nsId: string,
+      volumes: readonly { persistentVolumeClaim: { claimName: string } }[],
+    ): Promise<void> {
+      if (volumes.length === 0) return;
+      if (!canCall(this.broker, "v1.k8s.volumes.find")) {
+        throw unavailable("v1.k8s.volumes", "the volumes service is not running: claims cannot be checked");
+      }
+      const names = [...new Set(volumes.map((v) => v.persistentVolumeClaim.claimName))];
+      const found = await this.broker.call<{ name: string }[], { query: Record<string, unknown>; fields: string[] }>(
+        "v1.k8s.volumes.find",
+        { query: { namespace: nsId, name: { $in: names } }, fields: ["name"] },
+      );
+      const have = new Set(found.map((v) => v.name));
+      const issues: ValidationIssue[] = [];
+      volumes.forEach((v, i) => {
+        const claim = v.persistentVolumeClaim.claimName;
+        if (!have.has(claim)) {
+          issues.push({
+            type: "volumeNotFound",
+            field: `volumes[${i}].persistentVolumeClaim.claimName`,
+            message: `The 'volumes[${i}].persistentVolumeClaim.claimName' field must name a volume of this namespace; '${claim}' is none.`,
+            actual: claim,
+          });
+        }
+      });
+      if (issues.length > 0) throw validationError(issues);
+    },
+
+    async envChecksumOf(record: RawDoc): Promise<string> {
+      if (!canCall(this.broker, "v1.k8s.envs.checksum")) return envChecksum({}, {});
+      const res = await this.broker.call<unknown, { deployment: string }>("v1.k8s.envs.checksum", {
+        deployment: record._id,
+      });
+      if (typeof res === "string") return res;
+      if (typeof res === "object" && res !== null && typeof (res as { checksum?: unknown }).checksum === "string") {
+        return (res as { checksum: string }).checksum;
+      }
+      return envChecksum({}, {});
+    },
+
+    /** The record with its namespace and image looked up and the env checksum read: ready to render. */
+    async resolve(record: RawDoc): Promise<Resolved> {
+      const entity = entityOf(record);
+      const [namespace, image, checksum] = await Promise.all([
+        this.namespaceOf(entity.namespace),
+        this.imageOf(entity.image),
+        this.envChecksumOf(record),
+      ]);
+      const envName = envObjectName(entity.name);
+      const input: DeploymentInput = {
+        id: record._id,
+        name: entity.name,
+        namespace: namespace.name,
+        image: toImageSpec(image),
+        replicas: entity.replicas,
+        vHosts: entity.vHosts ?? [],
+        volumes: entity.volumes ?? [],
+        ...(entity.configMap === undefined ? {} : { configMap: entity.configMap }),
+        ...(entity.resources === undefined ? {} : { resources: entity.resources }),
+        env: { configMapName: envName, secretName: envName, checksum },
+        ...(entity.restartedAt === undefined ? {} : { restartedAt: entity.restartedAt }),
+        ...(this.ingressClass === undefined ? {} : { ingressClass: this.ingressClass }),
+        revision: entity.revision ?? 1,
+      };
+      return { record, namespace, input };
+    },
+
+    async applyResolved(resolved: Resolved, force: boolean): Promise<void> {
+      const objects = renderDeploymentObjects(resolved.input);
+      await this.broker.call("v1.kube.apply", { objects, fieldManager: FIELD_MANAGER, force });
+      this.rendered.set(resolved.record._id, objects);
+      // Objects of an earlier render that this one no longer has (an Ingress without vHosts, a renamed ConfigMap).
+      await this.deleteObjects(resolved.record, resolved.namespace.name, objects);
+    },
+
+    /** Deletes the record's objects (those not in `keep`): by the names the record gives and by its id label. */
+    async deleteObjects(record: RawDoc, nsName: string, keep: readonly DeploymentObject[] = []): Promise<void> {
+      const kept = new Set(keep.map((o) => `${o.kind}/${o.metadata?.name ?? ""}`));
+      const entity = entityOf(record);
+      const targets = new Map<string, { apiVersion: string; kind: string; name: string }>();
+      const add = (apiVersion: string, kind: string, name: string) => {
+        if (!kept.has(`${kind}/${name}`)) targets.set(`${kind}/${name}`, { apiVersion, kind, name });
+      };
+      if (keep.length === 0) {
+        add("apps/v1", "Deployment", entity.name);
+        add("v1", "Service", serviceName(entity.name));
+        add("networking.k8s.io/v1", "Ingress", ingressName(entity.name));
+        if (entity.configMap !== undefined) add("v1", "ConfigMap", configMapName(entity.name, entity.configMap));
+      }
+      for (const k of OBJECT_KINDS) {
+        for (const obj of await this.liveObjects(nsName, record._id, k.kind)) {
+          add(k.apiVersion, k.kind, obj.metadata?.name ?? "");
+        }
+      }
+      for (const t of targets.values()) {
+        await this.broker.call("v1.kube.delete", {
+          apiVersion: t.apiVersion,
+          kind: t.kind,
+          namespace: nsName,
+          name: t.name,
+          propagationPolicy: "Background",
+        });
+      }
+    },
+
+    /** The record's live objects of one kind (the informer cache). */
+    async liveObjects(nsName: string, recordId: string, kind = "Deployment"): Promise<KubernetesObject[]> {
+      const apiVersion = kind === "Pod" ? "v1" : (OBJECT_KINDS.find((k) => k.kind === kind)?.apiVersion ?? "v1");
+      const res = await this.broker.call<{ items: KubernetesObject[] }, Record<string, string>>("v1.kube.list", {
+        apiVersion,
+        kind,
+        namespace: nsName,
+        labelSelector: recordSelector(recordId),
+      });
+      return res.items;
+    },
+
+    // --- reconciler hooks ---
+
+    async reconcile(record: RawDoc): Promise<void> {
+      const resolved = await this.resolve(record);
+      await this.applyResolved(resolved, true);
+      this.scheduleStatus(record._id);
+    },
+
+    async needsReconcile(record: RawDoc): Promise<boolean> {
+      const status = record.status as DeploymentStatus | undefined;
+      if (status?.phase === "Pending" && status.reason !== "NotApplied") return true;
+      const resolved = await this.resolve(record);
+      const desired = renderDeploymentObjects(resolved.input);
+      for (const obj of desired) {
+        const live = (await this.liveObjects(resolved.namespace.name, record._id, obj.kind)).find(
+          (o) => o.metadata?.name === obj.metadata?.name,
+        );
+        if (isDrifted(obj, live)) return true;
+      }
+      return false;
+    },
+
+    async reconcileCandidates(): Promise<RawDoc[]> {
+      await this.collectOrphans().catch((err: unknown) =>
+        this.logger.debug(`orphaned objects not collected now: ${(err as Error).message}`),
+      );
+      return this.findRaw({});
+    },
+
+    async onReconcileFailed(record: RawDoc, err: unknown): Promise<void> {
+      if (this.isRetryableError(err)) {
+        const message = err instanceof Error ? err.message : String(err);
+        await this.setStatus(record._id, pending("ClusterUnavailable", message));
+      } else {
+        this.logger.warn(`deployment ${record._id} not applied: ${(err as Error).message}`);
+      }
+    },
+
+    // --- status and drift ---
+
+    async setStatus(recordId: string, status: DeploymentStatus): Promise<void> {
+      const current = await this.findRawById(recordId);
+      if (current === null || sameStatus(current.status, status)) return;
+      await this.updateEntity(null, recordId, { status });
+    },
+
+    scheduleStatus(recordId: string): void {
+      if (this.statusTimers.has(recordId)) return;
+      const timer = setTimeout(() => {
+        this.statusTimers.delete(recordId);
+        void this.refreshStatus(recordId).catch((err: unknown) =>
+          this.logger.debug(`status of ${recordId} not refreshed: ${(err as Error).message}`),
+        );
+      }, this.settings.statusDebounceMs ?? 100);
+      this.statusTimers.set(recordId, timer);
+    },
+
+    async refreshStatus(recordId: string): Promise<void> {
+      const record = await this.findRawById(recordId);
+      if (record === null) return;
+      const ns = await this.namespaceOf(String(record.namespace));
+      const [deps, pods] = await Promise.all([
+        this.liveObjects(ns.name, recordId, "Deployment"),
+        this.liveObjects(ns.name, recordId, "Pod"),
+      ]);
+      const dep = deps[0] as V1Deployment | undefined;
+      if (dep === undefined) return; // not applied yet, or being re-applied: keep what the record says
+      await this.setStatus(recordId, deploymentStatusOf(dep, pods as V1Pod[], Number(record.replicas ?? 1)));
+    },
+
+    onObjectEvent(obj: KubernetesObject, type: "added" | "modified" | "deleted"): void {
+      const recordId = getIdFromAnnotation(obj);
+      if (recordId === undefined || obj.metadata?.labels?.[COMPONENT_LABEL] !== "deployment") return;
+      if (obj.kind === "Deployment") this.scheduleStatus(recordId);
+      if (type === "added") return;
+      void (async () => {
+        const record = await this.findRawById(recordId);
+        if (record === null) return;
+        if (type === "deleted") {
+          this.logger.info(
+            `${obj.kind} ${obj.metadata?.namespace ?? ""}/${obj.metadata?.name ?? ""} deleted behind our back: re-applying`,
+          );
+          await this.reconcileNow(recordId);
+          return;
+        }
+        const desired = this.rendered
+          .get(recordId)
+          ?.find((o) => o.kind === obj.kind && o.metadata?.name === obj.metadata?.name);
+        if (desired !== undefined && isDrifted(desired, obj)) {
+          this.logger.info(
+            `${obj.kind} ${obj.metadata?.namespace ?? ""}/${obj.metadata?.name ?? ""} changed behind our back: re-applying`,
+          );
+          await this.reconcileNow(recordId);
+        }
+      })().catch((err: unknown) => this.logger.debug(`event for ${recordId} not handled: ${(err as Error).message}`));
+    },
+
+    /** Deletes deployment objects whose record no longer exists (a remove while the cluster was down). */
+    async collectOrphans(): Promise<void> {
+      const selector = `${MANAGED_BY_SELECTOR},${COMPONENT_LABEL}=deployment`;
+      for (const k of OBJECT_KINDS) {
+        const res = await this.broker.call<{ items: KubernetesObject[] }, Record<string, string>>("v1.kube.list", {
+          apiVersion: k.apiVersion,
+          kind: k.kind,
+          labelSelector: selector,
+        });
+        for (const obj of res.items) {
+          const recordId = getIdFromAnnotation(obj);
+          if (recordId === undefined || (await this.findRawById(recordId)) !== null) continue;
+          await this.broker.call("v1.kube.delete", {
+            apiVersion: k.apiVersion,
+            kind: k.kind,
+            namespace: obj.metadata?.namespace ?? "",
+            name: obj.metadata?.name ?? "",
+            propagationPolicy: "Background",
+          });
+        }
+      }
+    },
+  },
+
+  created() {
+    const cfg = readConfig();
+    const fromEnv = process.env.MAX_REPLICAS;
+    const envCap = fromEnv === undefined || fromEnv === "" ? undefined : Number(fromEnv);
+    if (envCap !== undefined && (!Number.isInteger(envCap) || envCap < 0)) {
+      throw new Error(`MAX_REPLICAS must be a non-negative integer, got '${fromEnv ?? ""}'`);
+    }
+    this.maxReplicas = this.settings.maxReplicas ?? envCap ?? DEFAULT_MAX_REPLICAS;
+    this.allowedDomains = this.settings.allowedDomains ?? cfg.allowedDomains;
+    this.ingressClass = this.settings.ingressClass ?? cfg.ingressClass;
+    this.rendered = new Map();
+    this.statusTimers = new Map();
+  },
+
+  stopped() {
+    for (const timer of this.statusTimers.values()) clearTimeout(timer);
+    this.statusTimers.clear();
+  },
+};
+
+/** Whether some node (this one or another) serves the action now. */
+function canCall(broker: ServiceBroker, action: string): boolean {
+  return broker.registry.getActionEndpoints(action)?.hasAvailable() === true;
+}
+
+function eventType(eventName: string | undefined): "added" | "modified" | "deleted" {
+  const last = eventName?.split(".").pop();
+  return last === "deleted" ? "deleted" : last === "modified" ? "modified" : "added";
+}
+
+export default schema;

@@ -1,0 +1,289 @@
+/**
+ * v1.k8s.deployments against a real sandbox (one broker): create renders and applies, status follows the cluster,
+ * update re-renders as a new revision, drift is repaired, remove leaves nothing, bad input leaves nothing.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
+import { writeFile } from "node:fs/promises";
+import path from "node:path";
+import { stringify } from "yaml";
+import type { DeploymentEntity, ImageEntity, NamespaceEntity } from "../../../lib/entities.ts";
+import type { DeploymentGenerateResult, DeploymentStatusResult } from "../../../services/deployments.service.ts";
+import { startStack, waitUntil, type Stack } from "./stack.ts";
+
+const ALICE = { meta: { userID: "alice" } };
+const BOB = { meta: { userID: "bob" } };
+
+let stack: Stack;
+let ns: NamespaceEntity;
+let nginx: ImageEntity;
+let broken: ImageEntity;
+
+const call = <T>(action: string, params: Record<string, unknown>, opts: object = ALICE): Promise<T> =>
+  stack.services.call<T, Record<string, unknown>>(action, params, opts);
+
+const get = (id: string) => call<DeploymentEntity>("v1.k8s.deployments.get", { id });
+
+async function waitForPhase(id: string, phase: string, timeoutMs = 10_000): Promise<DeploymentEntity> {
+  return waitUntil(
+    async () => {
+      const d = await get(id);
+      return d.status.phase === phase ? d : undefined;
+    },
+    timeoutMs,
+    `deployment ${id} ${phase}`,
+  );
+}
+
+beforeAll(async () => {
+  stack = await startStack({ settings: { deployments: { maxReplicas: 5, allowedDomains: ["example.com"] } } });
+  ns = await stack.services.call("v1.k8s.namespaces.create", { name: "shop", owner: "alice" });
+  nginx = await stack.services.call("v1.k8s.images.resolveName", { name: "nginx-1-27" });
+  broken = await stack.services.call("v1.k8s.images.create", {
+    name: "broken",
+    namespace: "library",
+    tag: "1",
+    digest: `sha256:${"0".repeat(64)}`,
+    image: "sandbox.invalid/broken:1",
+    registry: "sandbox.invalid",
+    repository: "library/broken",
+    ports: [{ name: "http", port: 80 }],
+    resources: { limits: { cpu: 100, memory: 64 }, requests: { cpu: 10, memory: 16 } },
+  });
+  // The namespaces service applies the Namespace.
+  await waitUntil(async () => (await stack.kubectl("get", "ns", "shop")).code === 0);
+}, 30_000);
+
+afterAll(async () => {
+  await stack?.stop();
+});
+
+describe("v1.k8s.deployments.create", () => {
+  it("applies the Deployment, Service and Ingress and reports Available with Ready pods", async () => {
+    const created = await call<DeploymentEntity>("v1.k8s.deployments.create", {
+      name: "web",
+      namespace: ns.id,
+      image: nginx.id,
+      vHosts: ["web.example.com"],
+      replicas: 2,
+      configMap: { name: "conf", data: { "default.conf": "server { listen 80; }" } },
+    });
+    expect(created).toMatchObject({ name: "web", namespace: ns.id, image: nginx.id, replicas: 2, revision: 1 });
+    const ready = await waitForPhase(created.id, "Available");
+    expect(ready.status).toMatchObject({ replicas: 2, readyReplicas: 2, availableReplicas: 2 });
+
+    const dep = await stack.kubectlJson<{ spec: { template: { spec: Record<string, unknown> } } }>(
+      "get",
+      "deploy",
+      "web",
+      "-n",
+      "shop",
+    );
+    const pod = dep.spec.template.spec;
+    expect(pod).toMatchObject({
+      containers: [
+        expect.objectContaining({
+          image: "docker.io/nginx:1.27",
+          volumeMounts: [
+            { name: "conf", mountPath: "/etc/nginx/conf.d/default.conf", subPath: "default.conf", readOnly: true },
+          ],
+        }),
+      ],
+      volumes: [{ name: "conf", configMap: expect.objectContaining({ name: "web-conf" }) }],
+    });
+    const svc = await stack.kubectlJson<{ spec: { ports: { port: number }[] } }>(
+      "get",
+      "svc",
+      "web-service",
+      "-n",
+      "shop",
+    );
+    expect(svc.spec.ports.map((p) => p.port)).toEqual([80]);
+    const ing = await stack.kubectlJson<{ spec: { rules: { host: string }[] } }>(
+      "get",
+      "ingress",
+      "web-ingress",
+      "-n",
+      "shop",
+    );
+    expect(ing.spec.rules.map((r) => r.host)).toEqual(["web.example.com"]);
+    const status = await call<DeploymentStatusResult>("v1.k8s.deployments.status", { id: created.id });
+    expect(status).toMatchObject({ phase: "Available", readyReplicas: 2 });
+    expect(status.pods).toHaveLength(2);
+    expect(status.pods.every((p) => p.ready)).toBe(true);
+  });
+
+  it("refuses bad input with 4xx naming the field and leaves nothing behind", async () => {
+    const base = { namespace: ns.id, image: nginx.id };
+    const cases: [Record<string, unknown>, object, number, string][] = [
+      [{ ...base, name: "Bad_Name" }, ALICE, 422, "name"],
+      [{ ...base, name: "a".repeat(56) }, ALICE, 422, "name"],
+      [{ ...base, name: "x1", replicas: -1 }, ALICE, 422, "replicas"],
+      [{ ...base, name: "x2", replicas: 6 }, ALICE, 422, "replicas"],
+      [{ ...base, name: "x3", vHosts: ["not a host"] }, ALICE, 422, "vHosts[0]"],
+      [{ ...base, name: "x4", vHosts: ["x4.other.org"] }, ALICE, 422, "vHosts[0]"],
+      [{ ...base, name: "x5", configMap: { name: "c", data: { "../etc": "x" } } }, ALICE, 422, "configMap.data.../etc"],
+      [
+        {
+          ...base,
+          name: "x6",
+          volumes: [
+            {
+              name: "data",
+              type: "persistentVolumeClaim",
+              mountPath: "/data",
+              persistentVolumeClaim: { claimName: "nope" },
+            },
+          ],
+        },
+        ALICE,
+        422,
+        "volumes[0].persistentVolumeClaim.claimName",
+      ],
+      [{ ...base, name: "x7", image: "no-such-image" }, ALICE, 404, "image"],
+      [{ ...base, name: "x8" }, BOB, 404, "namespace"],
+      [{ ...base, name: "web" }, ALICE, 409, "name"],
+    ];
+    for (const [params, opts, code, field] of cases) {
+      const err = await call("v1.k8s.deployments.create", params, opts).then(
+        () => undefined,
+        (e: unknown) => e as { code: number; data: unknown },
+      );
+      expect({ params, code: err?.code }).toEqual({ params, code });
+      expect(JSON.stringify(err?.data)).toContain(field);
+    }
+    const names = (await call<DeploymentEntity[]>("v1.k8s.deployments.find", {})).map((d) => d.name);
+    expect(names).toEqual(["web"]);
+    const deploys = await stack.kubectlJson("get", "deploy", "-n", "shop");
+    expect(deploys.items.map((d) => (d.metadata as { name: string }).name)).toEqual(["web"]);
+  });
+
+  it("shows an unpullable image in the status", async () => {
+    const created = await call<DeploymentEntity>("v1.k8s.deployments.create", {
+      name: "broken",
+      namespace: ns.id,
+      image: broken.id,
+    });
+    const failed = await waitForPhase(created.id, "Failed");
+    expect(failed.status.reason).toMatch(/ErrImagePull|ImagePullBackOff/);
+    const status = await call<DeploymentStatusResult>("v1.k8s.deployments.status", { id: created.id });
+    expect(status.phase).toBe("Failed");
+    expect(status.pods[0]?.reason).toMatch(/ErrImagePull|ImagePullBackOff/);
+    await call("v1.k8s.deployments.remove", { id: created.id });
+  });
+});
+
+describe("v1.k8s.deployments.update", () => {
+  it("re-renders as a new revision: scaling, a new vHost, and a config change that rolls the pods", async () => {
+    const [web] = await call<DeploymentEntity[]>("v1.k8s.deployments.find", { query: { name: "web" } });
+    if (web === undefined) throw new Error("no web deployment");
+    const before = await stack.kubectlJson<{ items: { metadata: { name: string } }[] }>(
+      "get",
+      "rs",
+      "-n",
+      "shop",
+      "-l",
+      "app.kubernetes.io/name=web",
+    );
+    const updated = await call<DeploymentEntity>("v1.k8s.deployments.update", {
+      id: web.id,
+      replicas: 1,
+      vHosts: ["web.example.com", "www.example.com"],
+      configMap: { name: "conf", data: { "default.conf": "server { listen 80; root /srv; }" } },
+    });
+    expect(updated.revision).toBe(web.revision + 1);
+    await waitUntil(async () => {
+      const rs = await stack.kubectlJson("get", "rs", "-n", "shop", "-l", "app.kubernetes.io/name=web");
+      return rs.items.length > before.items.length;
+    });
+    const done = await waitForPhase(web.id, "Available");
+    expect(done.status).toMatchObject({ replicas: 1, readyReplicas: 1 });
+    const ing = await stack.kubectlJson<{ spec: { rules: { host: string }[] } }>(
+      "get",
+      "ingress",
+      "web-ingress",
+      "-n",
+      "shop",
+    );
+    expect(ing.spec.rules.map((r) => r.host)).toEqual(["web.example.com", "www.example.com"]);
+    const cm = await stack.kubectlJson<{ data: Record<string, string> }>("get", "cm", "web-conf", "-n", "shop");
+    expect(cm.data["default.conf"]).toContain("root /srv");
+  });
+
+  it("refuses a bad change with 422 and keeps the record as it was", async () => {
+    const [web] = await call<DeploymentEntity[]>("v1.k8s.deployments.find", { query: { name: "web" } });
+    if (web === undefined) throw new Error("no web deployment");
+    await expect(call("v1.k8s.deployments.update", { id: web.id, replicas: 99 })).rejects.toMatchObject({
+      code: 422,
+      type: "VALIDATION_ERROR",
+    });
+    await expect(call("v1.k8s.deployments.update", { id: web.id, name: "other" })).rejects.toMatchObject({
+      code: 422,
+    });
+    expect(await get(web.id)).toMatchObject({ replicas: web.replicas, revision: web.revision });
+  });
+});
+
+describe("v1.k8s.deployments drift", () => {
+  it("puts back a deleted Service and an edited Deployment", async () => {
+    const [web] = await call<DeploymentEntity[]>("v1.k8s.deployments.find", { query: { name: "web" } });
+    if (web === undefined) throw new Error("no web deployment");
+    expect((await stack.kubectl("delete", "svc", "web-service", "-n", "shop")).code).toBe(0);
+    await waitUntil(async () => (await stack.kubectl("get", "svc", "web-service", "-n", "shop")).code === 0);
+    expect((await stack.kubectl("scale", "deploy", "web", "-n", "shop", "--replicas=3")).code).toBe(0);
+    await waitUntil(async () => {
+      const dep = await stack.kubectlJson<{ spec: { replicas: number } }>("get", "deploy", "web", "-n", "shop");
+      return dep.spec.replicas === 1;
+    });
+  });
+});
+
+describe("v1.k8s.deployments.generate", () => {
+  it("returns the objects apply sends, as a List kubectl can apply", async () => {
+    const [web] = await call<DeploymentEntity[]>("v1.k8s.deployments.find", { query: { name: "web" } });
+    if (web === undefined) throw new Error("no web deployment");
+    const list = await call<DeploymentGenerateResult>("v1.k8s.deployments.generate", { id: web.id });
+    expect(list).toMatchObject({ apiVersion: "v1", kind: "List" });
+    expect(list.items.map((o) => `${o.kind}/${o.metadata?.name ?? ""}`)).toEqual([
+      "ConfigMap/web-conf",
+      "Deployment/web",
+      "Service/web-service",
+      "Ingress/web-ingress",
+    ]);
+    // The items as a stream of documents (the sandbox's OpenAPI has no schema for kind List, which kubectl's
+    // client-side validation looks up; a real API server has one).
+    const file = path.join(path.dirname(stack.kubeconfigPath), "web.yaml");
+    await writeFile(file, list.items.map((o) => stringify(o)).join("---\n"));
+    const dry = await stack.kubectl(
+      "apply",
+      "--server-side",
+      "--dry-run=server",
+      "--field-manager=k8s.deployments",
+      "-f",
+      file,
+    );
+    expect(dry).toMatchObject({ code: 0, stderr: "" });
+    expect(dry.stdout).toContain("deployment.apps/web serverside-applied");
+  });
+});
+
+describe("v1.k8s.deployments.remove", () => {
+  it("removes the record and every object", async () => {
+    const [web] = await call<DeploymentEntity[]>("v1.k8s.deployments.find", { query: { name: "web" } });
+    if (web === undefined) throw new Error("no web deployment");
+    await call("v1.k8s.deployments.remove", { id: web.id });
+    await expect(get(web.id)).rejects.toMatchObject({ code: 404 });
+    await waitUntil(async () => {
+      const res = await stack.kubectl(
+        "get",
+        "deploy,svc,ingress,cm,rs,pods",
+        "-n",
+        "shop",
+        "-l",
+        "app.kubernetes.io/managed-by=moleculer-k8s",
+        "-o",
+        "name",
+      );
+      return res.code === 0 && res.stdout.trim() === "";
+    });
+  });
+});
