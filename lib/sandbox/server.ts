@@ -39,9 +39,10 @@ import {
 import { openAPIDocument, openAPIRoot } from "./http/openapi.ts";
 import { toTable, wantsTable } from "./http/table.ts";
 import { validateObject } from "./http/validate.ts";
-import { applyDefaults } from "./http/defaults.ts";
+import { applyDefaults, normalizeQuantities } from "./http/defaults.ts";
 import { serveWatch } from "./http/watch.ts";
 import { decodeProtobuf, PROTOBUF } from "./http/protobuf.ts";
+import { fieldValidationOf, validateFields, warningHeader } from "./http/fields.ts";
 import {
   checkDepth,
   mediaType,
@@ -740,6 +741,12 @@ export class ApiServer {
     return obj;
   }
 
+  /** Field validation (fieldValidation=Strict|Warn|Ignore): refuses, or drops and warns about, unknown fields. */
+  private checkFields(res: ServerResponse, query: URLSearchParams, target: Target, obj: KubeObject): void {
+    const warnings = validateFields(target.rt, obj, fieldValidationOf(query));
+    if (warnings.length > 0 && !res.headersSent) res.setHeader("Warning", warningHeader(warnings));
+  }
+
   private prepare(target: Target, obj: KubeObject, old: KubeObject | undefined): void {
     // like the registries' PrepareForCreate: a new object's status is the server's (controllers fill it in)
     if (old === undefined && target.rt.subresources?.includes("status") === true) delete obj.status;
@@ -767,6 +774,7 @@ export class ApiServer {
       ]);
     }
     delete obj.metadata.managedFields;
+    this.checkFields(res, query, target, obj);
     this.prepare(target, obj, undefined);
     trackUpdate(undefined, obj, this.manager(req, query), groupVersionOf(target.rt), timestamp(new Date()));
     const created = this.store.create(target.rt.key, obj, { dryRun });
@@ -816,6 +824,7 @@ export class ApiServer {
     if (obj.metadata.managedFields === undefined && existing.metadata.managedFields !== undefined) {
       obj.metadata.managedFields = clone(existing.metadata.managedFields);
     }
+    this.checkFields(res, query, target, obj);
     this.prepare(target, obj, existing);
     trackUpdate(existing, obj, this.manager(req, query), groupVersionOf(rt), timestamp(new Date()));
     sendJSON(res, 200, this.store.update(rt.key, obj, { dryRun }));
@@ -892,7 +901,7 @@ export class ApiServer {
           },
         ]);
       }
-      return this.apply(res, target, text, manager, queryFlag(query, "force"), dryRun);
+      return this.apply(res, query, target, text, manager, queryFlag(query, "force"), dryRun);
     }
     const existing = this.requireObject(target);
     let patched: unknown;
@@ -940,6 +949,7 @@ export class ApiServer {
     if (target.subresource === "status") {
       return sendJSON(res, 200, this.store.update(rt.key, obj, { subresource: "status", dryRun }));
     }
+    this.checkFields(res, query, target, obj);
     this.prepare(target, obj, existing);
     trackUpdate(existing, obj, manager, groupVersionOf(rt), timestamp(new Date()));
     sendJSON(res, 200, this.store.update(rt.key, obj, { dryRun }));
@@ -947,6 +957,7 @@ export class ApiServer {
 
   private apply(
     res: ServerResponse,
+    query: URLSearchParams,
     target: Target,
     text: string,
     manager: string,
@@ -956,6 +967,9 @@ export class ApiServer {
     const { rt } = target;
     const body = parseYAMLObject(text);
     const applied = this.checkBody(target, body, true, true);
+    this.checkFields(res, query, target, applied);
+    // compare and merge quantities as the server stores them ("1024Mi" is the "1Gi" already there)
+    normalizeQuantities(rt, applied);
     const live = this.store.getRef(rt.key, target.namespace, target.name ?? "");
     const wanted = applied.metadata.resourceVersion;
     if (wanted !== undefined && wanted !== "" && wanted !== live?.metadata.resourceVersion) {

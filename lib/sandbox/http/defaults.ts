@@ -1,6 +1,7 @@
 /**
  * The defaults kube-apiserver fills in (a useful subset), and Secret stringData folding. Changes the object in place.
  */
+import { canonicalQuantity } from "../controllers/quantity.ts";
 import type { KubeObject, ResourceType } from "../types.ts";
 
 type Rec = Record<string, unknown>;
@@ -9,6 +10,23 @@ function rec(v: unknown): Rec | undefined {
 }
 function setDefault(o: Rec, key: string, value: unknown): void {
   if (o[key] === undefined || o[key] === null) o[key] = value;
+}
+
+/** Quantities as kube-apiserver stores them: strings in canonical form (`cpu: 0.5` becomes "500m"). */
+function canonicalQuantities(map: unknown): void {
+  const m = rec(map);
+  if (m === undefined) return;
+  for (const [k, v] of Object.entries(m)) {
+    if (typeof v === "number" && Number.isFinite(v)) m[k] = canonicalQuantity(String(v));
+    else if (typeof v === "string") m[k] = canonicalQuantity(v);
+  }
+}
+
+function canonicalResources(resources: unknown): void {
+  const r = rec(resources);
+  if (r === undefined) return;
+  canonicalQuantities(r.limits);
+  canonicalQuantities(r.requests);
 }
 
 function defaultContainer(c: unknown): void {
@@ -45,7 +63,47 @@ function defaultTemplate(spec: Rec, restartPolicy?: string): void {
   if (template !== undefined) defaultPodSpec(template.spec, restartPolicy);
 }
 
+function podSpecQuantities(spec: unknown): void {
+  const s = rec(spec);
+  if (s === undefined) return;
+  for (const list of ["containers", "initContainers"]) {
+    if (Array.isArray(s[list])) for (const c of s[list] as unknown[]) canonicalResources(rec(c)?.resources);
+  }
+}
+
+/** Writes every quantity of the object (resources, quota, limit range) in canonical string form. In place. */
+export function normalizeQuantities(rt: ResourceType, o: KubeObject): void {
+  const spec = rec(o.spec);
+  if (spec === undefined) return;
+  switch (rt.key) {
+    case "pods":
+      podSpecQuantities(spec);
+      break;
+    case "deployments.apps":
+    case "replicasets.apps":
+    case "jobs.batch":
+      podSpecQuantities(rec(spec.template)?.spec);
+      break;
+    case "persistentvolumeclaims":
+      canonicalResources(spec.resources);
+      break;
+    case "resourcequotas":
+      canonicalQuantities(spec.hard);
+      break;
+    case "limitranges":
+      for (const item of Array.isArray(spec.limits) ? spec.limits : []) {
+        const limit = rec(item);
+        if (limit === undefined) continue;
+        for (const field of ["default", "defaultRequest", "max", "min", "maxLimitRequestRatio"]) {
+          canonicalQuantities(limit[field]);
+        }
+      }
+      break;
+  }
+}
+
 export function applyDefaults(rt: ResourceType, o: KubeObject): void {
+  normalizeQuantities(rt, o);
   const spec = rec(o.spec);
   switch (rt.key) {
     case "deployments.apps":

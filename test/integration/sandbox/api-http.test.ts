@@ -255,6 +255,48 @@ describe("sandbox API writes", () => {
     expect(Number(after)).toBeGreaterThan(Number(before));
   });
 
+  it("drops unknown fields with a warning by default, refuses them when Strict, and drops them silently when Ignore", async () => {
+    const body = (name: string): unknown => ({
+      apiVersion: "v1",
+      kind: "Pod",
+      metadata: { name, labelz: { a: "b" } },
+      spec: {
+        containers: [
+          { name: "c", image: "nginx", imagee: "typo", resources: { limits: { cpu: 0.5, memory: "1024Mi" } } },
+        ],
+      },
+    });
+    const warned = await fetch(`${sandbox.url}/api/v1/namespaces/${NS}/pods`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${sandbox.token}`, "Content-Type": "application/json" },
+      body: JSON.stringify(body("warned")),
+    });
+    expect(warned.status).toBe(201);
+    expect(warned.headers.get("warning")).toBe(
+      '299 - "unknown field \\"metadata.labelz\\"", 299 - "unknown field \\"spec.containers[0].imagee\\""',
+    );
+    const stored = sandbox.store.get("pods", NS, "warned");
+    expect(stored?.metadata).not.toHaveProperty("labelz");
+    const container = (stored?.spec as { containers: Record<string, unknown>[] }).containers[0];
+    expect(container).not.toHaveProperty("imagee");
+    // quantities are stored as canonical strings
+    expect(container?.resources).toMatchObject({ limits: { cpu: "500m", memory: "1Gi" } });
+    const strict = await call("POST", `/api/v1/namespaces/${NS}/pods?fieldValidation=Strict`, body("strict"));
+    expect(strict.status).toBe(400);
+    expect(strict.json.message).toBe(
+      'Pod in version "v1" cannot be handled as a Pod: strict decoding error: unknown field "metadata.labelz", unknown field "spec.containers[0].imagee"',
+    );
+    const ignored = await fetch(`${sandbox.url}/api/v1/namespaces/${NS}/pods?fieldValidation=Ignore`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${sandbox.token}`, "Content-Type": "application/json" },
+      body: JSON.stringify(body("ignored")),
+    });
+    expect(ignored.status).toBe(201);
+    expect(ignored.headers.get("warning")).toBeNull();
+    const bad = await call("POST", `/api/v1/namespaces/${NS}/pods?fieldValidation=Loud`, body("loud"));
+    expect(bad.status).toBe(400);
+  });
+
   it("answers verbs a path does not take with 405 MethodNotAllowed", async () => {
     const put = await call("PUT", `/api/v1/namespaces/${NS}/configmaps`, cm("x"));
     expect(put.status).toBe(405);

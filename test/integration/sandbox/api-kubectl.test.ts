@@ -265,6 +265,19 @@ describe("sandbox API with kubectl", () => {
     expect(refused.stderr).toContain("You must be logged in to the server");
   });
 
+  it("refuses a manifest with unknown fields (kubectl asks for strict field validation)", async () => {
+    const typo = `apiVersion: v1\nkind: ConfigMap\nmetadata: {name: typo, namespace: ${NS}}\ndata: {a: b}\ndatta: {c: d}\n`;
+    const strict = await kubectl(["apply", "-f", "-"], kubeconfig, typo);
+    expect(strict.code).toBe(1);
+    expect(strict.stderr).toContain(
+      'ConfigMap in version "v1" cannot be handled as a ConfigMap: strict decoding error: unknown field "datta"',
+    );
+    const warned = await kubectl(["apply", "--validate=warn", "-f", "-"], kubeconfig, typo);
+    expect(warned.code).toBe(0);
+    expect(warned.stderr).toContain('Warning: unknown field "datta"');
+    await ok(["delete", "configmap", "typo", "-n", NS]);
+  });
+
   it("refuses an invalid object with the server's field errors", async () => {
     const bad = `apiVersion: v1\nkind: Service\nmetadata: {name: Bad.Service, namespace: ${NS}}\nspec: {ports: [{port: 80}]}\n`;
     const run = await kubectl(["apply", "-f", "-"], kubeconfig, bad);

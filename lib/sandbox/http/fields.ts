@@ -1,0 +1,103 @@
+/**
+ * Unknown fields, as kube-apiserver's field validation sees them (`fieldValidation=Strict|Warn|Ignore`): the field
+ * names of each kind come from @kubernetes/client-node's generated models (their attribute type maps), which track
+ * the Kubernetes API. Strict refuses an object with unknown fields (400); Warn (the default) and Ignore drop them,
+ * Warn also answers with a `Warning` header per field.
+ */
+import * as clientNode from "@kubernetes/client-node";
+import { badRequestError } from "../status.ts";
+import type { KubeObject, ResourceType } from "../types.ts";
+
+type Attribute = { baseName: string; type: string };
+type Model = { getAttributeTypeMap?: () => Attribute[] };
+const models = clientNode as unknown as Record<string, Model | undefined>;
+
+const cache = new Map<string, Map<string, string> | null>();
+function attributes(model: string): Map<string, string> | undefined {
+  let known = cache.get(model);
+  if (known === undefined) {
+    const list = models[model]?.getAttributeTypeMap?.();
+    known = list === undefined ? null : new Map(list.map((a) => [a.baseName, a.type]));
+    cache.set(model, known);
+  }
+  return known ?? undefined;
+}
+
+/** The client-node model of a served kind ("V1Deployment", "CoreV1Event"), if it has one. */
+function modelOf(rt: ResourceType): string | undefined {
+  if (rt.group === "metrics.k8s.io") return undefined;
+  const candidates = [`${rt.version.toUpperCase().slice(0, 1)}${rt.version.slice(1)}${rt.kind}`, `CoreV1${rt.kind}`];
+  return candidates.find((c) => attributes(c) !== undefined);
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+const ARRAY = /^Array<(.+)>$/;
+const MAP = /^\{ \[key: string\]: (.+); \}$/;
+
+/** Walks `value` as a `type`; reports (and, if `drop`, removes) the fields the type does not declare. */
+function walk(value: unknown, type: string, path: string, found: string[], drop: boolean, depth: number): void {
+  if (depth > 64) return;
+  const array = ARRAY.exec(type);
+  if (array !== null) {
+    if (Array.isArray(value))
+      value.forEach((item, i) => walk(item, array[1] ?? "any", `${path}[${i}]`, found, drop, depth + 1));
+    return;
+  }
+  const map = MAP.exec(type);
+  if (map !== null) {
+    if (isRecord(value))
+      for (const [k, v] of Object.entries(value)) walk(v, map[1] ?? "any", `${path}[${k}]`, found, drop, depth + 1);
+    return;
+  }
+  const known = attributes(type);
+  if (known === undefined || !isRecord(value)) return; // scalars, IntOrString, any, Date...
+  for (const [key, child] of Object.entries(value)) {
+    const childPath = path === "" ? key : `${path}.${key}`;
+    const childType = known.get(key);
+    if (childType === undefined) {
+      found.push(childPath);
+      if (drop) delete value[key];
+    } else walk(child, childType, childPath, found, drop, depth + 1);
+  }
+}
+
+export type FieldValidation = "Strict" | "Warn" | "Ignore";
+
+/** Reads the `fieldValidation` query parameter (default Warn), or a 400 for another value. */
+export function fieldValidationOf(query: URLSearchParams): FieldValidation {
+  const v = query.get("fieldValidation");
+  if (v === null || v === "") return "Warn";
+  if (v === "Strict" || v === "Warn" || v === "Ignore") return v;
+  throw badRequestError(
+    `fieldValidation: Unsupported value: ${JSON.stringify(v)}: supported values: "Ignore", "Strict", "Warn"`,
+  );
+}
+
+/**
+ * Applies field validation to an object about to be written: Strict throws kube-apiserver's 400
+ * (`Deployment in version "v1" cannot be handled as a Deployment: strict decoding error: unknown field "spec.foo"`);
+ * Warn and Ignore drop the fields. Returns the warnings to send (Warn only).
+ */
+export function validateFields(rt: ResourceType, object: KubeObject, mode: FieldValidation): string[] {
+  const model = modelOf(rt);
+  if (model === undefined) return [];
+  const found: string[] = [];
+  walk(object, model, "", found, mode !== "Strict", 0);
+  if (found.length === 0) return [];
+  if (mode === "Strict") {
+    throw badRequestError(
+      `${rt.kind} in version "${rt.version}" cannot be handled as a ${rt.kind}: strict decoding error: ${found
+        .map((f) => `unknown field "${f}"`)
+        .join(", ")}`,
+    );
+  }
+  return mode === "Warn" ? found.map((f) => `unknown field "${f}"`) : [];
+}
+
+/** The `Warning` header value for some warnings (RFC 7234 style, as kube-apiserver writes them). */
+export function warningHeader(warnings: string[]): string[] {
+  return warnings.map((w) => `299 - ${JSON.stringify(w)}`);
+}
