@@ -276,8 +276,12 @@ interface EnvMethods {
   withLock<T>(deploymentId: string, fn: () => Promise<T>): Promise<T>;
   /** The stored env records of a deployment, in creation order. */
   envsOf(deploymentId: string): Promise<RawDoc[]>;
-  /** Applies the env objects rendered from `records`; false when the cluster is unreachable (retried later). */
-  applyEnvObjects(ref: DeploymentRef, records: readonly EnvValues[]): Promise<boolean>;
+  /**
+   * Applies the env objects rendered from `records`; false when the cluster is unreachable (retried later). On any
+   * other error, the objects rendered from `previous` (the stored state) are applied again before it is thrown, so an
+   * object the cluster took before another refused is not left holding an unstored value.
+   */
+  applyEnvObjects(ref: DeploymentRef, records: readonly EnvValues[], previous?: readonly EnvValues[]): Promise<boolean>;
   /** Re-applies a deployment's env objects from the stored records (under the lock). */
   patchDeployment(ref: DeploymentRef): Promise<EnvPatchResult>;
   /** Deletes a deployment's two env objects (by name when known, else by label); errors are logged, not thrown. */
@@ -368,7 +372,7 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
             type: p.type,
             value: p.value ?? generateSecret(),
           };
-          await this.applyEnvObjects(ref, [...current.map(toValues), record]);
+          await this.applyEnvObjects(ref, [...current.map(toValues), record], current.map(toValues));
           try {
             return (await this.createEntity(ctx, record)) as unknown as EnvEntity;
           } catch (err) {
@@ -403,7 +407,7 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
             throw alreadyExists("env", "key", changes.key);
           }
           const next = current.map((r) => toValues(r._id === envId ? { ...r, ...changes } : r));
-          await this.applyEnvObjects(ref, next);
+          await this.applyEnvObjects(ref, next, current.map(toValues));
           try {
             return (await this.updateEntity(ctx, envId, changes)) as unknown as EnvEntity;
           } catch (err) {
@@ -429,7 +433,7 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
         return this.withLock(ref.id, async () => {
           const current = await this.envsOf(ref.id);
           if (!current.some((r) => r._id === envId)) throw notFound("env", envId);
-          await this.applyEnvObjects(ref, current.filter((r) => r._id !== envId).map(toValues));
+          await this.applyEnvObjects(ref, current.filter((r) => r._id !== envId).map(toValues), current.map(toValues));
           try {
             return (await this.removeEntity(ctx, envId)) as unknown as EnvEntity;
           } catch (err) {
@@ -553,7 +557,7 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
             });
           }
           const all = [...current.map(toValues), ...added];
-          const applied = await this.applyEnvObjects(ref, all);
+          const applied = await this.applyEnvObjects(ref, all, current.map(toValues));
           let created = 0;
           try {
             for (const record of added) {
@@ -757,12 +761,28 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       return docs.sort((a, b) => String(a.createdAt).localeCompare(String(b.createdAt)));
     },
 
-    async applyEnvObjects(ref: DeploymentRef, records: readonly EnvValues[]): Promise<boolean> {
-      const objects = renderEnvObjects(ref, records);
+    async applyEnvObjects(
+      ref: DeploymentRef,
+      records: readonly EnvValues[],
+      previous?: readonly EnvValues[],
+    ): Promise<boolean> {
+      const apply = (values: readonly EnvValues[]) =>
+        this.broker.call("v1.kube.apply", {
+          objects: renderEnvObjects(ref, values),
+          fieldManager: FIELD_MANAGER,
+          force: true,
+        });
       try {
-        await this.broker.call("v1.kube.apply", { objects, fieldManager: FIELD_MANAGER, force: true });
+        await apply(records);
       } catch (err) {
-        if (!isRetryable(err)) throw err;
+        if (!isRetryable(err)) {
+          if (previous !== undefined) {
+            await apply(previous).catch((undo: unknown) => {
+              this.logger.warn(`restoring the env objects of deployment '${ref.id}' failed: ${errorMessage(undo)}`);
+            });
+          }
+          throw err;
+        }
         this.logger.warn(`env objects of deployment '${ref.id}' not applied, will retry: ${errorMessage(err)}`);
         this.scheduleRetry(ref.id);
         return false;

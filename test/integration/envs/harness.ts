@@ -50,7 +50,7 @@ export interface RecordedEvent {
 }
 
 export interface EnvHarness {
-  sandbox: Sandbox;
+  readonly sandbox: Sandbox;
   broker: ServiceBroker;
   core: CoreV1Api;
   /** Every log line of the broker, all levels. */
@@ -63,6 +63,10 @@ export interface EnvHarness {
   removeDeployment(id: string): Promise<void>;
   /** A namespace record owned by `owner` (internal create) and its Namespace in the sandbox. */
   createNamespace(name: string, owner: string): Promise<{ id: string; name: string }>;
+  /** Stops the sandbox (the cluster goes away); the broker keeps running. */
+  stopSandbox(): Promise<void>;
+  /** Starts the sandbox again on the same port with the same token (and state, with `stateFile`). */
+  restartSandbox(): Promise<void>;
   token(userID: string, admin?: boolean): Promise<string>;
   request(path: string, init?: { method?: string; token?: string; body?: unknown }): Promise<Response>;
   stop(): Promise<void>;
@@ -72,8 +76,20 @@ export function as(userID: string, roles: string[] = []): { meta: CallerMeta } {
   return { meta: { userID, roles } };
 }
 
-export async function startEnvHarness(envSettings: Record<string, unknown> = {}): Promise<EnvHarness> {
-  const sandbox = await startSandbox({ port: 0, podReadyDelayMs: 20 });
+export interface EnvHarnessOptions {
+  /** Extra settings of v1.k8s.envs. */
+  envSettings?: Record<string, unknown>;
+  /** The sandbox keeps its objects in this file across `restartSandbox()`. */
+  stateFile?: string;
+}
+
+export async function startEnvHarness(options: EnvHarnessOptions = {}): Promise<EnvHarness> {
+  const sandboxOptions = {
+    podReadyDelayMs: 20,
+    ...(options.stateFile === undefined ? {} : { stateFile: options.stateFile }),
+  };
+  let sandbox = await startSandbox({ port: 0, ...sandboxOptions });
+  let sandboxUp = true;
   const logger = new RecordingLogger({ level: "trace" });
   const broker = new ServiceBroker({ logger, nodeID: `envs-test-${process.pid}-${Date.now()}` });
   const events: RecordedEvent[] = [];
@@ -90,7 +106,7 @@ export async function startEnvHarness(envSettings: Record<string, unknown> = {})
   });
   broker.createService({
     ...envsService,
-    settings: { ...envsService.settings, db: { memory: true }, ...envSettings },
+    settings: { ...envsService.settings, db: { memory: true }, ...options.envSettings },
   });
   broker.createService({
     name: "k8s.deployments",
@@ -149,7 +165,9 @@ export async function startEnvHarness(envSettings: Record<string, unknown> = {})
   const core = kc.makeApiClient(CoreV1Api);
 
   return {
-    sandbox,
+    get sandbox() {
+      return sandbox;
+    },
     broker,
     core,
     lines: logger.lines,
@@ -187,9 +205,18 @@ export async function startEnvHarness(envSettings: Record<string, unknown> = {})
       }
       return fetch(`${url}${path}`, { method: init.method ?? "GET", headers, ...(body === undefined ? {} : { body }) });
     },
+    async stopSandbox() {
+      sandboxUp = false;
+      await sandbox.stop();
+    },
+    async restartSandbox() {
+      const port = Number(new URL(sandbox.url).port);
+      sandbox = await startSandbox({ ...sandboxOptions, port, token: sandbox.token });
+      sandboxUp = true;
+    },
     async stop() {
       await broker.stop();
-      await sandbox.stop();
+      if (sandboxUp) await sandbox.stop();
     },
   };
 }

@@ -1,0 +1,108 @@
+/**
+ * v1.k8s.envs while the cluster is unreachable: writes still succeed (the record is the desired state), and the
+ * ConfigMap/Secret converge once the cluster is back. Other cluster errors fail the write with nothing stored.
+ */
+import { describe, it, expect, beforeAll, afterAll } from "@jest/globals";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { SECRET_MASK, type EnvEntity } from "../../../lib/entities.ts";
+import type { EnvPatchResult } from "../../../services/envs.service.ts";
+import { as, startEnvHarness, waitFor, type DeploymentRecord, type EnvHarness } from "./harness.ts";
+
+let h: EnvHarness;
+let dir: string;
+let ns: { id: string; name: string };
+let web: DeploymentRecord;
+
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(tmpdir(), "envs-outage-"));
+  h = await startEnvHarness({
+    envSettings: { retry: { initialMs: 50, maxMs: 200 } },
+    stateFile: path.join(dir, "state.json"),
+  });
+  ns = await h.createNamespace("calm", "alice");
+  web = await h.addDeployment({ name: "web", namespace: ns.id, image: "none" });
+}, 30_000);
+
+afterAll(async () => {
+  await h?.stop();
+  if (dir !== undefined) await rm(dir, { recursive: true, force: true });
+});
+
+async function secretData(name: string): Promise<Record<string, string> | undefined> {
+  try {
+    const s = await h.core.readNamespacedSecret({ name, namespace: "calm" });
+    return Object.fromEntries(
+      Object.entries(s.data ?? {}).map(([k, v]) => [k, Buffer.from(v, "base64").toString("utf8")]),
+    );
+  } catch {
+    return undefined;
+  }
+}
+
+describe("v1.k8s.envs when the cluster is unreachable", () => {
+  it("stores changes while the cluster is down and applies them when it is back", async () => {
+    const result: EnvPatchResult = await h.broker.call("v1.k8s.envs.createEnv", {
+      deployment: web.id,
+      namespace: ns.id,
+      image: { env: [{ key: "MODE", type: "plain", value: "a" }] },
+    });
+    expect(result).toMatchObject({ applied: true, created: 1 });
+    await h.stopSandbox();
+
+    const env: EnvEntity = await h.broker.call(
+      "v1.k8s.envs.create",
+      { namespace: ns.id, deployment: web.id, key: "TOKEN", type: "secret", value: "while-D0wn-7781" },
+      as("alice"),
+    );
+    expect(env.value).toBe(SECRET_MASK);
+    const later: EnvPatchResult = await h.broker.call("v1.k8s.envs.createEnv", {
+      deployment: web.id,
+      namespace: ns.id,
+      image: { env: [{ key: "EXTRA", type: "secret" }] },
+    });
+    expect(later).toMatchObject({ applied: false, created: 1, configMapName: "web-env" });
+    const stored: EnvEntity[] = await h.broker.call("v1.k8s.envs.find", { query: { deployment: web.id } });
+    expect(stored.map((e) => e.key).sort()).toEqual(["EXTRA", "MODE", "TOKEN"]);
+
+    await h.restartSandbox();
+    const data = await waitFor(
+      async () => {
+        const d = await secretData("web-env");
+        return d?.TOKEN === "while-D0wn-7781" && d;
+      },
+      10_000,
+      "the Secret to converge after the outage",
+    );
+    expect(Object.keys(data).sort()).toEqual(["EXTRA", "TOKEN"]);
+    expect(h.lines.join("\n")).not.toContain("while-D0wn-7781");
+  });
+
+  it("fails a write the cluster refuses for another reason, storing nothing and leaving no object changed", async () => {
+    // A quota of no Secrets: the ConfigMap is taken, the Secret refused (403), the ConfigMap put back.
+    const tight = await h.createNamespace("tight", "alice");
+    await h.broker.call("v1.kube.apply", {
+      objects: [
+        {
+          apiVersion: "v1",
+          kind: "ResourceQuota",
+          metadata: { name: "no-secrets", namespace: "tight" },
+          spec: { hard: { secrets: "0" } },
+        },
+      ],
+      fieldManager: "envs-test",
+    });
+    const d = await h.addDeployment({ name: "app", namespace: tight.id, image: "none" });
+    await expect(
+      h.broker.call(
+        "v1.k8s.envs.create",
+        { namespace: tight.id, deployment: d.id, key: "MODE", value: "refused-v" },
+        as("alice"),
+      ),
+    ).rejects.toMatchObject({ code: 403, type: "K8S_FORBIDDEN" });
+    expect(await h.broker.call("v1.k8s.envs.count", { query: { deployment: d.id } })).toBe(0);
+    const cm = await h.core.readNamespacedConfigMap({ name: "app-env", namespace: "tight" }).catch(() => undefined);
+    expect(cm?.data?.MODE).toBeUndefined();
+  });
+});

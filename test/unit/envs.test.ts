@@ -1,0 +1,134 @@
+/**
+ * The pure parts of v1.k8s.envs (services/envs.service.ts): secret generation, masking, the split into ConfigMap and
+ * Secret, the checksum, and the guards against queries and sorts on `value`.
+ */
+import { describe, it, expect } from "@jest/globals";
+import fc from "fast-check";
+import { SECRET_MASK } from "../../lib/entities.ts";
+import {
+  checksumOf,
+  driftedKeys,
+  generateSecret,
+  maskEnv,
+  queryMentions,
+  renderEnvObjects,
+  sortMentions,
+  splitValues,
+  type DeploymentRef,
+  type EnvValues,
+} from "../../services/envs.service.ts";
+
+const ref: DeploymentRef = { id: "dep1", name: "web", namespace: "ns1", namespaceName: "shop" };
+const records: EnvValues[] = [
+  { key: "MODE", type: "plain", value: "prod" },
+  { key: "PASSWORD", type: "secret", value: "hunter2-long" },
+];
+
+describe("generateSecret", () => {
+  it("gives 24 random bytes as 32 base64url characters, different each time", () => {
+    const values = new Set(Array.from({ length: 200 }, generateSecret));
+    expect(values.size).toBe(200);
+    for (const v of values) {
+      expect(v).toMatch(/^[A-Za-z0-9_-]{32}$/);
+      expect(Buffer.from(v, "base64url")).toHaveLength(24);
+    }
+  });
+});
+
+describe("renderEnvObjects", () => {
+  it("puts plain values in the ConfigMap and secret values only in the Secret", () => {
+    const [cm, secret] = renderEnvObjects(ref, records);
+    expect(cm).toMatchObject({
+      kind: "ConfigMap",
+      metadata: { name: "web-env", namespace: "shop" },
+      data: { MODE: "prod" },
+    });
+    expect(JSON.stringify(cm)).not.toContain("hunter2-long");
+    expect(secret).toMatchObject({ kind: "Secret", type: "Opaque", metadata: { name: "web-env", namespace: "shop" } });
+    expect(Object.keys(secret.data ?? {})).toEqual(["PASSWORD"]);
+    expect(Buffer.from(secret.data?.PASSWORD ?? "", "base64").toString()).toBe("hunter2-long");
+    expect(cm.metadata?.annotations?.["moleculer-k8s/id"]).toBe("dep1");
+  });
+
+  it("renders no envs as an empty ConfigMap and an empty Secret (so removed keys go on apply)", () => {
+    const [cm, secret] = renderEnvObjects(ref, []);
+    expect(cm.data).toEqual({});
+    expect(secret.data).toEqual({});
+  });
+});
+
+describe("splitValues and checksumOf", () => {
+  it("lets a later record of a key win, also across types", () => {
+    expect(splitValues([...records, { key: "MODE", type: "secret", value: "x" }])).toEqual({
+      plain: {},
+      secret: { MODE: "x", PASSWORD: "hunter2-long" },
+    });
+  });
+
+  it("does not depend on record order, and changes with any value or type", () => {
+    const sum = checksumOf(records);
+    expect(checksumOf([...records].reverse())).toBe(sum);
+    expect(checksumOf([records[0] as EnvValues, { key: "PASSWORD", type: "secret", value: "other" }])).not.toBe(sum);
+    expect(checksumOf([records[0] as EnvValues, { key: "PASSWORD", type: "plain", value: "hunter2-long" }])).not.toBe(
+      sum,
+    );
+    expect(checksumOf([])).toMatch(/^[a-f0-9]{64}$/);
+  });
+});
+
+describe("maskEnv", () => {
+  it("masks a secret's value and leaves a plain one", () => {
+    expect(maskEnv({ id: "1", key: "P", type: "secret", value: "v" })).toEqual({
+      id: "1",
+      key: "P",
+      type: "secret",
+      value: SECRET_MASK,
+    });
+    expect(maskEnv({ id: "2", key: "M", type: "plain", value: "v" }).value).toBe("v");
+  });
+
+  it("masks a value projected without its type, and never returns a secret's value", () => {
+    expect(maskEnv({ value: "v" }).value).toBe(SECRET_MASK);
+    fc.assert(
+      fc.property(fc.string(), fc.dictionary(fc.string(), fc.string()), (value, extra) => {
+        const out = maskEnv({ ...extra, type: "secret", value });
+        return out.value === SECRET_MASK;
+      }),
+    );
+  });
+});
+
+describe("queryMentions and sortMentions", () => {
+  it.each([
+    [{ value: "x" }, true],
+    [{ "value.length": 3 }, true],
+    [{ $or: [{ key: "A" }, { value: { $regex: "^a" } }] }, true],
+    [{ $and: [{ namespace: { $in: ["a"] } }, { $not: { value: "x" } }] }, true],
+    [{ $expr: { $eq: ["$value", "x"] } }, true],
+    [{ key: "value" }, false],
+    [{ deployment: "d", key: { $in: ["value", "VALUE"] } }, false],
+    [undefined, false],
+  ])("query %j mentions value: %s", (query, expected) => {
+    expect(queryMentions(query, "value")).toBe(expected);
+  });
+
+  it.each([
+    ["value", true],
+    ["-value", true],
+    ["key value", true],
+    ["key,-value", true],
+    ["key -createdAt", false],
+    ["values", false],
+    [undefined, false],
+  ])("sort %j sorts by value: %s", (sort, expected) => {
+    expect(sortMentions(sort, "value")).toBe(expected);
+  });
+});
+
+describe("driftedKeys", () => {
+  it("names our keys the object lacks or holds differently, ignoring keys others added", () => {
+    expect(driftedKeys({ A: "1", B: "2" }, { A: "1", B: "3", C: "x" })).toEqual(["B"]);
+    expect(driftedKeys({ A: "1" }, undefined)).toEqual(["A"]);
+    expect(driftedKeys({}, { C: "x" })).toEqual([]);
+  });
+});
