@@ -101,6 +101,7 @@ interface Ctr {
 
 interface Runtime {
   uid: string;
+  ipReleased?: boolean;
   key: string;
   podIP: string;
   startTime: string;
@@ -288,9 +289,15 @@ export function podsController(ctx: Context): Controller {
   const clearTimers = (rt: Runtime): void => {
     for (const c of [...rt.inits, ...rt.containers]) ctx.timers.clear(timerName(rt, c));
   };
+  /** A finished pod gives its IP back once (it may be handed out again while the pod object still shows it). */
+  const releaseIP = (rt: Runtime): void => {
+    if (rt.ipReleased) return;
+    rt.ipReleased = true;
+    ips.release(rt.podIP);
+  };
   const forget = (rt: Runtime): void => {
     clearTimers(rt);
-    ips.release(rt.podIP);
+    releaseIP(rt);
     runtimes.delete(rt.uid);
   };
 
@@ -594,7 +601,7 @@ export function podsController(ctx: Context): Controller {
       c.terminationMessage = JSON.stringify({ digest: buildDigest(destination, seed) });
     }
     arm(rt, c);
-    if (rt.containers.every((x) => x.state === "terminated")) ips.release(rt.podIP);
+    if (rt.containers.every((x) => x.state === "terminated")) releaseIP(rt);
   }
 
   /** First sight of a pod: schedule it (or pick up where a restored pod was). */
