@@ -245,6 +245,7 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
         }
         const domainName = p.domain ?? this.domains.defaultDomain;
         this.checkDomain(domainName);
+        checkQuota(p.quota);
         const clusterOwned = isClusterOwnedNamespace(p.name);
         const kube = this.kubeAvailable();
         if (kube && !clusterOwned) {
@@ -315,6 +316,7 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       async handler(ctx: Ctx<NamespaceUpdateParams>): Promise<NamespaceEntity> {
         const { domain: newDomain, quota } = ctx.params;
         if (newDomain !== undefined) this.checkDomain(newDomain);
+        checkQuota(quota);
         const previous = guardedRecord(ctx) ?? (await this.findRawById(ctx.params.id));
         if (previous === null) throw notFound("namespace", ctx.params.id);
         if (isTerminating(previous)) throw namespaceLocked(String(previous.name), "is being removed");
@@ -940,6 +942,20 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
     this.orphans = new Map();
   },
 };
+
+/** Quota values must be exact integers (2^53 - 1 at most): larger ones would be rendered as rounded quantities. */
+function checkQuota(quota: Record<string, number | undefined> | undefined): void {
+  for (const [key, value] of Object.entries(quota ?? {})) {
+    if (value !== undefined && !Number.isSafeInteger(value)) {
+      throw invalid(
+        `quota.${key}`,
+        `The 'quota.${key}' field must be at most ${Number.MAX_SAFE_INTEGER}.`,
+        "numberMax",
+        value,
+      );
+    }
+  }
+}
 
 function isTerminating(record: RawDoc): boolean {
   return (record.status as NamespaceStatus | undefined)?.phase === "Terminating";

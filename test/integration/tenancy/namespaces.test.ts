@@ -1,0 +1,260 @@
+/**
+ * v1.k8s.namespaces against a real sandbox cluster through ctx.call, checked with kubectl and v1.kube: the objects,
+ * their labels and id annotation, quota hard/used, bad input, drift put back by the watch, a quiet resync, removal.
+ */
+import { describe, it, expect, beforeAll, afterAll } from "@jest/globals";
+import type { NamespaceEntity } from "../../../lib/entities.ts";
+import { as, startTenancy, waitFor, type Tenancy } from "./harness.ts";
+
+const alice = as("alice");
+const bob = as("bob");
+let t: Tenancy;
+
+beforeAll(async () => {
+  t = await startTenancy();
+});
+afterAll(async () => {
+  await t?.stop();
+});
+
+function create(params: Record<string, unknown>, opts = alice): Promise<NamespaceEntity> {
+  return t.broker.call<NamespaceEntity, Record<string, unknown>>("v1.k8s.namespaces.create", params, opts);
+}
+function get(id: string): Promise<NamespaceEntity> {
+  return t.broker.call<NamespaceEntity, { id: string }>("v1.k8s.namespaces.get", { id });
+}
+async function kubectlJson<T = Record<string, unknown>>(...args: string[]): Promise<T> {
+  return JSON.parse(await t.kubectl(...args, "-o", "json")) as T;
+}
+interface Obj {
+  metadata: { uid: string; labels?: Record<string, string>; annotations?: Record<string, string>; name: string };
+  spec?: Record<string, unknown>;
+  status?: Record<string, unknown>;
+}
+
+describe("v1.k8s.namespaces.create", () => {
+  it("makes the Namespace, ResourceQuota and LimitRange with the suite's labels and the record id", async () => {
+    const ns = await create({ name: "shop", quota: { cpu: 2000, memory: 2048, pods: 5 } });
+    expect(ns).toMatchObject({ name: "shop", status: { phase: "Active" } });
+    const obj = await kubectlJson<Obj>("get", "namespace", "shop");
+    expect(ns.uid).toBe(obj.metadata.uid);
+    expect(obj.metadata.labels).toMatchObject({
+      "app.kubernetes.io/managed-by": "moleculer-k8s",
+      "app.kubernetes.io/name": "shop",
+      "app.kubernetes.io/component": "namespace",
+      "moleculer-k8s/id": ns.id,
+      "pod-security.kubernetes.io/enforce": "baseline",
+    });
+    expect(obj.metadata.annotations).toMatchObject({
+      "moleculer-k8s/id": ns.id,
+      "moleculer-k8s/domain": "apps.example.com",
+    });
+    const quota = await kubectlJson<Obj>("get", "resourcequota", "moleculer-k8s-quota", "-n", "shop");
+    expect(quota.metadata.annotations).toMatchObject({ "moleculer-k8s/id": ns.id });
+    expect(quota.spec).toMatchObject({
+      hard: { "limits.cpu": "2", "limits.memory": "2Gi", pods: "5", persistentvolumeclaims: "10" },
+    });
+    const limits = await kubectlJson<Obj>("get", "limitrange", "moleculer-k8s-limits", "-n", "shop");
+    expect(limits.metadata.labels).toMatchObject({ "moleculer-k8s/id": ns.id });
+    expect(limits.spec).toMatchObject({
+      limits: [{ type: "Container", default: { cpu: "500m", memory: "512Mi" } }],
+    });
+    await expect(t.broker.call("v1.k8s.namespaces.status", { id: ns.id }, alice)).resolves.toMatchObject({
+      phase: "Active",
+      uid: obj.metadata.uid,
+    });
+  });
+
+  it("refuses bad names, unknown fields and a taken name with a 4xx naming the field, and makes nothing", async () => {
+    for (const name of ["Bad_Name", "-x", "a".repeat(64), "kube-system"]) {
+      const err = await create({ name }).catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: 422, type: "VALIDATION_ERROR" });
+      expect((err as { data: { field: string }[] }).data[0]?.field).toBe("name");
+    }
+    await expect(create({ name: "ok", quota: { pods: -1 } })).rejects.toMatchObject({
+      code: 422,
+      data: [expect.objectContaining({ field: "quota.pods" })],
+    });
+    await expect(create({ name: "shop" }, bob)).rejects.toMatchObject({ code: 409, type: "ALREADY_EXISTS" });
+    // A Namespace the suite does not manage is not taken over.
+    await t.kubectl("create", "namespace", "foreign");
+    await expect(create({ name: "foreign" })).rejects.toMatchObject({
+      code: 409,
+      type: "ALREADY_EXISTS",
+      data: { field: "name" },
+    });
+    await expect(t.broker.call("v1.k8s.namespaces.count", { query: { name: "foreign" } })).resolves.toBe(0);
+  });
+
+  it("refuses a quota the cluster could only round (beyond 2^53) with 422 naming the field, making nothing", async () => {
+    const err = await create({ name: "too-big", quota: { memory: 2 ** 60 } }).catch((e: unknown) => e);
+    expect(err).toMatchObject({
+      code: 422,
+      type: "VALIDATION_ERROR",
+      data: [expect.objectContaining({ field: "quota.memory" })],
+    });
+    await expect(t.broker.call("v1.k8s.namespaces.count", { query: { name: "too-big" } })).resolves.toBe(0);
+    const res = await t.kubectlRaw("get", "namespace", "too-big");
+    expect(res.stderr).toMatch(/NotFound/);
+  });
+});
+
+describe("v1.k8s.namespaces.resourcequota", () => {
+  it("reports hard and used from the cluster, used counting the pods that run", async () => {
+    const ns = await create({ name: "quota-use", quota: { pods: 4, cpu: 3000 } });
+    const deployment = {
+      apiVersion: "apps/v1",
+      kind: "Deployment",
+      metadata: { name: "web", namespace: "quota-use" },
+      spec: {
+        replicas: 2,
+        selector: { matchLabels: { app: "web" } },
+        template: {
+          metadata: { labels: { app: "web" } },
+          spec: { containers: [{ name: "main", image: "nginx:1.27" }] },
+        },
+      },
+    };
+    await t.broker.call("v1.kube.apply", { objects: [deployment], fieldManager: "test" });
+    const rq = await waitFor(
+      async () => {
+        const q = await t.broker.call<{ hard: Record<string, string>; used: Record<string, string> }, object>(
+          "v1.k8s.namespaces.resourcequota",
+          { id: ns.id },
+          alice,
+        );
+        return q.used.pods === "2" ? q : undefined;
+      },
+      8000,
+      "two pods counted",
+    );
+    expect(rq.hard).toMatchObject({ pods: "4", "limits.cpu": "3", "requests.cpu": "3" });
+    // The LimitRange gave the containers (which declare nothing) 500m/512Mi limits and 100m/128Mi requests.
+    expect(rq.used).toMatchObject({ "limits.cpu": "1", "limits.memory": "1Gi", "requests.cpu": "200m" });
+    await expect(t.broker.call("v1.k8s.namespaces.resourcequota", { id: ns.id }, bob)).rejects.toMatchObject({
+      code: 404,
+    });
+  });
+});
+
+describe("v1.k8s.namespaces.update", () => {
+  it("re-applies a changed quota", async () => {
+    const ns = await create({ name: "grow" });
+    await t.broker.call("v1.k8s.namespaces.update", { id: ns.id, quota: { pods: 7 } }, alice);
+    const quota = await kubectlJson<Obj>("get", "resourcequota", "moleculer-k8s-quota", "-n", "grow");
+    expect(quota.spec).toMatchObject({ hard: { pods: "7" } });
+    expect(await get(ns.id)).toMatchObject({ status: { phase: "Active" }, quota: { pods: 7 } });
+  });
+});
+
+describe("v1.k8s.namespaces drift", () => {
+  it("puts back a Namespace deleted behind the suite's back, with a new uid", async () => {
+    const ns = await create({ name: "phoenix" });
+    await t.kubectl("delete", "namespace", "phoenix", "--wait=true");
+    const back = await waitFor(
+      async () => {
+        const r = await get(ns.id);
+        return r.status.phase === "Active" && r.uid !== ns.uid ? r : undefined;
+      },
+      8000,
+      "the namespace back",
+    );
+    const obj = await kubectlJson<Obj>("get", "namespace", "phoenix");
+    expect(obj.metadata.uid).toBe(back.uid);
+    await kubectlJson("get", "resourcequota", "moleculer-k8s-quota", "-n", "phoenix");
+    await kubectlJson("get", "limitrange", "moleculer-k8s-limits", "-n", "phoenix");
+  });
+
+  it("puts back a ResourceQuota deleted or changed behind the suite's back", async () => {
+    await create({ name: "guarded", quota: { pods: 3 } });
+    await t.kubectl("delete", "resourcequota", "moleculer-k8s-quota", "-n", "guarded");
+    await waitFor(
+      async () => (await t.kubectlRaw("get", "resourcequota", "moleculer-k8s-quota", "-n", "guarded")).code === 0,
+      5000,
+      "quota back",
+    );
+    await t.kubectl(
+      "patch",
+      "resourcequota",
+      "moleculer-k8s-quota",
+      "-n",
+      "guarded",
+      "--type=merge",
+      "-p",
+      JSON.stringify({ spec: { hard: { pods: "100" } } }),
+    );
+    await waitFor(
+      async () => {
+        const q = await kubectlJson<Obj>("get", "resourcequota", "moleculer-k8s-quota", "-n", "guarded");
+        return (q.spec as { hard: Record<string, string> }).hard.pods === "3";
+      },
+      5000,
+      "quota put back to 3 pods",
+    );
+  });
+
+  it("sends no write on a resync when nothing drifted", async () => {
+    const svc = t.broker.getLocalService("v1.k8s.namespaces") as unknown as { resync(): Promise<string[]> };
+    // Let the changes of the earlier tests settle, then resync twice: the second one finds nothing to do.
+    await new Promise((r) => setTimeout(r, 300));
+    await svc.resync();
+    const before = t.sandbox.requestCounts();
+    const reconciled = await svc.resync();
+    const after = t.sandbox.requestCounts();
+    expect(reconciled).toEqual([]);
+    expect(after.writes).toBe(before.writes);
+    expect(await t.broker.call("v1.k8s.namespaces.count")).toBeGreaterThan(3);
+  });
+});
+
+describe("v1.k8s.namespaces.remove", () => {
+  it("removes the namespace and everything in it, then the record", async () => {
+    const ns = await create({ name: "doomed" });
+    await t.broker.call("v1.kube.apply", {
+      objects: [
+        { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "c", namespace: "doomed" }, data: { a: "b" } },
+        { apiVersion: "v1", kind: "Secret", metadata: { name: "s", namespace: "doomed" }, stringData: { a: "b" } },
+      ],
+      fieldManager: "test",
+    });
+    const removing = await t.broker.call<NamespaceEntity, object>("v1.k8s.namespaces.remove", { id: ns.id }, alice);
+    expect(removing.status.phase).toBe("Terminating");
+    // Not twice: 409 NAMESPACE_LOCKED while it terminates (or 404 if the sandbox was already done).
+    const again = (await t.broker.call("v1.k8s.namespaces.remove", { id: ns.id }, alice).catch((e: unknown) => e)) as {
+      code?: number;
+      type?: string;
+    };
+    expect([
+      { code: 409, type: "NAMESPACE_LOCKED" },
+      { code: 404, type: "NOT_FOUND" },
+    ]).toContainEqual({ code: again.code, type: again.type });
+    await waitFor(
+      () =>
+        get(ns.id).then(
+          () => false,
+          (err: { code?: number }) => err.code === 404,
+        ),
+      8000,
+      "the record gone",
+    );
+    const res = await t.kubectlRaw("get", "all,pvc,cm,secret,quota,limits", "-n", "doomed", "-o", "name");
+    expect(res.stdout.trim()).toBe("");
+    expect((await t.kubectlRaw("get", "namespace", "doomed")).stderr).toMatch(/NotFound/);
+  });
+
+  it("in the cluster-owned namespace default, applies and removes only the quota and limits", async () => {
+    const ns = await create({ name: "default", quota: { pods: 9 } }, as("root", ["admin"]));
+    expect(ns).toMatchObject({ clusterOwned: true, status: { phase: "Active" } });
+    const quota = await kubectlJson<Obj>("get", "resourcequota", "moleculer-k8s-quota", "-n", "default");
+    expect(quota.spec).toMatchObject({ hard: { pods: "9" } });
+    await t.broker.call("v1.k8s.namespaces.remove", { id: ns.id });
+    await expect(get(ns.id)).rejects.toMatchObject({ code: 404 });
+    expect((await t.kubectlRaw("get", "resourcequota", "moleculer-k8s-quota", "-n", "default")).stderr).toMatch(
+      /NotFound/,
+    );
+    expect((await t.kubectlRaw("get", "limitrange", "moleculer-k8s-limits", "-n", "default")).stderr).toMatch(
+      /NotFound/,
+    );
+    expect((await kubectlJson<Obj>("get", "namespace", "default")).status).toMatchObject({ phase: "Active" });
+  });
+});
