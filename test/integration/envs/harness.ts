@@ -5,7 +5,7 @@
  * one broadcasts). The broker logs every line at every level into `lines` (a logger that records), so tests can check
  * that no secret value reaches a log line. Nothing about the cluster is stubbed.
  */
-import { Loggers, ServiceBroker, type Context } from "moleculer";
+import { Loggers, ServiceBroker, type Context, type ServiceSchema } from "moleculer";
 import type { AddressInfo } from "node:net";
 import type { Server } from "node:http";
 import { inspect } from "node:util";
@@ -17,6 +17,7 @@ import type { CallerMeta } from "../../../lib/meta.ts";
 import ApiService, { type Settings as ApiSettings } from "../../../services/api.service.ts";
 import kubeService from "../../../services/kube.service.ts";
 import envsService from "../../../services/envs.service.ts";
+import deploymentsService from "../../../services/deployments.service.ts";
 import namespacesService from "../../../services/namespaces.service.ts";
 import imagesService from "../../../services/images.service.ts";
 import { newId } from "../../../mixins/db.mixin.ts";
@@ -81,6 +82,8 @@ export interface EnvHarnessOptions {
   envSettings?: Record<string, unknown>;
   /** The sandbox keeps its objects in this file across `restartSandbox()`. */
   stateFile?: string;
+  /** Run the real v1.k8s.deployments instead of the test double (`addDeployment`/`removeDeployment` then throw). */
+  realDeployments?: boolean;
 }
 
 export async function startEnvHarness(options: EnvHarnessOptions = {}): Promise<EnvHarness> {
@@ -108,29 +111,11 @@ export async function startEnvHarness(options: EnvHarnessOptions = {}): Promise<
     ...envsService,
     settings: { ...envsService.settings, db: { memory: true }, ...options.envSettings },
   });
-  broker.createService({
-    name: "k8s.deployments",
-    version: 1,
-    actions: {
-      get: {
-        params: { id: "string" },
-        handler(ctx: Context<{ id: string }>): DeploymentRecord {
-          const record = deployments.get(ctx.params.id);
-          if (record === undefined) throw notFound("deployment", ctx.params.id);
-          return record;
-        },
-      },
-      find: {
-        params: { query: { type: "object", optional: true } },
-        handler(ctx: Context<{ query?: Record<string, unknown> }>): DeploymentRecord[] {
-          const query = ctx.params.query ?? {};
-          return [...deployments.values()].filter((d) =>
-            Object.entries(query).every(([k, v]) => (d as unknown as Record<string, unknown>)[k] === v),
-          );
-        },
-      },
-    },
-  });
+  if (options.realDeployments === true) {
+    broker.createService({ ...deploymentsService, settings: { ...deploymentsService.settings, db: { memory: true } } });
+  } else {
+    broker.createService(deploymentsDouble(deployments));
+  }
   broker.createService({
     name: "envs-recorder",
     events: {
@@ -173,6 +158,7 @@ export async function startEnvHarness(options: EnvHarnessOptions = {}): Promise<
     lines: logger.lines,
     events,
     async addDeployment(fields) {
+      if (options.realDeployments === true) throw new Error("addDeployment needs the test double");
       const record = { ...fields, id: newId() };
       deployments.set(record.id, record);
       await broker.broadcast("k8s.deployments.created", record);
@@ -234,4 +220,31 @@ export async function waitFor<T>(
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 10));
   }
+}
+
+/** The test double of v1.k8s.deployments: records in a map, `get` (404 when missing) and `find` (equality query). */
+function deploymentsDouble(deployments: Map<string, DeploymentRecord>): ServiceSchema {
+  return {
+    name: "k8s.deployments",
+    version: 1,
+    actions: {
+      get: {
+        params: { id: "string" },
+        handler(ctx: Context<{ id: string }>): DeploymentRecord {
+          const record = deployments.get(ctx.params.id);
+          if (record === undefined) throw notFound("deployment", ctx.params.id);
+          return record;
+        },
+      },
+      find: {
+        params: { query: { type: "object", optional: true } },
+        handler(ctx: Context<{ query?: Record<string, unknown> }>): DeploymentRecord[] {
+          const query = ctx.params.query ?? {};
+          return [...deployments.values()].filter((d) =>
+            Object.entries(query).every(([k, v]) => (d as unknown as Record<string, unknown>)[k] === v),
+          );
+        },
+      },
+    },
+  };
 }
