@@ -436,6 +436,46 @@ describe("v1.k8s.envs.remove", () => {
   });
 });
 
+describe("v1.k8s.envs concurrent writes", () => {
+  it("lets one of several concurrent creates of a key win; the others get 409", async () => {
+    const results = await Promise.allSettled(
+      ["a", "b", "c", "d", "e"].map((v) =>
+        h.broker.call(
+          "v1.k8s.envs.create",
+          { namespace: ns.id, deployment: php.id, key: "RACE", value: `race-${v}` },
+          as("bob"),
+        ),
+      ),
+    );
+    expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(1);
+    for (const r of results.filter((x) => x.status === "rejected")) {
+      expect((r as PromiseRejectedResult).reason).toMatchObject({ code: 409 });
+    }
+    const stored = (await envsOf(php.id)).filter((e) => e.key === "RACE");
+    expect(stored).toHaveLength(1);
+    expect((await configMapData("shop", "web-php-env")).RACE).toBe(stored[0]?.value);
+    await h.broker.call("v1.k8s.envs.remove", { id: stored[0]?.id }, as("bob"));
+  });
+
+  it("keeps one generated secret when createEnv runs concurrently (with the deployment-created reaction)", async () => {
+    const d = await h.addDeployment({ name: "twin", namespace: ns.id, image: phpImage.id });
+    await Promise.all(
+      [1, 2, 3].map(() =>
+        h.broker.call("v1.k8s.envs.createEnv", { deployment: d.id, namespace: ns.id, image: phpImage.id }),
+      ),
+    );
+    await waitFor(async () => (await envsOf(d.id)).length === 1, 5000, "one env");
+    const stored: EnvEntity = await h.broker.call("v1.k8s.envs.resolveENV", {
+      deployment: d.id,
+      key: "PHP_ROOT_PASSWORD",
+    });
+    secrets.add(stored.value);
+    expect((await secretData("shop", "twin-env")).PHP_ROOT_PASSWORD).toBe(stored.value);
+    await h.removeDeployment(d.id);
+    await waitFor(async () => (await envsOf(d.id)).length === 0, 5000, "envs removed");
+  });
+});
+
 describe("v1.k8s.envs reconciliation", () => {
   it("puts back a ConfigMap deleted behind its back, and a value changed behind its back", async () => {
     await h.core.deleteNamespacedConfigMap({ name: "web-php-env", namespace: "shop" });
