@@ -29,7 +29,7 @@ import {
   type VolumeEntity,
   type VolumeStatus,
 } from "../lib/entities.ts";
-import { ERROR_TYPES, inUse, invalid, notFound } from "../lib/errors.ts";
+import { ERROR_TYPES, hasType, inUse, invalid, notFound } from "../lib/errors.ts";
 import {
   COMPONENT_LABEL,
   DEFAULT_VOLUME_SIZE,
@@ -154,7 +154,7 @@ interface Orphan {
 }
 interface VolumeMethods {
   kubeAvailable(): boolean;
-  writableNamespace(ctx: Context, namespaceId: string): Promise<WritableNamespace>;
+  writableNamespace(namespaceId: string): Promise<WritableNamespace>;
   checkStorageClass(ctx: Context, className: string): Promise<void>;
   renderClaim(record: RawDoc): KubernetesObject;
   liveClaim(record: RawDoc): Promise<KubernetesObject | undefined>;
@@ -217,7 +217,7 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
             volumeSize,
           );
         }
-        const ns = await this.writableNamespace(ctx, p.namespace);
+        const ns = await this.writableNamespace(p.namespace);
         const className = p.storageClass ?? this.defaultStorageClass;
         const kube = this.kubeAvailable();
         if (className !== undefined && kube) await this.checkStorageClass(ctx, className);
@@ -273,7 +273,7 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
         }
         const previous = guardedRecord(ctx) ?? (await this.findRawById(p.id));
         if (previous === null) throw notFound("volume", p.id);
-        await this.writableNamespace(ctx, String(previous.namespace));
+        await this.writableNamespace(String(previous.namespace));
         const changes = {
           ...(p.mountPath === undefined ? {} : { mountPath: p.mountPath }),
           ...(p.size === undefined ? {} : { size: p.size }),
@@ -311,7 +311,7 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       async handler(ctx: Ctx<VolumeIdParams>): Promise<VolumeEntity> {
         const record = guardedRecord(ctx) ?? (await this.findRawById(ctx.params.id));
         if (record === null) throw notFound("volume", ctx.params.id);
-        await this.writableNamespace(ctx, String(record.namespace));
+        await this.writableNamespace(String(record.namespace));
         const users = await this.mountedBy(record);
         if (users.length > 0) throw inUse("volume", String(record.name), users);
         const orphan = { namespace: String(record.namespaceName), name: String(record.name) };
@@ -404,12 +404,9 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
     },
 
     /** The namespace (404 if gone, 409 NAMESPACE_LOCKED while it is being removed). */
-    async writableNamespace(ctx: Context, namespaceId: string): Promise<WritableNamespace> {
-      return ctx.call<WritableNamespace, { id: string }>(
-        "v1.k8s.namespaces.writable",
-        { id: namespaceId },
-        { meta: {} },
-      );
+    async writableNamespace(namespaceId: string): Promise<WritableNamespace> {
+      // A root call (no caller meta): the helper is internal-only, the caller's access was checked by membership.
+      return this.broker.call<WritableNamespace, { id: string }>("v1.k8s.namespaces.writable", { id: namespaceId });
     },
 
     /** 422 storageClass when the cluster lists its StorageClasses and this one is not among them. */
@@ -511,13 +508,15 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
 
     /** Deletes the claim if it is this record's (never a later record's claim of the same name). */
     async deleteClaim(namespace: string, claimName: string, recordId: string): Promise<void> {
-      const { items } = await this.broker.call<KubeListResult, object>("v1.kube.list", {
-        ...PVC_REF,
-        namespace,
-        labelSelector: `${MANAGED_BY_SELECTOR},${COMPONENT_LABEL}=volume,${ID_LABEL}=${sanitizeLabelValue(recordId)}`,
-      });
-      const claim = items.find((o) => o.metadata?.name === claimName && getIdFromAnnotation(o) === recordId);
-      if (claim === undefined || claim.metadata?.deletionTimestamp !== undefined) return;
+      // A live read, not the watch cache: a claim applied a moment ago may not be in the cache yet.
+      const claim = await this.broker
+        .call<KubernetesObject, object>("v1.kube.get", { ...PVC_REF, namespace, name: claimName })
+        .catch((err: unknown) => {
+          if (hasType(err, ERROR_TYPES.K8S_NOT_FOUND)) return undefined;
+          throw err;
+        });
+      if (claim === undefined || getIdFromAnnotation(claim) !== recordId) return;
+      if (claim.metadata?.deletionTimestamp !== undefined) return;
       await this.broker.call<KubeDeleteResult, object>("v1.kube.delete", { ...PVC_REF, namespace, name: claimName });
     },
 
@@ -657,7 +656,11 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       const e = err as { message?: unknown; code?: unknown; type?: unknown };
       const message = typeof e.message === "string" ? e.message : String(err);
       if (/exceeded quota/i.test(message)) {
-        return invalid("size", `The namespace's quota does not allow this volume: ${message}`, "quotaExceeded");
+        // Too much storage → size; too many claims → namespace (its quota is full).
+        const field = /requests\.storage|storage/.test(message.replace(/persistentvolumeclaims/g, ""))
+          ? "size"
+          : "namespace";
+        return invalid(field, `The namespace's quota does not allow this volume: ${message}`, "quotaExceeded");
       }
       if (e.code === 422 || e.type === ERROR_TYPES.K8S_INVALID) {
         const field = /storageClassName/.test(message)

@@ -1,0 +1,205 @@
+/**
+ * v1.k8s.volumes against a real sandbox cluster through ctx.call, checked with kubectl: the reference call, a PVC that
+ * becomes Bound, bad input, a class that cannot provision, quota, foreign namespaces, drift, removal.
+ */
+import { describe, it, expect, beforeAll, afterAll } from "@jest/globals";
+import type { NamespaceEntity, VolumeEntity } from "../../../lib/entities.ts";
+import { as, startTenancy, waitFor, type Tenancy } from "./harness.ts";
+
+const alice = as("alice");
+const bob = as("bob");
+let t: Tenancy;
+let ns: NamespaceEntity;
+
+beforeAll(async () => {
+  t = await startTenancy();
+  ns = await t.broker.call<NamespaceEntity, object>("v1.k8s.namespaces.create", { name: "media" }, alice);
+});
+afterAll(async () => {
+  await t?.stop();
+});
+
+function create(params: Record<string, unknown>, opts = alice): Promise<VolumeEntity> {
+  return t.broker.call<VolumeEntity, Record<string, unknown>>("v1.k8s.volumes.create", params, opts);
+}
+function get(id: string): Promise<VolumeEntity> {
+  return t.broker.call<VolumeEntity, { id: string }>("v1.k8s.volumes.get", { id });
+}
+interface Pvc {
+  metadata: { name: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+  spec: { resources: { requests: { storage: string } }; accessModes: string[]; storageClassName?: string };
+  status?: { phase?: string };
+}
+async function pvc(namespace: string, name: string): Promise<Pvc> {
+  return JSON.parse(await t.kubectl("get", "pvc", name, "-n", namespace, "-o", "json")) as Pvc;
+}
+
+describe("v1.k8s.volumes.create", () => {
+  it("works as the reference calls it: a PVC named after the record that becomes Bound", async () => {
+    const vol = await create({
+      namespace: ns.id,
+      name: "shared",
+      type: "persistentVolumeClaim",
+      mountPath: "/var/www",
+    });
+    expect(vol).toMatchObject({
+      namespace: ns.id,
+      namespaceName: "media",
+      name: "shared",
+      type: "persistentVolumeClaim",
+      mountPath: "/var/www",
+      size: "1Gi",
+      accessModes: ["ReadWriteOnce"],
+    });
+    const bound = await waitFor(
+      async () => {
+        const v = await get(vol.id);
+        return v.status.phase === "Bound" ? v : undefined;
+      },
+      5000,
+      "record Bound",
+    );
+    expect(bound.status).toEqual({ phase: "Bound" });
+    const claim = await pvc("media", "shared");
+    expect(claim.status?.phase).toBe("Bound");
+    expect(claim.spec.resources.requests.storage).toBe("1Gi");
+    expect(claim.metadata.labels).toMatchObject({
+      "app.kubernetes.io/managed-by": "moleculer-k8s",
+      "app.kubernetes.io/component": "volume",
+      "app.kubernetes.io/name": "shared",
+      "moleculer-k8s/id": vol.id,
+    });
+    expect(claim.metadata.annotations).toMatchObject({ "moleculer-k8s/id": vol.id });
+    await expect(t.broker.call("v1.k8s.volumes.status", { id: vol.id }, alice)).resolves.toMatchObject({
+      phase: "Bound",
+      capacity: "1Gi",
+    });
+  });
+
+  it("refuses bad names, sizes, paths and modes with 422 naming the field, and makes nothing", async () => {
+    const cases: [Record<string, unknown>, string][] = [
+      [{ name: "Bad_Name" }, "name"],
+      [{ name: "x".repeat(64) }, "name"],
+      [{ size: "-1Gi" }, "size"],
+      [{ size: "lots" }, "size"],
+      [{ size: "0" }, "size"],
+      [{ mountPath: "relative/path" }, "mountPath"],
+      [{ accessModes: ["ReadWriteSometimes"] }, "accessModes[0]"],
+      [{ type: "hostPath" }, "type"],
+      [{ storageClass: "Not_A_Class" }, "storageClass"],
+    ];
+    for (const [change, field] of cases) {
+      const err = await create({ namespace: ns.id, name: "bad", mountPath: "/data", ...change }).catch(
+        (e: unknown) => e,
+      );
+      expect(err).toMatchObject({ code: 422, type: "VALIDATION_ERROR" });
+      expect((err as { data: { field: string }[] }).data[0]?.field).toBe(field);
+    }
+    await expect(t.broker.call("v1.k8s.volumes.count", { query: { namespace: ns.id } })).resolves.toBe(1);
+    expect((await t.kubectl("get", "pvc", "-n", "media", "-o", "name")).trim()).toBe("persistentvolumeclaim/shared");
+  });
+
+  it("answers 404 for a namespace that is not the caller's or does not exist, 409 for a taken name", async () => {
+    await expect(create({ namespace: ns.id, name: "mine", mountPath: "/d" }, bob)).rejects.toMatchObject({
+      code: 404,
+      type: "NOT_FOUND",
+    });
+    await expect(create({ namespace: "no-such-namespace-id", name: "x", mountPath: "/d" })).rejects.toMatchObject({
+      code: 404,
+      type: "NOT_FOUND",
+    });
+    await expect(create({ namespace: ns.id, name: "shared", mountPath: "/d" })).rejects.toMatchObject({
+      code: 409,
+      type: "ALREADY_EXISTS",
+      data: { field: "name" },
+    });
+    await expect(t.broker.call("v1.k8s.volumes.count", { query: { namespace: ns.id } })).resolves.toBe(1);
+  });
+
+  it("accepts a class the cluster cannot provision (it serves no StorageClass list) and says Pending and why", async () => {
+    const vol = await create({
+      namespace: ns.id,
+      name: "stuck",
+      mountPath: "/data",
+      storageClass: "sandbox-unavailable",
+      size: "2Gi",
+    });
+    expect(vol.status.phase).toBe("Pending");
+    const pending = await waitFor(
+      async () => {
+        const v = await get(vol.id);
+        return v.status.reason === "ProvisioningFailed" ? v : undefined;
+      },
+      5000,
+      "the reason recorded",
+    );
+    expect(pending.status).toMatchObject({ phase: "Pending", message: expect.stringMatching(/sandbox-unavailable/) });
+    await expect(t.broker.call("v1.k8s.volumes.status", { id: vol.id }, alice)).resolves.toMatchObject({
+      phase: "Pending",
+      reason: "ProvisioningFailed",
+      storageClass: "sandbox-unavailable",
+    });
+    expect((await pvc("media", "stuck")).status?.phase).toBe("Pending");
+  });
+
+  it("refuses a claim beyond the namespace's quota with 422, leaving no record and no claim", async () => {
+    const small = await t.broker.call<NamespaceEntity, object>(
+      "v1.k8s.namespaces.create",
+      { name: "small", quota: { storage: 1, persistentvolumeclaims: 5 } },
+      alice,
+    );
+    const err = await create({ namespace: small.id, name: "big", mountPath: "/d", size: "5Gi" }).catch(
+      (e: unknown) => e,
+    );
+    expect(err).toMatchObject({
+      code: 422,
+      type: "VALIDATION_ERROR",
+      data: [expect.objectContaining({ field: "size" })],
+    });
+    await expect(t.broker.call("v1.k8s.volumes.count", { query: { namespace: small.id } })).resolves.toBe(0);
+    expect((await t.kubectl("get", "pvc", "-n", "small", "-o", "name")).trim()).toBe("");
+  });
+});
+
+describe("v1.k8s.volumes drift and removal", () => {
+  it("puts back a claim deleted behind the suite's back", async () => {
+    const vol = await create({ namespace: ns.id, name: "kept", mountPath: "/kept" });
+    await waitFor(async () => (await get(vol.id)).status.phase === "Bound", 5000, "Bound");
+    await t.kubectl("delete", "pvc", "kept", "-n", "media", "--wait=true");
+    await waitFor(async () => (await t.kubectlRaw("get", "pvc", "kept", "-n", "media")).code === 0, 5000, "claim back");
+    await waitFor(async () => (await get(vol.id)).status.phase === "Bound", 5000, "Bound again");
+  });
+
+  it("removes the claim and the record", async () => {
+    const vol = await create({ namespace: ns.id, name: "temp", mountPath: "/tmp/x" });
+    await expect(t.broker.call("v1.k8s.volumes.remove", { id: vol.id }, bob)).rejects.toMatchObject({ code: 404 });
+    await t.broker.call("v1.k8s.volumes.remove", { id: vol.id }, alice);
+    await expect(get(vol.id)).rejects.toMatchObject({ code: 404 });
+    await waitFor(
+      async () => /NotFound/.test((await t.kubectlRaw("get", "pvc", "temp", "-n", "media")).stderr),
+      5000,
+      "claim gone",
+    );
+  });
+
+  it("goes with its namespace: no claim, no record", async () => {
+    const gone = await t.broker.call<NamespaceEntity, object>("v1.k8s.namespaces.create", { name: "scratch" }, alice);
+    await create({ namespace: gone.id, name: "a", mountPath: "/a" });
+    await create({ namespace: gone.id, name: "b", mountPath: "/b", size: "2Gi" });
+    await t.broker.call("v1.k8s.namespaces.remove", { id: gone.id }, alice);
+    await waitFor(
+      async () =>
+        (await t.broker.call<number, object>("v1.k8s.volumes.count", { query: { namespace: gone.id } })) === 0,
+      8000,
+      "volume records gone",
+    );
+    await waitFor(
+      async () => /NotFound/.test((await t.kubectlRaw("get", "namespace", "scratch")).stderr),
+      8000,
+      "namespace gone",
+    );
+    const left = await t.kubectlRaw("get", "all,pvc,cm,secret,quota,limits", "-n", "scratch", "-o", "name");
+    expect(left.stdout.trim()).toBe("");
+    await expect(t.broker.call("v1.k8s.namespaces.get", { id: gone.id })).rejects.toMatchObject({ code: 404 });
+  });
+});
