@@ -12,7 +12,8 @@ import type { Server } from "node:http";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { ServiceBroker, type BrokerOptions, type ServiceSchema } from "moleculer";
+import { inspect } from "node:util";
+import { Loggers, ServiceBroker, type BrokerOptions, type ServiceSchema } from "moleculer";
 import { startSandbox, type Sandbox, type SandboxOptions } from "../../../lib/sandbox/index.ts";
 import { signToken } from "../../../lib/auth.ts";
 import ApiService, { type Settings as ApiSettings } from "../../../services/api.service.ts";
@@ -32,8 +33,12 @@ export interface StackOptions {
   sandbox?: SandboxOptions;
   /** Extra settings per service short name (`deployments`, `namespaces`, ...). */
   settings?: Record<string, Record<string, unknown>>;
-  /** Extra services on the services' broker (a test's caller service). */
+  /** Extra services on the services' broker. */
   extra?: Partial<ServiceSchema>[];
+  /** Services on the gateway's broker (with `gateway: true`): callers whose calls cross NATS. */
+  gatewayServices?: Partial<ServiceSchema>[];
+  /** Record every log line of the services' broker (all levels) in `lines`. */
+  recordLogs?: boolean;
 }
 
 export interface KubectlResult {
@@ -46,6 +51,10 @@ export interface Stack {
   sandbox: Sandbox;
   /** The broker of the domain services and v1.kube. */
   services: ServiceBroker;
+  /** The gateway's broker (with `gateway: true`), else the services' broker. */
+  gatewayBroker: ServiceBroker;
+  /** Every log line of the services' broker, when started with `recordLogs`. */
+  lines: string[];
   /** The gateway's URL when started with `gateway: true`. */
   url: string;
   kubeconfigPath: string;
@@ -63,6 +72,19 @@ export interface Stack {
   /** kubectl … -o json, parsed. */
   kubectlJson<T = { items: Record<string, unknown>[] }>(...args: string[]): Promise<T>;
   stop(): Promise<void>;
+}
+
+/** A logger that keeps every line (all levels, objects rendered in full). */
+class RecordingLogger extends Loggers.Base<{ level?: "trace" }> {
+  readonly lines: string[] = [];
+  override getLogHandler(bindings: { mod?: string }): (type: string, args: unknown[]) => void {
+    return (type, args) => {
+      const text = args
+        .map((a) => (typeof a === "string" ? a : inspect(a, { depth: null, breakLength: Infinity })))
+        .join(" ");
+      this.lines.push(`${type} [${bindings.mod ?? ""}] ${text}`);
+    };
+  }
 }
 
 /** The optional services that exist in this checkout (volumes and envs arrive with their own issues). */
@@ -83,7 +105,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     options.gateway === true
       ? { namespace: brokerNamespace, transporter: NATS, nodeID: `${brokerNamespace}-services` }
       : { nodeID: `${brokerNamespace}-services` };
-  const services = new ServiceBroker({ logger: false, ...transport });
+  const recorder = new RecordingLogger({ level: "trace" });
+  const services = new ServiceBroker({ logger: options.recordLogs === true ? recorder : false, ...transport });
   const settingsOf = (short: string, base: object | undefined, extra: Record<string, unknown>) => ({
     ...base,
     ...extra,
@@ -132,6 +155,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         transporter: NATS,
         nodeID: `${brokerNamespace}-gateway`,
       });
+      for (const svc of options.gatewayServices ?? []) gateway.createService(svc as ServiceSchema);
       gateway.createService({
         ...ApiService,
         settings: {
@@ -178,6 +202,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   return {
     sandbox,
     services,
+    gatewayBroker: gateway ?? services,
+    lines: recorder.lines,
     url,
     kubeconfigPath,
     token: (userID, admin = false) => signToken({ userID, admin }, SECRET),
