@@ -1,0 +1,215 @@
+/**
+ * The reference example's steps over REST (the README's curl walk-through), the gateway on one node and the domain
+ * services on another over NATS, against a real sandbox; bad input answered 4xx naming the field with nothing
+ * half-made; `POST /images/:id/deploy` with the personal default namespace.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
+import type { DeploymentEntity, ImageEntity, NamespaceEntity } from "../../lib/entities.ts";
+import { nginxDefaultConf } from "../../examples/reference-example.service.ts";
+import { startStack, waitUntil, type Stack } from "../integration/deployments/stack.ts";
+
+let stack: Stack;
+let carol: string;
+let dave: string;
+let ns: NamespaceEntity;
+let php: ImageEntity;
+let nginx: ImageEntity;
+const created: Record<string, DeploymentEntity> = {};
+let volumeId = "";
+
+const claim = (claimName: string) => [
+  { name: "data", type: "persistentVolumeClaim", mountPath: "/var/www/html", persistentVolumeClaim: { claimName } },
+];
+
+async function availableOverRest(id: string): Promise<Record<string, unknown>> {
+  return waitUntil(
+    async () => {
+      const res = await stack.rest("GET", `/api/v1/k8s/deployments/${id}/status`, carol);
+      return res.status === 200 && res.body.phase === "Available" ? res.body : undefined;
+    },
+    10_000,
+    `deployment ${id} Available`,
+  );
+}
+
+beforeAll(async () => {
+  stack = await startStack({
+    gateway: true,
+    settings: { deployments: { maxReplicas: 3, allowedDomains: ["example.com"] } },
+  });
+  carol = await stack.token("carol");
+  dave = await stack.token("dave");
+}, 30_000);
+
+afterAll(async () => {
+  await stack?.stop();
+});
+
+describe("the reference example over REST across nodes", () => {
+  it("creates the namespace, the shared volume and both deployments, which become Available", async () => {
+    const nsRes = await stack.rest("POST", "/api/v1/k8s/namespaces", carol, { name: "shop" });
+    expect(nsRes.status).toBe(200);
+    ns = nsRes.body as unknown as NamespaceEntity;
+    const vol = await stack.rest("POST", "/api/v1/k8s/volumes", carol, {
+      namespace: ns.id,
+      name: "my-app-nginx-php-data",
+      type: "persistentVolumeClaim",
+      mountPath: "/var/www/html",
+    });
+    expect(vol.status).toBe(200);
+    volumeId = String(vol.body.id);
+    php = (await stack.rest("GET", "/api/v1/k8s/images/resolve/php-8-1-0-fpm", carol)).body as unknown as ImageEntity;
+    nginx = (await stack.rest("GET", "/api/v1/k8s/images/resolve/nginx-1-27", carol)).body as unknown as ImageEntity;
+
+    const phpRes = await stack.rest("POST", "/api/v1/k8s/deployments", carol, {
+      name: "my-app-php",
+      namespace: ns.id,
+      image: php.id,
+      volumes: claim("my-app-nginx-php-data"),
+    });
+    expect(phpRes).toMatchObject({ status: 200, body: { name: "my-app-php", revision: 1 } });
+    const nginxRes = await stack.rest("POST", "/api/v1/k8s/deployments", carol, {
+      name: "my-app-nginx",
+      namespace: ns.id,
+      image: nginx.id,
+      vHosts: ["my-app.nginx.example.com"],
+      volumes: claim("my-app-nginx-php-data"),
+      configMap: { name: "nginx-config", data: { "default.conf": nginxDefaultConf("my-app-php", "shop") } },
+    });
+    expect(nginxRes).toMatchObject({
+      status: 200,
+      body: { name: "my-app-nginx", configMap: { name: "nginx-config" } },
+    });
+    created.php = phpRes.body as unknown as DeploymentEntity;
+    created.nginx = nginxRes.body as unknown as DeploymentEntity;
+
+    for (const d of [created.php, created.nginx]) {
+      const status = await availableOverRest(d.id);
+      expect(status).toMatchObject({ replicas: 1, readyReplicas: 1, availableReplicas: 1 });
+      expect((status.pods as { ready: boolean }[]).map((p) => p.ready)).toEqual([true]);
+    }
+    const out = await stack.kubectl("get", "deploy,svc,ingress,cm,secret,pvc", "-n", "shop", "-o", "name");
+    expect(out.stdout.split("\n").filter(Boolean).sort()).toEqual(
+      expect.arrayContaining([
+        "configmap/my-app-nginx-env",
+        "configmap/my-app-nginx-nginx-config",
+        "configmap/my-app-php-env",
+        "deployment.apps/my-app-nginx",
+        "deployment.apps/my-app-php",
+        "ingress.networking.k8s.io/my-app-nginx-ingress",
+        "persistentvolumeclaim/my-app-nginx-php-data",
+        "secret/my-app-nginx-env",
+        "secret/my-app-php-env",
+        "service/my-app-nginx-service",
+        "service/my-app-php-service",
+      ]),
+    );
+  });
+
+  it("answers GET /deployments/:id/generate with the objects, and the list and get without secrets", async () => {
+    const gen = await stack.rest("GET", `/api/v1/k8s/deployments/${created.nginx?.id ?? ""}/generate`, carol);
+    expect(gen.status).toBe(200);
+    expect((gen.body.items as { kind: string }[]).map((o) => o.kind)).toEqual([
+      "ConfigMap",
+      "Deployment",
+      "Service",
+      "Ingress",
+    ]);
+    const secret = await stack.kubectlJson<{ data: Record<string, string> }>(
+      "get",
+      "secret",
+      "my-app-php-env",
+      "-n",
+      "shop",
+    );
+    const value = Buffer.from(secret.data.PHP_ROOT_PASSWORD ?? "", "base64").toString("utf8");
+    expect(value).not.toBe("");
+    const bodies = [
+      gen.body,
+      (await stack.rest("GET", "/api/v1/k8s/deployments", carol)).body,
+      (await stack.rest("GET", `/api/v1/k8s/deployments/${created.php?.id ?? ""}`, carol)).body,
+      (await stack.rest("GET", `/api/v1/k8s/envs/pack/${created.php?.id ?? ""}`, carol)).body,
+      (await stack.rest("GET", `/api/v1/k8s/deployments/${created.php?.id ?? ""}/generate`, carol)).body,
+    ];
+    expect(JSON.stringify(bodies)).not.toContain(value);
+  });
+
+  it("refuses bad input with 4xx naming the field, and makes nothing", async () => {
+    const base = { namespace: ns.id, image: nginx.id };
+    const cases: [string, Record<string, unknown>, number, string][] = [
+      [carol, { ...base, name: "x1", replicas: 4 }, 422, "replicas"],
+      [carol, { ...base, name: "x2", replicas: -1 }, 422, "replicas"],
+      [carol, { ...base, name: "x3", vHosts: ["bad host!"] }, 422, "vHosts[0]"],
+      [carol, { ...base, name: "x4", vHosts: ["shop.example.org"] }, 422, "vHosts[0]"],
+      [carol, { ...base, name: "x5", volumes: claim("missing") }, 422, "volumes[0].persistentVolumeClaim.claimName"],
+      [carol, { ...base, name: "x6", configMap: { name: "c", data: { "a/b": "x" } } }, 422, "configMap.data.a/b"],
+      [carol, { ...base, name: "x7", image: "unknown-image" }, 404, "image"],
+      [dave, { ...base, name: "x8" }, 404, "namespace"],
+      [carol, { ...base, name: "my-app-php" }, 409, "name"],
+    ];
+    for (const [token, body, status, field] of cases) {
+      const res = await stack.rest("POST", "/api/v1/k8s/deployments", token, body);
+      expect({ name: body.name, status: res.status }).toEqual({ name: body.name, status });
+      expect(JSON.stringify(res.body.data)).toContain(field);
+    }
+    const list = await stack.rest("GET", "/api/v1/k8s/deployments", carol);
+    expect((list.body.rows as { name: string }[]).map((r) => r.name).sort()).toEqual(["my-app-nginx", "my-app-php"]);
+    const out = await stack.kubectl("get", "deploy", "-n", "shop", "-o", "name");
+    expect(out.stdout.trim().split("\n").sort()).toEqual([
+      "deployment.apps/my-app-nginx",
+      "deployment.apps/my-app-php",
+    ]);
+  });
+
+  it("deploys an image by POST /images/:id/deploy into the caller's personal namespace with a default route", async () => {
+    const res = await stack.rest("POST", `/api/v1/k8s/images/${nginx.id}/deploy`, carol, {});
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ name: "nginx-1-27", replicas: 1 });
+    const personal = await stack.rest("GET", "/api/v1/k8s/namespaces/resolve/user-carol", carol);
+    expect(personal.body).toMatchObject({ name: "user-carol", owner: "carol" });
+    expect(res.body.vHosts).toEqual([`nginx-1-27.user-carol.${String(personal.body.domain)}`]);
+    await availableOverRest(String(res.body.id));
+    const again = await stack.rest("POST", `/api/v1/k8s/images/${nginx.id}/deploy`, carol, {});
+    expect(again).toMatchObject({ status: 409, body: { type: "ALREADY_EXISTS", data: { field: "name" } } });
+    const named = await stack.rest("POST", `/api/v1/k8s/images/${php.id}/deploy`, carol, {
+      namespace: ns.id,
+      name: "worker",
+      vHosts: ["worker.example.com"],
+      replicas: 2,
+    });
+    expect(named).toMatchObject({ status: 200, body: { name: "worker", namespace: ns.id, replicas: 2 } });
+    const stranger = await stack.rest("POST", `/api/v1/k8s/images/${php.id}/deploy`, dave, { namespace: ns.id });
+    expect(stranger.status).toBe(404);
+    const unknown = await stack.rest("POST", "/api/v1/k8s/images/nope/deploy", carol, {});
+    expect(unknown).toMatchObject({ status: 404, body: { data: { what: "image" } } });
+    await stack.rest("DELETE", `/api/v1/k8s/deployments/${String(named.body.id)}`, carol);
+    await stack.rest("DELETE", `/api/v1/k8s/deployments/${String(res.body.id)}`, carol);
+  });
+
+  it("removes both deployments and the volume, leaving nothing of ours in the namespace", async () => {
+    for (const d of [created.nginx, created.php]) {
+      const res = await stack.rest("DELETE", `/api/v1/k8s/deployments/${d?.id ?? ""}`, carol);
+      expect(res.status).toBe(200);
+    }
+    expect((await stack.rest("DELETE", `/api/v1/k8s/volumes/${volumeId}`, carol)).status).toBe(200);
+    await waitUntil(
+      async () => {
+        const res = await stack.kubectl(
+          "get",
+          "deploy,svc,ingress,cm,secret,pvc,pods,rs",
+          "-n",
+          "shop",
+          "-l",
+          "app.kubernetes.io/managed-by=moleculer-k8s,app.kubernetes.io/component!=namespace",
+          "-o",
+          "name",
+        );
+        return res.code === 0 && res.stdout.trim() === "";
+      },
+      10_000,
+      "no objects left",
+    );
+    const envs = await stack.rest("GET", "/api/v1/k8s/envs", carol);
+    expect(envs.body.rows).toEqual([]);
+  });
+});
