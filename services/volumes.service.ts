@@ -63,6 +63,7 @@ import {
   type ReconcilerMethods,
   type ReconcilerOptions,
   type ReconcilerVars,
+  isRetryableError,
 } from "../mixins/reconciler.mixin.ts";
 import type { WritableNamespace } from "./namespaces.service.ts";
 import type {
@@ -131,6 +132,7 @@ const FIELD_MANAGER = "k8s.volumes";
 const PVC_REF = { apiVersion: "v1", kind: "PersistentVolumeClaim" } as const;
 export const VOLUME_REASONS = {
   PROVISIONING: "Provisioning",
+  NAMESPACE_PENDING: "NamespacePending",
   CLUSTER_UNAVAILABLE: "ClusterUnavailable",
   APPLY_FAILED: "ApplyFailed",
   RECREATING: "Recreating",
@@ -385,6 +387,15 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       const type = ctx.eventName?.slice(ctx.eventName.lastIndexOf(".") + 1);
       return this.onClaim(type === "added" || type === "deleted" ? type : "modified", ctx.params);
     },
+    /** A namespace that became Active: its volumes that waited for it are applied now. */
+    async "k8s.namespaces.updated"(ctx: Context<NamespaceEntity>) {
+      if (ctx.params.status?.phase !== "Active") return;
+      const waiting = await this.findRaw({ namespace: ctx.params.id, "status.phase": "Pending" });
+      for (const r of waiting) {
+        const reason = (r.status as VolumeStatus | undefined)?.reason;
+        if (reason !== VOLUME_REASONS.PROVISIONING) void this.reconcileNow(r._id);
+      }
+    },
     /** The namespace's volume records go with it (their claims with its Namespace; in `default`, deleted here). */
     async "k8s.namespaces.removed"(ctx: Context<NamespaceEntity>) {
       const ns = ctx.params;
@@ -471,6 +482,7 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       const reason = status?.reason;
       if (
         reason === VOLUME_REASONS.CLUSTER_UNAVAILABLE ||
+        reason === VOLUME_REASONS.NAMESPACE_PENDING ||
         reason === VOLUME_REASONS.APPLY_FAILED ||
         reason === VOLUME_REASONS.RECREATING
       ) {
@@ -588,6 +600,7 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       const keep =
         before?.phase === "Pending" &&
         before.reason !== VOLUME_REASONS.CLUSTER_UNAVAILABLE &&
+        before.reason !== VOLUME_REASONS.NAMESPACE_PENDING &&
         before.reason !== VOLUME_REASONS.APPLY_FAILED &&
         before.reason !== VOLUME_REASONS.RECREATING;
       if (!keep) {
@@ -680,7 +693,19 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       return err as Errors.MoleculerError;
     },
 
+    /** Retry also when the Namespace is not in the cluster yet (its record is Pending): it will be. */
+    isRetryableError(err: unknown): boolean {
+      return isRetryableError(err) || hasType(err, ERROR_TYPES.K8S_NOT_FOUND);
+    },
+
     unavailableStatus(err: unknown): VolumeStatus {
+      if (hasType(err, ERROR_TYPES.K8S_NOT_FOUND)) {
+        return {
+          phase: "Pending",
+          reason: VOLUME_REASONS.NAMESPACE_PENDING,
+          message: "the namespace is not in the cluster yet; the claim is created when it is",
+        };
+      }
       const message =
         typeof err === "object" && err !== null && "message" in err
           ? String((err as { message: unknown }).message)

@@ -33,7 +33,12 @@ export interface TenancyOptions {
 }
 
 export interface Tenancy {
+  /** The running sandbox (a new one after `startSandboxAgain`). */
   sandbox: Sandbox;
+  /** Stops the sandbox: the cluster is unreachable until `startSandboxAgain`. */
+  stopSandbox(): Promise<void>;
+  /** Starts an empty sandbox on the same port with the same token (v1.kube's kubeconfig stays valid). */
+  startSandboxAgain(): Promise<void>;
   broker: ServiceBroker;
   kubeconfigPath: string;
   /** Runs kubectl against the sandbox; resolves stdout (rejects with stderr on a non-zero exit). */
@@ -100,7 +105,9 @@ export async function startTenancy(opts: TenancyOptions = {}): Promise<Tenancy> 
       return { code: typeof e.code === "number" ? e.code : 1, stdout: e.stdout ?? "", stderr: e.stderr ?? "" };
     }
   };
-  return {
+  const port = Number(new URL(sandbox.url).port);
+  let running: Sandbox | undefined = sandbox;
+  const tenancy: Tenancy = {
     sandbox,
     broker,
     kubeconfigPath,
@@ -110,12 +117,24 @@ export async function startTenancy(opts: TenancyOptions = {}): Promise<Tenancy> 
       if (res.code !== 0) throw new Error(`kubectl ${args.join(" ")} failed (${res.code}): ${res.stderr}`);
       return res.stdout;
     },
+    stopSandbox: async () => {
+      const current = running;
+      running = undefined;
+      await current?.stop();
+    },
+    startSandboxAgain: async () => {
+      if (running !== undefined) return;
+      running = await startSandbox({ podReadyDelayMs: 20, ...opts.sandbox, port, token: sandbox.token });
+      tenancy.sandbox = running;
+    },
     stop: async () => {
       await broker.stop();
-      await sandbox.stop();
+      await running?.stop();
+      running = undefined;
       await rm(dir, { recursive: true, force: true });
     },
   };
+  return tenancy;
 }
 
 /** Polls `check` until it returns a value other than undefined/false (every 20 ms, up to `timeoutMs`). */
