@@ -284,6 +284,8 @@ interface EnvMethods {
   applyEnvObjects(ref: DeploymentRef, records: readonly EnvValues[], previous?: readonly EnvValues[]): Promise<boolean>;
   /** Re-applies a deployment's env objects from the stored records (under the lock). */
   patchDeployment(ref: DeploymentRef): Promise<EnvPatchResult>;
+  /** patchDeployment for code that already holds the deployment's lock (taking it again would wait for itself). */
+  patchUnlocked(ref: DeploymentRef): Promise<EnvPatchResult>;
   /** Deletes a deployment's two env objects (by name when known, else by label); errors are logged, not thrown. */
   deleteEnvObjects(deploymentId: string, namespaceName: string, deploymentName?: string): Promise<void>;
   /** Removes the env records of a deployment and deletes its objects. */
@@ -376,7 +378,7 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
           try {
             return (await this.createEntity(ctx, record)) as unknown as EnvEntity;
           } catch (err) {
-            await this.patchDeployment(ref).catch(() => undefined);
+            await this.patchUnlocked(ref).catch(() => undefined);
             throw err;
           }
         });
@@ -411,7 +413,7 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
           try {
             return (await this.updateEntity(ctx, envId, changes)) as unknown as EnvEntity;
           } catch (err) {
-            await this.patchDeployment(ref).catch(() => undefined);
+            await this.patchUnlocked(ref).catch(() => undefined);
             throw err;
           }
         });
@@ -437,7 +439,7 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
           try {
             return (await this.removeEntity(ctx, envId)) as unknown as EnvEntity;
           } catch (err) {
-            await this.patchDeployment(ref).catch(() => undefined);
+            await this.patchUnlocked(ref).catch(() => undefined);
             throw err;
           }
         });
@@ -566,7 +568,7 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
             }
           } catch (err) {
             // Another node stored some of them first: apply what is stored (its values win) and go on.
-            const result = await this.patchDeployment(ref);
+            const result = await this.patchUnlocked(ref);
             if (hasCode(err, 409)) return { ...result, created };
             throw err;
           }
@@ -796,12 +798,14 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
     },
 
     patchDeployment(ref: DeploymentRef): Promise<EnvPatchResult> {
-      return this.withLock(ref.id, async () => {
-        const records = (await this.envsOf(ref.id)).map(toValues);
-        const applied = await this.applyEnvObjects(ref, records);
-        const name = envObjectName(ref.name);
-        return { checksum: checksumOf(records), configMapName: name, secretName: name, applied };
-      });
+      return this.withLock(ref.id, () => this.patchUnlocked(ref));
+    },
+
+    async patchUnlocked(ref: DeploymentRef): Promise<EnvPatchResult> {
+      const records = (await this.envsOf(ref.id)).map(toValues);
+      const applied = await this.applyEnvObjects(ref, records);
+      const name = envObjectName(ref.name);
+      return { checksum: checksumOf(records), configMapName: name, secretName: name, applied };
     },
 
     async deleteEnvObjects(deploymentId: string, namespaceName: string, deploymentName?: string): Promise<void> {

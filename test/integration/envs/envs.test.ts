@@ -457,6 +457,29 @@ describe("v1.k8s.envs concurrent writes", () => {
     await h.broker.call("v1.k8s.envs.remove", { id: stored[0]?.id }, as("bob"));
   });
 
+  it("puts the objects back to what is stored when the store fails after the apply (another node won)", async () => {
+    type Create = (ctx: unknown, fields: Record<string, unknown>) => Promise<unknown>;
+    const svc = h.broker.getLocalService("v1.k8s.envs") as unknown as { createEntity: Create };
+    const original = svc.createEntity;
+    // Another node stores the same key between this node's check and its insert (methods are bound to the service).
+    svc.createEntity = async (ctx, fields) => {
+      svc.createEntity = original;
+      await original(null, { ...fields, value: "other-node-value" });
+      return original(ctx, fields);
+    };
+    await expect(
+      h.broker.call(
+        "v1.k8s.envs.create",
+        { namespace: ns.id, deployment: php.id, key: "LATE", value: "this-node-value" },
+        as("bob"),
+      ),
+    ).rejects.toMatchObject({ code: 409, type: "ALREADY_EXISTS" });
+    expect((await configMapData("shop", "web-php-env")).LATE).toBe("other-node-value");
+    const [late] = (await envsOf(php.id)).filter((e) => e.key === "LATE");
+    await h.broker.call("v1.k8s.envs.remove", { id: late?.id }, as("bob"));
+    expect(await configMapData("shop", "web-php-env")).not.toHaveProperty("LATE");
+  });
+
   it("keeps one generated secret when createEnv runs concurrently (with the deployment-created reaction)", async () => {
     const d = await h.addDeployment({ name: "twin", namespace: ns.id, image: phpImage.id });
     await Promise.all(
