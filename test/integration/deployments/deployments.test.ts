@@ -287,3 +287,32 @@ describe("v1.k8s.deployments.remove", () => {
     });
   });
 });
+
+describe("v1.k8s.deployments on k8s.namespaces.removed", () => {
+  it("removes the namespace's deployment records and their envs", async () => {
+    const other = await stack.services.call<NamespaceEntity, object>("v1.k8s.namespaces.create", {
+      name: "gone",
+      owner: "alice",
+    });
+    await waitUntil(async () => (await stack.kubectl("get", "ns", "gone")).code === 0);
+    const php = await stack.services.call<ImageEntity, object>("v1.k8s.images.resolveName", { name: "php-8-1-0-fpm" });
+    const d = await call<DeploymentEntity>("v1.k8s.deployments.create", {
+      name: "app",
+      namespace: other.id,
+      image: php.id,
+    });
+    expect(await call<unknown[]>("v1.k8s.envs.find", { query: { deployment: d.id } })).not.toEqual([]);
+    await call("v1.k8s.namespaces.remove", { id: other.id });
+    await waitUntil(
+      async () => (await call<unknown[]>("v1.k8s.deployments.find", { query: { namespace: other.id } })).length === 0,
+      10_000,
+      "the namespace's deployments removed",
+    );
+    await waitUntil(
+      async () => (await call<unknown[]>("v1.k8s.envs.find", { query: { deployment: d.id } })).length === 0,
+      10_000,
+      "the deployment's envs removed",
+    );
+    await waitUntil(async () => (await stack.kubectl("get", "ns", "gone")).code !== 0, 10_000, "the Namespace gone");
+  });
+});

@@ -48,7 +48,12 @@ export interface KubectlResult {
 }
 
 export interface Stack {
-  sandbox: Sandbox;
+  /** The running sandbox (a new object after `restartSandbox`). */
+  readonly sandbox: Sandbox;
+  /** Stops the sandbox: the cluster goes away, the brokers keep running. */
+  stopSandbox(): Promise<void>;
+  /** Starts the sandbox again on the same port with the same token (and its objects, with `sandbox.stateFile`). */
+  restartSandbox(): Promise<void>;
   /** The broker of the domain services and v1.kube. */
   services: ServiceBroker;
   /** The gateway's broker (with `gateway: true`), else the services' broker. */
@@ -96,7 +101,8 @@ async function optionalService(file: string): Promise<Partial<ServiceSchema> | u
 }
 
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
-  const sandbox = await startSandbox({ port: 0, podReadyDelayMs: 20, ...options.sandbox });
+  let sandbox = await startSandbox({ port: 0, podReadyDelayMs: 20, ...options.sandbox });
+  let sandboxRunning = true;
   const dir = await mkdtemp(path.join(os.tmpdir(), "deployments-stack-"));
   const kubeconfigPath = path.join(dir, "kubeconfig");
   await sandbox.writeKubeconfig(kubeconfigPath);
@@ -200,7 +206,18 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     });
 
   return {
-    sandbox,
+    get sandbox() {
+      return sandbox;
+    },
+    async stopSandbox() {
+      await sandbox.stop();
+      sandboxRunning = false;
+    },
+    async restartSandbox() {
+      const port = Number(new URL(sandbox.url).port);
+      sandbox = await startSandbox({ podReadyDelayMs: 20, ...options.sandbox, port, token: sandbox.token });
+      sandboxRunning = true;
+    },
     services,
     gatewayBroker: gateway ?? services,
     lines: recorder.lines,
@@ -227,7 +244,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     async stop() {
       await gateway?.stop();
       await services.stop();
-      await sandbox.stop();
+      if (sandboxRunning) await sandbox.stop();
       await rm(dir, { recursive: true, force: true });
     },
   };
