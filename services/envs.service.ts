@@ -304,6 +304,8 @@ type Methods = DbMethods & MembershipMethods & EnvMethods;
 interface LocalVars extends DbVars, MembershipVars {
   envLocks: Map<string, Promise<unknown>>;
   envRetries: Map<string, { attempt: number; timer: NodeJS.Timeout }>;
+  /** What this node last applied per deployment (`appliedKey`), so a createEnv that adds nothing sends no write. */
+  envApplied: Map<string, string>;
   envActive: boolean;
 }
 type Ctx<P> = Context<P, CallerMeta>;
@@ -323,6 +325,10 @@ function namespaceLocked(name: string): Errors.MoleculerClientError {
     ERROR_TYPES.NAMESPACE_LOCKED,
     { namespace: name },
   );
+}
+/** Where and what a deployment's env objects hold: equal keys mean an apply would change nothing. */
+function appliedKey(ref: DeploymentRef, records: readonly EnvValues[]): string {
+  return `${ref.namespaceName}/${ref.name}/${checksumOf(records)}`;
 }
 function toValues(doc: RawDoc | Record<string, unknown>): EnvValues {
   return {
@@ -559,7 +565,10 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
             });
           }
           const all = [...current.map(toValues), ...added];
-          const applied = await this.applyEnvObjects(ref, all, current.map(toValues));
+          // Nothing new and already applied by this node (the deployment-created reaction after deployments.create's
+          // own call): no write.
+          const unchanged = added.length === 0 && this.envApplied.get(ref.id) === appliedKey(ref, all);
+          const applied = unchanged || (await this.applyEnvObjects(ref, all, current.map(toValues)));
           let created = 0;
           try {
             for (const record of added) {
@@ -777,6 +786,7 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       try {
         await apply(records);
       } catch (err) {
+        this.envApplied.delete(ref.id);
         if (!isRetryable(err)) {
           if (previous !== undefined) {
             await apply(previous).catch((undo: unknown) => {
@@ -789,6 +799,7 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
         this.scheduleRetry(ref.id);
         return false;
       }
+      this.envApplied.set(ref.id, appliedKey(ref, records));
       const retry = this.envRetries.get(ref.id);
       if (retry !== undefined) {
         clearTimeout(retry.timer);
@@ -845,6 +856,7 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
         clearTimeout(retry.timer);
         this.envRetries.delete(deploymentId);
       }
+      this.envApplied.delete(deploymentId);
       const removed = await this.withLock(deploymentId, () => this.removeEntities(null, { deployment: deploymentId }));
       if (namespaceName !== undefined) await this.deleteEnvObjects(deploymentId, namespaceName, deploymentName);
       return removed;
@@ -917,6 +929,7 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
   created() {
     this.envLocks = new Map();
     this.envRetries = new Map();
+    this.envApplied = new Map();
     this.envActive = false;
   },
 

@@ -80,6 +80,7 @@ describe("v1.k8s.envs.createEnv", () => {
   it("is idempotent: running it again keeps the generated secret and the checksum", async () => {
     const before = await secretData("shop", "web-php-env");
     const sum = await checksum(php.id);
+    const writes = h.sandbox.requestCounts().writes;
     const result: EnvPatchResult = await h.broker.call("v1.k8s.envs.createEnv", {
       deployment: php.id,
       namespace: ns.id,
@@ -92,6 +93,8 @@ describe("v1.k8s.envs.createEnv", () => {
       applied: true,
       created: 0,
     });
+    // Nothing new, and already applied: no write reached the cluster.
+    expect(h.sandbox.requestCounts().writes).toBe(writes);
     expect(await secretData("shop", "web-php-env")).toEqual(before);
     expect(await envsOf(php.id)).toHaveLength(1);
   });
