@@ -203,3 +203,103 @@ describe("v1.k8s.volumes drift and removal", () => {
     await expect(t.broker.call("v1.k8s.namespaces.get", { id: gone.id })).rejects.toMatchObject({ code: 404 });
   });
 });
+
+describe("v1.k8s.volumes.update", () => {
+  it("grows a claim, and refuses a shrink the cluster rejects with 422 size, keeping the record", async () => {
+    const vol = await create({ namespace: ns.id, name: "growing", mountPath: "/g", size: "1Gi" });
+    await waitFor(async () => (await get(vol.id)).status.phase === "Bound", 5000, "Bound");
+    await t.broker.call("v1.k8s.volumes.update", { id: vol.id, size: "3Gi" }, alice);
+    expect((await pvc("media", "growing")).spec.resources.requests.storage).toBe("3Gi");
+    await expect(t.broker.call("v1.k8s.volumes.update", { id: vol.id, size: "1Gi" }, alice)).rejects.toMatchObject({
+      code: 422,
+      data: [expect.objectContaining({ field: "size" })],
+    });
+    expect(await get(vol.id)).toMatchObject({ size: "3Gi" });
+    expect((await pvc("media", "growing")).spec.resources.requests.storage).toBe("3Gi");
+    await expect(
+      t.broker.call("v1.k8s.volumes.update", { id: vol.id, storageClass: "other" }, alice),
+    ).rejects.toMatchObject({ code: 422, data: [expect.objectContaining({ field: "storageClass" })] });
+  });
+});
+
+describe("v1.k8s.volumes.remove while a deployment mounts it", () => {
+  it("answers 409 IN_USE naming the deployment", async () => {
+    const vol = await create({ namespace: ns.id, name: "mounted", mountPath: "/m" });
+    // A stand-in v1.k8s.deployments (a real service of that name) that has one deployment mounting the claim.
+    const queries: unknown[] = [];
+    const double = t.broker.createService({
+      name: "k8s.deployments",
+      version: 1,
+      actions: {
+        find(ctx) {
+          queries.push((ctx.params as { query: unknown }).query);
+          return [{ id: "d1", name: "php-fpm" }];
+        },
+      },
+    });
+    await t.broker.waitForServices(["v1.k8s.deployments"], 5000);
+    try {
+      await expect(t.broker.call("v1.k8s.volumes.remove", { id: vol.id }, alice)).rejects.toMatchObject({
+        code: 409,
+        type: "IN_USE",
+        data: { usedBy: ["php-fpm"] },
+      });
+      expect(queries).toEqual([{ namespace: ns.id, "volumes.persistentVolumeClaim.claimName": "mounted" }]);
+      await expect(get(vol.id)).resolves.toMatchObject({ name: "mounted" });
+    } finally {
+      await t.broker.destroyService(double);
+    }
+    await t.broker.call("v1.k8s.volumes.remove", { id: vol.id }, alice);
+    await expect(get(vol.id)).rejects.toMatchObject({ code: 404 });
+  });
+});
+
+describe("a namespace being removed", () => {
+  it("refuses new volumes and changes with 409 NAMESPACE_LOCKED until the cluster has deleted it", async () => {
+    const slow = await t.broker.call<NamespaceEntity, object>("v1.k8s.namespaces.create", { name: "slow" }, alice);
+    // A ConfigMap with a finalizer holds the Namespace in Terminating until the finalizer is removed.
+    await t.broker.call("v1.kube.apply", {
+      objects: [
+        {
+          apiVersion: "v1",
+          kind: "ConfigMap",
+          metadata: { name: "held", namespace: "slow", finalizers: ["example.com/hold"] },
+          data: {},
+        },
+      ],
+      fieldManager: "test",
+    });
+    const removing = await t.broker.call<NamespaceEntity, object>("v1.k8s.namespaces.remove", { id: slow.id }, alice);
+    expect(removing.status.phase).toBe("Terminating");
+    await expect(create({ namespace: slow.id, name: "late", mountPath: "/l" })).rejects.toMatchObject({
+      code: 409,
+      type: "NAMESPACE_LOCKED",
+    });
+    await expect(
+      t.broker.call("v1.k8s.namespaces.update", { id: slow.id, quota: { pods: 1 } }, alice),
+    ).rejects.toMatchObject({ code: 409, type: "NAMESPACE_LOCKED" });
+    await new Promise((r) => setTimeout(r, 200));
+    await expect(t.broker.call("v1.k8s.namespaces.get", { id: slow.id })).resolves.toMatchObject({
+      status: { phase: "Terminating" },
+    });
+    await t.kubectl(
+      "patch",
+      "configmap",
+      "held",
+      "-n",
+      "slow",
+      "--type=merge",
+      "-p",
+      '{"metadata":{"finalizers":null}}',
+    );
+    await waitFor(
+      () =>
+        t.broker.call("v1.k8s.namespaces.get", { id: slow.id }).then(
+          () => false,
+          (err: { code?: number }) => err.code === 404,
+        ),
+      8000,
+      "record gone once the cluster is done",
+    );
+  });
+});
