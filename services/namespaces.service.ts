@@ -223,7 +223,7 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
   actions: {
     // list, find, count, get come from the db mixin; membership limits them to the caller's namespaces.
 
-    /** Creates a namespace owned by the caller (an internal call passes `owner`). REST: POST / @throws VALIDATION_ERROR, ALREADY_EXISTS, FORBIDDEN, DATABASE_UNAVAILABLE */
+    /** Creates a namespace owned by the caller (an internal call passes `owner`) and applies its objects (Pending ClusterUnavailable when the cluster is down). REST: POST / @throws VALIDATION_ERROR, ALREADY_EXISTS, NAMESPACE_LOCKED, FORBIDDEN, DATABASE_UNAVAILABLE */
     create: {
       rest: "POST /",
       permission: "signedIn",
@@ -308,7 +308,7 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       },
     },
 
-    /** Changes a namespace's domain or quota (owners); `name`, `owner`, `members` cannot change here. REST: PUT /:id, PATCH /:id @throws VALIDATION_ERROR, NOT_FOUND, FORBIDDEN, DATABASE_UNAVAILABLE */
+    /** Changes a namespace's domain or quota (owners) and re-applies its objects; `name`, `owner`, `members` cannot change here. REST: PUT /:id, PATCH /:id @throws VALIDATION_ERROR, NOT_FOUND, NAMESPACE_LOCKED, FORBIDDEN, DATABASE_UNAVAILABLE */
     update: {
       rest: ["PUT /:id", "PATCH /:id"],
       permission: "owner",
