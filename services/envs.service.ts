@@ -25,6 +25,7 @@
  */
 import type { Context, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import { Errors } from "moleculer";
+import { AsyncLocalStorage } from "node:async_hooks";
 import { randomBytes } from "node:crypto";
 import type { KubernetesObject, V1ConfigMap, V1Secret } from "@kubernetes/client-node";
 import { ENV_TYPES, SECRET_MASK, type EnvEntity, type EnvType } from "../lib/entities.ts";
@@ -294,6 +295,8 @@ interface EnvMethods {
   cleanNamespace(namespaceId: string | undefined, namespaceName?: string): Promise<number>;
   /** Retries the apply of a deployment's env objects later (capped exponential backoff). */
   scheduleRetry(deploymentId: string): void;
+  /** One retry: re-applies the deployment's env objects if it still exists; reschedules on a retryable failure. */
+  retryPatch(deploymentId: string): void;
   /** Re-applies the env objects of the deployment an object of ours belongs to, if it still exists. */
   repairObject(object: KubernetesObject, deleted: boolean): Promise<void>;
   /** Refuses queries and sorts on `value` from callers outside the broker. */
@@ -303,6 +306,8 @@ interface EnvMethods {
 type Methods = DbMethods & MembershipMethods & EnvMethods;
 interface LocalVars extends DbVars, MembershipVars {
   envLocks: Map<string, Promise<unknown>>;
+  /** The deployment locks the current call chain holds (see withLock). */
+  envLockScope: AsyncLocalStorage<ReadonlyMap<string, { active: boolean }>>;
   envRetries: Map<string, { attempt: number; timer: NodeJS.Timeout }>;
   /** What this node last applied per deployment (`appliedKey`), so a createEnv that adds nothing sends no write. */
   envApplied: Map<string, string>;
@@ -754,8 +759,18 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
     },
 
     withLock<T>(deploymentId: string, fn: () => Promise<T>): Promise<T> {
+      // Re-entrant for the call chain that holds the lock (a local k8s.envs.* listener that the store's awaited
+      // broadcast runs and that calls back into a locked action), while the holder is still running.
+      const held = this.envLockScope.getStore();
+      if (held?.get(deploymentId)?.active === true) return fn();
+      const token = { active: true };
+      const scope = new Map(held ?? []).set(deploymentId, token);
+      const guarded = () =>
+        this.envLockScope.run(scope, fn).finally(() => {
+          token.active = false;
+        });
       const previous = this.envLocks.get(deploymentId) ?? Promise.resolve();
-      const run = previous.then(fn, fn);
+      const run = previous.then(guarded, guarded);
       const tail = run.then(
         () => undefined,
         () => undefined,
@@ -888,21 +903,26 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       const attempt = (previous?.attempt ?? 0) + 1;
       const { initialMs, maxMs } = this.settings.retry;
       const delay = Math.min(initialMs * 2 ** (attempt - 1), maxMs);
+      // The retry is nobody's call chain: it must not inherit a lock the scheduling call holds.
       const timer = setTimeout(() => {
-        void (async () => {
-          const ref = await this.findDeploymentRef(deploymentId);
-          if (ref === undefined) {
-            this.envRetries.delete(deploymentId);
-            return;
-          }
-          await this.patchDeployment(ref);
-        })().catch((err: unknown) => {
-          this.logger.warn(`re-applying the env objects of deployment '${deploymentId}' failed: ${errorMessage(err)}`);
-          if (isRetryable(err)) this.scheduleRetry(deploymentId);
-        });
+        this.envLockScope.exit(() => this.retryPatch(deploymentId));
       }, delay);
       timer.unref();
       this.envRetries.set(deploymentId, { attempt, timer });
+    },
+
+    retryPatch(deploymentId: string): void {
+      void (async () => {
+        const ref = await this.findDeploymentRef(deploymentId);
+        if (ref === undefined) {
+          this.envRetries.delete(deploymentId);
+          return;
+        }
+        await this.patchDeployment(ref);
+      })().catch((err: unknown) => {
+        this.logger.warn(`re-applying the env objects of deployment '${deploymentId}' failed: ${errorMessage(err)}`);
+        if (isRetryable(err)) this.scheduleRetry(deploymentId);
+      });
     },
 
     async repairObject(object: KubernetesObject, deleted: boolean): Promise<void> {
@@ -928,6 +948,7 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
 
   created() {
     this.envLocks = new Map();
+    this.envLockScope = new AsyncLocalStorage();
     this.envRetries = new Map();
     this.envApplied = new Map();
     this.envActive = false;

@@ -4,6 +4,7 @@
  */
 import { describe, it, expect, beforeAll, afterAll } from "@jest/globals";
 import { ApiException } from "@kubernetes/client-node";
+import type { Context } from "moleculer";
 import { SECRET_MASK, type EnvEntity } from "../../../lib/entities.ts";
 import type { EnvPackResult, EnvPatchResult, EnvRenderResult } from "../../../services/envs.service.ts";
 import { as, startEnvHarness, waitFor, type DeploymentRecord, type EnvHarness } from "./harness.ts";
@@ -481,6 +482,29 @@ describe("v1.k8s.envs concurrent writes", () => {
     const [late] = (await envsOf(php.id)).filter((e) => e.key === "LATE");
     await h.broker.call("v1.k8s.envs.remove", { id: late?.id }, as("bob"));
     expect(await configMapData("shop", "web-php-env")).not.toHaveProperty("LATE");
+  });
+
+  it("lets a local k8s.envs.* listener call back into a write of the same deployment without a deadlock", async () => {
+    const seen: EnvPatchResult[] = [];
+    // The store broadcasts k8s.envs.created and waits for local listeners, while the deployment's lock is held.
+    const listener = h.broker.createService({
+      name: "envs-reentrant",
+      events: {
+        async "k8s.envs.created"(ctx: Context<EnvEntity>) {
+          if (ctx.params.key !== "REENTRANT") return;
+          seen.push(await ctx.call<EnvPatchResult, unknown>("v1.k8s.envs.patchConfigMap", { deployment: php.id }));
+        },
+      },
+    });
+    await h.broker.waitForServices(["envs-reentrant"]);
+    const env: EnvEntity = await h.broker.call(
+      "v1.k8s.envs.create",
+      { namespace: ns.id, deployment: php.id, key: "REENTRANT", value: "again" },
+      as("bob"),
+    );
+    expect(seen).toEqual([expect.objectContaining({ checksum: await checksum(php.id), applied: true })]);
+    await h.broker.destroyService(listener);
+    await h.broker.call("v1.k8s.envs.remove", { id: env.id }, as("bob"));
   });
 
   it("keeps one generated secret when createEnv runs concurrently (with the deployment-created reaction)", async () => {
