@@ -11,7 +11,7 @@
  *   `kube.limitranges.*`. An object of ours deleted or changed behind our back is applied again from the record.
  * - remove: the record becomes `Terminating`, the Namespace is deleted (Background); the record goes (and
  *   `k8s.namespaces.removed` is broadcast, so children remove theirs) when the cluster confirms the Namespace is gone.
- *   Cluster unreachable: the record goes at once and the deletion is retried (and swept by the resync). A cluster-owned
+ *   Cluster unreachable: the record goes at once and the deletion is retried (see `sweepOrphans`). A cluster-owned
  *   namespace (`default`) is never deleted: only our ResourceQuota and LimitRange in it.
  */
 import type { Context, ServiceSchema, ServiceSettingSchema } from "moleculer";
@@ -176,8 +176,9 @@ interface Settings extends ServiceSettingSchema {
   resyncIntervalSeconds?: number;
   reconciler?: ReconcilerOptions;
   /**
-   * Delete, on resync, Namespaces (and quota/limits objects) labelled as ours whose record id is unknown (default true):
-   * removals made while the cluster was down, after a restart. Turn off if two installations share a cluster.
+   * Delete, on resync, Namespaces (and quota/limits objects) labelled as ours whose record id is unknown: removals made
+   * while the cluster was down whose retry a restart lost. Default false: with a wrong or fresh database it would delete
+   * every tenant's namespace. Only for one installation per cluster.
    */
   sweepOrphans?: boolean;
 }
@@ -749,7 +750,7 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
     },
 
     async reconcileCandidates(): Promise<RawDoc[]> {
-      if (this.settings.sweepOrphans !== false) {
+      if (this.settings.sweepOrphans === true) {
         await this.sweepOrphans().catch((err: unknown) =>
           this.logger.warn(`Orphan sweep skipped: ${err instanceof Error ? err.message : String(err)}`),
         );

@@ -14,7 +14,7 @@
  * - status: `Pending | Bound | Lost` from `kube.persistentvolumeclaims.*`; a claim deleted or changed behind our back
  *   is applied again. `status` (GET /:id/status) reads the cluster's claim and its events.
  * - remove: refused while a deployment mounts the volume (409 IN_USE naming it, when v1.k8s.deployments runs); deletes
- *   the claim and the record. Cluster unreachable: the record goes and the deletion is retried (and swept by the resync).
+ *   the claim and the record. Cluster unreachable: the record goes and the deletion is retried (`sweepOrphans`: after a restart).
  * - `k8s.namespaces.removed`: the namespace's volume records are removed (the cluster deletes the claims with the
  *   Namespace; for a cluster-owned namespace such as `default` the claims are deleted here).
  */
@@ -147,7 +147,7 @@ interface Settings extends ServiceSettingSchema {
   storageClass?: string;
   resyncIntervalSeconds?: number;
   reconciler?: ReconcilerOptions;
-  /** Delete, on resync, claims labelled as ours whose volume record is gone (default true). */
+  /** Delete, on resync, claims labelled as ours whose volume record is gone (default false; see the namespaces service). */
   sweepOrphans?: boolean;
 }
 interface Orphan {
@@ -492,7 +492,7 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
     },
 
     async reconcileCandidates(): Promise<RawDoc[]> {
-      if (this.settings.sweepOrphans !== false) {
+      if (this.settings.sweepOrphans === true) {
         await this.sweepOrphans().catch((err: unknown) =>
           this.logger.warn(`Orphan sweep skipped: ${err instanceof Error ? err.message : String(err)}`),
         );

@@ -11,7 +11,7 @@ const bob = as("bob");
 let t: Tenancy;
 
 beforeAll(async () => {
-  t = await startTenancy();
+  t = await startTenancy({ settings: { sweepOrphans: true } });
 });
 afterAll(async () => {
   await t?.stop();
@@ -191,6 +191,43 @@ describe("v1.k8s.namespaces drift", () => {
       5000,
       "quota put back to 3 pods",
     );
+  });
+
+  it("puts back a Namespace label changed behind the suite's back", async () => {
+    await create({ name: "labelled" });
+    await t.kubectl("label", "namespace", "labelled", "pod-security.kubernetes.io/enforce=privileged", "--overwrite");
+    await waitFor(
+      async () =>
+        (await kubectlJson<Obj>("get", "namespace", "labelled")).metadata.labels?.[
+          "pod-security.kubernetes.io/enforce"
+        ] === "baseline",
+      5000,
+      "label put back",
+    );
+  });
+
+  it("with sweepOrphans, deletes on resync a Namespace labelled as the suite's whose record is unknown", async () => {
+    const svc = t.broker.getLocalService("v1.k8s.namespaces") as unknown as { resync(): Promise<string[]> };
+    const labels = { "app.kubernetes.io/managed-by": "moleculer-k8s", "app.kubernetes.io/component": "namespace" };
+    await t.broker.call("v1.kube.apply", {
+      objects: [
+        {
+          apiVersion: "v1",
+          kind: "Namespace",
+          metadata: { name: "orphan", labels, annotations: { "moleculer-k8s/id": "no-such-record-id-000" } },
+        },
+      ],
+      fieldManager: "test",
+    });
+    await waitFor(async () => (await t.kubectlRaw("get", "namespace", "orphan")).code === 0, 5000, "orphan there");
+    await svc.resync();
+    await waitFor(
+      async () => /NotFound/.test((await t.kubectlRaw("get", "namespace", "orphan")).stderr),
+      5000,
+      "orphan swept",
+    );
+    // What is not labelled as ours is never touched.
+    expect((await t.kubectlRaw("get", "namespace", "foreign")).code).toBe(0);
   });
 
   it("sends no write on a resync when nothing drifted", async () => {
