@@ -303,3 +303,17 @@ describe("a namespace being removed", () => {
     );
   });
 });
+
+describe("v1.k8s.volumes resync", () => {
+  it("sends no write when nothing drifted, a Pending claim included", async () => {
+    const svc = t.broker.getLocalService("v1.k8s.volumes") as unknown as { resync(): Promise<string[]> };
+    await new Promise((r) => setTimeout(r, 200));
+    await svc.resync();
+    const before = t.sandbox.requestCounts();
+    expect(await svc.resync()).toEqual([]);
+    expect(t.sandbox.requestCounts().writes).toBe(before.writes);
+    const all = await t.broker.call<VolumeEntity[], object>("v1.k8s.volumes.find", {});
+    expect(all.map((v) => v.status.phase)).toContain("Pending");
+    expect(all.length).toBeGreaterThan(2);
+  });
+});
