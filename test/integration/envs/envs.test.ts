@@ -570,6 +570,44 @@ describe("v1.k8s.envs reactions", () => {
     expect(await envsOf(php.id)).not.toHaveLength(0);
   });
 
+  it("refuses changes while the namespace is being removed (409 NAMESPACE_LOCKED), then cleans up", async () => {
+    const closing = await h.createNamespace("closing", "alice");
+    const d = await h.addDeployment({ name: "app", namespace: closing.id, image: "none" });
+    const env: EnvEntity = await h.broker.call(
+      "v1.k8s.envs.create",
+      { namespace: closing.id, deployment: d.id, key: "A", value: "1" },
+      as("alice"),
+    );
+    // An object with a finalizer keeps the Namespace (and so the record) terminating until it is released.
+    await h.core.createNamespacedConfigMap({
+      namespace: "closing",
+      body: { metadata: { name: "blocker", finalizers: ["example.com/hold"] } },
+    });
+    await h.broker.call("v1.k8s.namespaces.remove", { id: closing.id }, as("alice"));
+    const record = await h.broker.call<{ status: { phase: string } }, unknown>("v1.k8s.namespaces.get", {
+      id: closing.id,
+    });
+    expect(record.status.phase).toBe("Terminating");
+    const locked = { code: 409, type: "NAMESPACE_LOCKED" };
+    await expect(
+      h.broker.call(
+        "v1.k8s.envs.create",
+        { namespace: closing.id, deployment: d.id, key: "B", value: "2" },
+        as("alice"),
+      ),
+    ).rejects.toMatchObject(locked);
+    await expect(h.broker.call("v1.k8s.envs.update", { id: env.id, value: "3" }, as("alice"))).rejects.toMatchObject(
+      locked,
+    );
+    expect((await envsOf(d.id)).map((e) => [e.key, e.value])).toEqual([["A", "1"]]);
+    await h.core.patchNamespacedConfigMap({
+      name: "blocker",
+      namespace: "closing",
+      body: [{ op: "remove", path: "/metadata/finalizers" }],
+    });
+    await waitFor(async () => (await envsOf(d.id)).length === 0, 10_000, "envs cleaned");
+  });
+
   it("cleans a namespace's envs and objects when the namespace is removed", async () => {
     await h.broker.call("v1.k8s.namespaces.remove", { id: ns.id }, as("alice"));
     await waitFor(
