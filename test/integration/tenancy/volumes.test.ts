@@ -99,6 +99,27 @@ describe("v1.k8s.volumes.create", () => {
     expect((await t.kubectl("get", "pvc", "-n", "media", "-o", "name")).trim()).toBe("persistentvolumeclaim/shared");
   });
 
+  it("lets a viewer of the namespace read its volumes but not create or remove them", async () => {
+    await t.broker.call("v1.k8s.namespaces.addMember", { id: ns.id, userID: "vera", role: "viewer" }, alice);
+    const vera = as("vera");
+    await expect(create({ namespace: ns.id, name: "viewer-made", mountPath: "/v" }, vera)).rejects.toMatchObject({
+      code: 403,
+      type: "FORBIDDEN",
+    });
+    const [shared] = await t.broker.call<VolumeEntity[], object>(
+      "v1.k8s.volumes.find",
+      { query: { name: "shared" } },
+      vera,
+    );
+    expect(shared).toMatchObject({ name: "shared", namespace: ns.id });
+    await expect(t.broker.call("v1.k8s.volumes.remove", { id: shared?.id ?? "" }, vera)).rejects.toMatchObject({
+      code: 403,
+    });
+    await expect(t.broker.call("v1.k8s.volumes.status", { id: shared?.id ?? "" }, vera)).resolves.toMatchObject({
+      phase: "Bound",
+    });
+  });
+
   it("answers 404 for a namespace that is not the caller's or does not exist, 409 for a taken name", async () => {
     await expect(create({ namespace: ns.id, name: "mine", mountPath: "/d" }, bob)).rejects.toMatchObject({
       code: 404,
