@@ -7,7 +7,8 @@ import { existsSync } from "node:fs";
 import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import { stringify } from "yaml";
-import { ApiServer, type RequestCounts } from "./server.ts";
+import { ApiServer, type AuditEntry, type RequestCounts } from "./server.ts";
+import { bootstrapPolicy, RBAC_KEYS } from "./http/rbac.ts";
 import { Store, type StoreState } from "./store.ts";
 import { startControllers, type Controllers } from "./controllers/index.ts";
 import { NODE_NAME } from "./controllers/events.ts";
@@ -15,13 +16,17 @@ import { followPodLog, podMetrics, renderPodLog } from "./synthetic.ts";
 import { SERVER_VERSION } from "./server.ts";
 import { timestamp } from "./store.ts";
 
+export type { AuditEntry } from "./server.ts";
+
 export interface SandboxOptions {
   /** Default 127.0.0.1. */
   host?: string;
   /** 0 = a free port (default). */
   port?: number;
-  /** Bearer token clients must present (default: random). */
+  /** Bearer token of the admin user, `sandbox-admin` in group system:masters (default: random). */
   token?: string;
+  /** How many requests `auditLog()` keeps (default 10000). */
+  auditLogSize?: number;
   /** How long pods take to become Ready (default 1000 ms; tests ~20). */
   podReadyDelayMs?: number;
   /** How long Jobs run (default 3000 ms). */
@@ -45,6 +50,11 @@ export interface Sandbox {
   kubeconfig(): string;
   writeKubeconfig(path: string): Promise<void>;
   requestCounts(): RequestCounts;
+  /**
+   * Every request, oldest first (bounded by auditLogSize): user, verb, apiGroup, resource, subresource, namespace,
+   * name, code. For tests: "did this ServiceAccount get a 403".
+   */
+  auditLog(): AuditEntry[];
   /** Ends every open watch and log stream, as an apiserver restart would (clients resume or re-list); for tests. */
   dropWatches(): number;
   stop(): Promise<void>;
@@ -141,6 +151,21 @@ function ensureNode(store: Store): void {
   });
 }
 
+/** kube-apiserver's bootstrap RBAC policy (cluster-admin, discovery, basic-user), put back if missing. */
+function ensureRbac(store: Store): void {
+  const policy = bootstrapPolicy();
+  for (const role of policy.clusterRoles) {
+    if (store.getRef(RBAC_KEYS.clusterRoles, undefined, role.metadata.name) === undefined) {
+      store.create(RBAC_KEYS.clusterRoles, role);
+    }
+  }
+  for (const binding of policy.clusterRoleBindings) {
+    if (store.getRef(RBAC_KEYS.clusterRoleBindings, undefined, binding.metadata.name) === undefined) {
+      store.create(RBAC_KEYS.clusterRoleBindings, binding);
+    }
+  }
+}
+
 export function kubeconfigYAML(url: string, token: string): string {
   return stringify({
     apiVersion: "v1",
@@ -158,6 +183,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   const token = options.token ?? randomBytes(24).toString("base64url");
   const store = await loadStore(options.stateFile, options.historySize, log);
   ensureNode(store);
+  ensureRbac(store);
   const controllers = startControllers(store, {
     podReadyDelayMs: options.podReadyDelayMs ?? 1000,
     jobDurationMs: options.jobDurationMs ?? 3000,
@@ -166,6 +192,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   const server = new ApiServer({
     store,
     token,
+    ...(options.auditLogSize === undefined ? {} : { auditLogSize: options.auditLogSize }),
     host: options.host ?? "127.0.0.1",
     port: options.port ?? 0,
     hooks: { renderPodLog, followPodLog, podMetrics },
@@ -192,6 +219,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       await writeFile(path, kubeconfig(), { mode: 0o600 });
     },
     requestCounts: () => server.requestCounts(),
+    auditLog: () => server.auditLog(),
     dropWatches: () => server.dropStreams(),
     async stop(): Promise<void> {
       if (stopped) return;

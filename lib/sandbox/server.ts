@@ -6,7 +6,6 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { createServer as createHttpsServer, type Server as HttpsServer } from "node:https";
 import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from "node:net";
 import { selfSignedCertificate } from "./http/tls.ts";
-import { timingSafeEqual } from "node:crypto";
 import fastJsonPatch from "fast-json-patch";
 import { parse as parseYAML } from "yaml";
 import { combineMatchers, parseFieldSelector, parseLabelSelector } from "./selectors.ts";
@@ -25,7 +24,16 @@ import {
   unsupportedMediaTypeError,
 } from "./status.ts";
 import { clone, timestamp, type Store } from "./store.ts";
-import { groupVersionOf, type KubeObject, type ResourceType } from "./types.ts";
+import { groupVersionOf, REVIEW_KEYS, type KubeObject, type ResourceType } from "./types.ts";
+import { Authenticator } from "./http/auth.ts";
+import {
+  authorize,
+  forbiddenError,
+  requestAttributes,
+  rulesReviewStatus,
+  type RequestAttributes,
+  type UserInfo,
+} from "./http/rbac.ts";
 import {
   aggregatedDiscovery,
   AGGREGATED_V2,
@@ -94,7 +102,10 @@ export interface SyntheticHooks {
 
 export interface ApiServerOptions {
   store: Store;
+  /** The static bearer token of the admin user (`sandbox-admin`, group system:masters). */
   token: string;
+  /** How many requests the audit log keeps (default 10000; the oldest go first). */
+  auditLogSize?: number;
   host?: string;
   port?: number;
   hooks?: Partial<SyntheticHooks>;
@@ -108,6 +119,29 @@ export interface RequestCounts {
   watches: number;
   byVerb: Record<string, number>;
 }
+
+/** One request as the audit log keeps it (what kube-apiserver's audit events say of it). */
+export interface AuditEntry {
+  time: string;
+  /** "system:anonymous" when no valid token came with the request. */
+  user: string;
+  groups: string[];
+  /** get, list, watch, create, update, patch, delete, deletecollection; the lower-cased method for non-resource paths. */
+  verb: string;
+  resourceRequest: boolean;
+  path: string;
+  apiGroup: string;
+  resource: string;
+  subresource: string;
+  namespace: string;
+  name: string;
+  /** The HTTP status answered (for a watch or a log follow: when its headers were sent). */
+  code: number;
+}
+
+const ANONYMOUS: UserInfo = { name: "system:anonymous", groups: ["system:unauthenticated"] };
+/** Paths anyone may GET (system:public-info-viewer is bound to system:unauthenticated). */
+const PUBLIC_PATHS = new Set(["/version", "/healthz", "/readyz", "/livez"]);
 
 interface Target {
   rt: ResourceType;
@@ -130,15 +164,13 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
-function safeEqual(a: string, b: string): boolean {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
-}
-
 export class ApiServer {
   readonly store: Store;
-  private readonly token: string;
+  private readonly authenticator: Authenticator;
+  private readonly audit: AuditEntry[] = [];
+  private readonly auditLogSize: number;
+  /** The authorized attributes of each request in flight (SSA's create-on-apply is authorized again as create). */
+  private readonly attributes = new WeakMap<IncomingMessage, RequestAttributes>();
   private readonly host: string;
   private readonly port: number;
   private readonly hooks: Partial<SyntheticHooks>;
@@ -151,7 +183,10 @@ export class ApiServer {
 
   constructor(options: ApiServerOptions) {
     this.store = options.store;
-    this.token = options.token;
+    this.authenticator = new Authenticator(options.token, (namespace, name) =>
+      this.store.getRef("serviceaccounts", namespace, name),
+    );
+    this.auditLogSize = Math.max(1, options.auditLogSize ?? 10000);
     this.host = options.host ?? "127.0.0.1";
     this.port = options.port ?? 0;
     this.hooks = options.hooks ?? {};
@@ -240,6 +275,39 @@ export class ApiServer {
     return open.length;
   }
 
+  /** The audit trail: one entry per request, oldest first (at most auditLogSize). */
+  auditLog(): AuditEntry[] {
+    return this.audit.map((e) => ({ ...e, groups: [...e.groups] }));
+  }
+
+  /** Starts the audit entry of a request; its code is filled in when the response head is written. */
+  private record(res: ServerResponse, attrs: RequestAttributes): void {
+    const entry: AuditEntry = {
+      time: new Date().toISOString(),
+      user: attrs.user.name,
+      groups: [...attrs.user.groups],
+      verb: attrs.verb,
+      resourceRequest: attrs.resourceRequest,
+      path: attrs.path,
+      apiGroup: attrs.apiGroup,
+      resource: attrs.resource,
+      subresource: attrs.subresource,
+      namespace: attrs.namespace,
+      name: attrs.name,
+      code: 0,
+    };
+    this.audit.push(entry);
+    if (this.audit.length > this.auditLogSize) this.audit.splice(0, this.audit.length - this.auditLogSize);
+    const writeHead = res.writeHead.bind(res) as (...args: unknown[]) => ServerResponse;
+    res.writeHead = ((...args: unknown[]) => {
+      if (entry.code === 0 && typeof args[0] === "number") entry.code = args[0];
+      return writeHead(...args);
+    }) as typeof res.writeHead;
+    res.once("close", () => {
+      if (entry.code === 0) entry.code = res.statusCode;
+    });
+  }
+
   requestCounts(): RequestCounts {
     return { ...this.counts, byVerb: { ...this.counts.byVerb } };
   }
@@ -262,17 +330,20 @@ export class ApiServer {
     const query = url.searchParams;
     const method = (req.method ?? "GET").toUpperCase();
 
-    if (method === "GET" && path === "/version") return sendJSON(res, 200, SERVER_VERSION);
-    if (method === "GET" && (path === "/healthz" || path === "/readyz" || path === "/livez")) {
+    // authentication, then authorization (RBAC), before anything is routed, as kube-apiserver's filters do
+    const user = await this.authenticator.authenticate(req.headers.authorization);
+    const attrs = requestAttributes(user ?? ANONYMOUS, method, url.pathname, query);
+    this.record(res, attrs);
+    const open = method === "GET" && PUBLIC_PATHS.has(path);
+    if (open && path === "/version") return sendJSON(res, 200, SERVER_VERSION);
+    if (open) {
       res.writeHead(200, { "Content-Type": "text/plain; charset=utf-8" });
       res.end("ok");
       return;
     }
-    const auth = req.headers.authorization ?? "";
-    const match = /^Bearer\s+(.+)$/i.exec(auth);
-    if (match === null || !safeEqual((match[1] ?? "").trim(), this.token)) {
-      return sendStatus(res, unauthorizedError().status);
-    }
+    if (user === undefined) return sendStatus(res, unauthorizedError().status);
+    if (!authorize(this.store, attrs)) throw forbiddenError(attrs);
+    this.attributes.set(req, attrs);
 
     const types = this.store.types.all();
     const accept = req.headers.accept;
@@ -375,6 +446,16 @@ export class ApiServer {
     }
     const collection = name === undefined;
     const accept = req.headers.accept;
+    if (method === "POST" && subresource === "token" && rt.key === "serviceaccounts") {
+      this.count("create");
+      return this.tokenRequest(req, res, target);
+    }
+    if (REVIEW_KEYS.has(rt.key)) {
+      this.count("create");
+      if (method !== "POST" || !collection)
+        return sendStatus(res, methodNotAllowedError(rt, method.toLowerCase()).status);
+      return this.review(req, res, target);
+    }
     if (method === "GET") {
       if (collection) {
         const watch = watchPath || queryFlag(query, "watch");
@@ -426,6 +507,82 @@ export class ApiServer {
         this.count("unsupported");
         return sendStatus(res, methodNotAllowedError(rt, method.toLowerCase()).status);
     }
+  }
+
+  // ---- authentication and authorization APIs ------------------------------------------------------------------
+
+  /** `POST .../serviceaccounts/<name>/token` (TokenRequest): a token for the ServiceAccount (`kubectl create token`). */
+  private async tokenRequest(req: IncomingMessage, res: ServerResponse, target: Target): Promise<void> {
+    const body = await this.readObject(req);
+    const sa = this.requireObject(target);
+    sendJSON(res, 201, await this.authenticator.tokenRequest(sa, body));
+  }
+
+  /** SelfSubjectAccessReview (`kubectl auth can-i`), SelfSubjectRulesReview (`--list`), SelfSubjectReview (`whoami`). */
+  private async review(req: IncomingMessage, res: ServerResponse, target: Target): Promise<void> {
+    const body = await this.readObject(req);
+    const attrs = this.attributes.get(req);
+    const user = attrs?.user ?? ANONYMOUS;
+    const spec = isRecord(body.spec) ? body.spec : {};
+    const answer: Record<string, unknown> = {
+      kind: target.rt.kind,
+      apiVersion: groupVersionOf(target.rt),
+      metadata: { creationTimestamp: null },
+    };
+    switch (target.rt.resource) {
+      case "selfsubjectaccessreviews": {
+        const r = isRecord(spec.resourceAttributes) ? spec.resourceAttributes : undefined;
+        const n = isRecord(spec.nonResourceAttributes) ? spec.nonResourceAttributes : undefined;
+        if ((r === undefined) === (n === undefined)) {
+          throw invalidError(target.rt, "", [
+            {
+              reason: "FieldValueRequired",
+              field: "spec.resourceAttributes",
+              message: "Required value: exactly one of nonResourceAttributes or resourceAttributes must be specified",
+            },
+          ]);
+        }
+        const text = (v: unknown): string => (typeof v === "string" ? v : "");
+        const asked: RequestAttributes =
+          r !== undefined
+            ? {
+                user,
+                verb: text(r.verb),
+                resourceRequest: true,
+                path: "",
+                apiGroup: text(r.group),
+                apiVersion: text(r.version),
+                resource: text(r.resource),
+                subresource: text(r.subresource),
+                namespace: text(r.namespace),
+                name: text(r.name),
+              }
+            : {
+                user,
+                verb: text(n?.verb),
+                resourceRequest: false,
+                path: text(n?.path),
+                apiGroup: "",
+                apiVersion: "",
+                resource: "",
+                subresource: "",
+                namespace: "",
+                name: "",
+              };
+        answer.spec = spec;
+        answer.status = { allowed: authorize(this.store, asked) };
+        break;
+      }
+      case "selfsubjectrulesreviews":
+        answer.spec = spec;
+        answer.status = rulesReviewStatus(this.store, user, typeof spec.namespace === "string" ? spec.namespace : "");
+        break;
+      default:
+        answer.status = {
+          userInfo: { username: user.name, groups: user.groups, ...(user.uid === undefined ? {} : { uid: user.uid }) },
+        };
+    }
+    sendJSON(res, 201, answer);
   }
 
   // ---- reads --------------------------------------------------------------------------------------------------
@@ -901,7 +1058,14 @@ export class ApiServer {
           },
         ]);
       }
-      return this.apply(res, query, target, text, manager, queryFlag(query, "force"), dryRun);
+      const attrs = this.attributes.get(req);
+      // server-side apply of an object that does not exist yet creates it: kube-apiserver then also requires `create`
+      const authorizeCreate = (): void => {
+        if (attrs === undefined) return;
+        const create = { ...attrs, verb: "create" };
+        if (!authorize(this.store, create)) throw forbiddenError(create);
+      };
+      return this.apply(res, query, target, text, manager, queryFlag(query, "force"), dryRun, authorizeCreate);
     }
     const existing = this.requireObject(target);
     let patched: unknown;
@@ -963,8 +1127,10 @@ export class ApiServer {
     manager: string,
     force: boolean,
     dryRun: boolean,
+    authorizeCreate: () => void,
   ): void {
     const { rt } = target;
+    if (this.store.getRef(rt.key, target.namespace, target.name ?? "") === undefined) authorizeCreate();
     const body = parseYAMLObject(text);
     const applied = this.checkBody(target, body, true, true);
     this.checkFields(res, query, target, applied);

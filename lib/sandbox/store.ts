@@ -119,6 +119,18 @@ export function nameCauses(rt: ResourceType, name: string): StatusCause[] {
       },
     ];
   }
+  if (rt.group === "rbac.authorization.k8s.io") {
+    // RBAC names are path segments ("system:discovery" is fine): ValidateRBACName = path.IsValidPathSegmentName
+    const bad =
+      name === "." || name === ".."
+        ? `may not be '${name}'`
+        : /[/%]/.test(name)
+          ? `may not contain '${name.includes("/") ? "/" : "%"}'`
+          : undefined;
+    return bad === undefined
+      ? []
+      : [{ reason: "FieldValueInvalid", field: "metadata.name", message: `Invalid value: "${name}": ${bad}` }];
+  }
   if (rt.resource === "services" && rt.group === "") {
     if (!/^[a-z]([-a-z0-9]*[a-z0-9])?$/.test(name) || name.length > 63) {
       return [

@@ -70,6 +70,13 @@ export function groupVersionOf(rt: Pick<ResourceType, "group" | "version">): str
 
 const ALL_VERBS = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
 const READ_VERBS = ["get", "list"];
+const CREATE_ONLY = ["create"];
+/** Resources answered by the server and never stored (reviews). */
+export const REVIEW_KEYS: ReadonlySet<string> = new Set([
+  "selfsubjectaccessreviews.authorization.k8s.io",
+  "selfsubjectrulesreviews.authorization.k8s.io",
+  "selfsubjectreviews.authentication.k8s.io",
+]);
 
 function rt(
   group: string,
@@ -118,7 +125,7 @@ export const RESOURCE_TYPES: readonly ResourceType[] = [
     subresources: ["status"],
   }),
   rt("", "v1", "persistentvolumes", "PersistentVolume", false, { shortNames: ["pv"], subresources: ["status"] }),
-  rt("", "v1", "serviceaccounts", "ServiceAccount", true, { shortNames: ["sa"] }),
+  rt("", "v1", "serviceaccounts", "ServiceAccount", true, { shortNames: ["sa"], subresources: ["token"] }),
   rt("", "v1", "events", "Event", true, { shortNames: ["ev"] }),
   rt("", "v1", "resourcequotas", "ResourceQuota", true, { shortNames: ["quota"], subresources: ["status"] }),
   rt("", "v1", "limitranges", "LimitRange", true, { shortNames: ["limits"] }),
@@ -132,8 +139,23 @@ export const RESOURCE_TYPES: readonly ResourceType[] = [
     subresources: ["status", "scale"],
     categories: ["all"],
   }),
+  rt("apps", "v1", "statefulsets", "StatefulSet", true, {
+    shortNames: ["sts"],
+    subresources: ["status", "scale"],
+    categories: ["all"],
+  }),
   rt("networking.k8s.io", "v1", "ingresses", "Ingress", true, { shortNames: ["ing"], subresources: ["status"] }),
   rt("batch", "v1", "jobs", "Job", true, { subresources: ["status"], categories: ["all"] }),
+  rt("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", false),
+  rt("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding", false),
+  rt("rbac.authorization.k8s.io", "v1", "roles", "Role", true),
+  rt("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding", true),
+  // create-only reviews, answered and never stored (lib/sandbox/server.ts)
+  rt("authorization.k8s.io", "v1", "selfsubjectaccessreviews", "SelfSubjectAccessReview", false, {
+    verbs: CREATE_ONLY,
+  }),
+  rt("authorization.k8s.io", "v1", "selfsubjectrulesreviews", "SelfSubjectRulesReview", false, { verbs: CREATE_ONLY }),
+  rt("authentication.k8s.io", "v1", "selfsubjectreviews", "SelfSubjectReview", false, { verbs: CREATE_ONLY }),
   rt("metrics.k8s.io", "v1beta1", "nodes", "NodeMetrics", false, { verbs: READ_VERBS }),
   rt("metrics.k8s.io", "v1beta1", "pods", "PodMetrics", true, { verbs: READ_VERBS }),
 ];

@@ -81,6 +81,7 @@ export function normalizeQuantities(rt: ResourceType, o: KubeObject): void {
       break;
     case "deployments.apps":
     case "replicasets.apps":
+    case "statefulsets.apps":
     case "jobs.batch":
       podSpecQuantities(rec(spec.template)?.spec);
       break;
@@ -120,6 +121,15 @@ export function applyDefaults(rt: ResourceType, o: KubeObject): void {
     case "replicasets.apps":
       if (spec === undefined) return;
       setDefault(spec, "replicas", 1);
+      defaultTemplate(spec);
+      break;
+    case "statefulsets.apps":
+      if (spec === undefined) return;
+      setDefault(spec, "replicas", 1);
+      setDefault(spec, "revisionHistoryLimit", 10);
+      setDefault(spec, "podManagementPolicy", "OrderedReady");
+      setDefault(spec, "updateStrategy", { type: "RollingUpdate", rollingUpdate: { partition: 0 } });
+      setDefault(spec, "persistentVolumeClaimRetentionPolicy", { whenDeleted: "Retain", whenScaled: "Retain" });
       defaultTemplate(spec);
       break;
     case "jobs.batch":

@@ -34,10 +34,12 @@ const SUBRESOURCE_VERBS: Record<string, string[]> = {
   status: ["get", "patch", "update"],
   scale: ["get", "patch", "update"],
   log: ["get"],
+  token: ["create"],
 };
 
 function subresourceKind(rt: ResourceType, sub: string): { group: string; version: string; kind: string } {
   if (sub === "scale") return { group: "autoscaling", version: "v1", kind: "Scale" };
+  if (sub === "token") return { group: "authentication.k8s.io", version: "v1", kind: "TokenRequest" };
   return { group: rt.group, version: rt.version, kind: rt.kind };
 }
 
@@ -105,7 +107,7 @@ export function apiResourceList(types: readonly ResourceType[], group: string, v
         name: `${rt.resource}/${sub}`,
         singularName: "",
         namespaced: rt.namespaced,
-        ...(sub === "scale" ? { group: k.group, version: k.version } : {}),
+        ...(sub === "scale" || sub === "token" ? { group: k.group, version: k.version } : {}),
         kind: k.kind,
         verbs: SUBRESOURCE_VERBS[sub] ?? ["get"],
       });

@@ -62,6 +62,18 @@ function operations(rt: ResourceType, item: boolean, sub?: string): Record<strin
     ...extra,
   });
   if (sub === "log") return { get: op("connect", "read", []) };
+  if (sub === "token") {
+    return {
+      post: {
+        ...(op("post", "create", WRITE_PARAMS, { requestBody: body }) as object),
+        "x-kubernetes-group-version-kind": { group: "authentication.k8s.io", version: "v1", kind: "TokenRequest" },
+      },
+    };
+  }
+  if (!rt.verbs.includes("get")) {
+    // create-only (the reviews): POST on the collection
+    return item ? {} : { post: op("post", "create", WRITE_PARAMS, { requestBody: body }) };
+  }
   const writable = rt.verbs.includes("update");
   if (!item) {
     return {

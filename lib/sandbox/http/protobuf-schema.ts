@@ -300,4 +300,33 @@ export const MESSAGES: Record<string, string> = {
     "1 name s string;2 generateName s string;3 namespace s string;4 selfLink s string;5 uid s string;6 resourceVersion s string;7 generation s int64;8 creationTimestamp s time;9 deletionTimestamp s time;10 deletionGracePeriodSeconds s int64;11 labels m string;12 annotations m string;13 ownerReferences r meta.v1.OwnerReference;14 finalizers r string;17 managedFields r meta.v1.ManagedFieldsEntry",
   "meta.v1.OwnerReference":
     "1 kind s string;3 name s string;4 uid s string;5 apiVersion s string;6 controller s bool;7 blockOwnerDeletion s bool",
+  "authentication.v1.BoundObjectReference": "1 kind s string;2 apiVersion s string;3 name s string;4 uid s string",
+  "authentication.v1.SelfSubjectReview": "1 metadata s meta.v1.ObjectMeta",
+  "authentication.v1.TokenRequest":
+    "1 metadata s meta.v1.ObjectMeta;2 spec s authentication.v1.TokenRequestSpec;3 status s authentication.v1.TokenRequestStatus",
+  "authentication.v1.TokenRequestSpec":
+    "1 audiences r string;3 boundObjectRef s authentication.v1.BoundObjectReference;4 expirationSeconds s int64",
+  "authentication.v1.TokenRequestStatus": "1 token s string;2 expirationTimestamp s time",
+  "authorization.v1.NonResourceAttributes": "1 path s string;2 verb s string",
+  "authorization.v1.ResourceAttributes":
+    "1 namespace s string;2 verb s string;3 group s string;4 version s string;5 resource s string;6 subresource s string;7 name s string",
+  "authorization.v1.SelfSubjectAccessReview":
+    "1 metadata s meta.v1.ObjectMeta;2 spec s authorization.v1.SelfSubjectAccessReviewSpec",
+  "authorization.v1.SelfSubjectAccessReviewSpec":
+    "1 resourceAttributes s authorization.v1.ResourceAttributes;2 nonResourceAttributes s authorization.v1.NonResourceAttributes",
+  "authorization.v1.SelfSubjectRulesReview":
+    "1 metadata s meta.v1.ObjectMeta;2 spec s authorization.v1.SelfSubjectRulesReviewSpec",
+  "authorization.v1.SelfSubjectRulesReviewSpec": "1 namespace s string",
+  "rbac.authorization.v1.AggregationRule": "1 clusterRoleSelectors r meta.v1.LabelSelector",
+  "rbac.authorization.v1.ClusterRole":
+    "1 metadata s meta.v1.ObjectMeta;2 rules r rbac.authorization.v1.PolicyRule;3 aggregationRule s rbac.authorization.v1.AggregationRule",
+  "rbac.authorization.v1.ClusterRoleBinding":
+    "1 metadata s meta.v1.ObjectMeta;2 subjects r rbac.authorization.v1.Subject;3 roleRef s rbac.authorization.v1.RoleRef",
+  "rbac.authorization.v1.PolicyRule":
+    "1 verbs r string;2 apiGroups r string;3 resources r string;4 resourceNames r string;5 nonResourceURLs r string",
+  "rbac.authorization.v1.Role": "1 metadata s meta.v1.ObjectMeta;2 rules r rbac.authorization.v1.PolicyRule",
+  "rbac.authorization.v1.RoleBinding":
+    "1 metadata s meta.v1.ObjectMeta;2 subjects r rbac.authorization.v1.Subject;3 roleRef s rbac.authorization.v1.RoleRef",
+  "rbac.authorization.v1.RoleRef": "1 apiGroup s string;2 kind s string;3 name s string",
+  "rbac.authorization.v1.Subject": "1 kind s string;2 apiGroup s string;3 name s string;4 namespace s string",
 };

@@ -164,6 +164,83 @@ function validateWorkload(o: KubeObject, causes: StatusCause[], selectorRequired
   else validatePodSpec(template.spec, "spec.template.spec", causes, restart);
 }
 
+const RBAC_GROUP = "rbac.authorization.k8s.io";
+const requiredDetail = (field: string, detail: string): StatusCause => ({
+  reason: "FieldValueRequired",
+  field,
+  message: `Required value: ${detail}`,
+});
+
+function list(v: unknown): unknown[] {
+  return Array.isArray(v) ? v : [];
+}
+
+/** rbac/validation.ValidatePolicyRule over a (Cluster)Role's rules. */
+function validateRules(o: KubeObject, namespaced: boolean, causes: StatusCause[]): void {
+  list(o.rules).forEach((raw, i) => {
+    const rule = rec(raw) ?? {};
+    const at = `rules[${i}]`;
+    if (list(rule.verbs).length === 0)
+      causes.push(requiredDetail(`${at}.verbs`, "verbs must contain at least one value"));
+    const urls = list(rule.nonResourceURLs);
+    if (urls.length > 0) {
+      if (namespaced) {
+        causes.push(invalid(`${at}.nonResourceURLs`, urls, "namespaced rules cannot apply to non-resource URLs"));
+      }
+      if (list(rule.apiGroups).length > 0 || list(rule.resources).length > 0 || list(rule.resourceNames).length > 0) {
+        causes.push(
+          invalid(`${at}.nonResourceURLs`, urls, "rules cannot apply to both regular resources and non-resource URLs"),
+        );
+      }
+      return;
+    }
+    if (list(rule.apiGroups).length === 0) {
+      causes.push(requiredDetail(`${at}.apiGroups`, "resource rules must supply at least one api group"));
+    }
+    if (list(rule.resources).length === 0) {
+      causes.push(requiredDetail(`${at}.resources`, "resource rules must supply at least one resource"));
+    }
+  });
+}
+
+/** rbac/validation.ValidateRoleBinding / ValidateClusterRoleBinding (+ roleRef is immutable). */
+function validateBinding(o: KubeObject, namespaced: boolean, old: KubeObject | undefined, causes: StatusCause[]): void {
+  const ref = rec(o.roleRef);
+  if (ref === undefined) causes.push(required("roleRef"));
+  else {
+    if (ref.apiGroup !== RBAC_GROUP) causes.push(unsupported("roleRef.apiGroup", ref.apiGroup ?? "", [RBAC_GROUP]));
+    const kinds = namespaced ? ["Role", "ClusterRole"] : ["ClusterRole"];
+    if (!kinds.includes(String(ref.kind))) causes.push(unsupported("roleRef.kind", ref.kind ?? "", kinds));
+    if (typeof ref.name !== "string" || ref.name === "") causes.push(required("roleRef.name"));
+  }
+  list(o.subjects).forEach((raw, i) => {
+    const subject = rec(raw) ?? {};
+    const at = `subjects[${i}]`;
+    if (typeof subject.name !== "string" || subject.name === "") causes.push(required(`${at}.name`));
+    switch (subject.kind) {
+      case "ServiceAccount":
+        if (subject.apiGroup !== undefined && subject.apiGroup !== "") {
+          causes.push(unsupported(`${at}.apiGroup`, subject.apiGroup, [""]));
+        }
+        if (!namespaced && (typeof subject.namespace !== "string" || subject.namespace === "")) {
+          causes.push(requiredDetail(`${at}.namespace`, ""));
+        }
+        break;
+      case "User":
+      case "Group":
+        if (subject.apiGroup !== RBAC_GROUP) {
+          causes.push(unsupported(`${at}.apiGroup`, subject.apiGroup ?? "", [RBAC_GROUP]));
+        }
+        break;
+      default:
+        causes.push(unsupported(`${at}.kind`, subject.kind ?? "", ["ServiceAccount", "User", "Group"]));
+    }
+  });
+  if (old !== undefined && JSON.stringify(old.roleRef) !== JSON.stringify(o.roleRef)) {
+    causes.push(invalid("roleRef", o.roleRef ?? null, "cannot change roleRef"));
+  }
+}
+
 /** Field errors of an object about to be created or replaced; `old` for updates (immutable fields). */
 export function validateObject(rt: ResourceType, o: KubeObject, old?: KubeObject): StatusCause[] {
   const causes: StatusCause[] = [];
@@ -175,6 +252,20 @@ export function validateObject(rt: ResourceType, o: KubeObject, old?: KubeObject
       if (old !== undefined && JSON.stringify(rec(old.spec)?.selector) !== JSON.stringify(rec(o.spec)?.selector)) {
         causes.push(invalid("spec.selector", rec(o.spec)?.selector ?? null, "field is immutable"));
       }
+      break;
+    case "statefulsets.apps":
+      validateWorkload(o, causes, true, ["Always"]);
+      if (old !== undefined && JSON.stringify(rec(old.spec)?.selector) !== JSON.stringify(rec(o.spec)?.selector)) {
+        causes.push(invalid("spec.selector", rec(o.spec)?.selector ?? null, "field is immutable"));
+      }
+      break;
+    case "roles.rbac.authorization.k8s.io":
+    case "clusterroles.rbac.authorization.k8s.io":
+      validateRules(o, rt.namespaced, causes);
+      break;
+    case "rolebindings.rbac.authorization.k8s.io":
+    case "clusterrolebindings.rbac.authorization.k8s.io":
+      validateBinding(o, rt.namespaced, old, causes);
       break;
     case "jobs.batch": {
       validateWorkload(o, causes, false, ["OnFailure", "Never"]);
