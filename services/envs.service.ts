@@ -16,7 +16,9 @@
  * the event and re-applies its Deployment with the new checksum, the ConfigMap/Secret already hold the new values. A
  * cluster that cannot be reached (503) does not fail the write: the change is stored and the apply retried with
  * capped backoff (`settings.retry`). Any other cluster error fails the write and nothing is stored. If the store
- * fails after the apply, the objects are re-applied from what is stored.
+ * fails after the apply, the objects are re-applied from what is stored. The lock is re-entrant for the call chain
+ * holding it: the store awaits local `k8s.envs.*` listeners, and one that calls back into a write of the same
+ * deployment runs at once instead of waiting for itself. Across nodes, the unique index (deployment, key) decides.
  *
  * Reactions: `k8s.deployments.created` → `createEnv` from the deployment's image (idempotent; the deployments service
  * also calls it directly); `k8s.deployments.removed` → the deployment's envs and their two objects removed;
@@ -526,7 +528,7 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       },
     },
 
-    /** envChecksum of a deployment's stored values, for its pod template (internal; "" never: no envs hash too); no REST. @throws FORBIDDEN */
+    /** envChecksum (sha256 hex) of a deployment's stored values, for its pod template (internal; a deployment without envs has one too); no REST. @throws FORBIDDEN */
     checksum: {
       visibility: "public",
       permission: "internal",

@@ -423,6 +423,15 @@ describe("v1.k8s.envs over REST", () => {
     });
     expect(bad.status).toBe(422);
     expect(JSON.stringify(await bad.json())).toContain('"field":"key"');
+    const patch = await h.request(`/api/v1/k8s/envs/patch/${pg.id}`, { method: "POST", token: bob });
+    expect(patch.status).toBe(200);
+    expect(await patch.json()).toMatchObject({ configMapName: "db-env", secretName: "db-env", applied: true });
+    expect((await h.request(`/api/v1/k8s/envs/patch/${pg.id}`, { method: "POST", token: carol })).status).toBe(403);
+    expect((await h.request(`/api/v1/k8s/envs/patch/${pg.id}`, { method: "POST", token: dave })).status).toBe(404);
+    expect((await h.request(`/api/v1/k8s/envs/repatch/${ns.id}`, { method: "POST", token: carol })).status).toBe(403);
+    expect((await h.request(`/api/v1/k8s/envs/repatch/${ns.id}`, { method: "POST", token: dave })).status).toBe(404);
+    const internalOnly = await h.request(`/api/v1/k8s/envs/render/${pg.id}`, { token: bob });
+    expect(internalOnly.status).toBe(404);
     const removed = await h.request(`/api/v1/k8s/envs/${body.id}`, { method: "DELETE", token: bob });
     expect(removed.status).toBe(200);
     expect(await secretData("shop", "db-env")).not.toHaveProperty("REPLICA_PASSWORD");
