@@ -412,6 +412,14 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
           const current = await this.envsOf(ref.id);
           const target = current.find((r) => r._id === envId);
           if (target === undefined) throw notFound("env", envId);
+          // Turning a secret plain would show its value: only with a new value.
+          if (target.type === "secret" && newType === "plain" && newValue === undefined) {
+            throw invalid(
+              "value",
+              "Making a secret env plain needs a new 'value' (a secret is never shown).",
+              "required",
+            );
+          }
           const changes = {
             ...(newKey === undefined || newKey === target.key ? {} : { key: newKey }),
             ...(newValue === undefined || newValue === target.value ? {} : { value: newValue }),

@@ -285,6 +285,16 @@ describe("v1.k8s.envs.update", () => {
     expect((await configMapData("shop", "web-php-env")).APP_MODE).toBe("staging");
   });
 
+  it("does not turn a secret plain without a new value (that would show the secret)", async () => {
+    const [env] = (await envsOf(php.id)).filter((e) => e.key === "DB_PASSWORD");
+    await expect(h.broker.call("v1.k8s.envs.update", { id: env?.id, type: "plain" }, as("bob"))).rejects.toMatchObject({
+      code: 422,
+      data: [expect.objectContaining({ field: "value" })],
+    });
+    expect((await secretData("shop", "web-php-env")).DB_PASSWORD).toBe("n3w-DB-pass-9902");
+    expect(await configMapData("shop", "web-php-env")).not.toHaveProperty("DB_PASSWORD");
+  });
+
   it("refuses viewers (403) and strangers (404)", async () => {
     const [env] = (await envsOf(php.id)).filter((e) => e.key === "APP_MODE");
     await expect(h.broker.call("v1.k8s.envs.update", { id: env?.id, value: "x" }, as("carol"))).rejects.toMatchObject({
