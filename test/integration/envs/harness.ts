@@ -5,7 +5,7 @@
  * one broadcasts). The broker logs every line at every level into `lines` (a logger that records), so tests can check
  * that no secret value reaches a log line. Nothing about the cluster is stubbed.
  */
-import { Loggers, ServiceBroker, type Context, type ServiceSchema } from "moleculer";
+import { Loggers, ServiceBroker, type BrokerOptions, type Context, type ServiceSchema } from "moleculer";
 import type { AddressInfo } from "node:net";
 import type { Server } from "node:http";
 import { inspect } from "node:util";
@@ -26,7 +26,7 @@ import { IMAGES_DIR } from "../../helpers/records.ts";
 const JWT_SECRET = "envs-test-secret-with-enough-entropy-0123456789";
 
 /** A logger that keeps every line (all levels, objects rendered in full). */
-class RecordingLogger extends Loggers.Base<{ level?: "trace" }> {
+export class RecordingLogger extends Loggers.Base<{ level?: "trace" }> {
   readonly lines: string[] = [];
   override getLogHandler(bindings: { mod?: string }): (type: string, args: unknown[]) => void {
     return (type, args) => {
@@ -84,6 +84,10 @@ export interface EnvHarnessOptions {
   stateFile?: string;
   /** Run the real v1.k8s.deployments instead of the test double (`addDeployment`/`removeDeployment` then throw). */
   realDeployments?: boolean;
+  /** Run the gateway on this broker (default true). */
+  gateway?: boolean;
+  /** More broker options (a transporter and namespace for tests across nodes). */
+  broker?: Partial<BrokerOptions>;
 }
 
 export async function startEnvHarness(options: EnvHarnessOptions = {}): Promise<EnvHarness> {
@@ -94,7 +98,7 @@ export async function startEnvHarness(options: EnvHarnessOptions = {}): Promise<
   let sandbox = await startSandbox({ port: 0, ...sandboxOptions });
   let sandboxUp = true;
   const logger = new RecordingLogger({ level: "trace" });
-  const broker = new ServiceBroker({ logger, nodeID: `envs-test-${process.pid}-${Date.now()}` });
+  const broker = new ServiceBroker({ nodeID: `envs-test-${process.pid}-${Date.now()}`, ...options.broker, logger });
   const events: RecordedEvent[] = [];
   const deployments = new Map<string, DeploymentRecord>();
 
@@ -124,11 +128,7 @@ export async function startEnvHarness(options: EnvHarnessOptions = {}): Promise<
       },
     },
   });
-  const defaults = ApiService.settings as ApiSettings;
-  broker.createService({
-    ...ApiService,
-    settings: { ...defaults, port: 0, ip: "127.0.0.1", jwtSecret: JWT_SECRET, debounceTime: 20 },
-  });
+  if (options.gateway !== false) addGateway(broker);
 
   try {
     await broker.start();
@@ -136,14 +136,7 @@ export async function startEnvHarness(options: EnvHarnessOptions = {}): Promise<
     await sandbox.stop();
     throw err;
   }
-  const gateway = broker.getLocalService("api") as unknown as { server: Server; aliases: { action: string | null }[] };
-  const deadline = Date.now() + 5000;
-  while (!gateway.aliases.some((a) => a.action === "v1.k8s.envs.pack")) {
-    if (Date.now() > deadline) throw new Error("the gateway did not publish v1.k8s.envs");
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  const { port } = gateway.server.address() as AddressInfo;
-  const url = `http://127.0.0.1:${port}`;
+  const url = options.gateway === false ? "http://127.0.0.1:1" : await gatewayUrl(broker);
 
   const kc = new KubeConfig();
   kc.loadFromString(sandbox.kubeconfig());
@@ -180,17 +173,8 @@ export async function startEnvHarness(options: EnvHarnessOptions = {}): Promise<
       });
       return ns;
     },
-    token: (userID, admin = false) => signToken({ userID, admin }, JWT_SECRET),
-    request(path, init = {}) {
-      const headers: Record<string, string> = {};
-      if (init.token !== undefined) headers["Authorization"] = `Bearer ${init.token}`;
-      let body: string | undefined;
-      if (init.body !== undefined) {
-        body = JSON.stringify(init.body);
-        headers["Content-Type"] = "application/json";
-      }
-      return fetch(`${url}${path}`, { method: init.method ?? "GET", headers, ...(body === undefined ? {} : { body }) });
-    },
+    token: testToken,
+    request: (path, init = {}) => request(url, path, init),
     async stopSandbox() {
       sandboxUp = false;
       await sandbox.stop();
@@ -247,4 +231,46 @@ function deploymentsDouble(deployments: Map<string, DeploymentRecord>): ServiceS
       },
     },
   };
+}
+
+/** Adds the real gateway (port 0, the test JWT secret) to a broker that has not started yet. */
+export function addGateway(broker: ServiceBroker): void {
+  const defaults = ApiService.settings as ApiSettings;
+  broker.createService({
+    ...ApiService,
+    settings: { ...defaults, port: 0, ip: "127.0.0.1", jwtSecret: JWT_SECRET, debounceTime: 20 },
+  });
+}
+
+/** The URL of a started broker's gateway, once it publishes v1.k8s.envs (local or on another node). */
+export async function gatewayUrl(broker: ServiceBroker, timeoutMs = 10_000): Promise<string> {
+  const gateway = broker.getLocalService("api") as unknown as { server: Server; aliases: { action: string | null }[] };
+  const deadline = Date.now() + timeoutMs;
+  while (!gateway.aliases.some((a) => a.action === "v1.k8s.envs.pack")) {
+    if (Date.now() > deadline) throw new Error("the gateway did not publish v1.k8s.envs");
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  const { port } = gateway.server.address() as AddressInfo;
+  return `http://127.0.0.1:${port}`;
+}
+
+/** A token the test gateways accept. */
+export function testToken(userID: string, admin = false): Promise<string> {
+  return signToken({ userID, admin }, JWT_SECRET);
+}
+
+/** fetch against a gateway, with a bearer token and a JSON body. */
+export function request(
+  url: string,
+  path: string,
+  init: { method?: string; token?: string; body?: unknown } = {},
+): Promise<Response> {
+  const headers: Record<string, string> = {};
+  if (init.token !== undefined) headers["Authorization"] = `Bearer ${init.token}`;
+  let body: string | undefined;
+  if (init.body !== undefined) {
+    body = JSON.stringify(init.body);
+    headers["Content-Type"] = "application/json";
+  }
+  return fetch(`${url}${path}`, { method: init.method ?? "GET", headers, ...(body === undefined ? {} : { body }) });
 }
