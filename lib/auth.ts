@@ -115,8 +115,12 @@ export async function verifyToken(token: string, secret: string): Promise<Identi
 function tokenError(err: unknown): Errors.MoleculerClientError {
   if (err instanceof joseErrors.JWTExpired) return unauthorized("Token expired");
   if (err instanceof joseErrors.JWTClaimValidationFailed) {
+    if (err.reason === "missing") {
+      return unauthorized(err.claim === "exp" ? "Invalid token: no expiry" : `Invalid token: no '${err.claim}' claim`);
+    }
+    // jose's "invalid": a time claim that is not a number (e.g. "exp": "9999999999").
+    if (err.reason === "invalid") return unauthorized(`Invalid token: claim '${err.claim}' is malformed`);
     if (err.claim === "nbf") return unauthorized("Token not valid yet");
-    if (err.claim === "exp") return unauthorized("Invalid token: no expiry");
     return unauthorized(`Invalid token: claim '${err.claim}' rejected`);
   }
   if (err instanceof joseErrors.JOSEAlgNotAllowed) return unauthorized("Invalid token: algorithm not allowed");

@@ -98,6 +98,12 @@ describe("lib/auth signToken/verifyToken", () => {
       /algorithm not allowed/,
     ],
     [
+      "HS384",
+      async () =>
+        new SignJWT({}).setProtectedHeader({ alg: "HS384" }).setSubject("a").setExpirationTime("1h").sign(key),
+      /algorithm not allowed/,
+    ],
+    [
       "RS256",
       async () => {
         const { privateKey } = await generateKeyPair("RS256");
@@ -135,6 +141,42 @@ describe("lib/auth signToken/verifyToken", () => {
       "no sub",
       async () => new SignJWT({}).setProtectedHeader({ alg: "HS256" }).setExpirationTime("1h").sign(key),
       /no subject/,
+    ],
+    [
+      "a numeric sub",
+      async () => new SignJWT({ sub: 42 }).setProtectedHeader({ alg: "HS256" }).setExpirationTime("1h").sign(key),
+      /no subject/,
+    ],
+    [
+      "an object sub",
+      async () =>
+        new SignJWT({ sub: { id: "a" } }).setProtectedHeader({ alg: "HS256" }).setExpirationTime("1h").sign(key),
+      /no subject/,
+    ],
+    [
+      "an exp that is not a number",
+      async () => new SignJWT({ sub: "a", exp: "9999999999" }).setProtectedHeader({ alg: "HS256" }).sign(key),
+      /claim 'exp' is malformed/,
+    ],
+    [
+      "roles an array of non-strings",
+      async () =>
+        new SignJWT({ roles: [1, { admin: true }] })
+          .setProtectedHeader({ alg: "HS256" })
+          .setSubject("a")
+          .setExpirationTime("1h")
+          .sign(key),
+      /roles/,
+    ],
+    [
+      "roles null",
+      async () =>
+        new SignJWT({ roles: null })
+          .setProtectedHeader({ alg: "HS256" })
+          .setSubject("a")
+          .setExpirationTime("1h")
+          .sign(key),
+      /roles/,
     ],
     [
       "roles not a string array",

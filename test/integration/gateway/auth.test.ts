@@ -51,6 +51,11 @@ describe("api authentication", () => {
         `Bearer ${await new SignJWT({}).setProtectedHeader({ alg: "HS512" }).setSubject("alice").setExpirationTime("1h").sign(key)}`,
     ],
     [
+      "an HS384 token",
+      async () =>
+        `Bearer ${await new SignJWT({}).setProtectedHeader({ alg: "HS384" }).setSubject("alice").setExpirationTime("1h").sign(key)}`,
+    ],
+    [
       "an RS256 token",
       async () => {
         const { privateKey } = await generateKeyPair("RS256");
@@ -84,6 +89,38 @@ describe("api authentication", () => {
       "a token without sub",
       async () =>
         `Bearer ${await new SignJWT({}).setProtectedHeader({ alg: "HS256" }).setExpirationTime("1h").sign(key)}`,
+    ],
+    [
+      "a token with a non-string sub",
+      async () =>
+        `Bearer ${await new SignJWT({ sub: 42 }).setProtectedHeader({ alg: "HS256" }).setExpirationTime("1h").sign(key)}`,
+    ],
+    [
+      "a token whose roles is a string, not an array",
+      async () =>
+        `Bearer ${await new SignJWT({ roles: "admin" })
+          .setProtectedHeader({ alg: "HS256" })
+          .setSubject("alice")
+          .setExpirationTime("1h")
+          .sign(key)}`,
+    ],
+    [
+      "a token whose roles is an object",
+      async () =>
+        `Bearer ${await new SignJWT({ roles: { 0: "admin" } })
+          .setProtectedHeader({ alg: "HS256" })
+          .setSubject("alice")
+          .setExpirationTime("1h")
+          .sign(key)}`,
+    ],
+    [
+      "a token whose exp is not a number",
+      async () =>
+        `Bearer ${await new SignJWT({ sub: "alice", exp: "9999999999" }).setProtectedHeader({ alg: "HS256" }).sign(key)}`,
+    ],
+    [
+      "alg none with a signature appended",
+      async () => `Bearer ${algNone({ sub: "alice", roles: ["admin"], exp: now() + 3600 })}c2lnbmF0dXJl`,
     ],
   ];
   it.each(badTokens)("rejects %s with 401 and never calls the action", async (_what, header) => {
