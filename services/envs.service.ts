@@ -20,8 +20,8 @@
  * holding it: the store awaits local `k8s.envs.*` listeners, and one that calls back into a write of the same
  * deployment runs at once instead of waiting for itself. Across nodes, the unique index (deployment, key) decides.
  *
- * Reactions: `k8s.deployments.created` → `createEnv` from the deployment's image (idempotent; the deployments service
- * also calls it directly); `k8s.deployments.removed` → the deployment's envs and their two objects removed;
+ * Reactions: `k8s.deployments.created` (and `updated` with another image) → `createEnv` from the deployment's image
+ * (idempotent; the deployments service also calls it directly on create); `k8s.deployments.removed` → the deployment's envs and their two objects removed;
  * `k8s.namespaces.removed` → `clean` of that namespace; an env object of ours deleted (or a ConfigMap changed) behind
  * our back → re-applied while its deployment exists.
  */
@@ -301,6 +301,8 @@ interface EnvMethods {
   retryPatch(deploymentId: string): void;
   /** Re-applies the env objects of the deployment an object of ours belongs to, if it still exists. */
   repairObject(object: KubernetesObject, deleted: boolean): Promise<void>;
+  /** createEnv for a deployment from its image (the reactions to created/updated deployments); errors are logged. */
+  envsFromImage(deployment: DeploymentRecord): Promise<void>;
   /** Refuses queries and sorts on `value` from callers outside the broker. */
   guardValueQueries(ctx: Context<{ query?: unknown; sort?: unknown }, CallerMeta>): void;
 }
@@ -313,6 +315,8 @@ interface LocalVars extends DbVars, MembershipVars {
   envRetries: Map<string, { attempt: number; timer: NodeJS.Timeout }>;
   /** What this node last applied per deployment (`appliedKey`), so a createEnv that adds nothing sends no write. */
   envApplied: Map<string, string>;
+  /** The image id each deployment's envs were last created from (by the reactions), to skip status-only updates. */
+  envImages: Map<string, unknown>;
   envActive: boolean;
 }
 type Ctx<P> = Context<P, CallerMeta>;
@@ -646,17 +650,13 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
   events: {
     /** A new deployment gets the env records its image lists (the deployments service also calls createEnv). */
     async "k8s.deployments.created"(ctx: Context<DeploymentRecord>) {
-      const d = ctx.params;
-      if (typeof d.image !== "string") return;
-      try {
-        await this.broker.call("v1.k8s.envs.createEnv", {
-          deployment: d.id,
-          namespace: d.namespace,
-          image: d.image,
-        });
-      } catch (err) {
-        this.logger.warn(`createEnv for deployment '${d.id}' failed: ${errorMessage(err)}`);
-      }
+      await this.envsFromImage(ctx.params);
+    },
+
+    /** A deployment moved to another image gets the env records the new image lists (kept ones stay). */
+    async "k8s.deployments.updated"(ctx: Context<DeploymentRecord>) {
+      if (this.envImages.get(ctx.params.id) === ctx.params.image) return; // most updates are status changes
+      await this.envsFromImage(ctx.params);
     },
 
     /** A removed deployment takes its envs and their ConfigMap/Secret with it. */
@@ -700,6 +700,18 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
   methods: {
     publicEntity(entity: Entity): Entity {
       return maskEnv(entity);
+    },
+
+    async envsFromImage(d: DeploymentRecord): Promise<void> {
+      if (typeof d.image !== "string") return;
+      this.envImages.set(d.id, d.image);
+      try {
+        // No names passed: the lookup of the deployment skips one that is already gone again.
+        await this.broker.call("v1.k8s.envs.createEnv", { deployment: d.id, namespace: d.namespace, image: d.image });
+      } catch (err) {
+        this.envImages.delete(d.id);
+        this.logger.warn(`createEnv for deployment '${d.id}' failed: ${errorMessage(err)}`);
+      }
     },
 
     guardValueQueries(ctx: Context<{ query?: unknown; sort?: unknown }, CallerMeta>): void {
@@ -882,6 +894,7 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
         this.envRetries.delete(deploymentId);
       }
       this.envApplied.delete(deploymentId);
+      this.envImages.delete(deploymentId);
       const removed = await this.withLock(deploymentId, () => this.removeEntities(null, { deployment: deploymentId }));
       if (namespaceName !== undefined) await this.deleteEnvObjects(deploymentId, namespaceName, deploymentName);
       return removed;
@@ -961,6 +974,7 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
     this.envLockScope = new AsyncLocalStorage();
     this.envRetries = new Map();
     this.envApplied = new Map();
+    this.envImages = new Map();
     this.envActive = false;
   },
 

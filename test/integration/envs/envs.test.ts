@@ -123,6 +123,24 @@ describe("v1.k8s.envs.createEnv", () => {
     expect(result.checksum).toBe(await checksum(pg.id));
   });
 
+  it("adds the envs a new image lists when a deployment changes image, keeping the ones it has", async () => {
+    const d = await h.addDeployment({ name: "swap", namespace: ns.id, image: phpImage.id });
+    await waitFor(async () => (await envsOf(d.id)).length === 1, 5000, "the php env");
+    const phpSecret = (await secretData("shop", "swap-env")).PHP_ROOT_PASSWORD ?? "";
+    secrets.add(phpSecret);
+    const writes = h.sandbox.requestCounts().writes;
+    await h.updateDeployment(d.id, {}); // a status-only update: nothing to do
+    expect(h.sandbox.requestCounts().writes).toBe(writes);
+    await h.updateDeployment(d.id, { image: postgresImage.id });
+    await waitFor(async () => (await envsOf(d.id)).length === 5, 5000, "the postgres envs");
+    const secret = await secretData("shop", "swap-env");
+    expect(secret.PHP_ROOT_PASSWORD).toBe(phpSecret);
+    secrets.add(secret.POSTGRES_PASSWORD ?? "");
+    expect(await configMapData("shop", "swap-env")).toMatchObject({ POSTGRES_USER: "postgres" });
+    await h.removeDeployment(d.id);
+    await waitFor(async () => (await envsOf(d.id)).length === 0, 5000, "envs removed");
+  });
+
   it("refuses a deployment that does not exist with 404, storing nothing", async () => {
     await expect(
       h.broker.call("v1.k8s.envs.createEnv", { deployment: "nope", namespace: ns.id, image: phpImage.id }),

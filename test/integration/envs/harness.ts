@@ -60,6 +60,8 @@ export interface EnvHarness {
   events: RecordedEvent[];
   /** Stores a deployment record in the test double and broadcasts `k8s.deployments.created`. */
   addDeployment(fields: Omit<DeploymentRecord, "id">): Promise<DeploymentRecord>;
+  /** Changes a deployment record of the test double and broadcasts `k8s.deployments.updated`. */
+  updateDeployment(id: string, fields: Partial<Omit<DeploymentRecord, "id">>): Promise<DeploymentRecord>;
   /** Drops a deployment record from the test double and broadcasts `k8s.deployments.removed`. */
   removeDeployment(id: string): Promise<void>;
   /** A namespace record owned by `owner` (internal create) and its Namespace in the sandbox. */
@@ -155,6 +157,14 @@ export async function startEnvHarness(options: EnvHarnessOptions = {}): Promise<
       const record = { ...fields, id: newId() };
       deployments.set(record.id, record);
       await broker.broadcast("k8s.deployments.created", record);
+      return record;
+    },
+    async updateDeployment(id, fields) {
+      const current = deployments.get(id);
+      if (current === undefined) throw new Error(`no deployment ${id} in the test double`);
+      const record = { ...current, ...fields };
+      deployments.set(id, record);
+      await broker.broadcast("k8s.deployments.updated", record);
       return record;
     },
     async removeDeployment(id) {
