@@ -2,12 +2,14 @@ import { describe, it, expect, beforeAll, afterAll } from "@jest/globals";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { SignJWT, generateKeyPair, base64url } from "jose";
+import { SignJWT, generateKeyPair, base64url, type JWTPayload } from "jose";
 import { bearerToken, loadJwtSecret, signToken, verifyToken, SECRET_FILE } from "../../lib/auth.ts";
 
 const SECRET = "unit-test-secret-0123456789abcdef";
 const key = new TextEncoder().encode(SECRET);
 const now = (): number => Math.floor(Date.now() / 1000);
+/** Claims of any shape, for tokens the gateway must refuse (jose types `sub` and `exp`). */
+const claims = (payload: Record<string, unknown>): JWTPayload => payload as JWTPayload;
 
 function unsigned(payload: Record<string, unknown>): string {
   const enc = (o: unknown): string => base64url.encode(JSON.stringify(o));
@@ -144,18 +146,22 @@ describe("lib/auth signToken/verifyToken", () => {
     ],
     [
       "a numeric sub",
-      async () => new SignJWT({ sub: 42 }).setProtectedHeader({ alg: "HS256" }).setExpirationTime("1h").sign(key),
+      async () =>
+        new SignJWT(claims({ sub: 42 })).setProtectedHeader({ alg: "HS256" }).setExpirationTime("1h").sign(key),
       /no subject/,
     ],
     [
       "an object sub",
       async () =>
-        new SignJWT({ sub: { id: "a" } }).setProtectedHeader({ alg: "HS256" }).setExpirationTime("1h").sign(key),
+        new SignJWT(claims({ sub: { id: "a" } }))
+          .setProtectedHeader({ alg: "HS256" })
+          .setExpirationTime("1h")
+          .sign(key),
       /no subject/,
     ],
     [
       "an exp that is not a number",
-      async () => new SignJWT({ sub: "a", exp: "9999999999" }).setProtectedHeader({ alg: "HS256" }).sign(key),
+      async () => new SignJWT(claims({ sub: "a", exp: "9999999999" })).setProtectedHeader({ alg: "HS256" }).sign(key),
       /claim 'exp' is malformed/,
     ],
     [

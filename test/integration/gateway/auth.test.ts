@@ -1,10 +1,12 @@
 import { describe, it, expect, beforeAll, afterAll } from "@jest/globals";
-import { SignJWT, base64url, generateKeyPair } from "jose";
+import { SignJWT, base64url, generateKeyPair, type JWTPayload } from "jose";
 import { startGateway, TEST_SECRET, type Gateway } from "../../fixtures/gateway.ts";
 import type { OpenApiDocument } from "../../../lib/openapi.ts";
 
 const key = new TextEncoder().encode(TEST_SECRET);
 const now = (): number => Math.floor(Date.now() / 1000);
+/** Claims of any shape, for tokens the gateway must refuse (jose types `sub` and `exp`). */
+const claims = (payload: Record<string, unknown>): JWTPayload => payload as JWTPayload;
 const WHOAMI = "/api/v1/k8s/widgets/whoami";
 
 function algNone(payload: Record<string, unknown>): string {
@@ -93,7 +95,7 @@ describe("api authentication", () => {
     [
       "a token with a non-string sub",
       async () =>
-        `Bearer ${await new SignJWT({ sub: 42 }).setProtectedHeader({ alg: "HS256" }).setExpirationTime("1h").sign(key)}`,
+        `Bearer ${await new SignJWT(claims({ sub: 42 })).setProtectedHeader({ alg: "HS256" }).setExpirationTime("1h").sign(key)}`,
     ],
     [
       "a token whose roles is a string, not an array",
@@ -116,7 +118,7 @@ describe("api authentication", () => {
     [
       "a token whose exp is not a number",
       async () =>
-        `Bearer ${await new SignJWT({ sub: "alice", exp: "9999999999" }).setProtectedHeader({ alg: "HS256" }).sign(key)}`,
+        `Bearer ${await new SignJWT(claims({ sub: "alice", exp: "9999999999" })).setProtectedHeader({ alg: "HS256" }).sign(key)}`,
     ],
     [
       "alg none with a signature appended",
