@@ -3,15 +3,21 @@
  * from `settings.rest` + each action's `rest`), authenticates `Authorization: Bearer <JWT>` into `ctx.meta.userID`
  * and `ctx.meta.roles`, and answers every error as JSON `{name, message, code, type, data}` without a stack trace
  * (docs/architecture.md, "Access" and "Errors"). Unauthenticated: GET /api/health, /api/ready, /api/openapi.json.
+ * Hardening (docs/architecture.md, "The gateway"): a token bucket per verified userID (failed authentications: per
+ * client address) answering 429 with Retry-After, one audit line per change on the "audit" logger, and security
+ * headers on every answer.
  */
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import { STATUS_CODES } from "node:http";
 import { performance } from "node:perf_hooks";
-import type { Context, Service, ServiceSchema } from "moleculer";
+import type { Context, Logger, Service, ServiceSchema } from "moleculer";
+import { Errors } from "moleculer";
 import type { ApiRouteSchema, ApiSettingsSchema, CorsOptions } from "moleculer-web";
 import ApiGateway from "moleculer-web";
+import { auditEntry, isAudited } from "../lib/audit.ts";
 import { bearerToken, verifyToken, loadJwtSecret, type Identity } from "../lib/auth.ts";
 import { readConfig } from "../lib/config.ts";
+import { createRateLimiter, rateLimitFromEnv, type RateLimit, type RateLimiter } from "../lib/ratelimit.ts";
 import { unauthorized } from "../lib/errors.ts";
 import type { CallerMeta } from "../lib/meta.ts";
 import { buildOpenApi, type OpenApiAction, type OpenApiDocument, type OpenApiRoute } from "../lib/openapi.ts";
@@ -61,9 +67,27 @@ export interface Settings extends ApiSettingsSchema {
   corsOrigins: string[] | null;
   /** Milliseconds each `*.readiness` action may take. */
   readinessTimeout: number;
+  /**
+   * Requests per second and burst per caller (verified userID; client address for failed authentications);
+   * rate 0 = off; null = RATE_LIMIT and RATE_LIMIT_BURST (default 50/s, burst 100). Admins get the same budget.
+   * (Not named `rateLimit`: moleculer-web reads that setting for its own fixed-window limiter.)
+   */
+  requestRateLimit: RateLimit | null;
 }
 
 type GatewayMeta = CallerMeta & { $statusCode?: number };
+
+/** What the gateway keeps of a change between its call and its answer, for the audit line. */
+interface PendingAudit {
+  identity: Identity;
+  action: string;
+  method: string;
+  url: string;
+  params: unknown;
+  requestID: string | undefined;
+  start: number;
+  result?: unknown;
+}
 
 /** The parts of a moleculer-web alias the gateway reads (its typings omit `fullPath`). */
 interface GatewayAlias {
@@ -74,7 +98,7 @@ interface GatewayAlias {
 }
 
 /** moleculer-web's request: the node request plus the fields it sets. */
-type GatewayRequest = IncomingMessage & { originalUrl?: string };
+type GatewayRequest = IncomingMessage & { originalUrl?: string; $params?: unknown; $action?: { name?: unknown } };
 
 interface HttpError {
   status: number;
@@ -84,6 +108,15 @@ interface HttpError {
 
 interface Methods {
   authenticate(ctx: Context<unknown, GatewayMeta>, req: GatewayRequest): Promise<Identity>;
+  beforeCall(ctx: Context<unknown, GatewayMeta>, req: GatewayRequest, res: ServerResponse): Promise<void>;
+  spend(limiter: RateLimiter, key: string): void;
+  startAudit(
+    ctx: Context<unknown, GatewayMeta>,
+    identity: Identity,
+    action: string,
+    req: GatewayRequest,
+    res: ServerResponse,
+  ): void;
   authorize(ctx: Context<unknown, GatewayMeta>): void;
   errorHandler(req: GatewayRequest, res: ServerResponse, err: unknown): void;
   sendHttpError(req: GatewayRequest, res: ServerResponse, err: unknown): void;
@@ -94,6 +127,13 @@ interface LocalVars {
   server: Server;
   aliases: GatewayAlias[];
   jwtSecret: string;
+  /** Buckets per verified userID. */
+  userLimiter: RateLimiter;
+  /** Buckets per client address, spent by failed authentications only (kept apart: address churn cannot evict users). */
+  addressLimiter: RateLimiter;
+  auditLogger: Logger;
+  /** Changes under way, by request (a WeakMap: nothing to clean up). */
+  pendingAudits: WeakMap<IncomingMessage, PendingAudit>;
 }
 
 type ApiThis = Service<Settings> & Methods & LocalVars;
@@ -101,6 +141,30 @@ type ApiThis = Service<Settings> & Methods & LocalVars;
 const PUBLIC_ROUTE = "public";
 const PUBLIC_ACTIONS = { health: "api.health", ready: "api.ready", openapi: "api.openapi" } as const;
 const RETRY_AFTER_SECONDS = 5;
+
+/**
+ * Sent with every answer, errors and probes included: no MIME sniffing, nothing cached (answers are per caller),
+ * no framing, no referrer. Node's http server adds no X-Powered-By and neither does moleculer-web.
+ */
+export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
+  "X-Content-Type-Options": "nosniff",
+  "Cache-Control": "no-store",
+  "X-Frame-Options": "DENY",
+  "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+  "Referrer-Policy": "no-referrer",
+};
+
+/** 429 RATE_LIMITED with the whole seconds to wait (also sent as Retry-After). */
+function rateLimited(retryAfter: number): Errors.MoleculerClientError {
+  return new Errors.MoleculerClientError(`Too many requests: retry in ${retryAfter} s`, 429, "RATE_LIMITED", {
+    retryAfter,
+  });
+}
+
+/** The address the request came from (X-Forwarded-For is not trusted: any client can write it). */
+function clientAddress(req: IncomingMessage): string {
+  return req.socket.remoteAddress ?? "unknown";
+}
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null;
@@ -199,10 +263,29 @@ function gatewayRoutes(settings: Settings, bodyLimit: string): ApiRouteSchema[] 
       autoAliases: true,
       mappingPolicy: "restrict",
       whitelist: settings.publish,
-      // Authentication runs as onBeforeCall (not moleculer-web's `authentication`, which would also copy the
-      // identity into ctx.meta.user and log it); `authorization` then re-checks that a userID is set.
-      onBeforeCall(this: ApiThis, ctx: Context<unknown, GatewayMeta>, _route: unknown, req: GatewayRequest) {
-        return this.authenticate(ctx, req);
+      // Authentication, rate limiting and the start of the audit run as onBeforeCall (not moleculer-web's
+      // `authentication`, which would also copy the identity into ctx.meta.user and log it); `authorization` then
+      // re-checks that a userID is set.
+      onBeforeCall(
+        this: ApiThis,
+        ctx: Context<unknown, GatewayMeta>,
+        _route: unknown,
+        req: GatewayRequest,
+        res: ServerResponse,
+      ) {
+        return this.beforeCall(ctx, req, res);
+      },
+      onAfterCall(
+        this: ApiThis,
+        _ctx: unknown,
+        _route: unknown,
+        req: GatewayRequest,
+        _res: ServerResponse,
+        data: unknown,
+      ) {
+        const pending = this.pendingAudits.get(req);
+        if (pending !== undefined) pending.result = data;
+        return data;
       },
       authorization: true,
       bodyParsers: { json: { limit: bodyLimit, strict: true }, urlencoded: false },
@@ -225,6 +308,7 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> & {
     dataDir: null,
     corsOrigins: null,
     readinessTimeout: 5000,
+    requestRateLimit: null,
     // One debug line per request is written by created(); moleculer-web's own lines (params included) stay off.
     logRequest: null,
     logRequestParams: null,
@@ -303,6 +387,70 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> & {
       return identity;
     },
 
+    /**
+     * Before every domain call: authenticate (a failure spends the client address's budget: 429 once it is gone,
+     * else the 401), spend the userID's budget (429), and, for a change, arrange its audit line.
+     */
+    async beforeCall(ctx: Context<unknown, GatewayMeta>, req: GatewayRequest, res: ServerResponse): Promise<void> {
+      let identity: Identity;
+      try {
+        identity = await this.authenticate(ctx, req);
+      } catch (err) {
+        this.spend(this.addressLimiter, clientAddress(req));
+        throw err;
+      }
+      this.spend(this.userLimiter, identity.userID);
+      // moleculer-web has resolved the action's endpoint before this hook.
+      const action = req.$action?.name;
+      if (isAudited(req.method) && typeof action === "string") this.startAudit(ctx, identity, action, req, res);
+    },
+
+    /** Takes one token of `key`'s bucket or throws 429 RATE_LIMITED. */
+    spend(limiter: RateLimiter, key: string): void {
+      const decision = limiter.take(key);
+      if (!decision.allowed) throw rateLimited(decision.retryAfter);
+    },
+
+    /**
+     * Writes the change's audit line (lib/audit.ts) on the "audit" logger, at info, once the answer is sent or the
+     * client has gone: who, what, which object, the status, when. Never the body beyond its identifying fields.
+     */
+    startAudit(
+      ctx: Context<unknown, GatewayMeta>,
+      identity: Identity,
+      action: string,
+      req: GatewayRequest,
+      res: ServerResponse,
+    ): void {
+      const pending: PendingAudit = {
+        identity,
+        action,
+        method: req.method ?? "?",
+        url: req.originalUrl ?? req.url ?? "",
+        params: req.$params,
+        requestID: ctx.requestID ?? undefined,
+        start: performance.now(),
+      };
+      this.pendingAudits.set(req, pending);
+      res.once("close", () => {
+        this.pendingAudits.delete(req);
+        const entry = auditEntry({
+          userID: pending.identity.userID,
+          roles: pending.identity.roles,
+          action: pending.action,
+          method: pending.method,
+          url: pending.url,
+          params: pending.params,
+          ...(pending.result === undefined ? {} : { result: pending.result }),
+          status: res.writableFinished ? res.statusCode : null,
+          time: new Date(),
+          durationMs: performance.now() - pending.start,
+          ...(pending.requestID === undefined ? {} : { requestID: pending.requestID }),
+        });
+        this.auditLogger.info(entry);
+      });
+    },
+
     /** moleculer-web's authorization hook: no request reaches an action without a userID (services trust those). */
     authorize(ctx: Context<unknown, GatewayMeta>): void {
       if (typeof ctx.meta.userID !== "string" || ctx.meta.userID === "") throw unauthorized("Missing bearer token");
@@ -337,6 +485,10 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> & {
         );
       }
       if (status === 503 && retryable) res.setHeader("Retry-After", String(RETRY_AFTER_SECONDS));
+      if (status === 429) {
+        const wait = isRecord(body.data) ? body.data["retryAfter"] : undefined;
+        res.setHeader("Retry-After", String(typeof wait === "number" && wait >= 1 ? Math.ceil(wait) : 1));
+      }
       res.writeHead(status);
       res.end(json);
     },
@@ -402,6 +554,16 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> & {
     this.jwtSecret = loadJwtSecret({
       jwtSecret: this.settings.jwtSecret ?? config.jwtSecret,
       dataDir: this.settings.dataDir ?? config.dataDir,
+    });
+    // RATE_LIMIT / RATE_LIMIT_BURST are read here, not in lib/config.ts: only the gateway uses them.
+    const limit = this.settings.requestRateLimit ?? rateLimitFromEnv(process.env);
+    this.userLimiter = createRateLimiter(limit);
+    this.addressLimiter = createRateLimiter(limit);
+    this.auditLogger = this.broker.getLogger("audit");
+    this.pendingAudits = new WeakMap();
+    // Security headers first, so that every answer carries them, whichever part of the gateway writes it.
+    this.server.prependListener("request", (_req: IncomingMessage, res: ServerResponse) => {
+      for (const [name, value] of Object.entries(SECURITY_HEADERS)) res.setHeader(name, value);
     });
     // One line per request, at debug: method, path (no query string), status, duration. Never the headers.
     this.server.prependListener("request", (req: IncomingMessage, res: ServerResponse) => {
