@@ -6,14 +6,12 @@ import { describe, it, expect, beforeAll, afterAll } from "@jest/globals";
 import type { AddressInfo } from "node:net";
 import type { Server } from "node:http";
 import { inspect } from "node:util";
-import { Loggers, ServiceBroker, type Context, type ServiceSchema } from "moleculer";
+import { Loggers, ServiceBroker } from "moleculer";
 import ApiService, { type Settings } from "../../../services/api.service.ts";
 import { signToken } from "../../../lib/auth.ts";
-import { notFound } from "../../../lib/errors.ts";
-import type { CallerMeta } from "../../../lib/meta.ts";
-import { defineParams, type ParamsOf } from "../../../lib/params.ts";
 import type { AuditEntry } from "../../../lib/audit.ts";
 import widgets from "../../fixtures/widgets.service.ts";
+import vaults from "./vaults.fixture.ts";
 
 const JWT_SECRET = "audit-test-secret-0123456789abcdefgh";
 const SECRET_VALUE = "pa55-W0rd-that-must-never-be-logged";
@@ -36,76 +34,6 @@ class RecordingLogger extends Loggers.Base<{ level?: "trace" }> {
     };
   }
 }
-
-const createParams = defineParams({
-  $$strict: true,
-  name: { type: "string", pattern: "^[a-z][a-z0-9-]*$", max: 63 },
-  namespace: { type: "string", min: 1 },
-  key: { type: "string", min: 1 },
-  value: { type: "string", max: 64 },
-});
-const updateParams = defineParams({ $$strict: true, id: { type: "string", min: 1 }, value: { type: "string" } });
-const removeParams = defineParams({ $$strict: true, id: { type: "string", min: 1 } });
-
-interface Vault {
-  id: string;
-  name: string;
-  namespace: string;
-  key: string;
-  value: string;
-}
-
-/** Fixture `v1.k8s.vaults`: keeps secret values and answers them masked, like the envs service does. */
-const vaults: ServiceSchema<{ rest: string }, Record<string, never>, { vaults: Map<string, Vault>; next: number }> = {
-  name: "k8s.vaults",
-  version: 1,
-  settings: { rest: "/v1/k8s/vaults" },
-  actions: {
-    /** Stores a secret value. REST: POST /v1/k8s/vaults. @throws VALIDATION_ERROR */
-    create: {
-      rest: "POST /",
-      params: createParams,
-      handler(ctx: Context<ParamsOf<typeof createParams>, CallerMeta>) {
-        this.next += 1;
-        const vault: Vault = { id: `v-${this.next}`, ...ctx.params };
-        this.vaults.set(vault.id, vault);
-        return { ...vault, value: "******" };
-      },
-    },
-    /** Replaces a value. REST: PUT /v1/k8s/vaults/:id. @throws NOT_FOUND */
-    update: {
-      rest: "PUT /:id",
-      params: updateParams,
-      handler(ctx: Context<ParamsOf<typeof updateParams>, CallerMeta>) {
-        const vault = this.vaults.get(ctx.params.id);
-        if (vault === undefined) throw notFound("vault", ctx.params.id);
-        vault.value = ctx.params.value;
-        return { ...vault, value: "******" };
-      },
-    },
-    /** Same as update, as a PATCH. REST: PATCH /v1/k8s/vaults/:id. @throws NOT_FOUND */
-    patch: {
-      rest: "PATCH /:id",
-      params: updateParams,
-      handler(ctx: Context<ParamsOf<typeof updateParams>, CallerMeta>) {
-        return ctx.call("v1.k8s.vaults.update", ctx.params);
-      },
-    },
-    /** Removes a vault. REST: DELETE /v1/k8s/vaults/:id. @throws NOT_FOUND */
-    remove: {
-      rest: "DELETE /:id",
-      params: removeParams,
-      handler(ctx: Context<ParamsOf<typeof removeParams>, CallerMeta>) {
-        if (!this.vaults.delete(ctx.params.id)) throw notFound("vault", ctx.params.id);
-        return { id: ctx.params.id, removed: true };
-      },
-    },
-  },
-  created() {
-    this.vaults = new Map();
-    this.next = 0;
-  },
-};
 
 describe("api audit log", () => {
   let broker: ServiceBroker;
