@@ -33,6 +33,7 @@ import type { KubernetesObject, V1ConfigMap, V1Secret } from "@kubernetes/client
 import { ENV_TYPES, SECRET_MASK, type EnvEntity, type EnvType } from "../lib/entities.ts";
 import { alreadyExists, ERROR_TYPES, hasCode, hasType, invalid, notFound } from "../lib/errors.ts";
 import {
+  canonicalJson,
   COMPONENT_LABEL,
   envChecksum,
   envObjectName,
@@ -280,11 +281,16 @@ interface EnvMethods {
   /** The stored env records of a deployment, in creation order. */
   envsOf(deploymentId: string): Promise<RawDoc[]>;
   /**
-   * Applies the env objects rendered from `records`; false when the cluster is unreachable (retried later). On any
-   * other error, the objects rendered from `previous` (the stored state) are applied again before it is thrown, so an
-   * object the cluster took before another refused is not left holding an unstored value.
+   * Applies the env objects rendered from `records` (with `onlyChanged`, only those whose content differs from
+   * `previous`); false when the cluster is unreachable (retried later). On any other error, the objects rendered from
+   * `previous` (the stored state) are applied again before it is thrown, so an object the cluster took before another
+   * refused is not left holding an unstored value.
    */
-  applyEnvObjects(ref: DeploymentRef, records: readonly EnvValues[], previous?: readonly EnvValues[]): Promise<boolean>;
+  applyEnvObjects(
+    ref: DeploymentRef,
+    records: readonly EnvValues[],
+    options?: { previous?: readonly EnvValues[]; onlyChanged?: boolean },
+  ): Promise<boolean>;
   /** Re-applies a deployment's env objects from the stored records (under the lock). */
   patchDeployment(ref: DeploymentRef): Promise<EnvPatchResult>;
   /** patchDeployment for code that already holds the deployment's lock (taking it again would wait for itself). */
@@ -391,7 +397,10 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
             type: p.type,
             value: p.value ?? generateSecret(),
           };
-          await this.applyEnvObjects(ref, [...current.map(toValues), record], current.map(toValues));
+          await this.applyEnvObjects(ref, [...current.map(toValues), record], {
+            previous: current.map(toValues),
+            onlyChanged: true,
+          });
           try {
             return (await this.createEntity(ctx, record)) as unknown as EnvEntity;
           } catch (err) {
@@ -434,7 +443,7 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
             throw alreadyExists("env", "key", changes.key);
           }
           const next = current.map((r) => toValues(r._id === envId ? { ...r, ...changes } : r));
-          await this.applyEnvObjects(ref, next, current.map(toValues));
+          await this.applyEnvObjects(ref, next, { previous: current.map(toValues), onlyChanged: true });
           try {
             return (await this.updateEntity(ctx, envId, changes)) as unknown as EnvEntity;
           } catch (err) {
@@ -460,7 +469,10 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
         return this.withLock(ref.id, async () => {
           const current = await this.envsOf(ref.id);
           if (!current.some((r) => r._id === envId)) throw notFound("env", envId);
-          await this.applyEnvObjects(ref, current.filter((r) => r._id !== envId).map(toValues), current.map(toValues));
+          await this.applyEnvObjects(ref, current.filter((r) => r._id !== envId).map(toValues), {
+            previous: current.map(toValues),
+            onlyChanged: true,
+          });
           try {
             return (await this.removeEntity(ctx, envId)) as unknown as EnvEntity;
           } catch (err) {
@@ -587,7 +599,7 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
           // Nothing new and already applied by this node (the deployment-created reaction after deployments.create's
           // own call): no write.
           const unchanged = added.length === 0 && this.envApplied.get(ref.id) === appliedKey(ref, all);
-          const applied = unchanged || (await this.applyEnvObjects(ref, all, current.map(toValues)));
+          const applied = unchanged || (await this.applyEnvObjects(ref, all, { previous: current.map(toValues) }));
           let created = 0;
           try {
             for (const record of added) {
@@ -812,11 +824,19 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
     async applyEnvObjects(
       ref: DeploymentRef,
       records: readonly EnvValues[],
-      previous?: readonly EnvValues[],
+      options: { previous?: readonly EnvValues[]; onlyChanged?: boolean } = {},
     ): Promise<boolean> {
+      const { previous } = options;
+      // Only the object whose content changes (a plain value: the ConfigMap), unless a full apply is still owed.
+      let pick = [true, true];
+      if (options.onlyChanged === true && previous !== undefined && !this.envRetries.has(ref.id)) {
+        const before = renderEnvObjects(ref, previous).map(canonicalJson);
+        pick = renderEnvObjects(ref, records).map((o, i) => canonicalJson(o) !== before[i]);
+        if (!pick.some(Boolean)) return true;
+      }
       const apply = (values: readonly EnvValues[]) =>
         this.broker.call("v1.kube.apply", {
-          objects: renderEnvObjects(ref, values),
+          objects: renderEnvObjects(ref, values).filter((_, i) => pick[i]),
           fieldManager: FIELD_MANAGER,
           force: true,
         });
@@ -952,16 +972,23 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       if (!isManaged(object) || object.metadata?.labels?.[COMPONENT_LABEL] !== "env") return;
       const deploymentId = getIdFromAnnotation(object);
       if (deploymentId === undefined || !this.envActive) return;
+      const data = (object as V1ConfigMap).data;
+      const drifted = async (): Promise<boolean> => {
+        if (deleted) return true;
+        const { plain } = splitValues((await this.envsOf(deploymentId)).map(toValues));
+        return driftedKeys(plain, data).length > 0;
+      };
       try {
+        // Most events are our own writes: settled by one database read, without lookups.
+        if (!(await drifted())) return;
         const ref = await this.findDeploymentRef(deploymentId);
         if (ref === undefined || ref.namespaceName !== object.metadata?.namespace) return;
-        if (!deleted) {
-          const { plain } = splitValues((await this.envsOf(deploymentId)).map(toValues));
-          const data = (object as V1ConfigMap).data;
-          if (driftedKeys(plain, data).length === 0) return;
-        }
-        this.logger.info(`env objects of deployment '${deploymentId}' changed in the cluster: re-applying`);
-        await this.patchDeployment(ref);
+        await this.withLock(deploymentId, async () => {
+          // Checked again once our own writes in flight (apply, then store) are done.
+          if (!(await drifted())) return;
+          this.logger.info(`env objects of deployment '${deploymentId}' changed in the cluster: re-applying`);
+          await this.patchUnlocked(ref);
+        });
       } catch (err) {
         if (hasCode(err, 409)) return; // namespace being removed
         this.logger.warn(`re-applying the env objects of deployment '${deploymentId}' failed: ${errorMessage(err)}`);

@@ -94,15 +94,27 @@ describe("v1.k8s.envs when the cluster is unreachable", () => {
       fieldManager: "envs-test",
     });
     const d = await h.addDeployment({ name: "app", namespace: tight.id, image: "none" });
+    // A plain value needs only the ConfigMap.
+    const env: EnvEntity = await h.broker.call(
+      "v1.k8s.envs.create",
+      { namespace: tight.id, deployment: d.id, key: "MODE", value: "kept-v" },
+      as("alice"),
+    );
+    // Made secret, it leaves the ConfigMap (taken) for the Secret (refused): the ConfigMap gets it back.
+    await expect(
+      h.broker.call("v1.k8s.envs.update", { id: env.id, type: "secret" }, as("alice")),
+    ).rejects.toMatchObject({ code: 403, type: "K8S_FORBIDDEN" });
+    const stored: EnvEntity[] = await h.broker.call("v1.k8s.envs.find", { query: { deployment: d.id } });
+    expect(stored.map((e) => [e.key, e.type, e.value])).toEqual([["MODE", "plain", "kept-v"]]);
     await expect(
       h.broker.call(
         "v1.k8s.envs.create",
-        { namespace: tight.id, deployment: d.id, key: "MODE", value: "refused-v" },
+        { namespace: tight.id, deployment: d.id, key: "PASS", type: "secret", value: "refused-v" },
         as("alice"),
       ),
     ).rejects.toMatchObject({ code: 403, type: "K8S_FORBIDDEN" });
-    expect(await h.broker.call("v1.k8s.envs.count", { query: { deployment: d.id } })).toBe(0);
+    expect(await h.broker.call("v1.k8s.envs.count", { query: { deployment: d.id } })).toBe(1);
     const cm = await h.core.readNamespacedConfigMap({ name: "app-env", namespace: "tight" }).catch(() => undefined);
-    expect(cm?.data?.MODE).toBeUndefined();
+    expect(cm?.data).toEqual({ MODE: "kept-v" });
   });
 });
