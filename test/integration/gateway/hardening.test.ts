@@ -158,6 +158,17 @@ describe("api body size limit", () => {
     expect(patch.status).toBe(200);
   });
 
+  it("does not read a body of another content type, however large: the action sees no fields (422)", async () => {
+    const res = await gw.request("/api/v1/k8s/vaults/v-1", {
+      method: "PUT",
+      token,
+      body: JSON.stringify({ value: "x".repeat(50_000) }),
+      headers: { "Content-Type": "text/plain" },
+    });
+    expect(res.status).toBe(422);
+    expect(await res.json()).toMatchObject({ data: [expect.objectContaining({ field: "value", type: "required" })] });
+  });
+
   it("counts a chunked body without Content-Length against the limit", async () => {
     const chunk = new TextEncoder().encode(`{"value":"${"x".repeat(3000)}"}`);
     const stream = new ReadableStream<Uint8Array>({
