@@ -23,13 +23,15 @@
  * Reactions: `k8s.deployments.created` (and `updated` with another image) → `createEnv` from the deployment's image
  * (idempotent; the deployments service also calls it directly on create); `k8s.deployments.removed` → the deployment's envs and their two objects removed;
  * `k8s.namespaces.removed` → `clean` of that namespace; an env object of ours deleted (or a ConfigMap changed) behind
- * our back → re-applied while its deployment exists.
+ * our back → re-applied while its deployment exists; every `resyncIntervalSeconds` (RESYNC_INTERVAL) a resync re-applies
+ * env objects that are missing or hold other plain values (it reads, and writes only what drifted).
  */
 import type { Context, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import { Errors } from "moleculer";
 import { AsyncLocalStorage } from "node:async_hooks";
 import { randomBytes } from "node:crypto";
 import type { KubernetesObject, V1ConfigMap, V1Secret } from "@kubernetes/client-node";
+import { readConfig } from "../lib/config.ts";
 import { ENV_TYPES, SECRET_MASK, type EnvEntity, type EnvType } from "../lib/entities.ts";
 import { alreadyExists, ERROR_TYPES, hasCode, hasType, invalid, notFound } from "../lib/errors.ts";
 import {
@@ -151,6 +153,13 @@ export interface EnvRenderResult {
   checksum: string;
 }
 
+export interface EnvResyncResult {
+  /** Deployments with envs that were checked. */
+  checked: number;
+  /** Deployments whose objects were missing or held other plain values, and were applied again. */
+  repaired: number;
+}
+
 export interface EnvRePatchResult {
   namespace: string;
   deployments: number;
@@ -252,6 +261,8 @@ interface Settings extends ServiceSettingSchema {
   db?: DbConnectionSettings;
   /** Backoff of the re-apply of env objects the cluster could not take (default 1 s → 30 s). */
   retry: { initialMs: number; maxMs: number };
+  /** Seconds between resyncs of the env objects against the cluster; default RESYNC_INTERVAL; 0 = none. */
+  resyncIntervalSeconds?: number;
 }
 
 interface DeploymentRecord {
@@ -309,6 +320,14 @@ interface EnvMethods {
   repairObject(object: KubernetesObject, deleted: boolean): Promise<void>;
   /** createEnv for a deployment from its image (the reactions to created/updated deployments); errors are logged. */
   envsFromImage(deployment: DeploymentRecord): Promise<void>;
+  /**
+   * Checks every deployment that has envs against the cluster: a missing ConfigMap or Secret, or a ConfigMap holding
+   * other plain values, is applied again (objects deleted while the suite was down send no event). Reads only when
+   * nothing drifted. Secret values cannot be compared (v1.kube never returns them).
+   */
+  resyncEnvs(): Promise<EnvResyncResult>;
+  /** Runs resyncEnvs every `resyncIntervalSeconds` while started. */
+  scheduleResync(): void;
   /** Refuses queries and sorts on `value` from callers outside the broker. */
   guardValueQueries(ctx: Context<{ query?: unknown; sort?: unknown }, CallerMeta>): void;
 }
@@ -323,6 +342,7 @@ interface LocalVars extends DbVars, MembershipVars {
   envApplied: Map<string, string>;
   /** The image id each deployment's envs were last created from (by the reactions), to skip status-only updates. */
   envImages: Map<string, unknown>;
+  envResyncTimer: NodeJS.Timeout | undefined;
   envActive: boolean;
 }
 type Ctx<P> = Context<P, CallerMeta>;
@@ -630,6 +650,16 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       },
     },
 
+    /** Checks every deployment's env objects against the cluster and re-applies missing or changed ones (internal); no REST. @throws FORBIDDEN, K8S_UNAVAILABLE, DATABASE_UNAVAILABLE */
+    resync: {
+      visibility: "public",
+      permission: "internal",
+      params: defineParams({ $$strict: true }),
+      handler(): Promise<EnvResyncResult> {
+        return this.resyncEnvs();
+      },
+    },
+
     /** Re-applies the env objects of every deployment of a namespace (members). REST: POST /repatch/:namespace @throws NOT_FOUND, FORBIDDEN, NAMESPACE_LOCKED, K8S_INVALID */
     rePatchConfigMap: {
       rest: "POST /repatch/:namespace",
@@ -724,6 +754,66 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
         this.envImages.delete(d.id);
         this.logger.warn(`createEnv for deployment '${d.id}' failed: ${errorMessage(err)}`);
       }
+    },
+
+    async resyncEnvs(): Promise<EnvResyncResult> {
+      const deploymentIds = new Set((await this.findRaw({})).map((r) => String(r.deployment)));
+      const listed = new Map<string, Map<string, KubernetesObject>>();
+      const objectsIn = async (namespace: string): Promise<Map<string, KubernetesObject>> => {
+        let found = listed.get(namespace);
+        if (found === undefined) {
+          found = new Map();
+          for (const kind of ["ConfigMap", "Secret"]) {
+            const { items } = await this.broker.call<
+              { items: KubernetesObject[] },
+              { apiVersion: string; kind: string; namespace: string; labelSelector: string }
+            >("v1.kube.list", {
+              apiVersion: "v1",
+              kind,
+              namespace,
+              labelSelector: `${MANAGED_BY_SELECTOR},${COMPONENT_LABEL}=env`,
+            });
+            for (const o of items) found.set(`${kind}/${o.metadata?.name ?? ""}`, o);
+          }
+          listed.set(namespace, found);
+        }
+        return found;
+      };
+      let repaired = 0;
+      for (const deploymentId of deploymentIds) {
+        let ref: DeploymentRef | undefined;
+        try {
+          ref = await this.findDeploymentRef(deploymentId);
+        } catch (err) {
+          if (hasCode(err, 409)) continue; // namespace being removed
+          throw err;
+        }
+        if (ref === undefined) continue;
+        const { plain, secret } = splitValues((await this.envsOf(deploymentId)).map(toValues));
+        const objects = await objectsIn(ref.namespaceName);
+        const name = envObjectName(ref.name);
+        const cm = objects.get(`ConfigMap/${name}`) as V1ConfigMap | undefined;
+        const drifted =
+          cm === undefined ||
+          driftedKeys(plain, cm.data).length > 0 ||
+          (Object.keys(secret).length > 0 && !objects.has(`Secret/${name}`));
+        if (!drifted) continue;
+        this.logger.info(`env objects of deployment '${deploymentId}' missing or changed in the cluster: re-applying`);
+        if ((await this.patchDeployment(ref)).applied) repaired += 1;
+      }
+      return { checked: deploymentIds.size, repaired };
+    },
+
+    scheduleResync(): void {
+      const seconds = this.settings.resyncIntervalSeconds ?? readConfig().resyncIntervalSeconds;
+      if (seconds <= 0 || !this.envActive) return;
+      this.envResyncTimer = setTimeout(() => {
+        this.envResyncTimer = undefined;
+        this.resyncEnvs()
+          .catch((err: unknown) => this.logger.warn(`env resync failed: ${errorMessage(err)}`))
+          .finally(() => this.scheduleResync());
+      }, seconds * 1000);
+      this.envResyncTimer.unref();
     },
 
     guardValueQueries(ctx: Context<{ query?: unknown; sort?: unknown }, CallerMeta>): void {
@@ -1007,10 +1097,13 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
 
   started() {
     this.envActive = true;
+    this.scheduleResync();
   },
 
   stopped() {
     this.envActive = false;
+    if (this.envResyncTimer !== undefined) clearTimeout(this.envResyncTimer);
+    this.envResyncTimer = undefined;
     for (const { timer } of this.envRetries.values()) clearTimeout(timer);
     this.envRetries.clear();
   },

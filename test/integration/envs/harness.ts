@@ -86,6 +86,8 @@ export interface EnvHarnessOptions {
   stateFile?: string;
   /** Run the real v1.k8s.deployments instead of the test double (`addDeployment`/`removeDeployment` then throw). */
   realDeployments?: boolean;
+  /** Extra settings of v1.kube (e.g. `informers: false`: no watches, so no kube.* events). */
+  kubeSettings?: Record<string, unknown>;
   /** Run the gateway on this broker (default true). */
   gateway?: boolean;
   /** More broker options (a transporter and namespace for tests across nodes). */
@@ -106,7 +108,7 @@ export async function startEnvHarness(options: EnvHarnessOptions = {}): Promise<
 
   broker.createService({
     ...kubeService,
-    settings: { ...kubeService.settings, kubeconfig: sandbox.kubeconfig() },
+    settings: { ...kubeService.settings, kubeconfig: sandbox.kubeconfig(), ...options.kubeSettings },
   });
   broker.createService({ ...namespacesService, settings: { ...namespacesService.settings, db: { memory: true } } });
   broker.createService({

@@ -1,0 +1,101 @@
+/**
+ * The resync of v1.k8s.envs: with v1.kube's watches off (no kube.* events, as for objects deleted while the suite
+ * was down), env objects that are missing or hold other plain values are applied again; nothing drifted, nothing
+ * is written. The periodic resync (resyncIntervalSeconds) does the same on its own.
+ */
+import { describe, it, expect, beforeAll, afterAll } from "@jest/globals";
+import { startEnvHarness, waitFor, type DeploymentRecord, type EnvHarness } from "./harness.ts";
+import type { EnvResyncResult } from "../../../services/envs.service.ts";
+
+let h: EnvHarness;
+let timed: EnvHarness;
+let web: DeploymentRecord;
+
+const image = {
+  env: [
+    { key: "MODE", type: "plain", value: "a" },
+    { key: "PASS", type: "secret", value: "resync-Secr3t-1" },
+  ],
+};
+
+beforeAll(async () => {
+  h = await startEnvHarness({
+    gateway: false,
+    kubeSettings: { informers: false },
+    envSettings: { resyncIntervalSeconds: 0 },
+  });
+  timed = await startEnvHarness({
+    gateway: false,
+    kubeSettings: { informers: false },
+    envSettings: { resyncIntervalSeconds: 1 },
+  });
+  for (const harness of [h, timed]) {
+    const ns = await harness.createNamespace("sync", "alice");
+    const d = await harness.addDeployment({ name: "web", namespace: ns.id, image: "none" });
+    await harness.broker.call("v1.k8s.envs.createEnv", { deployment: d.id, namespace: ns.id, image });
+    if (harness === h) web = d;
+  }
+}, 30_000);
+
+afterAll(async () => {
+  await h?.stop();
+  await timed?.stop();
+});
+
+async function values(
+  harness: EnvHarness,
+): Promise<{ plain?: Record<string, string>; secret?: Record<string, string> }> {
+  const cm = await harness.core.readNamespacedConfigMap({ name: "web-env", namespace: "sync" }).catch(() => undefined);
+  const s = await harness.core.readNamespacedSecret({ name: "web-env", namespace: "sync" }).catch(() => undefined);
+  return {
+    ...(cm === undefined ? {} : { plain: cm.data ?? {} }),
+    ...(s === undefined
+      ? {}
+      : {
+          secret: Object.fromEntries(
+            Object.entries(s.data ?? {}).map(([k, v]) => [k, Buffer.from(v, "base64").toString()]),
+          ),
+        }),
+  };
+}
+
+describe("v1.k8s.envs.resync", () => {
+  it("writes nothing when nothing drifted", async () => {
+    const writes = h.sandbox.requestCounts().writes;
+    const result: EnvResyncResult = await h.broker.call("v1.k8s.envs.resync", {});
+    expect(result).toEqual({ checked: 1, repaired: 0 });
+    expect(h.sandbox.requestCounts().writes).toBe(writes);
+  });
+
+  it("puts back objects deleted while no event told it, and a plain value changed behind its back", async () => {
+    await h.core.deleteNamespacedConfigMap({ name: "web-env", namespace: "sync" });
+    await h.core.deleteNamespacedSecret({ name: "web-env", namespace: "sync" });
+    expect(await values(h)).toEqual({});
+    expect(await h.broker.call("v1.k8s.envs.resync", {})).toEqual({ checked: 1, repaired: 1 });
+    expect(await values(h)).toEqual({ plain: { MODE: "a" }, secret: { PASS: "resync-Secr3t-1" } });
+    await h.core.patchNamespacedConfigMap({
+      name: "web-env",
+      namespace: "sync",
+      body: [{ op: "replace", path: "/data/MODE", value: "b" }],
+    });
+    expect(await h.broker.call("v1.k8s.envs.resync", {})).toEqual({ checked: 1, repaired: 1 });
+    expect((await values(h)).plain).toEqual({ MODE: "a" });
+  });
+
+  it("skips deployments that are gone", async () => {
+    await h.removeDeployment(web.id);
+    await waitFor(async () => (await h.broker.call<number, unknown>("v1.k8s.envs.count", {})) === 0, 5000, "envs gone");
+    expect(await h.broker.call("v1.k8s.envs.resync", {})).toEqual({ checked: 0, repaired: 0 });
+  });
+
+  it("runs on its own every resyncIntervalSeconds", async () => {
+    await timed.core.deleteNamespacedConfigMap({ name: "web-env", namespace: "sync" });
+    await waitFor(async () => (await values(timed)).plain?.MODE === "a", 5000, "the periodic resync");
+  });
+
+  it("is internal", async () => {
+    await expect(h.broker.call("v1.k8s.envs.resync", {}, { meta: { userID: "alice" } })).rejects.toMatchObject({
+      code: 403,
+    });
+  });
+});
