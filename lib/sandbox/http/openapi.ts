@@ -124,7 +124,8 @@ export function openAPIDocument(types: readonly ResourceType[], path: string): u
     const base = `/${path}`;
     const collection = rt.namespaced ? `${base}/namespaces/{namespace}/${rt.resource}` : `${base}/${rt.resource}`;
     paths[collection] = operations(rt, false);
-    paths[`${collection}/{name}`] = operations(rt, true);
+    const item = operations(rt, true);
+    if (Object.keys(item).length > 0) paths[`${collection}/{name}`] = item;
     for (const sub of rt.subresources ?? []) paths[`${collection}/{name}/${sub}`] = operations(rt, true, sub);
     if (rt.namespaced) paths[`${base}/${rt.resource}`] = { get: (operations(rt, false) as { get: unknown }).get };
     schemas[schemaName(rt)] = {
