@@ -46,6 +46,7 @@ import {
   ID_LABEL,
   MANAGED_BY_SELECTOR,
   MAX_DEPLOYMENT_NAME_LENGTH,
+  canonicalJson,
   configMapName,
   deploymentInputIssues,
   envChecksum,
@@ -219,6 +220,8 @@ type Methods = DbMethods &
     liveObjects(nsName: string, recordId: string, kind?: string): Promise<KubernetesObject[]>;
     refreshStatus(recordId: string): Promise<void>;
     scheduleStatus(recordId: string): void;
+    scheduleEnvReapply(recordId: string): void;
+    reapplyIfChanged(recordId: string): Promise<void>;
     onObjectEvent(obj: KubernetesObject, type: "added" | "modified" | "deleted"): void;
     collectOrphans(): Promise<void>;
     setStatus(recordId: string, status: DeploymentStatus): Promise<void>;
@@ -231,6 +234,7 @@ interface LocalVars extends DbVars, MembershipVars, ReconcilerVars {
   /** The objects last applied per record (for drift checks on watch events). */
   rendered: Map<string, DeploymentObject[]>;
   statusTimers: Map<string, NodeJS.Timeout>;
+  envTimers: Map<string, NodeJS.Timeout>;
 }
 
 type Ctx<P> = Context<P, CallerMeta>;
@@ -605,13 +609,13 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
   events: {
     /** Env values of a deployment changed: apply it again (the new checksum rolls the pods). */
     "k8s.envs.created"(ctx: Context<{ deployment?: string }>) {
-      if (typeof ctx.params.deployment === "string") void this.reconcileNow(ctx.params.deployment);
+      if (typeof ctx.params.deployment === "string") this.scheduleEnvReapply(ctx.params.deployment);
     },
     "k8s.envs.updated"(ctx: Context<{ deployment?: string }>) {
-      if (typeof ctx.params.deployment === "string") void this.reconcileNow(ctx.params.deployment);
+      if (typeof ctx.params.deployment === "string") this.scheduleEnvReapply(ctx.params.deployment);
     },
     "k8s.envs.removed"(ctx: Context<{ deployment?: string }>) {
-      if (typeof ctx.params.deployment === "string") void this.reconcileNow(ctx.params.deployment);
+      if (typeof ctx.params.deployment === "string") this.scheduleEnvReapply(ctx.params.deployment);
     },
     /** A namespace record went: its deployments go too (each emits k8s.deployments.removed). */
     async "k8s.namespaces.removed"(ctx: Context<{ id?: string; name?: string }>) {
@@ -962,6 +966,30 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       this.statusTimers.set(recordId, timer);
     },
 
+    /** Env events come in bursts (one per record, e.g. createEnv): gather them, then re-apply once if needed. */
+    scheduleEnvReapply(recordId: string): void {
+      if (this.envTimers.has(recordId)) return;
+      const timer = setTimeout(() => {
+        this.envTimers.delete(recordId);
+        void this.reapplyIfChanged(recordId).catch((err: unknown) =>
+          this.logger.debug(`env change of ${recordId} not applied now: ${(err as Error).message}`),
+        );
+      }, this.settings.statusDebounceMs ?? 100);
+      this.envTimers.set(recordId, timer);
+    },
+
+    /** Applies the record when its render differs from the last one applied (a new env checksum); else no write. */
+    async reapplyIfChanged(recordId: string): Promise<void> {
+      const record = await this.findRawById(recordId);
+      if (record === null) return;
+      const last = this.rendered.get(recordId);
+      if (last !== undefined) {
+        const { input } = await this.resolve(record);
+        if (canonicalJson(renderDeploymentObjects(input)) === canonicalJson(last)) return;
+      }
+      await this.reconcileNow(recordId);
+    },
+
     async refreshStatus(recordId: string): Promise<void> {
       const record = await this.findRawById(recordId);
       if (record === null) return;
@@ -983,20 +1011,21 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       void (async () => {
         const record = await this.findRawById(recordId);
         if (record === null) return;
-        if (type === "deleted") {
-          this.logger.info(
-            `${obj.kind} ${obj.metadata?.namespace ?? ""}/${obj.metadata?.name ?? ""} deleted behind our back: re-applying`,
-          );
+        const where = `${obj.kind} ${obj.metadata?.namespace ?? ""}/${obj.metadata?.name ?? ""}`;
+        const last = this.rendered.get(recordId);
+        // Only objects of the last render count (not one we just deleted, nor a copy in another namespace); after a
+        // restart nothing was rendered yet and a deleted object is put back all the same.
+        const desired = last?.find(
+          (o) =>
+            o.kind === obj.kind &&
+            o.metadata?.name === obj.metadata?.name &&
+            o.metadata?.namespace === obj.metadata?.namespace,
+        );
+        if (type === "deleted" && (last === undefined || desired !== undefined)) {
+          this.logger.info(`${where} deleted behind our back: re-applying`);
           await this.reconcileNow(recordId);
-          return;
-        }
-        const desired = this.rendered
-          .get(recordId)
-          ?.find((o) => o.kind === obj.kind && o.metadata?.name === obj.metadata?.name);
-        if (desired !== undefined && isDrifted(desired, obj)) {
-          this.logger.info(
-            `${obj.kind} ${obj.metadata?.namespace ?? ""}/${obj.metadata?.name ?? ""} changed behind our back: re-applying`,
-          );
+        } else if (type === "modified" && desired !== undefined && isDrifted(desired, obj)) {
+          this.logger.info(`${where} changed behind our back: re-applying`);
           await this.reconcileNow(recordId);
         }
       })().catch((err: unknown) => this.logger.debug(`event for ${recordId} not handled: ${(err as Error).message}`));
@@ -1038,11 +1067,13 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
     this.ingressClass = this.settings.ingressClass ?? cfg.ingressClass;
     this.rendered = new Map();
     this.statusTimers = new Map();
+    this.envTimers = new Map();
   },
 
   stopped() {
-    for (const timer of this.statusTimers.values()) clearTimeout(timer);
+    for (const timer of [...this.statusTimers.values(), ...this.envTimers.values()]) clearTimeout(timer);
     this.statusTimers.clear();
+    this.envTimers.clear();
   },
 };
 
