@@ -2,8 +2,9 @@
  * Token-bucket rate limiting for the gateway (docs/architecture.md, "The gateway"). Pure: the clock is injected, no
  * timers. One bucket per key holds up to `burst` tokens and refills at `rate` tokens per second; a request spends
  * one. A bucket left alone long enough to refill completely is indistinguishable from a new one, so such idle
- * buckets are dropped, and the number of buckets kept is capped (least recently used go first), which bounds memory
- * whatever the number of keys callers present.
+ * buckets are dropped (swept at most once per fill time), and the number of buckets kept is capped (past the cap,
+ * the least recently used are dropped down to 90% of it), which bounds memory whatever the number of keys callers
+ * present.
  */
 
 /** Defaults when RATE_LIMIT / RATE_LIMIT_BURST are unset: generous, so that only runaway clients meet them. */
@@ -20,7 +21,7 @@ export interface RateLimit {
 }
 
 export interface RateLimiterOptions extends RateLimit {
-  /** Most buckets kept; the least recently used are dropped beyond it (default 10,000). */
+  /** Most buckets kept; past it, the least recently used are dropped down to 90% of it (default 10,000). */
   maxKeys?: number;
   /** Milliseconds since some fixed point; default Date.now. */
   now?: () => number;
@@ -67,10 +68,19 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
   const buckets = new Map<string, Bucket>();
   /** Milliseconds an empty bucket needs to fill up: idle at least this long = full = forgettable. */
   const fillMs = (burst / rate) * 1000;
+  /** Size a sweep forced by the cap brings the map down to (10% headroom, so that such sweeps are rare). */
+  const afterCapSweep = Math.max(1, Math.floor(maxKeys * 0.9));
+  let lastSweep = now();
 
-  function evict(t: number): void {
+  /**
+   * Drops idle buckets, and the least recently used beyond `target`, from the front of the map. Not run on every
+   * take: iterating a Map from its start walks over the holes its deletions left, so sweeps are batched (once per
+   * fill time, or when the cap is passed) to keep a take O(1) amortized.
+   */
+  function sweep(t: number, target: number): void {
+    lastSweep = t;
     for (const [key, bucket] of buckets) {
-      if (buckets.size > maxKeys || t - bucket.at >= fillMs) buckets.delete(key);
+      if (buckets.size > target || t - bucket.at >= fillMs) buckets.delete(key);
       else break;
     }
   }
@@ -90,7 +100,8 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
       const allowed = tokens >= 1;
       if (allowed) tokens -= 1;
       buckets.set(key, { tokens, at: t });
-      evict(t);
+      if (buckets.size > maxKeys) sweep(t, afterCapSweep);
+      else if (t - lastSweep >= fillMs) sweep(t, maxKeys);
       if (allowed) return { allowed, remaining: Math.floor(tokens), retryAfter: 0 };
       return { allowed, remaining: 0, retryAfter: Math.max(1, Math.ceil((1 - tokens) / rate)) };
     },

@@ -86,6 +86,18 @@ describe("lib/ratelimit createRateLimiter", () => {
     expect(takeN(limiter, "b", 2)).toEqual([true, true]); // dropped earlier: a fresh bucket
   });
 
+  it("stays within maxKeys however many keys it meets", () => {
+    const clock = manualClock();
+    const limiter = createRateLimiter({ rate: 1, burst: 5, maxKeys: 100, now: clock.now });
+    let largest = 0;
+    for (let i = 0; i < 10_000; i++) {
+      limiter.take(`addr-${i}`);
+      largest = Math.max(largest, limiter.size());
+    }
+    expect(largest).toBe(100);
+    expect(limiter.size()).toBeGreaterThanOrEqual(90);
+  });
+
   it("does not refill when the clock goes backwards", () => {
     const clock = manualClock();
     const limiter = createRateLimiter({ rate: 1, burst: 1, now: clock.now });
