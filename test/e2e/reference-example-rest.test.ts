@@ -187,6 +187,8 @@ describe("the reference example over REST across nodes", () => {
   });
 
   it("removes both deployments and the volume, leaving nothing of ours in the namespace", async () => {
+    const inUse = await stack.rest("DELETE", `/api/v1/k8s/volumes/${volumeId}`, carol);
+    expect(inUse).toMatchObject({ status: 409, body: { type: "IN_USE" } });
     for (const d of [created.nginx, created.php]) {
       const res = await stack.rest("DELETE", `/api/v1/k8s/deployments/${d?.id ?? ""}`, carol);
       expect(res.status).toBe(200);

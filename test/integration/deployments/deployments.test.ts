@@ -316,3 +316,31 @@ describe("v1.k8s.deployments on k8s.namespaces.removed", () => {
     await waitUntil(async () => (await stack.kubectl("get", "ns", "gone")).code !== 0, 10_000, "the Namespace gone");
   });
 });
+
+describe("v1.k8s.deployments resync, apply, createDeployment and clean", () => {
+  it("writes nothing on a resync when nothing drifted, re-applies on apply, and clean removes everything", async () => {
+    const d = await call<DeploymentEntity>("v1.k8s.deployments.createDeployment", {
+      name: "quiet",
+      namespace: ns.id,
+      image: nginx.id,
+      vHosts: ["quiet.example.com"],
+    });
+    await waitForPhase(d.id, "Available");
+    const svc = stack.services.getLocalService("v1.k8s.deployments") as unknown as { resync(): Promise<string[]> };
+    const before = stack.sandbox.requestCounts().writes;
+    expect(await svc.resync()).toEqual([]);
+    expect(stack.sandbox.requestCounts().writes).toBe(before);
+
+    const applied = await call<DeploymentEntity>("v1.k8s.deployments.apply", { id: d.id });
+    expect(applied).toMatchObject({ id: d.id, revision: 1 });
+    await expect(call("v1.k8s.deployments.apply", { id: d.id }, BOB)).rejects.toMatchObject({ code: 404 });
+    await expect(call("v1.k8s.deployments.clean", {}, ALICE)).rejects.toMatchObject({ code: 403 });
+
+    await stack.services.call("v1.k8s.deployments.clean", {});
+    expect(await call<unknown[]>("v1.k8s.deployments.find", {})).toEqual([]);
+    await waitUntil(async () => {
+      const res = await stack.kubectl("get", "deploy,svc,ingress", "-n", "shop", "-o", "name");
+      return res.code === 0 && res.stdout.trim() === "";
+    });
+  });
+});
