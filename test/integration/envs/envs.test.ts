@@ -303,6 +303,20 @@ describe("v1.k8s.envs.update", () => {
     expect((await configMapData("shop", "web-php-env")).APP_MODE).toBe("staging");
   });
 
+  it("renames a key: the ConfigMap drops the old key and holds the new one", async () => {
+    const env: EnvEntity = await h.broker.call(
+      "v1.k8s.envs.create",
+      { namespace: ns.id, deployment: php.id, key: "OLD_NAME", value: "v1" },
+      as("bob"),
+    );
+    await h.broker.call("v1.k8s.envs.update", { id: env.id, key: "NEW_NAME" }, as("bob"));
+    const data = await configMapData("shop", "web-php-env");
+    expect(data).toMatchObject({ NEW_NAME: "v1" });
+    expect(data).not.toHaveProperty("OLD_NAME");
+    await h.broker.call("v1.k8s.envs.remove", { id: env.id }, as("bob"));
+    expect(await configMapData("shop", "web-php-env")).not.toHaveProperty("NEW_NAME");
+  });
+
   it("does not turn a secret plain without a new value (that would show the secret)", async () => {
     const [env] = (await envsOf(php.id)).filter((e) => e.key === "DB_PASSWORD");
     await expect(h.broker.call("v1.k8s.envs.update", { id: env?.id, type: "plain" }, as("bob"))).rejects.toMatchObject({
