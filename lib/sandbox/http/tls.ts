@@ -47,8 +47,10 @@ export interface Certificate {
 /** A fresh self-signed server certificate (valid for a year) for 127.0.0.1 and localhost. */
 export function selfSignedCertificate(commonName = "sandbox"): Certificate {
   const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
+  // A DER INTEGER is minimal and signed: the first byte must not be 0x00 (illegal padding when the next byte's high
+  // bit is clear — 1 certificate in ~256 before this) and must have its high bit clear (a positive serial).
   const serial = randomBytes(16);
-  serial[0] = (serial[0] ?? 0) & 0x7f;
+  serial[0] = ((serial[0] ?? 0) & 0x7f) | 0x40;
   const ecdsaWithSHA256 = seq(oid("1.2.840.10045.4.3.2"));
   const now = Date.now();
   const altNames = seq(tlv(0x87, Buffer.from([127, 0, 0, 1])), tlv(0x82, Buffer.from("localhost", "ascii")));
