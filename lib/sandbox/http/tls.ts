@@ -44,13 +44,21 @@ export interface Certificate {
   cert: string;
 }
 
-/** A fresh self-signed server certificate (valid for a year) for 127.0.0.1 and localhost. */
-export function selfSignedCertificate(commonName = "sandbox"): Certificate {
-  const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
-  // A DER INTEGER is minimal and signed: the first byte must not be 0x00 (illegal padding when the next byte's high
-  // bit is clear — 1 certificate in ~256 before this) and must have its high bit clear (a positive serial).
-  const serial = randomBytes(16);
+/**
+ * A certificate serial from random bytes. A DER INTEGER is minimal and signed: its first byte must not be 0x00 (OpenSSL
+ * refuses "illegal padding" when the next byte's high bit is clear — one start in ~256 failed before this) and must
+ * have its high bit clear (a positive serial).
+ */
+export function serialNumber(random: Buffer): Buffer {
+  const serial = Buffer.from(random);
   serial[0] = ((serial[0] ?? 0) & 0x7f) | 0x40;
+  return serial;
+}
+
+/** A fresh self-signed server certificate (valid for a year) for 127.0.0.1 and localhost. */
+export function selfSignedCertificate(commonName = "sandbox", random: Buffer = randomBytes(16)): Certificate {
+  const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
+  const serial = serialNumber(random);
   const ecdsaWithSHA256 = seq(oid("1.2.840.10045.4.3.2"));
   const now = Date.now();
   const altNames = seq(tlv(0x87, Buffer.from([127, 0, 0, 1])), tlv(0x82, Buffer.from("localhost", "ascii")));
