@@ -468,6 +468,10 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
         const current = guardedRecord(ctx) ?? (await this.findRawById(recordId));
         if (current === null) throw notFound("deployment", recordId);
         const ns = await this.writableNamespace(String(current.namespace));
+        const was = entityOf(current) as unknown as Record<string, unknown>;
+        const changed = Object.entries(changes).some(([k, v]) => canonicalJson(v) !== canonicalJson(was[k]));
+        // Nothing differs: no new revision, no write.
+        if (!changed) return (await this.transformDocuments(ctx, {}, current)) as DeploymentEntity;
         const next = { ...entityOf(current), ...changes };
         const image = await this.imageOf(next.image);
         await this.validate(next, ns, image);
@@ -939,11 +943,21 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
     },
 
     async onReconcileFailed(record: RawDoc, err: unknown): Promise<void> {
-      if (this.isRetryableError(err)) {
-        const message = err instanceof Error ? err.message : String(err);
+      const message = err instanceof Error ? err.message : String(err);
+      if (hasType(err, ERROR_TYPES.K8S_NOT_FOUND)) {
+        await this.setStatus(record._id, pending("NamespaceNotReady", message));
+      } else if (this.isRetryableError(err)) {
         await this.setStatus(record._id, pending("ClusterUnavailable", message));
       } else {
-        this.logger.warn(`deployment ${record._id} not applied: ${(err as Error).message}`);
+        // A create is undone and an update restored by their callers; a resync or an env change keeps this status.
+        this.logger.warn(`deployment ${record._id} not applied: ${message}`);
+        const status = record.status as DeploymentStatus | undefined;
+        await this.setStatus(record._id, {
+          ...(status ?? pending("ApplyFailed")),
+          phase: "Failed",
+          reason: "ApplyFailed",
+          message,
+        });
       }
     },
 

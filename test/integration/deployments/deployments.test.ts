@@ -220,6 +220,9 @@ describe("v1.k8s.deployments.update", () => {
       code: 422,
     });
     expect(await get(web.id)).toMatchObject({ replicas: web.replicas, revision: web.revision });
+    // The same values again: no new revision.
+    const same = await call<DeploymentEntity>("v1.k8s.deployments.update", { id: web.id, replicas: web.replicas });
+    expect(same.revision).toBe(web.revision);
   });
 });
 
