@@ -157,11 +157,29 @@ export const deploymentUpdateParams = defineParams({
   namespace: { type: "forbidden", optional: true },
 });
 export const deploymentCleanParams = defineParams({ $$strict: true });
+export const deploymentScaleParams = defineParams({ $$strict: true, id, replicas: replicasRule });
+export const deploymentLogsParams = defineParams({
+  $$strict: true,
+  id,
+  pod: { type: "string", empty: false, max: 253, optional: true },
+  tailLines: { type: "number", integer: true, min: 0, max: 100_000, convert: true, optional: true },
+});
 
 export type DeploymentCreateParams = ParamsOf<typeof deploymentCreateParams>;
 export type DeploymentCreateInput = ParamsIn<typeof deploymentCreateParams>;
 export type DeploymentUpdateParams = ParamsOf<typeof deploymentUpdateParams>;
 export type DeploymentUpdateInput = ParamsIn<typeof deploymentUpdateParams>;
+export type DeploymentScaleParams = ParamsOf<typeof deploymentScaleParams>;
+export type DeploymentLogsParams = ParamsOf<typeof deploymentLogsParams>;
+
+/** One pod of a deployment, as `pods` and `status` give it. */
+export interface PodSummary {
+  name: string;
+  phase: string;
+  ready: boolean;
+  restarts: number;
+  reason?: string;
+}
 
 /** `generate`: the objects that `apply` would send, as a kubectl-appliable `List`. */
 export interface DeploymentGenerateResult {
@@ -175,7 +193,7 @@ export interface DeploymentStatusResult extends DeploymentStatus {
   id: string;
   name: string;
   revision: number;
-  pods: { name: string; phase: string; ready: boolean; reason?: string; restarts: number }[];
+  pods: PodSummary[];
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -204,6 +222,11 @@ type Methods = DbMethods &
   MembershipMethods &
   ReconcilerMethods & {
     createDeployment(ctx: Ctx<DeploymentCreateParams>): Promise<DeploymentEntity>;
+    updateDeployment(
+      ctx: Ctx<unknown>,
+      recordId: string,
+      changes: Omit<DeploymentUpdateParams, "id" | "name" | "namespace">,
+    ): Promise<DeploymentEntity>;
     namespaceOf(nsId: string): Promise<NamespaceEntity>;
     writableNamespace(nsId: string): Promise<NamespaceEntity>;
     imageOf(imageId: string): Promise<ImageEntity>;
@@ -414,6 +437,18 @@ function entityOf(record: RawDoc | Record<string, unknown>): DeploymentEntity {
   };
 }
 
+function podSummary(p: V1Pod): PodSummary {
+  const cs = p.status?.containerStatuses ?? [];
+  const reason = cs.map((c) => c.state?.waiting?.reason ?? c.state?.terminated?.reason).find(Boolean);
+  return {
+    name: p.metadata?.name ?? "",
+    phase: p.status?.phase ?? "Unknown",
+    ready: cs.length > 0 && cs.every((c) => c.ready),
+    restarts: cs.reduce((n, c) => n + (c.restartCount ?? 0), 0),
+    ...(reason === undefined ? {} : { reason }),
+  };
+}
+
 function sameStatus(a: unknown, b: unknown): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
 }
@@ -465,34 +500,82 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       params: deploymentUpdateParams,
       async handler(ctx: Ctx<DeploymentUpdateParams>): Promise<DeploymentEntity> {
         const { id: recordId, name: _n, namespace: _ns, ...changes } = ctx.params;
-        const current = guardedRecord(ctx) ?? (await this.findRawById(recordId));
-        if (current === null) throw notFound("deployment", recordId);
-        const ns = await this.writableNamespace(String(current.namespace));
-        const was = entityOf(current) as unknown as Record<string, unknown>;
-        const changed = Object.entries(changes).some(([k, v]) => canonicalJson(v) !== canonicalJson(was[k]));
-        // Nothing differs: no new revision, no write.
-        if (!changed) return (await this.transformDocuments(ctx, {}, current)) as DeploymentEntity;
-        const next = { ...entityOf(current), ...changes };
-        const image = await this.imageOf(next.image);
-        await this.validate(next, ns, image);
-        const previous: Record<string, unknown> = {};
-        for (const key of [...Object.keys(changes), "revision", "status"]) previous[key] = current[key];
-        const revision = Number(current.revision ?? 0) + 1;
-        const stored = await this.updateEntity(ctx, recordId, {
-          ...changes,
-          ...(changes.configMap === undefined ? {} : { configMap: storeConfigMap(changes.configMap) }),
-          revision,
+        return this.updateDeployment(ctx, recordId, changes);
+      },
+    },
+
+    /** Sets the replica count (a new revision). REST: POST /:id/scale @throws VALIDATION_ERROR, NOT_FOUND, FORBIDDEN, NAMESPACE_LOCKED */
+    scale: {
+      rest: "POST /:id/scale",
+      permission: "write",
+      params: deploymentScaleParams,
+      handler(ctx: Ctx<DeploymentScaleParams>): Promise<DeploymentEntity> {
+        return this.updateDeployment(ctx, ctx.params.id, { replicas: ctx.params.replicas });
+      },
+    },
+
+    /** Restarts the pods (a rolling restart, as `kubectl rollout restart`; a new revision). REST: POST /:id/restart @throws NOT_FOUND, FORBIDDEN, NAMESPACE_LOCKED */
+    restart: {
+      rest: "POST /:id/restart",
+      permission: "write",
+      params: idParams,
+      handler(ctx: Ctx<IdParams>): Promise<DeploymentEntity> {
+        return this.updateDeployment(ctx, ctx.params.id, { restartedAt: new Date().toISOString() });
+      },
+    },
+
+    /** The deployment's pods now (from the watch cache): name, phase, ready, restarts, waiting reason. REST: GET /:id/pods @throws NOT_FOUND, FORBIDDEN */
+    pods: {
+      rest: "GET /:id/pods",
+      permission: "read",
+      params: idParams,
+      async handler(ctx: Ctx<IdParams>): Promise<PodSummary[]> {
+        const record = guardedRecord(ctx) ?? (await this.findRawById(ctx.params.id));
+        if (record === null) throw notFound("deployment", ctx.params.id);
+        const ns = await this.namespaceOf(String(record.namespace));
+        return ((await this.liveObjects(ns.name, record._id, "Pod")) as V1Pod[]).map(podSummary);
+      },
+    },
+
+    /** A pod's log (the first pod unless `pod` names one of this deployment's). REST: GET /:id/logs @throws NOT_FOUND, FORBIDDEN, K8S_UNAVAILABLE */
+    logs: {
+      rest: "GET /:id/logs",
+      permission: "read",
+      params: deploymentLogsParams,
+      async handler(ctx: Ctx<DeploymentLogsParams>): Promise<string> {
+        const record = guardedRecord(ctx) ?? (await this.findRawById(ctx.params.id));
+        if (record === null) throw notFound("deployment", ctx.params.id);
+        const ns = await this.namespaceOf(String(record.namespace));
+        const pods = (await this.liveObjects(ns.name, record._id, "Pod")).map((p) => p.metadata?.name ?? "");
+        const pod = ctx.params.pod ?? pods[0];
+        if (pod === undefined || !pods.includes(pod)) throw notFound("pod", ctx.params.pod ?? String(record.name));
+        const text = await this.broker.call<unknown, Record<string, unknown>>("v1.kube.logs", {
+          namespace: ns.name,
+          pod,
+          ...(ctx.params.tailLines === undefined ? {} : { tailLines: ctx.params.tailLines }),
         });
-        const outcome = await this.reconcileNow(recordId);
-        if (!outcome.ok && !outcome.retrying) {
-          await this.updateEntity(ctx, recordId, previous);
-          await this.reconcileNow(recordId);
-          throw outcome.error;
-        }
-        const after = await this.findRawById(recordId);
-        return after === null
-          ? (stored as unknown as DeploymentEntity)
-          : ((await this.transformDocuments(ctx, {}, after)) as DeploymentEntity);
+        return typeof text === "string" ? text : "";
+      },
+    },
+
+    /** Kubernetes events of the deployment, its ReplicaSets and pods, newest first. REST: GET /:id/events @throws NOT_FOUND, FORBIDDEN, K8S_UNAVAILABLE */
+    events: {
+      rest: "GET /:id/events",
+      permission: "read",
+      params: idParams,
+      async handler(ctx: Ctx<IdParams>): Promise<{ items: KubernetesObject[] }> {
+        const record = guardedRecord(ctx) ?? (await this.findRawById(ctx.params.id));
+        if (record === null) throw notFound("deployment", ctx.params.id);
+        const ns = await this.namespaceOf(String(record.namespace));
+        const name = String(record.name);
+        const res = await this.broker.call<
+          { items: (KubernetesObject & { involvedObject?: { name?: string } })[] },
+          object
+        >("v1.kube.events", { namespace: ns.name });
+        const ours = (n: string | undefined) =>
+          n !== undefined &&
+          (n === name || n === serviceName(name) || n === ingressName(name) || n.startsWith(`${name}-`));
+        return { items: res.items.filter((ev) => ours(ev.involvedObject?.name)) };
       },
     },
 
@@ -594,17 +677,7 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
           name: String(record.name),
           revision: Number(record.revision ?? 1),
           ...shown,
-          pods: (pods as V1Pod[]).map((p) => {
-            const cs = p.status?.containerStatuses ?? [];
-            const reason = cs.map((c) => c.state?.waiting?.reason ?? c.state?.terminated?.reason).find(Boolean);
-            return {
-              name: p.metadata?.name ?? "",
-              phase: p.status?.phase ?? "Unknown",
-              ready: cs.length > 0 && cs.every((c) => c.ready),
-              restarts: cs.reduce((n, c) => n + (c.restartCount ?? 0), 0),
-              ...(reason === undefined ? {} : { reason }),
-            };
-          }),
+          pods: (pods as V1Pod[]).map(podSummary),
         };
       },
     },
@@ -722,6 +795,42 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
         if (hasCode(err, 404) && !this.isRetryableError(err)) throw notFound("namespace", nsId);
         throw err;
       }
+    },
+
+    /** update/scale/restart: validate, store as a new revision, apply; restored when the cluster refuses it. */
+    async updateDeployment(
+      ctx: Ctx<unknown>,
+      recordId: string,
+      changes: Omit<DeploymentUpdateParams, "id" | "name" | "namespace">,
+    ): Promise<DeploymentEntity> {
+      const current = guardedRecord(ctx) ?? (await this.findRawById(recordId));
+      if (current === null) throw notFound("deployment", recordId);
+      const ns = await this.writableNamespace(String(current.namespace));
+      const was = entityOf(current) as unknown as Record<string, unknown>;
+      const changed = Object.entries(changes).some(([k, v]) => canonicalJson(v) !== canonicalJson(was[k]));
+      // Nothing differs: no new revision, no write.
+      if (!changed) return (await this.transformDocuments(ctx, {}, current)) as DeploymentEntity;
+      const next = { ...entityOf(current), ...changes };
+      const image = await this.imageOf(next.image);
+      await this.validate(next, ns, image);
+      const previous: Record<string, unknown> = {};
+      for (const key of [...Object.keys(changes), "revision", "status"]) previous[key] = current[key];
+      const revision = Number(current.revision ?? 0) + 1;
+      const stored = await this.updateEntity(ctx, recordId, {
+        ...changes,
+        ...(changes.configMap === undefined ? {} : { configMap: storeConfigMap(changes.configMap) }),
+        revision,
+      });
+      const outcome = await this.reconcileNow(recordId);
+      if (!outcome.ok && !outcome.retrying) {
+        await this.updateEntity(ctx, recordId, previous);
+        await this.reconcileNow(recordId);
+        throw outcome.error;
+      }
+      const after = await this.findRawById(recordId);
+      return after === null
+        ? (stored as unknown as DeploymentEntity)
+        : ((await this.transformDocuments(ctx, {}, after)) as DeploymentEntity);
     },
 
     /** The namespace a deployment may be written into: 404 when missing, 409 NAMESPACE_LOCKED while it is removed. */

@@ -240,6 +240,38 @@ describe("v1.k8s.deployments drift", () => {
   });
 });
 
+describe("v1.k8s.deployments scale, restart, pods, logs, events", () => {
+  it("scales and restarts as new revisions, and reads the pods, a log and the events", async () => {
+    const [web] = await call<DeploymentEntity[]>("v1.k8s.deployments.find", { query: { name: "web" } });
+    if (web === undefined) throw new Error("no web deployment");
+    const scaled = await call<DeploymentEntity>("v1.k8s.deployments.scale", { id: web.id, replicas: 2 });
+    expect(scaled).toMatchObject({ replicas: 2, revision: web.revision + 1 });
+    await expect(call("v1.k8s.deployments.scale", { id: web.id, replicas: 6 })).rejects.toMatchObject({ code: 422 });
+    await waitUntil(async () => (await call<unknown[]>("v1.k8s.deployments.pods", { id: web.id })).length === 2);
+    const rsBefore = await stack.kubectlJson("get", "rs", "-n", "shop", "-l", "app.kubernetes.io/name=web");
+    const restarted = await call<DeploymentEntity>("v1.k8s.deployments.restart", { id: web.id });
+    expect(restarted.revision).toBe(web.revision + 2);
+    expect(restarted.restartedAt).toEqual(expect.any(String));
+    await waitUntil(async () => {
+      const rs = await stack.kubectlJson("get", "rs", "-n", "shop", "-l", "app.kubernetes.io/name=web");
+      return rs.items.length > rsBefore.items.length;
+    });
+    await waitForPhase(web.id, "Available");
+    const pods = await call<{ name: string; ready: boolean }[]>("v1.k8s.deployments.pods", { id: web.id });
+    expect(pods.length).toBeGreaterThan(0);
+    const log = await call<string>("v1.k8s.deployments.logs", { id: web.id, tailLines: 5 });
+    expect(typeof log).toBe("string");
+    await expect(call("v1.k8s.deployments.logs", { id: web.id, pod: "not-ours" })).rejects.toMatchObject({
+      code: 404,
+    });
+    const events = await call<{ items: { involvedObject: { name: string } }[] }>("v1.k8s.deployments.events", {
+      id: web.id,
+    });
+    expect(events.items.some((e) => e.involvedObject.name === "web")).toBe(true);
+    expect(events.items.every((e) => e.involvedObject.name.startsWith("web"))).toBe(true);
+  });
+});
+
 describe("v1.k8s.deployments.generate", () => {
   it("returns the objects apply sends, as a List kubectl can apply", async () => {
     const [web] = await call<DeploymentEntity[]>("v1.k8s.deployments.find", { query: { name: "web" } });
