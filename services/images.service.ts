@@ -25,7 +25,7 @@ import {
 } from "../lib/entities.ts";
 import { alreadyExists, forbidden, hasCode, invalid, notFound } from "../lib/errors.ts";
 import { MAX_DEPLOYMENT_NAME_LENGTH, isValidDeploymentName } from "../lib/manifests/index.ts";
-import type { CallerMeta } from "../lib/meta.ts";
+import { isAdmin, type CallerMeta } from "../lib/meta.ts";
 import { defineParams, type ParamsOf } from "../lib/params.ts";
 import { DNS_1123_LABEL, DNS_1123_LABEL_MAX } from "../lib/validators.ts";
 import { DbMixin, type DbConnectionSettings, type DbMethods, type DbVars, type RawDoc } from "../mixins/db.mixin.ts";
@@ -201,7 +201,20 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
         if (image === null) throw notFound("image", p.id);
         let ns: NamespaceEntity;
         if (p.namespace !== undefined) {
-          // Trusted read; deployments.create checks the caller's right to write there (404 for strangers).
+          // The caller's right to write there comes first, so that a stranger learns nothing from the checks below (a
+          // 409 for a taken name would say that the namespace exists and what it holds): 404 for strangers, 403 for
+          // viewers. deployments.create checks it again.
+          const userID = ctx.meta.userID;
+          if (userID !== undefined && !isAdmin(ctx.meta)) {
+            const role = await this.roleInNamespace(p.namespace, userID);
+            if (role === null) throw notFound("namespace", p.namespace);
+            if (role === "viewer") {
+              throw forbidden(`role 'viewer' may not deploy into namespace '${p.namespace}'`, {
+                namespace: p.namespace,
+                role,
+              });
+            }
+          }
           try {
             ns = await this.broker.call<NamespaceEntity, { id: string }>("v1.k8s.namespaces.get", { id: p.namespace });
           } catch (err) {
