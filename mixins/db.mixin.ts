@@ -28,7 +28,7 @@ import path from "node:path";
 import DbServiceModule from "moleculer-db";
 import MongoAdapter from "moleculer-db-adapter-mongo";
 import { readConfig } from "../lib/config.ts";
-import { alreadyExists, ERROR_TYPES, invalid, notFound, unavailable } from "../lib/errors.ts";
+import { alreadyExists, ERROR_TYPES, hasType, invalid, notFound, unavailable } from "../lib/errors.ts";
 import { defineParams, type ParamsOf } from "../lib/params.ts";
 
 /** A stored document as the adapter returns it (`_id`, not `id`). */
@@ -183,6 +183,12 @@ export function newId(): string {
 }
 
 const UNIQUE_FIELD = "_unique";
+/**
+ * Hidden field: which request stored the record (`<requestID>/<parentID>`). moleculer's retry policy resends a create
+ * whose answer was lost (a timeout, a node gone) with the same requestID and parent; its first attempt may have stored
+ * the record, and the retry then meets our own record. See the `create` error hook.
+ */
+const REQUEST_FIELD = "_request";
 const RETRY_MS = 5000;
 
 /** The stored field that carries a unique index: the field itself, or the derived key of a compound index. */
@@ -303,6 +309,13 @@ export function DbMixin(options: DbMixinOptions): MixinSchema {
       db: {},
     },
 
+    hooks: {
+      error: {
+        // moleculer's typings say an error hook returns nothing; at run time its value is the action's answer.
+        create: answerRetriedCreate as unknown as (ctx: Context, err: Error) => Promise<void>,
+      },
+    },
+
     actions: {
       /** Lists entities page by page (`page`, `pageSize`, `sort`, `fields`, `query`). REST: GET / @throws VALIDATION_ERROR, DATABASE_UNAVAILABLE */
       list: {
@@ -377,7 +390,7 @@ export function DbMixin(options: DbMixinOptions): MixinSchema {
       async transformDocuments(this: DbThis, ctx: Context | null, params: Record<string, unknown>, docs: unknown) {
         const strip = (doc: unknown): unknown => {
           if (typeof doc !== "object" || doc === null) return doc;
-          const { [UNIQUE_FIELD]: _hidden, ...rest } = doc as Record<string, unknown>;
+          const { [UNIQUE_FIELD]: _hidden, [REQUEST_FIELD]: _request, ...rest } = doc as Record<string, unknown>;
           return rest;
         };
         const input = Array.isArray(docs) ? docs.map(strip) : strip(docs);
@@ -406,6 +419,8 @@ export function DbMixin(options: DbMixinOptions): MixinSchema {
         const now = new Date().toISOString();
         const { id: _ignored, ...rest } = fields;
         const doc: Record<string, unknown> = { ...rest, _id: newId(), createdAt: now, updatedAt: now };
+        const request = requestKey(ctx);
+        if (request !== undefined) doc[REQUEST_FIELD] = request;
         const keys = uniqueKeys(config, doc);
         if (keys !== undefined) doc[UNIQUE_FIELD] = keys;
         const stored = await this.dbCall("insert", async (a) => {
@@ -451,7 +466,11 @@ export function DbMixin(options: DbMixinOptions): MixinSchema {
           try {
             return await a.updateById(id, update);
           } catch (err) {
-            throw isUniqueViolation(err) ? conflict(config, err, merged) : err;
+            if (isUniqueViolation(err)) throw conflict(config, err, merged);
+            // NeDB changes its memory before writing its file and keeps the change when the write fails: put the
+            // stored document back, so that the caller's 503 means "not changed" now and after a restart.
+            if (this.dbState.kind !== "mongo") await restoreInMemory(a, current);
+            throw err;
           }
         });
         if (stored === null || stored === undefined) throw notFound(config.entityName, id);
@@ -461,7 +480,15 @@ export function DbMixin(options: DbMixinOptions): MixinSchema {
       async removeEntity(this: DbThis, ctx: Context | null, id: string): Promise<Entity> {
         const current = await this.findRawById(id);
         if (current === null) throw notFound(config.entityName, id);
-        const removed = await this.dbCall("remove", (a) => a.removeMany({ _id: id }));
+        const removed = await this.dbCall("remove", async (a) => {
+          try {
+            return await a.removeMany({ _id: id });
+          } catch (err) {
+            // NeDB drops the document from memory before writing its file: put it back (see updateEntity).
+            if (this.dbState.kind !== "mongo") await restoreInMemory(a, current);
+            throw err;
+          }
+        });
         if (removed === 0) throw notFound(config.entityName, id);
         return publish(this, ctx, "removed", current);
       },
@@ -470,7 +497,14 @@ export function DbMixin(options: DbMixinOptions): MixinSchema {
         const docs = await this.findRaw(query);
         let count = 0;
         for (const doc of docs) {
-          const removed = await this.dbCall("remove", (a) => a.removeMany({ _id: doc._id }));
+          const removed = await this.dbCall("remove", async (a) => {
+            try {
+              return await a.removeMany({ _id: doc._id });
+            } catch (err) {
+              if (this.dbState.kind !== "mongo") await restoreInMemory(a, doc);
+              throw err;
+            }
+          });
           if (removed > 0) {
             count += 1;
             await publish(this, ctx, "removed", doc);
@@ -589,6 +623,45 @@ export function DbMixin(options: DbMixinOptions): MixinSchema {
     },
   };
   return asMixin(schema);
+}
+
+/**
+ * The `create` error hook: a create retried by moleculer's retry policy (same requestID and parent) whose first attempt
+ * stored the record meets that record; it answers with it rather than 409, so the caller learns that its write was kept.
+ */
+async function answerRetriedCreate(this: DbThis, ctx: Context, err: unknown): Promise<unknown> {
+  const request = requestKey(ctx);
+  if (request === undefined || !hasType(err, ERROR_TYPES.ALREADY_EXISTS)) throw err;
+  const own = await this.findRawOne({ [REQUEST_FIELD]: request }).catch(() => null);
+  if (own === null) throw err;
+  this.logger.info(`create retried by request ${request}: answering with the record its first attempt stored`);
+  return this.transformDocuments(ctx, {}, own);
+}
+
+/** `<requestID>/<parentID>` of a call, the same for moleculer's retries of it; undefined without a context. */
+function requestKey(ctx: Context | null): string | undefined {
+  if (ctx === null || typeof ctx.requestID !== "string" || ctx.requestID === "") return undefined;
+  return `${ctx.requestID}/${ctx.parentID ?? ""}`;
+}
+
+/**
+ * Puts a document back into NeDB's memory after a failed write of its file: an update with the whole document (a
+ * replacement), or an insert when it was removed. Both change memory first, so the put-back holds even though its own
+ * write to the file fails too.
+ */
+async function restoreInMemory(adapter: Adapter, doc: RawDoc): Promise<void> {
+  const db = adapter.db as
+    | {
+        updateAsync(query: object, doc: object): Promise<{ numAffected: number }>;
+        insertAsync(doc: object): Promise<unknown>;
+      }
+    | undefined;
+  if (db === undefined) return;
+  const replaced = await db.updateAsync({ _id: doc._id }, doc).then(
+    (r) => r.numAffected,
+    () => 1, // the replacement reached memory; only its file write failed
+  );
+  if (replaced === 0) await db.insertAsync(doc).catch(() => undefined);
 }
 
 /** The derived keys of the compound unique indexes of `doc`, or undefined when there are none. */
