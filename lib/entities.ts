@@ -290,3 +290,121 @@ export interface VolumeEntity extends EntityBase {
   accessModes: VolumeAccessMode[];
   status: VolumeStatus;
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// Day-2 operations of a deployment (mixins/deployment-operations.mixin.ts)
+
+/** One container of a pod as `pods`/`state` show it: `state` is the Kubernetes state key, `reason` why it waits or ended. */
+export interface DeploymentContainerInfo {
+  name: string;
+  state: "running" | "waiting" | "terminated" | "unknown";
+  /** e.g. ImagePullBackOff, CrashLoopBackOff, ContainerCreating (waiting); Completed, Error, OOMKilled (terminated). */
+  reason?: string;
+  message?: string;
+  ready: boolean;
+  restartCount: number;
+  image?: string;
+  /** Why the container's last run ended (after a restart), e.g. Error, OOMKilled. */
+  lastTerminationReason?: string;
+}
+
+/** One pod of a deployment (`pods`). */
+export interface DeploymentPodInfo {
+  name: string;
+  phase: string;
+  ready: boolean;
+  restarts: number;
+  node?: string;
+  startTime?: string;
+  /** Being deleted (an old pod of a rollout on its way out). */
+  terminating: boolean;
+  /** The pod template hash (which ReplicaSet it belongs to). */
+  templateHash?: string;
+  containers: DeploymentContainerInfo[];
+}
+
+/** `state`: one summary a dashboard shows, from the watch cache only. */
+export interface DeploymentState {
+  id: string;
+  name: string;
+  namespace: string;
+  /** The record's revision. */
+  revision: number;
+  /** Phase as `status` computes it (Pending, Progressing, Available, Failed). */
+  phase: DeploymentPhase;
+  desired: number;
+  /** Pods the Deployment counts (all ReplicaSets). */
+  replicas: number;
+  updated: number;
+  ready: number;
+  available: number;
+  conditions: DeploymentCondition[];
+  /** The pods, each with its state. */
+  pods: DeploymentPodInfo[];
+  /** How many pods are in each phase (`Running`, `Pending`, ...). */
+  podPhases: Record<string, number>;
+  /** The reason of the latest failure seen (a container waiting in ImagePullBackOff/CrashLoopBackOff, ProgressDeadlineExceeded, a ReplicaFailure, a container that ended in Error/OOMKilled); absent when none. */
+  lastFailureReason?: string;
+  lastFailureMessage?: string;
+  /** True while the Deployment has not reached its desired state with the current template (kubectl rollout status' rule). */
+  rolloutInProgress: boolean;
+}
+
+/** A pod's usage in `top` (cpu millicores, memory MiB). */
+export interface DeploymentPodUsage {
+  name: string;
+  cpu: number;
+  memory: number;
+  containers: { name: string; cpu: number; memory: number }[];
+}
+
+/** `top`: usage per pod and in total (cpu millicores, memory MiB). */
+export interface DeploymentTop {
+  id: string;
+  name: string;
+  pods: DeploymentPodUsage[];
+  total: { cpu: number; memory: number };
+}
+
+/** An env value in a revision as callers see it (a secret's value is SECRET_MASK). */
+export interface RevisionEnvValue {
+  key: string;
+  type: EnvType;
+  value: string;
+}
+
+/** What a revision restores: the record's fields and the env values of that time. */
+export interface DeploymentRevisionSpec {
+  image: string;
+  replicas: number;
+  vHosts: string[];
+  volumes: DeploymentVolumeSpec[];
+  configMap?: DeploymentConfigMapSpec;
+  resources?: DeploymentEntity["resources"];
+  restartedAt?: string;
+  /** The env checksum (lib/manifests envChecksum) of `env`. */
+  envChecksum: string;
+  env: RevisionEnvValue[];
+}
+
+/** One entry of `history` (secrets masked). */
+export interface DeploymentRevision extends DeploymentRevisionSpec {
+  revision: number;
+  /** ISO time of the change. */
+  time: string;
+  /** The userID that made the change; absent for the suite's own changes (e.g. an image's new env keys). */
+  who?: string;
+  /** The fields that changed since the previous revision (`image`, `replicas`, `env`, `configMap`, ...); `created` for the first. */
+  changes: string[];
+  /** The revision this one restored, for a rollback. */
+  rolledBackFrom?: number;
+}
+
+/** `history`: newest first; `kept` is how many revisions are kept (older ones are dropped). */
+export interface DeploymentHistory {
+  id: string;
+  name: string;
+  revision: number;
+  kept: number;
+  items: DeploymentRevision[];
+}

@@ -1,0 +1,204 @@
+/**
+ * Pure summaries of a deployment's live objects (its Deployment and pods from the watch cache) for `pods` and `state`
+ * (mixins/deployment-operations.mixin.ts). No I/O, no clock: the same objects in, the same summary out.
+ */
+import type { V1ContainerStatus, V1Deployment, V1Pod } from "@kubernetes/client-node";
+import type { DeploymentCondition, DeploymentContainerInfo, DeploymentPodInfo, DeploymentState } from "../entities.ts";
+
+/** Container waiting reasons that mean the pod cannot run as it is. */
+export const FAILING_WAITING_REASONS: ReadonlySet<string> = new Set([
+  "ErrImagePull",
+  "ImagePullBackOff",
+  "InvalidImageName",
+  "ErrImageNeverPull",
+  "CrashLoopBackOff",
+  "CreateContainerConfigError",
+  "CreateContainerError",
+  "RunContainerError",
+]);
+
+/** Terminated reasons that are not a failure. */
+const CLEAN_EXITS: ReadonlySet<string> = new Set(["Completed"]);
+
+function timeString(t: unknown): string | undefined {
+  if (t === undefined || t === null) return undefined;
+  if (t instanceof Date) return t.toISOString();
+  return String(t);
+}
+
+/** One container status as `pods` shows it. */
+export function containerInfoOf(cs: V1ContainerStatus): DeploymentContainerInfo {
+  const { waiting, running, terminated } = cs.state ?? {};
+  const base = {
+    name: cs.name,
+    ready: cs.ready,
+    restartCount: cs.restartCount ?? 0,
+    ...(cs.image === undefined || cs.image === "" ? {} : { image: cs.image }),
+    ...(cs.lastState?.terminated?.reason === undefined
+      ? {}
+      : { lastTerminationReason: cs.lastState.terminated.reason }),
+  };
+  if (waiting !== undefined) {
+    return {
+      ...base,
+      state: "waiting",
+      ...(waiting.reason === undefined ? {} : { reason: waiting.reason }),
+      ...(waiting.message === undefined ? {} : { message: waiting.message }),
+    };
+  }
+  if (terminated !== undefined) {
+    return {
+      ...base,
+      state: "terminated",
+      ...(terminated.reason === undefined ? {} : { reason: terminated.reason }),
+      ...(terminated.message === undefined ? {} : { message: terminated.message }),
+    };
+  }
+  if (running !== undefined) return { ...base, state: "running" };
+  return { ...base, state: "unknown" };
+}
+
+/** One pod as `pods` shows it: containers without a status yet are listed as waiting (ContainerCreating). */
+export function podInfoOf(pod: V1Pod): DeploymentPodInfo {
+  const statuses = [...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? [])];
+  const known = new Set(statuses.map((s) => s.name));
+  const containers = statuses.map(containerInfoOf);
+  for (const c of pod.spec?.containers ?? []) {
+    if (!known.has(c.name)) {
+      containers.push({
+        name: c.name,
+        state: "waiting",
+        reason: "ContainerCreating",
+        ready: false,
+        restartCount: 0,
+        ...(c.image === undefined ? {} : { image: c.image }),
+      });
+    }
+  }
+  const main = pod.status?.containerStatuses ?? [];
+  const readyCondition = pod.status?.conditions?.find((c) => c.type === "Ready");
+  const ready =
+    readyCondition !== undefined ? readyCondition.status === "True" : main.length > 0 && main.every((c) => c.ready);
+  const startTime = timeString(pod.status?.startTime);
+  const hash = pod.metadata?.labels?.["pod-template-hash"];
+  return {
+    name: pod.metadata?.name ?? "",
+    phase: pod.status?.phase ?? "Unknown",
+    ready,
+    restarts: main.reduce((n, c) => n + (c.restartCount ?? 0), 0),
+    ...(pod.spec?.nodeName === undefined ? {} : { node: pod.spec.nodeName }),
+    ...(startTime === undefined ? {} : { startTime }),
+    terminating: pod.metadata?.deletionTimestamp !== undefined && pod.metadata.deletionTimestamp !== null,
+    ...(hash === undefined ? {} : { templateHash: hash }),
+    containers,
+  };
+}
+
+/** The pods sorted by name. */
+export function podInfosOf(pods: readonly V1Pod[]): DeploymentPodInfo[] {
+  return pods.map(podInfoOf).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
+/** Whether the Deployment has not yet reached `desired` with its current template (kubectl rollout status' rule). */
+export function rolloutInProgress(dep: V1Deployment | undefined, desired: number): boolean {
+  if (dep === undefined) return false;
+  const s = dep.status ?? {};
+  if ((s.observedGeneration ?? 0) < (dep.metadata?.generation ?? 0)) return true;
+  const progressing = s.conditions?.find((c) => c.type === "Progressing");
+  if (progressing?.status === "False" && progressing.reason === "ProgressDeadlineExceeded") return false;
+  const updated = s.updatedReplicas ?? 0;
+  const replicas = s.replicas ?? 0;
+  const available = s.availableReplicas ?? 0;
+  return updated < desired || replicas > updated || available < updated;
+}
+
+/** The most telling failure: a failing container of a live pod, then the Deployment's conditions, then an ended container. */
+export function lastFailureOf(
+  dep: V1Deployment | undefined,
+  pods: readonly DeploymentPodInfo[],
+): { reason: string; message?: string } | undefined {
+  const live = pods.filter((p) => !p.terminating);
+  for (const pod of live) {
+    for (const c of pod.containers) {
+      if (c.state === "waiting" && c.reason !== undefined && FAILING_WAITING_REASONS.has(c.reason)) {
+        return { reason: c.reason, message: c.message ?? `pod ${pod.name}, container ${c.name}: ${c.reason}` };
+      }
+    }
+  }
+  const conditions = dep?.status?.conditions ?? [];
+  const stalled = conditions.find((c) => c.type === "Progressing" && c.status === "False");
+  if (stalled !== undefined) {
+    return {
+      reason: stalled.reason ?? "ProgressDeadlineExceeded",
+      ...(stalled.message === undefined ? {} : { message: stalled.message }),
+    };
+  }
+  const replicaFailure = conditions.find((c) => c.type === "ReplicaFailure" && c.status === "True");
+  if (replicaFailure !== undefined) {
+    return {
+      reason: replicaFailure.reason ?? "ReplicaFailure",
+      ...(replicaFailure.message === undefined ? {} : { message: replicaFailure.message }),
+    };
+  }
+  for (const pod of live) {
+    for (const c of pod.containers) {
+      if (c.state === "terminated" && c.reason !== undefined && !CLEAN_EXITS.has(c.reason)) {
+        return { reason: c.reason, message: c.message ?? `pod ${pod.name}, container ${c.name}: ${c.reason}` };
+      }
+      if (c.lastTerminationReason !== undefined && !CLEAN_EXITS.has(c.lastTerminationReason)) {
+        return {
+          reason: c.lastTerminationReason,
+          message: `pod ${pod.name}, container ${c.name} restarted after ${c.lastTerminationReason}`,
+        };
+      }
+    }
+  }
+  return undefined;
+}
+
+export interface StateInput {
+  id: string;
+  name: string;
+  namespace: string;
+  revision: number;
+  desired: number;
+  /** The phase as the deployments service computes it. */
+  phase: DeploymentState["phase"];
+}
+
+/** The dashboard summary of one deployment from its Deployment object (absent: not applied yet) and pods. */
+export function deploymentStateOf(
+  input: StateInput,
+  dep: V1Deployment | undefined,
+  pods: readonly V1Pod[],
+): DeploymentState {
+  const s = dep?.status ?? {};
+  const conditions: DeploymentCondition[] = (s.conditions ?? []).map((c) => ({
+    type: c.type,
+    status: c.status,
+    ...(c.reason === undefined ? {} : { reason: c.reason }),
+    ...(c.message === undefined ? {} : { message: c.message }),
+  }));
+  const infos = podInfosOf(pods);
+  const podPhases: Record<string, number> = {};
+  for (const p of infos) podPhases[p.phase] = (podPhases[p.phase] ?? 0) + 1;
+  const failure = lastFailureOf(dep, infos);
+  return {
+    id: input.id,
+    name: input.name,
+    namespace: input.namespace,
+    revision: input.revision,
+    phase: input.phase,
+    desired: input.desired,
+    replicas: s.replicas ?? 0,
+    updated: s.updatedReplicas ?? 0,
+    ready: s.readyReplicas ?? 0,
+    available: s.availableReplicas ?? 0,
+    conditions,
+    pods: infos,
+    podPhases,
+    ...(failure === undefined ? {} : { lastFailureReason: failure.reason }),
+    ...(failure?.message === undefined ? {} : { lastFailureMessage: failure.message }),
+    rolloutInProgress: rolloutInProgress(dep, input.desired),
+  };
+}
