@@ -2,7 +2,7 @@
  * `v1.k8s.images`: the image catalog. One JSON file per image in `settings.imagesDir` (default: the repository's
  * `images/`) is loaded on start and upserted by name; admins may also create, change and remove images by call.
  * Every signed-in user (and every internal call) may read the catalog. `deploy` runs an image as a deployment
- * (through `v1.k8s.deployments.create`); `build` comes later.
+ * (through `v1.k8s.deployments.create`); `build`, `builds` and `buildLogs` come from mixins/image-build.mixin.ts.
  *
  * `deploy` without a namespace uses the caller's personal namespace `user-<userID sanitised>` (lower-case, characters
  * outside `[a-z0-9-]` as `-`, with 8 hex digits of the id's sha256 appended when the id had to change or is long),
@@ -30,6 +30,7 @@ import { defineParams, type ParamsOf } from "../lib/params.ts";
 import { DNS_1123_LABEL, DNS_1123_LABEL_MAX } from "../lib/validators.ts";
 import { DbMixin, type DbConnectionSettings, type DbMethods, type DbVars, type RawDoc } from "../mixins/db.mixin.ts";
 import { MembershipMixin, type MembershipMethods, type MembershipVars } from "../mixins/membership.mixin.ts";
+import { ImageBuildMixin } from "../mixins/image-build.mixin.ts";
 
 /** Every rule of a schema made optional and without its default (a partial update). */
 type Optional<S> = { [K in keyof S]: K extends `$$${string}` ? S[K] : Omit<S[K], "default"> & { optional: true } };
@@ -117,6 +118,7 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
   mixins: [
     DbMixin({ collection: "images", resource: "images", uniqueIndexes: [["name"]], entityName: "image" }),
     MembershipMixin({ scope: "catalog" }),
+    ImageBuildMixin(),
   ],
   settings: {
     rest: "/v1/k8s/images",
