@@ -66,7 +66,21 @@ export function roleIn(record: Record<string, unknown> | null | undefined, userI
   return member !== undefined && (ROLES as readonly string[]).includes(member.role) ? member.role : null;
 }
 
-/** Whether a query contains `$where` (code execution in NeDB, a full scan in Mongo) at any depth. */
+/**
+ * Operators a caller's `query` may not hold, at any depth: `$where`, `$function`, `$accumulator` run code (NeDB, Mongo);
+ * `$expr` (aggregation expressions: `"$$ROOT.value"`, `$getField`) and `$jsonSchema` (`patternProperties`) reach fields
+ * without naming them as keys, which would defeat per-field guards such as the envs' refusal to filter on `value`.
+ * NeDB knows neither of the last two; refusing them everywhere keeps both adapters alike.
+ */
+export const FORBIDDEN_QUERY_OPERATORS: readonly string[] = [
+  "$where",
+  "$function",
+  "$accumulator",
+  "$expr",
+  "$jsonSchema",
+];
+
+/** The first forbidden operator (FORBIDDEN_QUERY_OPERATORS) in a query, at any depth. */
 export function findForbiddenOperator(query: unknown): string | undefined {
   if (Array.isArray(query)) {
     for (const q of query) {
@@ -77,7 +91,7 @@ export function findForbiddenOperator(query: unknown): string | undefined {
   }
   if (typeof query !== "object" || query === null) return undefined;
   for (const [key, value] of Object.entries(query)) {
-    if (key === "$where" || key === "$function" || key === "$accumulator") return key;
+    if (FORBIDDEN_QUERY_OPERATORS.includes(key)) return key;
     const found = findForbiddenOperator(value);
     if (found !== undefined) return found;
   }

@@ -11,7 +11,7 @@ import { readFile } from "node:fs/promises";
 import { signToken } from "../../lib/auth.ts";
 import { CALLERS, RULES, expectedStatus, type Caller } from "./matrix.ts";
 import { SEED_SECRETS, USERS, seed, slug, type Seed } from "./seed.ts";
-import { startSecurityStack, type RestAnswer, type SecurityStack } from "./stack.ts";
+import { startSecurityStack, waitUntil, type RestAnswer, type SecurityStack } from "./stack.ts";
 
 interface Operation {
   method: string;
@@ -91,6 +91,13 @@ const BUILD: Record<string, (caller: Caller) => Built | Promise<Built>> = {
     body: { namespace: s.team.namespace.id, name: `i-${slug(c)}`, vHosts: [`i-${slug(c)}.example.com`] },
   }),
 
+  "v1.k8s.images.build": (c) => ({
+    path: { id: s.nginxImage.id },
+    body: { git: "https://github.com/acme/shop-api.git", tag: `sec-${slug(c)}` },
+  }),
+  "v1.k8s.images.builds": () => ({ path: { id: s.nginxImage.id } }),
+  "v1.k8s.images.buildLogs": async () => ({ path: { id: s.nginxImage.id, build: await aBuildWithPod() } }),
+
   "v1.k8s.volumes.list": () => ({}),
   "v1.k8s.volumes.get": () => ({ path: { id: s.team.volume.id } }),
   "v1.k8s.volumes.create": (c) => ({
@@ -157,6 +164,28 @@ const BUILD: Record<string, (caller: Caller) => Built | Promise<Built>> = {
   "v1.k8s.deployments.logs": () => ({ path: { id: s.team.deployment.id } }),
   "v1.k8s.deployments.events": () => ({ path: { id: s.team.deployment.id } }),
 };
+
+let buildWithPod: string | undefined;
+/** A build of the seed's nginx image whose builder pod exists (its log can be read), started once. */
+async function aBuildWithPod(): Promise<string> {
+  if (buildWithPod !== undefined) return buildWithPod;
+  const build = await internal<{ id: string }>("v1.k8s.images.build", {
+    id: s.nginxImage.id,
+    git: "https://github.com/acme/shop-api.git",
+    tag: "sec-logs",
+  });
+  await waitUntil(
+    () =>
+      internal("v1.k8s.images.buildLogs", { id: s.nginxImage.id, build: build.id }).then(
+        () => true,
+        () => false,
+      ),
+    10_000,
+    "the builder pod",
+  );
+  buildWithPod = build.id;
+  return build.id;
+}
 
 function fillPath(template: string, values: Record<string, string>): string {
   return template.replace(/\{([^}]+)\}/g, (_m, name: string) => {
@@ -257,4 +286,294 @@ describe("the authorization matrix over GET /api/openapi.json", () => {
       `authorization matrix: ${operations.length} routes × ${CALLERS.length} callers = ${checked}\n`,
     );
   }, 60_000);
+});
+
+const LIST_ROUTES = ["namespaces", "volumes", "envs", "deployments"] as const;
+const listPath = (resource: string, params: Record<string, string | string[]>): string => {
+  const qs = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) for (const one of [v].flat()) qs.append(k, one);
+  return `/api/v1/k8s/${resource}?${qs.toString()}`;
+};
+
+/** Queries that would widen the scope if they replaced the membership filter instead of being ANDed under it. */
+function wideningQueries(): Record<string, unknown>[] {
+  const team = s.team.namespace.id;
+  const rival = s.rival.namespace.id;
+  return [
+    { createdAt: { $ne: "x" } },
+    { namespace: { $ne: "x" } },
+    { $or: [{ createdAt: { $exists: true } }, { namespace: rival }] },
+    { $nor: [{ createdAt: "x" }] },
+    { createdAt: { $regex: "." } },
+    { name: { $regex: ".*" } },
+    { namespace: { $in: [team, rival] } },
+    { _id: { $in: [team, rival, s.rival.volume.id, s.rival.deployment.id, s.rival.secretEnv.id] } },
+    { "members.userID": { $in: [USERS.owner, USERS.rival] } },
+    { createdAt: { $exists: true } },
+    { namespace: { $exists: true } },
+    { createdAt: { $not: { $eq: "x" } } },
+    { $and: [{ createdAt: { $exists: true } }] },
+    { $or: [{}] },
+  ];
+}
+
+describe("moleculer-db's list parameters cannot widen the membership scope", () => {
+  it("ANDs $ne, $or, $nor, $regex, $in, $exists, $not under the membership filter (or refuses them with 422)", async () => {
+    let probes = 0;
+    for (const resource of LIST_ROUTES) {
+      for (const caller of ["stranger", "viewer"] as const) {
+        for (const q of wideningQueries()) {
+          const answer = await call("GET", listPath(resource, { query: JSON.stringify(q), pageSize: "100" }), caller);
+          probes += 1;
+          expect({ resource, caller, q, status: [200, 422].includes(answer.status) }).toEqual({
+            resource,
+            caller,
+            q,
+            status: true,
+          });
+          if (answer.status !== 200) continue;
+          const nsIds = namespacesOfRows(answer, resource);
+          expect({ resource, caller, q, rival: nsIds.includes(s.rival.namespace.id) }).toMatchObject({ rival: false });
+          if (caller === "stranger")
+            expect({ resource, q, team: nsIds.includes(s.team.namespace.id) }).toMatchObject({ team: false });
+          expect(answer.body.total).toBe(nsIds.length);
+        }
+      }
+    }
+    process.stdout.write(`list scope probes: ${probes}\n`);
+  });
+
+  it("refuses $where, $function, $expr and $jsonSchema anywhere in `query` with 422", async () => {
+    for (const resource of LIST_ROUTES) {
+      for (const q of [
+        { $where: "return true" },
+        { $or: [{ $where: "1" }] },
+        { a: { $function: {} } },
+        { $expr: { $gt: ["$$ROOT.createdAt", ""] } },
+        { $jsonSchema: { required: ["name"] } },
+      ]) {
+        const answer = await call("GET", listPath(resource, { query: JSON.stringify(q) }), "stranger");
+        expect({ resource, q, status: answer.status, type: answer.body.type }).toEqual({
+          resource,
+          q,
+          status: 422,
+          type: "VALIDATION_ERROR",
+        });
+      }
+    }
+  });
+
+  it("treats `query` in the bracket form of the query string the same way", async () => {
+    for (const resource of LIST_ROUTES) {
+      const path = `/api/v1/k8s/${resource}?query[namespace][$ne]=x&query[createdAt][$exists]=true`;
+      const answer = await call("GET", path, "stranger");
+      expect([200, 422]).toContain(answer.status);
+      if (answer.status === 200) {
+        const nsIds = namespacesOfRows(answer, resource);
+        expect(nsIds).not.toContain(s.team.namespace.id);
+        expect(nsIds).not.toContain(s.rival.namespace.id);
+      }
+    }
+  });
+
+  it("scopes `fields`, `excludeFields`, `sort`, `page` and `pageSize` like any list", async () => {
+    for (const resource of LIST_ROUTES) {
+      for (const params of [
+        { fields: ["id", "namespace", "members", "name"] },
+        { fields: "members" },
+        { excludeFields: "namespace" },
+        { sort: "-createdAt", pageSize: "100" },
+        { page: "1", pageSize: "1" },
+        { page: "2", pageSize: "1" },
+      ]) {
+        const answer = await call("GET", listPath(resource, params), "stranger");
+        expect({ resource, params, status: answer.status }).toEqual({ resource, params, status: 200 });
+        expect({ resource, params, total: answer.body.total }).toMatchObject({
+          total: resource === "namespaces" ? 1 : 0,
+        });
+        expect(answer.text).not.toContain(s.team.namespace.id);
+        expect(answer.text).not.toContain(USERS.owner);
+      }
+    }
+  });
+
+  it("refuses `search`, `searchFields` and `populate` (422) on every list, whoever asks", async () => {
+    for (const resource of [...LIST_ROUTES, "images"]) {
+      for (const params of [
+        { search: "team" },
+        { search: "team", searchFields: "name" },
+        { searchFields: "name" },
+        { populate: "namespace" },
+      ]) {
+        for (const caller of ["stranger", "owner", "admin"] as const) {
+          const answer = await call("GET", listPath(resource, params), caller);
+          expect({ resource, params, caller, status: answer.status }).toEqual({
+            resource,
+            params,
+            caller,
+            status: 422,
+          });
+        }
+      }
+    }
+  });
+
+  it("refuses to filter or sort envs by `value` (an oracle for secrets), even for owners", async () => {
+    const oracles: Record<string, string>[] = [
+      { query: JSON.stringify({ value: { $regex: "^team" } }) },
+      { query: JSON.stringify({ $and: [{ type: "secret" }, { value: { $gt: "m" } }] }) },
+      { query: JSON.stringify({ "value.length": 24 }) },
+      { sort: "value" },
+      { sort: "key,-value" },
+    ];
+    for (const params of oracles) {
+      for (const caller of ["viewer", "member", "owner", "admin"] as const) {
+        const answer = await call("GET", listPath("envs", params), caller);
+        expect({ params, caller, status: answer.status }).toEqual({ params, caller, status: 422 });
+      }
+    }
+  });
+});
+
+describe("hidden fields stay hidden through `fields`", () => {
+  it("masks secret env values with any `fields` combination, in lists and gets, for every role", async () => {
+    const combos: Record<string, string | string[]>[] = [
+      {},
+      { fields: "value" },
+      { fields: ["value", "key"] },
+      { fields: ["value", "type"] },
+      { fields: ["id", "key", "type", "value", "deployment", "namespace"] },
+      { excludeFields: "type" },
+      { excludeFields: ["type", "key"] },
+      { fields: "value", excludeFields: "type" },
+    ];
+    let probes = 0;
+    for (const caller of ["viewer", "member", "owner", "admin"] as const) {
+      for (const params of combos) {
+        const listed = await call("GET", listPath("envs", { ...params, pageSize: "100" }), caller);
+        const got = await call("GET", `${listPath(`envs/${s.team.secretEnv.id}`, params)}`, caller);
+        const resolved = await call(
+          "GET",
+          listPath(`envs/resolve/${s.team.deployment.id}/${s.team.secretEnv.key}`, {}),
+          caller,
+        );
+        probes += 3;
+        for (const answer of [listed, got, resolved]) {
+          expect({ caller, params, status: answer.status }).toEqual({ caller, params, status: 200 });
+          expect(answer.text).not.toContain(SEED_SECRETS.team);
+          expect(answer.text).not.toContain(Buffer.from(SEED_SECRETS.team).toString("base64"));
+          expect(answer.text).not.toContain(SEED_SECRETS.rival);
+        }
+        const secretRow = ((listed.body.rows ?? []) as Record<string, unknown>[]).find(
+          (r) => r.id === s.team.secretEnv.id,
+        );
+        if (secretRow !== undefined && "value" in secretRow) expect(secretRow.value).toBe("********");
+      }
+    }
+    process.stdout.write(`secret masking probes: ${probes}\n`);
+  });
+
+  it("shows a namespace's members to its viewers (decided: viewers see who is on the team), never to strangers", async () => {
+    const viewer = await call("GET", `/api/v1/k8s/namespaces/${s.team.namespace.id}`, "viewer");
+    expect(viewer.status).toBe(200);
+    expect(viewer.body.members).toEqual(
+      expect.arrayContaining([
+        { userID: USERS.owner, role: "owner" },
+        { userID: USERS.member, role: "member" },
+        { userID: USERS.viewer, role: "viewer" },
+      ]),
+    );
+    for (const path of [
+      `/api/v1/k8s/namespaces/${s.team.namespace.id}?fields=members`,
+      `/api/v1/k8s/namespaces/resolve/${s.team.namespace.name}`,
+    ]) {
+      const stranger = await call("GET", path, "stranger");
+      expect(stranger.status).toBe(404);
+      expect(stranger.text).not.toContain(USERS.owner);
+      expect(stranger.text).not.toContain(USERS.member);
+    }
+  });
+
+  it("does not let an `id` in the query string replace the one in the path", async () => {
+    const teamVolume = s.team.volume.id;
+    for (const path of [
+      `/api/v1/k8s/volumes/nope?id=${teamVolume}`,
+      `/api/v1/k8s/volumes/nope?id=${teamVolume}&id=${s.rival.volume.id}`,
+      `/api/v1/k8s/volumes/nope?id[]=${teamVolume}&mapping=true`,
+    ]) {
+      const answer = await call("GET", path, "stranger");
+      expect([404, 422]).toContain(answer.status);
+      expect(answer.text).not.toContain(s.team.volume.name);
+    }
+  });
+});
+
+describe("probes for holes around the matrix", () => {
+  it("answers a stranger deploying into a namespace they cannot see with 404, whatever the name (no 409 oracle)", async () => {
+    for (const name of [s.team.deployment.name, "never-used-name"]) {
+      const answer = await call("POST", `/api/v1/k8s/images/${s.nginxImage.id}/deploy`, "stranger", {
+        namespace: s.team.namespace.id,
+        name,
+      });
+      expect({ name, status: answer.status }).toEqual({ name, status: 404 });
+    }
+    const viewer = await call("POST", `/api/v1/k8s/images/${s.nginxImage.id}/deploy`, "viewer", {
+      namespace: s.team.namespace.id,
+      name: s.team.deployment.name,
+    });
+    expect(viewer.status).toBe(403);
+  });
+
+  it("does not let a member move a record into a namespace they are a stranger to", async () => {
+    const moves: [string, Record<string, unknown>][] = [
+      [`/api/v1/k8s/volumes/${s.team.volume.id}`, { namespace: s.rival.namespace.id }],
+      [`/api/v1/k8s/envs/${s.team.plainEnv.id}`, { namespace: s.rival.namespace.id }],
+      [`/api/v1/k8s/envs/${s.team.plainEnv.id}`, { deployment: s.rival.deployment.id }],
+      [`/api/v1/k8s/deployments/${s.team.deployment.id}`, { namespace: s.rival.namespace.id }],
+    ];
+    for (const [path, body] of moves) {
+      const answer = await call("PATCH", path, "member", body);
+      expect({ path, body, refused: answer.status === 404 || answer.status === 422 }).toEqual({
+        path,
+        body,
+        refused: true,
+      });
+    }
+    const rivalVolumes = await call("GET", "/api/v1/k8s/volumes", "admin");
+    const moved = ((rivalVolumes.body.rows ?? []) as { id: string; namespace: string }[]).find(
+      (v) => v.id === s.team.volume.id,
+    );
+    expect(moved?.namespace).toBe(s.team.namespace.id);
+  });
+
+  it("does not let an owner hand the namespace over through update (owner, members are changed by addMember only)", async () => {
+    for (const body of [
+      { owner: USERS.stranger },
+      { members: [{ userID: USERS.stranger, role: "owner" }] },
+      { name: "renamed" },
+    ]) {
+      const answer = await call("PATCH", `/api/v1/k8s/namespaces/${s.team.namespace.id}`, "owner", body);
+      expect({ body, status: answer.status }).toEqual({ body, status: 422 });
+    }
+    const stranger = await call("GET", `/api/v1/k8s/namespaces/${s.team.namespace.id}`, "stranger");
+    expect(stranger.status).toBe(404);
+  });
+
+  it("does not let a member promote themselves or a viewer write", async () => {
+    const promote = await call("POST", `/api/v1/k8s/namespaces/${s.team.namespace.id}/members`, "member", {
+      userID: USERS.member,
+      role: "owner",
+    });
+    expect(promote.status).toBe(403);
+    const selfPromote = await call("POST", `/api/v1/k8s/namespaces/${s.team.namespace.id}/members`, "viewer", {
+      userID: USERS.viewer,
+      role: "member",
+    });
+    expect(selfPromote.status).toBe(403);
+    const namespaceFor = await call("POST", "/api/v1/k8s/namespaces", "stranger", {
+      name: "for-olga",
+      owner: USERS.owner,
+    });
+    expect(namespaceFor.status).toBe(403);
+  });
 });

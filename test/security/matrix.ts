@@ -60,6 +60,9 @@ export const RULES: Record<string, Rule> = {
   "v1.k8s.images.remove": "admin",
   "v1.k8s.images.loadImages": "admin",
   "v1.k8s.images.deploy": "write",
+  "v1.k8s.images.build": "admin",
+  "v1.k8s.images.builds": "signedIn",
+  "v1.k8s.images.buildLogs": "admin",
 
   "v1.k8s.volumes.list": "list",
   "v1.k8s.volumes.get": "read",
