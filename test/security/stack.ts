@@ -166,6 +166,11 @@ export async function startSecurityStack(options: SecurityStackOptions = {}): Pr
       ["v1.kube", "v1.k8s.namespaces", "v1.k8s.images", "v1.k8s.volumes", "v1.k8s.envs", "v1.k8s.deployments"],
       10_000,
     );
+    if (record && nodes === 2) {
+      // Each node must know the other's spy before anything happens, or its broadcasts skip that node.
+      await services.waitForServices(["security-spy-gateway", "api"], 10_000);
+      await gateway.waitForServices(["security-spy-services"], 10_000);
+    }
     await waitUntil(
       () =>
         services.call("v1.kube.readiness").then(
