@@ -577,3 +577,57 @@ describe("probes for holes around the matrix", () => {
     expect(namespaceFor.status).toBe(403);
   });
 });
+
+describe("references across tenants", () => {
+  it("answers a member naming another tenant's deployment or namespace as if it did not exist (404)", async () => {
+    const rivalDeployment = s.rival.deployment.id;
+    const probes: [string, string, unknown][] = [
+      [
+        "POST",
+        "/api/v1/k8s/envs",
+        { namespace: s.team.namespace.id, deployment: rivalDeployment, key: "X", type: "plain", value: "x" },
+      ],
+      ["GET", `/api/v1/k8s/envs/pack/${rivalDeployment}`, undefined],
+      ["POST", `/api/v1/k8s/envs/patch/${rivalDeployment}`, undefined],
+      ["GET", `/api/v1/k8s/envs/resolve/${rivalDeployment}/${s.rival.secretEnv.key}`, undefined],
+      ["POST", `/api/v1/k8s/envs/repatch/${s.rival.namespace.id}`, undefined],
+      ["GET", `/api/v1/k8s/namespaces/${s.rival.namespace.id}/status`, undefined],
+      ["GET", `/api/v1/k8s/namespaces/resolve/${s.rival.namespace.name}`, undefined],
+    ];
+    for (const [method, path, body] of probes) {
+      const answer = await call(method, path, "member", body);
+      expect({ method, path, status: answer.status }).toEqual({ method, path, status: 404 });
+      expect(answer.text).not.toContain(s.rival.plainEnv.value);
+    }
+  });
+
+  it("cannot tell another tenant's volume from a missing one when mounting it", async () => {
+    const mount = (claimName: string) =>
+      call("POST", "/api/v1/k8s/deployments", "member", {
+        namespace: s.team.namespace.id,
+        name: "mounts-foreign",
+        image: s.nginxImage.id,
+        volumes: [{ name: "d", type: "persistentVolumeClaim", mountPath: "/d", persistentVolumeClaim: { claimName } }],
+      });
+    const foreign = await mount(s.rival.volume.name);
+    const missing = await mount("no-such-claim");
+    expect(foreign.status).toBe(422);
+    expect({ status: foreign.status, type: foreign.body.type }).toEqual({
+      status: missing.status,
+      type: missing.body.type,
+    });
+  });
+
+  it("never shows the stored helper fields (_unique, _request) whatever `fields` asks for", async () => {
+    for (const resource of LIST_ROUTES) {
+      const answer = await call(
+        "GET",
+        listPath(resource, { fields: ["_unique", "_request", "_id", "id"], pageSize: "100" }),
+        "admin",
+      );
+      expect(answer.status).toBe(200);
+      expect(answer.text).not.toContain("_unique");
+      expect(answer.text).not.toContain("_request");
+    }
+  });
+});
