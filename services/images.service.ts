@@ -133,6 +133,7 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       permission: "admin",
       params: imageCreateParams,
       async handler(ctx: Ctx<ImageCreateParams>): Promise<ImageEntity> {
+        refuseSecretValues(ctx.params.env);
         return (await this.createEntity(ctx, { ...ctx.params })) as unknown as ImageEntity;
       },
     },
@@ -144,6 +145,7 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       params: imageUpdateParams,
       async handler(ctx: Ctx<ImageUpdateParams>): Promise<ImageEntity> {
         const { id, ...changes } = ctx.params;
+        refuseSecretValues(changes.env);
         return (await this.updateEntity(ctx, id, changes)) as unknown as ImageEntity;
       },
     },
@@ -364,7 +366,10 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
         return [{ file: "", field: "", message: "must be a JSON object" }];
       }
       const res = check(value);
-      if (res === true) return true;
+      if (res === true) {
+        const problem = secretValueProblem((value as { env?: unknown }).env);
+        return problem === undefined ? true : [{ file: "", ...problem }];
+      }
       if (!Array.isArray(res)) return [{ file: "", field: "", message: "asynchronous validation is not supported" }];
       return res.map((issue) => ({
         file: "",
@@ -382,6 +387,31 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
     await this.loadCatalog(null);
   },
 };
+
+/**
+ * A secret env entry of an image that carries a value. The catalog is readable by every signed-in user (and its changes
+ * are broadcast), so a secret's value never lives there: each deployment gets its own generated value (envs.createEnv),
+ * and a chosen one is set per deployment with POST /envs. The value itself is never named in the problem.
+ */
+export function secretValueProblem(env: unknown): { field: string; message: string } | undefined {
+  if (!Array.isArray(env)) return undefined;
+  for (const [i, entry] of env.entries()) {
+    const e = (typeof entry === "object" && entry !== null ? entry : {}) as { type?: unknown; value?: unknown };
+    if (e.type === "secret" && e.value !== undefined && e.value !== "") {
+      return {
+        field: `env[${i}].value`,
+        message: `The 'env[${i}].value' field must be empty for a secret: the catalog is readable by every user; each deployment gets a generated value.`,
+      };
+    }
+  }
+  return undefined;
+}
+
+/** Throws 422 naming the field when an image's env gives a secret a value (secretValueProblem). */
+function refuseSecretValues(env: unknown): void {
+  const problem = secretValueProblem(env);
+  if (problem !== undefined) throw invalid(problem.field, problem.message, "secretValue");
+}
 
 /** `user-<userID>` as a namespace name: lower-case `[a-z0-9-]`; a hash suffix keeps changed or long ids distinct. */
 export function personalNamespaceName(userID: string): string {

@@ -631,3 +631,26 @@ describe("references across tenants", () => {
     }
   });
 });
+
+describe("secret values in the image catalog", () => {
+  it("refuses an image whose env gives a secret a value (the catalog is readable by every user), without echoing it", async () => {
+    const value = "catalog-default-password-Zr5";
+    const env = [
+      { key: "MODE", type: "plain", value: "prod" },
+      { key: "ROOT_PASSWORD", type: "secret", value },
+    ];
+    const created = await call("POST", "/api/v1/k8s/images", "admin", { ...nginxFile, name: "with-secret", env });
+    expect(created).toMatchObject({ status: 422, body: { type: "VALIDATION_ERROR" } });
+    expect(JSON.stringify(created.body.data)).toContain("env[1].value");
+    expect(created.text).not.toContain(value);
+    const updated = await call("PATCH", `/api/v1/k8s/images/${s.nginxImage.id}`, "admin", { env });
+    expect(updated.status).toBe(422);
+    expect(updated.text).not.toContain(value);
+    const withoutValue = await call("POST", "/api/v1/k8s/images", "admin", {
+      ...nginxFile,
+      name: "with-generated-secret",
+      env: [{ key: "ROOT_PASSWORD", type: "secret" }],
+    });
+    expect(withoutValue.status).toBe(200);
+  });
+});
