@@ -269,6 +269,24 @@ function isQueryError(err: unknown): boolean {
     message,
   );
 }
+/**
+ * `fields` and `excludeFields` as moleculer-db reads them (a string split on commas and spaces, or a list), without
+ * empty names: moleculer-db's field filter throws a TypeError on an empty path (`?fields=`, `?fields=a,`), which
+ * would be answered as a 503. A list left empty is dropped (the whole entity, as without the parameter).
+ */
+export function withCleanFieldLists<P extends Record<string, unknown>>(params: P): P {
+  const out: Record<string, unknown> = { ...params };
+  for (const key of ["fields", "excludeFields"]) {
+    const value = out[key];
+    if (value === undefined) continue;
+    const names = (typeof value === "string" ? value.split(/[,\s]+/) : Array.isArray(value) ? value : []).filter(
+      (name): name is string => typeof name === "string" && name.trim() !== "",
+    );
+    if (names.length === 0) delete out[key];
+    else out[key] = names;
+  }
+  return out as P;
+}
 function deepEqual(a: unknown, b: unknown): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
 }
@@ -323,7 +341,7 @@ export function DbMixin(options: DbMixinOptions): MixinSchema {
         permission: "list",
         params: listParams,
         handler(this: DbThis, ctx: Context<ListParams>): Promise<ListResult> {
-          return this.dbCall("list", () => this._list(ctx, this.sanitizeParams(ctx, ctx.params)));
+          return this.dbCall("list", () => this._list(ctx, this.sanitizeParams(ctx, withCleanFieldLists(ctx.params))));
         },
       },
       /** Finds entities (`limit`, `offset`, `sort`, `fields`, `query`); no REST. @throws VALIDATION_ERROR, DATABASE_UNAVAILABLE */
@@ -331,7 +349,7 @@ export function DbMixin(options: DbMixinOptions): MixinSchema {
         permission: "list",
         params: findParams,
         handler(this: DbThis, ctx: Context<FindParams>): Promise<Entity[]> {
-          return this.dbCall("find", () => this._find(ctx, this.sanitizeParams(ctx, ctx.params)));
+          return this.dbCall("find", () => this._find(ctx, this.sanitizeParams(ctx, withCleanFieldLists(ctx.params))));
         },
       },
       /** Counts entities matching `query`; no REST. @throws VALIDATION_ERROR, DATABASE_UNAVAILABLE */
@@ -350,7 +368,7 @@ export function DbMixin(options: DbMixinOptions): MixinSchema {
         async handler(this: DbThis, ctx: Context<GetParams>): Promise<Entity | Entity[] | Record<string, Entity>> {
           const res = await this.dbCall("get", async () => {
             try {
-              return await this._get(ctx, this.sanitizeParams(ctx, ctx.params));
+              return await this._get(ctx, this.sanitizeParams(ctx, withCleanFieldLists(ctx.params)));
             } catch (err) {
               if (errorCode(err) === 404) return null;
               throw err;

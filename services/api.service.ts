@@ -9,6 +9,7 @@
  */
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import { STATUS_CODES } from "node:http";
+import type { Duplex } from "node:stream";
 import { performance } from "node:perf_hooks";
 import type { Context, Logger, Service, ServiceSchema } from "moleculer";
 import { Errors } from "moleculer";
@@ -18,9 +19,15 @@ import { auditEntry, isAudited } from "../lib/audit.ts";
 import { bearerToken, verifyToken, loadJwtSecret, type Identity } from "../lib/auth.ts";
 import { readConfig } from "../lib/config.ts";
 import { createRateLimiter, rateLimitFromEnv, type RateLimit, type RateLimiter } from "../lib/ratelimit.ts";
-import { unauthorized } from "../lib/errors.ts";
+import { invalid, unauthorized } from "../lib/errors.ts";
 import type { CallerMeta } from "../lib/meta.ts";
-import { buildOpenApi, type OpenApiAction, type OpenApiDocument, type OpenApiRoute } from "../lib/openapi.ts";
+import {
+  buildOpenApi,
+  normalizeRule,
+  type OpenApiAction,
+  type OpenApiDocument,
+  type OpenApiRoute,
+} from "../lib/openapi.ts";
 
 /** What `GET /api/health` answers. */
 export interface HealthResult {
@@ -98,7 +105,11 @@ interface GatewayAlias {
 }
 
 /** moleculer-web's request: the node request plus the fields it sets. */
-type GatewayRequest = IncomingMessage & { originalUrl?: string; $params?: unknown; $action?: { name?: unknown } };
+type GatewayRequest = IncomingMessage & {
+  originalUrl?: string;
+  $params?: unknown;
+  $action?: { name?: unknown; params?: unknown };
+};
 
 interface HttpError {
   status: number;
@@ -235,6 +246,76 @@ function httpErrorOf(err: unknown): HttpError {
   return { status, retryable, body: { name, message, code: status, type, data } };
 }
 
+/**
+ * body-parser's errors (bad JSON, too large, a Content-Encoding that does not decode, a charset it does not know) as
+ * client errors keeping their HTTP status. Without this, moleculer-web re-wraps a non-moleculer error with `err.code`
+ * as its code, and zlib's string codes (`Z_DATA_ERROR`) made a corrupt gzip/deflate/br body a 500.
+ */
+function bodyReadError(err: unknown): unknown {
+  if (!isRecord(err) || err instanceof Errors.MoleculerError) return err;
+  const status = typeof err["status"] === "number" ? err["status"] : err["statusCode"];
+  if (typeof status !== "number" || status < 400 || status > 499) return err;
+  const type = typeof err["type"] === "string" ? err["type"] : "INVALID_BODY";
+  const detail = typeof err["message"] === "string" ? err["message"] : "";
+  const message = type === "INVALID_BODY" ? `Request body could not be read: ${detail}` : detail;
+  return new Errors.MoleculerClientError(message, status, type);
+}
+
+/**
+ * The field path of a param that fastest-validator would crash on, if any. A rule with `convert: true` runs
+ * Number()/String() on the value, which throws a TypeError (answered 500) for an object whose own `toString` is not a
+ * function: `{"replicas": {"toString": 1}}`, `?page[toString]=1`. Such a value is never valid there.
+ */
+export function unconvertibleParam(schema: unknown, params: unknown, prefix = ""): string | undefined {
+  if (!isRecord(schema) || !isRecord(params)) return undefined;
+  for (const [key, raw] of Object.entries(schema)) {
+    if (key.startsWith("$$") || !Object.hasOwn(params, key)) continue;
+    const found = unconvertibleValue(normalizeRule(raw), params[key], `${prefix}${key}`);
+    if (found !== undefined) return found;
+  }
+  return undefined;
+}
+
+function unconvertibleValue(rule: Record<string, unknown>, value: unknown, path: string): string | undefined {
+  if (rule["convert"] === true && isRecord(value) && Object.hasOwn(value, "toString")) {
+    if (typeof value["toString"] !== "function") return path;
+  }
+  if (rule["type"] === "multi" && Array.isArray(rule["rules"])) {
+    for (const sub of rule["rules"]) {
+      const found = unconvertibleValue(normalizeRule(sub), value, path);
+      if (found !== undefined) return found;
+    }
+  }
+  if (rule["type"] === "object" && isRecord(rule["props"])) return unconvertibleParam(rule["props"], value, `${path}.`);
+  if (rule["type"] === "array" && rule["items"] !== undefined && Array.isArray(value)) {
+    const items = normalizeRule(rule["items"]);
+    for (const [i, item] of value.entries()) {
+      const found = unconvertibleValue(items, item, `${path}[${i}]`);
+      if (found !== undefined) return found;
+    }
+  }
+  return undefined;
+}
+
+/** The JSON answer written straight to the socket when Node's HTTP parser refuses a request (no req/res exist). */
+function parserErrorAnswer(code: string | undefined): string {
+  const [status, name, type, message] =
+    code === "HPE_HEADER_OVERFLOW"
+      ? [431, "RequestHeaderFieldsTooLargeError", "HEADERS_TOO_LARGE", "Request line or headers too large"]
+      : code === "ERR_HTTP_REQUEST_TIMEOUT"
+        ? [408, "RequestTimeoutError", "REQUEST_TIMEOUT", "Request not received in time"]
+        : [400, "BadRequestError", "BAD_REQUEST", "Malformed HTTP request"];
+  const body = JSON.stringify({ name, message, code: status, type, data: null });
+  const head = [
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ""}`,
+    "Content-Type: application/json; charset=utf-8",
+    `Content-Length: ${Buffer.byteLength(body)}`,
+    "Connection: close",
+    ...Object.entries(SECURITY_HEADERS).map(([k, v]) => `${k}: ${v}`),
+  ];
+  return `${head.join("\r\n")}\r\n\r\n${body}`;
+}
+
 function pathOf(url: string | undefined): string {
   const raw = url ?? "";
   const q = raw.indexOf("?");
@@ -289,6 +370,11 @@ function gatewayRoutes(settings: Settings, bodyLimit: string): ApiRouteSchema[] 
       },
       authorization: true,
       bodyParsers: { json: { limit: bodyLimit, strict: true }, urlencoded: false },
+      // runs after the body parsers; an error middleware (4 parameters) is called only with their errors
+      use: [
+        (err: unknown, _req: IncomingMessage, _res: ServerResponse, next: (err?: unknown) => void) =>
+          next(bodyReadError(err)),
+      ],
     },
   ];
 }
@@ -400,6 +486,10 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> & {
         throw err;
       }
       this.spend(this.userLimiter, identity.userID);
+      const field = unconvertibleParam(req.$action?.params, req.$params);
+      if (field !== undefined) {
+        throw invalid(field, `The '${field}' field must be a scalar, not an object with a 'toString' key.`, "convert");
+      }
       // moleculer-web has resolved the action's endpoint before this hook.
       const action = req.$action?.name;
       if (isAudited(req.method) && typeof action === "string") this.startAudit(ctx, identity, action, req, res);
@@ -564,6 +654,18 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> & {
     // Security headers first, so that every answer carries them, whichever part of the gateway writes it.
     this.server.prependListener("request", (_req: IncomingMessage, res: ServerResponse) => {
       for (const [name, value] of Object.entries(SECURITY_HEADERS)) res.setHeader(name, value);
+    });
+    // A request Node's parser refuses (a request line or headers over --max-http-header-size, malformed HTTP): a JSON
+    // answer like every other, then the connection is closed once the client's remaining bytes have been read (closing
+    // with unread input would reset the connection before the client reads the answer).
+    this.server.on("clientError", (err: Error & { code?: string }, socket: Duplex) => {
+      if (err.code === "ECONNRESET" || !socket.writable) {
+        socket.destroy();
+        return;
+      }
+      socket.resume();
+      socket.end(parserErrorAnswer(err.code));
+      setTimeout(() => socket.destroy(), 2000).unref();
     });
     // One line per request, at debug: method, path (no query string), status, duration. Never the headers.
     this.server.prependListener("request", (req: IncomingMessage, res: ServerResponse) => {

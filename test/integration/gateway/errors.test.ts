@@ -1,5 +1,38 @@
 import { describe, it, expect, beforeAll, afterAll } from "@jest/globals";
+import http from "node:http";
 import { startGateway, type Gateway } from "../../fixtures/gateway.ts";
+
+/** node:http, for what fetch will not send: a GET with a body, a path exactly as written. */
+function rawRequest(
+  baseUrl: string,
+  req: { method: string; path: string; headers: Record<string, string>; body?: string },
+): Promise<{ status: number; headers: http.IncomingHttpHeaders; text: string }> {
+  const url = new URL(baseUrl);
+  return new Promise((resolve, reject) => {
+    const r = http.request(
+      {
+        host: url.hostname,
+        port: url.port,
+        method: req.method,
+        path: req.path,
+        headers: {
+          ...req.headers,
+          ...(req.body === undefined ? {} : { "Content-Length": Buffer.byteLength(req.body) }),
+        },
+        agent: false,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () =>
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, text: Buffer.concat(chunks).toString("utf8") }),
+        );
+      },
+    );
+    r.on("error", reject);
+    r.end(req.body);
+  });
+}
 
 interface Logged {
   level: string;
@@ -214,6 +247,56 @@ describe("api errors", () => {
       body: { name: "small", labels: { blob: "x".repeat(1000) } },
     });
     expect(small.status).toBe(200);
+  });
+
+  it.each(["gzip", "deflate", "br"])(
+    "answers 400 INVALID_BODY (not 500) for a body whose Content-Encoding %s does not decode",
+    async (encoding) => {
+      const res = await rawRequest(gw.url, {
+        method: "POST",
+        path: "/api/v1/k8s/widgets",
+        headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json", "Content-Encoding": encoding },
+        body: "this is not compressed",
+      });
+      expect(res.status).toBe(400);
+      expect(JSON.parse(res.text)).toMatchObject({ code: 400, type: "INVALID_BODY", data: null });
+      expect(JSON.parse(res.text).message).toMatch(/^Request body could not be read: /);
+    },
+  );
+
+  it("answers a request line over Node's header limit with 431 JSON, and keeps serving", async () => {
+    const res = await rawRequest(gw.url, {
+      method: "GET",
+      path: `/api/v1/k8s/widgets?sort=${"a".repeat(100_000)}`,
+      headers: { Authorization: `Bearer ${token}` },
+    });
+    expect(res.status).toBe(431);
+    expect(res.headers["content-type"]).toBe("application/json; charset=utf-8");
+    expect(res.headers["x-content-type-options"]).toBe("nosniff");
+    expect(JSON.parse(res.text)).toEqual({
+      name: "RequestHeaderFieldsTooLargeError",
+      message: "Request line or headers too large",
+      code: 431,
+      type: "HEADERS_TOO_LARGE",
+      data: null,
+    });
+    expect((await gw.request("/api/health")).status).toBe(200);
+  });
+
+  it("answers 422 (not 500) for an object with a 'toString' key where a param is converted to a number", async () => {
+    // fastest-validator's `convert: true` calls Number() on it, which throws a TypeError
+    const res = await rawRequest(gw.url, {
+      method: "GET",
+      path: "/api/v1/k8s/widgets",
+      headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
+      body: JSON.stringify({ limit: { toString: 1 } }),
+    });
+    expect(res.status).toBe(422);
+    expect(JSON.parse(res.text)).toMatchObject({
+      code: 422,
+      type: "VALIDATION_ERROR",
+      data: [{ field: "limit", type: "convert" }],
+    });
   });
 
   it("does not parse urlencoded bodies", async () => {

@@ -82,6 +82,32 @@ describe("db mixin publicEntity", () => {
     await expect(broker.call("v1.test.secrets.raw", { id: created.id })).resolves.toBeNull();
   });
 
+  it("lists and gets with empty field names (`?fields=`, `?fields=key,`) as without them, not a 503", async () => {
+    const made = await broker.call<Entity, object>("v1.test.secrets.create", {
+      key: "EMPTY",
+      value: "v",
+      type: "plain",
+    });
+    for (const params of [{ fields: "" }, { excludeFields: "" }, { fields: " , " }, { fields: ["", " "] }]) {
+      const list = await broker.call<ListResult, object>("v1.test.secrets.list", {
+        ...params,
+        query: { key: "EMPTY" },
+      });
+      expect(list.rows).toEqual([expect.objectContaining({ key: "EMPTY", value: "v" })]);
+      await expect(broker.call("v1.test.secrets.get", { id: made.id, ...params })).resolves.toMatchObject({
+        key: "EMPTY",
+      });
+    }
+    const some = await broker.call<ListResult, object>("v1.test.secrets.list", {
+      fields: "key,",
+      query: { key: "EMPTY" },
+    });
+    expect(some.rows).toEqual([{ key: "EMPTY" }]);
+    await expect(
+      broker.call("v1.test.secrets.find", { fields: ["", "key"], query: { key: "EMPTY" } }),
+    ).resolves.toEqual([{ key: "EMPTY" }]);
+  });
+
   it("exposes readiness as a public action without REST", async () => {
     const action = broker.registry.getActionList({}).find((a) => a.name === "v1.test.secrets.readiness");
     expect(action?.action?.visibility).toBe("public");
