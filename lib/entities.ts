@@ -320,6 +320,8 @@ export interface DeploymentPodInfo {
   terminating: boolean;
   /** The pod template hash (which ReplicaSet it belongs to). */
   templateHash?: string;
+  /** The first container's reason to wait or to have ended (ImagePullBackOff, CrashLoopBackOff, ...), if any. */
+  reason?: string;
   containers: DeploymentContainerInfo[];
 }
 

@@ -86,6 +86,7 @@ import {
   type ReconcilerSettings,
   type ReconcilerVars,
 } from "../mixins/reconciler.mixin.ts";
+import { DeploymentOperationsMixin } from "../mixins/deployment-operations.mixin.ts";
 
 // ---------------------------------------------------------------------------------------------------------------
 // Params and results
@@ -465,6 +466,7 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
     }),
     MembershipMixin({ scope: "child" }),
     ReconcilerMixin(),
+    DeploymentOperationsMixin(),
   ],
   settings: {
     rest: "/v1/k8s/deployments",

@@ -81,6 +81,7 @@ export function podInfoOf(pod: V1Pod): DeploymentPodInfo {
     readyCondition !== undefined ? readyCondition.status === "True" : main.length > 0 && main.every((c) => c.ready);
   const startTime = timeString(pod.status?.startTime);
   const hash = pod.metadata?.labels?.["pod-template-hash"];
+  const reason = containers.find((c) => c.reason !== undefined && c.state !== "running")?.reason;
   return {
     name: pod.metadata?.name ?? "",
     phase: pod.status?.phase ?? "Unknown",
@@ -90,6 +91,7 @@ export function podInfoOf(pod: V1Pod): DeploymentPodInfo {
     ...(startTime === undefined ? {} : { startTime }),
     terminating: pod.metadata?.deletionTimestamp !== undefined && pod.metadata.deletionTimestamp !== null,
     ...(hash === undefined ? {} : { templateHash: hash }),
+    ...(reason === undefined ? {} : { reason }),
     containers,
   };
 }

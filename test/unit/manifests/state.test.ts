@@ -98,7 +98,7 @@ describe("podInfoOf", () => {
 
   it("names the reason a container waits (ImagePullBackOff, CrashLoopBackOff) and why it last ended", () => {
     const info = podInfoOf(pod("web-abc123-bbbbb", waiting("CrashLoopBackOff", 3)));
-    expect(info).toMatchObject({ phase: "Pending", ready: false, restarts: 3 });
+    expect(info).toMatchObject({ phase: "Pending", ready: false, restarts: 3, reason: "CrashLoopBackOff" });
     expect(info.containers[0]).toEqual({
       name: "web",
       state: "waiting",
@@ -113,7 +113,7 @@ describe("podInfoOf", () => {
 
   it("lists a container without a status yet as waiting in ContainerCreating", () => {
     const info = podInfoOf(pod("web-abc123-ccccc", { phase: "Pending", containerStatuses: [], conditions: [] }));
-    expect(info.ready).toBe(false);
+    expect(info).toMatchObject({ ready: false, reason: "ContainerCreating" });
     expect(info.containers).toEqual([
       {
         name: "web",
