@@ -33,7 +33,10 @@ export function expectedStatus(rule: Rule, caller: Caller): number {
   return EXPECTED[rule][caller];
 }
 
-/** Every published action and the rule its routes follow. */
+/**
+ * Every published action and the rule its routes follow. An entry may name an action that is not published (yet): the
+ * test lists those, but only a published route without an entry fails it.
+ */
 export const RULES: Record<string, Rule> = {
   "api.health": "public",
   "api.ready": "public",
@@ -94,4 +97,8 @@ export const RULES: Record<string, Rule> = {
   "v1.k8s.deployments.pods": "read",
   "v1.k8s.deployments.logs": "read",
   "v1.k8s.deployments.events": "read",
+  "v1.k8s.deployments.state": "read",
+  "v1.k8s.deployments.top": "read",
+  "v1.k8s.deployments.history": "read",
+  "v1.k8s.deployments.rollback": "write",
 };

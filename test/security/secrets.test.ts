@@ -190,6 +190,7 @@ describe("secret values during the reference example and env changes, across two
   });
 
   it("answers every read of every role with masked values; no route reveals a value, to owners or admins", async () => {
+    const published = new Set(Object.keys((await rest(owner, "GET", "/api/openapi.json")).body.paths as object));
     for (const token of [owner, member, viewer, admin]) {
       const paths = [
         "/api/v1/k8s/envs?pageSize=100",
@@ -207,6 +208,11 @@ describe("secret values during the reference example and env changes, across two
         `/api/v1/k8s/deployments/${ids.php}/events`,
         "/api/v1/k8s/deployments",
         `/api/v1/k8s/namespaces/${ids.ns}`,
+        `/api/v1/k8s/deployments/${ids.php}?fields=revisions&fields=name`,
+        "/api/v1/k8s/deployments?fields=revisions.spec.env&fields=id",
+        ...["history", "state"]
+          .filter((r) => published.has(`/api/v1/k8s/deployments/{id}/${r}`))
+          .map((r) => `/api/v1/k8s/deployments/${ids.php}/${r}`),
       ];
       for (const path of paths) await ok(token, "GET", path);
       const secretEnv = await ok(token, "GET", `/api/v1/k8s/envs/resolve/${ids.php}/DB_PASSWORD`);
