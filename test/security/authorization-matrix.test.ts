@@ -174,7 +174,8 @@ const BUILD: Record<string, (caller: Caller) => Built | Promise<Built>> = {
       image: s.nginxImage.id,
     });
     await internal("v1.k8s.deployments.scale", { id: copy.id, replicas: 2 });
-    return { path: { id: copy.id }, body: { revision: 1 } };
+    const history = await internal<{ items: { revision: number }[] }>("v1.k8s.deployments.history", { id: copy.id });
+    return { path: { id: copy.id }, body: { revision: history.items.at(-1)?.revision ?? 1 } };
   },
 };
 
