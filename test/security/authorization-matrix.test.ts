@@ -221,6 +221,14 @@ function namespacesOfRows(answer: RestAnswer, resource: string): string[] {
 beforeAll(async () => {
   stack = await startSecurityStack({ nodes: 1 });
   s = await seed(stack.services);
+  // Pods exist (logs, pods, top answer for them) before any caller asks.
+  for (const id of [s.team.deployment.id, s.rival.deployment.id]) {
+    await waitUntil(
+      async () => (await internal<{ phase?: string }>("v1.k8s.deployments.status", { id })).phase === "Available",
+      10_000,
+      `deployment ${id} Available`,
+    );
+  }
   tokens.badSignature = await signToken({ userID: USERS.owner }, "not-the-gateway-secret-0123456789abcdef");
   for (const caller of ["stranger", "viewer", "member", "owner", "admin"] as const) {
     tokens[caller] = await stack.token(USERS[caller], caller === "admin");
