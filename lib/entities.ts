@@ -394,7 +394,7 @@ export interface DeploymentRevision extends DeploymentRevisionSpec {
   revision: number;
   /** ISO time of the change. */
   time: string;
-  /** The userID that made the change; absent for the suite's own changes (e.g. an image's new env keys). */
+  /** The userID that made the change; absent for env changes (they reach the deployments service as events, without the caller). */
   who?: string;
   /** The fields that changed since the previous revision (`image`, `replicas`, `env`, `configMap`, ...); `created` for the first. */
   changes: string[];

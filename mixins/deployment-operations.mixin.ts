@@ -1,20 +1,23 @@
 /**
  * `DeploymentOperationsMixin()`: the day-2 actions of `v1.k8s.deployments` (docs/architecture.md, "Deployment
- * revisions"): `logs` (text, or a followed stream over REST), `events`, `pods`, `state`, `top`, `scale`, `restart`,
- * `history` and `rollback`. Mixed into services/deployments.service.ts after its DbMixin, MembershipMixin and
- * ReconcilerMixin; every action declares its membership `permission`, and every answer about the cluster comes from
- * `v1.kube` (its watch cache for objects; the API for logs, events and metrics).
+ * revisions"): `logs` (text, or a followed stream over REST), `events`, `pods`, `state`, `top`, `history` and
+ * `rollback`, and the revisions of `create`, `update`, `scale` and `restart` (after-hooks). Mixed into
+ * services/deployments.service.ts after its DbMixin, MembershipMixin and ReconcilerMixin; every action declares its
+ * membership `permission`, and every answer about the cluster comes from `v1.kube` (its watch cache for objects; the
+ * API for logs, events and metrics).
  *
- * The host service provides `namespaceOf(nsId)`, `reconcileNow(id)` and `maxReplicas`, and its `update` action, which
- * `scale`, `restart` and `rollback` call (so validation, the replicas cap, the revision counter and the apply are the
- * same as for any change).
+ * The host service provides `namespaceOf(nsId)`, `reconcileNow(id)`, its `update` action (which `rollback` calls, so
+ * validation, the replicas cap, the revision counter and the apply are the same as for any change), and `scale` and
+ * `restart` (through the same path). `logs`, `pods` and `events` replace the host's own actions of those names (see
+ * `overrides`).
  *
- * Revisions: every stored change of a record (create, update — and so scale, restart, rollback — and a change of its
- * env values) appends a revision to the record's hidden `revisions` field (the last `settings.maxRevisions`, default
- * 20): the record's number, time, who (ctx.meta.userID), which fields changed, and everything a rollback restores
- * (image, replicas, vHosts, volumes, configMap, resources, restartedAt, the env values and their checksum). Secret
- * values are stored so that a rollback restores them, but never leave the service: `revisions` is stripped from every
- * entity (responses and events), list/find/count refuse queries and sorts on it, and `history` masks secret values.
+ * Revisions: every stored change of a record (create, update, scale, restart, rollback, and a change of its env
+ * values) appends a revision to the record's hidden `revisions` field (the last `settings.maxRevisions`, default 20):
+ * the record's number, time, who (ctx.meta.userID; absent for env changes, which reach this service as events without
+ * the caller), which fields changed, and everything a rollback restores (image, replicas, vHosts, volumes, configMap,
+ * resources, restartedAt, the env values and their checksum). Secret values are stored so that a rollback restores
+ * them, but never leave the service: `revisions` is stripped from every entity (responses and events), list/find/count
+ * refuse queries and sorts on it, and `history` masks secret values.
  */
 import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import { Errors } from "moleculer";
