@@ -183,6 +183,16 @@ describe("v1.k8s.deployments.logs", () => {
     const one = await stack.http("GET", `${base(web.id)}/logs?pod=${name}&tail=2`, stack.tokens.vera);
     const direct = await stack.kubectl("logs", "-n", "ops", name, "--tail=2");
     expect(one.text).toBe(direct.stdout);
+    const recent = await stack.http("GET", `${base(web.id)}/logs?pod=${name}&since=3600`, stack.tokens.vera);
+    expect(recent.text).toBe((await stack.kubectl("logs", "-n", "ops", name, "--since=1h", "--tail=100")).stdout);
+    // No earlier instance: kubectl and the API server refuse it too.
+    const previous = await stack.http("GET", `${base(web.id)}/logs?pod=${name}&previous=true`, stack.tokens.vera);
+    expect(previous.status).toBeGreaterThanOrEqual(400);
+    expect(previous.status).toBeLessThan(500);
+    expect((await stack.kubectl("logs", "-n", "ops", name, "--previous")).code).not.toBe(0);
+    const all = await stack.http("GET", `${base(web.id)}/logs?previous=true`, stack.tokens.vera);
+    expect(all.status).toBe(200);
+    expect(all.text).toContain(`[${name}] (no log: `);
   });
 
   it("refuses a pod of another deployment (404 naming pod) and an unknown container (422 naming container)", async () => {
@@ -261,5 +271,12 @@ describe("v1.k8s.deployments.restart", () => {
     const again = await stack.kubectlJson<KubeDeployment>("get", "deploy", "web", "-n", "ops");
     expect(again.spec.template.metadata.annotations?.["kubectl.kubernetes.io/restartedAt"]).toBe(restartedAt);
     expect(again.spec.replicas).toBe(3);
+    const history = (await stack.http("GET", `${base(web.id)}/history`, stack.tokens.vera)).json as {
+      items: { revision: number; who?: string; changes: string[]; restartedAt?: string; replicas: number }[];
+    };
+    expect(history.items.slice(0, 2)).toEqual([
+      expect.objectContaining({ who: "alice", changes: ["restartedAt"], restartedAt, replicas: 3 }),
+      expect.objectContaining({ who: "alice", changes: ["replicas"], replicas: 3 }),
+    ]);
   });
 });
