@@ -761,6 +761,13 @@ export function DeploymentOperationsMixin(): MixinSchema {
             this.scheduleEnvRevision(recordId);
             return;
           }
+          // Env events are broadcast to every node: one of them (the first by node id) records the revision.
+          const endpoints = this.broker.registry.getActionEndpoints(`${this.fullName}.history`);
+          const nodes = (endpoints?.endpoints ?? [])
+            .filter((ep) => ep.isAvailable)
+            .map((ep) => ep.id)
+            .sort();
+          if (nodes.length > 0 && nodes[0] !== this.broker.nodeID) return;
           void this.recordRevision(recordId, {});
         }, this.settings.revisionDebounceMs ?? 150);
         this.revisionTimers.set(recordId, timer);
