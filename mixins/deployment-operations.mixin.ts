@@ -238,6 +238,8 @@ export interface DeploymentOperationsSettings extends ServiceSettingSchema {
   maxRevisions?: number;
   /** A followed log ends after this many seconds at the latest (default 3600). */
   logFollowMaxSeconds?: number;
+  /** The same for a caller on another node, which cannot say when its client went away (default 300). */
+  logFollowRemoteMaxSeconds?: number;
   /** Milliseconds to gather env events of one record before a revision is recorded (default 150). */
   revisionDebounceMs?: number;
 }
@@ -811,6 +813,12 @@ export function DeploymentOperationsMixin(): MixinSchema {
       ): Promise<Readable> {
         const p = ctx.params;
         const tail = p.tail ?? p.tailLines;
+        // A caller on another node (a gateway over NATS) cannot tell this node that its client went away: such a
+        // follow ends after logFollowRemoteMaxSeconds at the latest (the client reconnects).
+        const remote = ctx.nodeID !== undefined && ctx.nodeID !== null && ctx.nodeID !== this.broker.nodeID;
+        const maxSeconds = remote
+          ? (this.settings.logFollowRemoteMaxSeconds ?? 300)
+          : (this.settings.logFollowMaxSeconds ?? 3600);
         const several = pods.length > 1;
         const opened = await Promise.allSettled(
           pods.map((pod) =>
@@ -819,7 +827,7 @@ export function DeploymentOperationsMixin(): MixinSchema {
               pod: pod.metadata?.name ?? "",
               container: container ?? pod.spec?.containers?.[0]?.name ?? "",
               follow: true,
-              maxSeconds: this.settings.logFollowMaxSeconds ?? 3600,
+              maxSeconds,
               ...(tail === undefined ? {} : { tailLines: tail }),
               ...(p.since === undefined ? {} : { sinceSeconds: p.since }),
             }),
