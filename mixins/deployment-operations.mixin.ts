@@ -91,14 +91,6 @@ export type DeploymentLogsInput = ParamsIn<typeof deploymentLogsParams>;
 /** `logs`: the text (lines prefixed `[pod] ` when several pods), or with `follow: true` a Readable of it. */
 export type DeploymentLogsResult = string | Readable;
 
-export const deploymentScaleParams = defineParams({
-  $$strict: true,
-  id,
-  replicas: { type: "number", integer: true, min: 0, convert: true },
-});
-export type DeploymentScaleParams = ParamsOf<typeof deploymentScaleParams>;
-export type DeploymentScaleInput = ParamsIn<typeof deploymentScaleParams>;
-
 export const deploymentRollbackParams = defineParams({
   $$strict: true,
   id,
