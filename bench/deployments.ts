@@ -72,10 +72,15 @@ async function pool<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>
 
 async function main(): Promise<void> {
   const dir = await mkdtemp(path.join(os.tmpdir(), "bench-deployments-"));
-  const sandbox = await startSandbox({ port: 0 });
+  const sandbox = await startSandbox({ port: 0, auditLogSize: 100_000 });
   const kubeconfig = path.join(dir, "kubeconfig");
   await sandbox.writeKubeconfig(kubeconfig);
-  const broker = new ServiceBroker({ logger: false, nodeID: "bench-deployments" });
+  // BENCH_LOG=info (or debug) shows the suite's log lines.
+  const level = process.env.BENCH_LOG;
+  const broker = new ServiceBroker({
+    logger: level === undefined ? false : { type: "Console", options: { level } },
+    nodeID: "bench-deployments",
+  });
   for (const file of (await readdir(path.join(ROOT, "services"))).filter((f) => f.endsWith(".service.ts")).sort()) {
     const schema = ((await import(pathToFileURL(path.join(ROOT, "services", file)).href)) as { default: ServiceSchema })
       .default;
@@ -135,6 +140,13 @@ async function main(): Promise<void> {
   const created = await pool(bodies, CONCURRENCY, (b) => rest("POST", "/api/v1/k8s/deployments", b));
   const tCreated = performance.now();
   const suiteWrites = sandbox.requestCounts().writes - writesBefore;
+  const byResource = new Map<string, number>();
+  for (const e of sandbox.auditLog()) {
+    if (e.namespace !== "bench-suite" || !["create", "update", "patch", "delete"].includes(e.verb)) continue;
+    const key = `${e.resource}${e.subresource === "" ? "" : `/${e.subresource}`}`;
+    byResource.set(key, (byResource.get(key) ?? 0) + 1);
+  }
+  const writeMix = [...byResource].map(([k, v]) => `${k} ${v}`).join(", ");
   await must(kubeconfig, "wait", "--for=condition=Available", "deploy", "--all", "-n", "bench-suite", "--timeout=600s");
   const suiteMs = performance.now() - t0;
   const records = (await rest(
@@ -192,7 +204,7 @@ async function main(): Promise<void> {
       met: suiteMs <= 1.5 * kubectlMs,
       notes:
         `suite: REST creates ${(tCreated - t0).toFixed(0)} ms (${CONCURRENCY} at a time; ${String(records.total)} records, ` +
-        `${count} Deployments, ${suiteWrites} API writes incl. the env ConfigMaps/Secrets and controllers), then Available; ` +
+        `${count} Deployments, ${suiteWrites} API writes: ${writeMix}), then Available; ` +
         `kubectl: apply ${(kApplied - k0).toFixed(0)} ms of ${docs.length} objects (${kubectlWrites} API writes), then Available`,
     },
   ]);

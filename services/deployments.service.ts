@@ -245,6 +245,7 @@ type Methods = DbMethods &
     refreshStatus(recordId: string): Promise<void>;
     scheduleStatus(recordId: string): void;
     scheduleEnvReapply(recordId: string): void;
+    scheduleDriftRepair(recordId: string): void;
     reapplyIfChanged(recordId: string): Promise<void>;
     onObjectEvent(obj: KubernetesObject, type: "added" | "modified" | "deleted"): void;
     collectOrphans(): Promise<void>;
@@ -259,6 +260,11 @@ interface LocalVars extends DbVars, MembershipVars, ReconcilerVars {
   rendered: Map<string, DeploymentObject[]>;
   statusTimers: Map<string, NodeJS.Timeout>;
   envTimers: Map<string, NodeJS.Timeout>;
+  driftTimers: Map<string, NodeJS.Timeout>;
+  /** The metadata.generation of each object as we last applied it (`Kind/namespace/name`). */
+  appliedGenerations: Map<string, number>;
+  /** `namespace/name` of records whose create is running (their first apply carries the env checksum already). */
+  creating: Set<string>;
 }
 
 type Ctx<P> = Context<P, CallerMeta>;
@@ -448,6 +454,29 @@ function podSummary(p: V1Pod): PodSummary {
     restarts: cs.reduce((n, c) => n + (c.restartCount ?? 0), 0),
     ...(reason === undefined ? {} : { reason }),
   };
+}
+
+function creatingKey(namespace: unknown, name: unknown): string {
+  return `${String(namespace)}/${String(name)}`;
+}
+
+function objectKey(o: KubernetesObject): string {
+  return `${o.kind ?? ""}/${o.metadata?.namespace ?? ""}/${o.metadata?.name ?? ""}`;
+}
+
+/** The first field where `live` does not hold what `desired` says (for log lines), e.g. `spec.replicas`. */
+export function driftPath(desired: unknown, live: unknown, at = ""): string {
+  if (Array.isArray(desired) && Array.isArray(live) && desired.length === live.length) {
+    const i = desired.findIndex((d, n) => isDrifted(d, live[n]));
+    return i === -1 ? at : driftPath(desired[i], live[i], `${at}[${i}]`);
+  }
+  if (typeof desired === "object" && desired !== null && !Array.isArray(desired)) {
+    if (typeof live !== "object" || live === null) return at;
+    const entry = Object.entries(desired).find(([k, v]) => isDrifted(v, (live as Record<string, unknown>)[k]));
+    if (entry === undefined) return at;
+    return driftPath(entry[1], (live as Record<string, unknown>)[entry[0]], at === "" ? entry[0] : `${at}.${entry[0]}`);
+  }
+  return at;
 }
 
 function sameStatus(a: unknown, b: unknown): boolean {
@@ -754,37 +783,46 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       if ((await this.findRawOne({ namespace: p.namespace, name: p.name })) !== null) {
         throw alreadyExists("deployment", "name", p.name);
       }
-      const created = await this.createEntity(ctx, {
-        ...fields,
-        ...(fields.configMap === undefined ? {} : { configMap: storeConfigMap(fields.configMap) }),
-        revision: 1,
-        status: pending("Applying", "not yet applied to the cluster"),
-      });
-      const recordId = created.id;
-      if (canCall(this.broker, "v1.k8s.envs.createEnv")) {
-        try {
-          await this.broker.call("v1.k8s.envs.createEnv", {
-            deployment: recordId,
-            namespace: p.namespace,
-            image: p.image,
-            deploymentName: p.name,
-            namespaceName: ns.name,
-          });
-        } catch (err) {
-          if (!this.isRetryableError(err)) {
-            await this.removeEntity(null, recordId).catch(() => undefined);
-            throw err;
+      // Until its first apply, the record is this create's: resyncs and env events leave it alone.
+      const key = creatingKey(p.namespace, p.name);
+      this.creating.add(key);
+      let created: Entity;
+      let recordId: string;
+      try {
+        created = await this.createEntity(ctx, {
+          ...fields,
+          ...(fields.configMap === undefined ? {} : { configMap: storeConfigMap(fields.configMap) }),
+          revision: 1,
+          status: pending("Applying", "not yet applied to the cluster"),
+        });
+        recordId = created.id;
+        if (canCall(this.broker, "v1.k8s.envs.createEnv")) {
+          try {
+            await this.broker.call("v1.k8s.envs.createEnv", {
+              deployment: recordId,
+              namespace: p.namespace,
+              image: p.image,
+              deploymentName: p.name,
+              namespaceName: ns.name,
+            });
+          } catch (err) {
+            if (!this.isRetryableError(err)) {
+              await this.removeEntity(null, recordId).catch(() => undefined);
+              throw err;
+            }
+            this.logger.warn(`envs of deployment ${recordId} not created now: ${(err as Error).message}`);
           }
-          this.logger.warn(`envs of deployment ${recordId} not created now: ${(err as Error).message}`);
         }
-      }
-      const outcome = await this.reconcileNow(recordId);
-      if (!outcome.ok && !outcome.retrying) {
-        const record = await this.findRawById(recordId);
-        await this.removeEntity(null, recordId).catch(() => undefined);
-        this.rendered.delete(recordId);
-        if (record !== null) await this.deleteObjects(record, ns.name).catch(() => undefined);
-        throw outcome.error;
+        const outcome = await this.reconcileNow(recordId);
+        if (!outcome.ok && !outcome.retrying) {
+          const record = await this.findRawById(recordId);
+          await this.removeEntity(null, recordId).catch(() => undefined);
+          this.rendered.delete(recordId);
+          if (record !== null) await this.deleteObjects(record, ns.name).catch(() => undefined);
+          throw outcome.error;
+        }
+      } finally {
+        this.creating.delete(key);
       }
       const after = await this.findRawById(recordId);
       return (await this.transformDocuments(ctx, {}, after ?? created)) as DeploymentEntity;
@@ -976,8 +1014,26 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
 
     async applyResolved(resolved: Resolved, force: boolean): Promise<void> {
       const objects = renderDeploymentObjects(resolved.input);
-      await this.broker.call("v1.kube.apply", { objects, fieldManager: FIELD_MANAGER, force });
+      // The render counts as the desired state from now on: watch events of this very apply may arrive before its
+      // answer, and must not look like drift.
+      const before = this.rendered.get(resolved.record._id);
       this.rendered.set(resolved.record._id, objects);
+      let res: { objects: KubernetesObject[] };
+      try {
+        res = await this.broker.call<{ objects: KubernetesObject[] }, Record<string, unknown>>("v1.kube.apply", {
+          objects,
+          fieldManager: FIELD_MANAGER,
+          force,
+        });
+      } catch (err) {
+        if (before === undefined) this.rendered.delete(resolved.record._id);
+        else this.rendered.set(resolved.record._id, before);
+        throw err;
+      }
+      for (const o of res.objects) {
+        const generation = o.metadata?.generation;
+        if (typeof generation === "number") this.appliedGenerations.set(objectKey(o), generation);
+      }
       // Objects of an earlier render that this one no longer has (an Ingress without vHosts, a renamed ConfigMap).
       await this.deleteObjects(resolved.record, resolved.namespace.name, objects);
     },
@@ -1029,10 +1085,23 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
     async reconcile(record: RawDoc): Promise<void> {
       const resolved = await this.resolve(record);
       await this.applyResolved(resolved, true);
+      // Applied: no longer Pending (the watch events say how the rollout goes from here).
+      const status = record.status as DeploymentStatus | undefined;
+      if (status === undefined || status.phase === "Pending") {
+        await this.setStatus(record._id, {
+          ...(status ?? pending("Applied")),
+          phase: "Progressing",
+          reason: "Applied",
+          message: `revision ${String(record.revision ?? 1)} applied; waiting for the rollout`,
+        });
+      }
       this.scheduleStatus(record._id);
     },
 
-    async needsReconcile(record: RawDoc): Promise<boolean> {
+    async needsReconcile(candidate: RawDoc): Promise<boolean> {
+      // The resync's list was read before; the record may have been applied (or removed) since.
+      const record = await this.findRawById(candidate._id);
+      if (record === null || this.creating.has(creatingKey(record.namespace, record.name))) return false;
       const status = record.status as DeploymentStatus | undefined;
       if (status?.phase === "Pending" && status.reason !== "NotApplied") return true;
       const resolved = await this.resolve(record);
@@ -1091,6 +1160,16 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       this.statusTimers.set(recordId, timer);
     },
 
+    /** Drift shows in several events at once (each status write of a changed object): repair once. */
+    scheduleDriftRepair(recordId: string): void {
+      if (this.driftTimers.has(recordId)) return;
+      const timer = setTimeout(() => {
+        this.driftTimers.delete(recordId);
+        void this.reconcileNow(recordId);
+      }, this.settings.statusDebounceMs ?? 100);
+      this.driftTimers.set(recordId, timer);
+    },
+
     /** Env events come in bursts (one per record, e.g. createEnv): gather them, then re-apply once if needed. */
     scheduleEnvReapply(recordId: string): void {
       if (this.envTimers.has(recordId)) return;
@@ -1106,7 +1185,8 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
     /** Applies the record when its render differs from the last one applied (a new env checksum); else no write. */
     async reapplyIfChanged(recordId: string): Promise<void> {
       const record = await this.findRawById(recordId);
-      if (record === null) return;
+      // A create in flight applies with the env values createEnv made: nothing to add.
+      if (record === null || this.creating.has(creatingKey(record.namespace, record.name))) return;
       const last = this.rendered.get(recordId);
       if (last !== undefined) {
         const { input } = await this.resolve(record);
@@ -1148,10 +1228,14 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
         );
         if (type === "deleted" && (last === undefined || desired !== undefined)) {
           this.logger.info(`${where} deleted behind our back: re-applying`);
-          await this.reconcileNow(recordId);
+          this.scheduleDriftRepair(recordId);
         } else if (type === "modified" && desired !== undefined && isDrifted(desired, obj)) {
-          this.logger.info(`${where} changed behind our back: re-applying`);
-          await this.reconcileNow(recordId);
+          // An event about an older version than we applied last (its status being written meanwhile) is no drift.
+          const applied = this.appliedGenerations.get(objectKey(obj));
+          const generation = obj.metadata?.generation;
+          if (applied !== undefined && typeof generation === "number" && generation < applied) return;
+          this.logger.info(`${where} changed behind our back (${driftPath(desired, obj)}): re-applying`);
+          this.scheduleDriftRepair(recordId);
         }
       })().catch((err: unknown) => this.logger.debug(`event for ${recordId} not handled: ${(err as Error).message}`));
     },
@@ -1193,12 +1277,16 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
     this.rendered = new Map();
     this.statusTimers = new Map();
     this.envTimers = new Map();
+    this.driftTimers = new Map();
+    this.creating = new Set();
+    this.appliedGenerations = new Map();
   },
 
   stopped() {
-    for (const timer of [...this.statusTimers.values(), ...this.envTimers.values()]) clearTimeout(timer);
-    this.statusTimers.clear();
-    this.envTimers.clear();
+    for (const timers of [this.statusTimers, this.envTimers, this.driftTimers]) {
+      for (const timer of timers.values()) clearTimeout(timer);
+      timers.clear();
+    }
   },
 };
 
