@@ -25,6 +25,9 @@
  * - a periodic `resync()` every `settings.resyncIntervalSeconds` (RESYNC_INTERVAL, readConfig; 0 = off), and one
  *   `settings.reconciler.initialResyncDelayMs` (default 1000) after start, so records left Pending by a restart converge.
  * - `isRetryableError(err)` and the pure `isDrifted(desired, live)` (exported too).
+ * - on `kube.cluster.available` (v1.kube: the API server answers again after an outage), every queued retry runs now
+ *   instead of at the end of its backoff (up to 30 s later), and a resync follows (a node started during the outage
+ *   had its start-up resync fail; orphan sweeps run in `reconcileCandidates`).
  * All timers are cleared in `stopped()`, which also waits for reconciles in flight.
  */
 import type { Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
@@ -168,6 +171,15 @@ export function isDrifted(desired: unknown, live: unknown): boolean {
 export function ReconcilerMixin(): MixinSchema {
   const schema: ServiceSchema<ReconcilerSettings, ReconcilerMethods, ReconcilerVars, ReconcilerThis> = {
     name: "",
+    events: {
+      /** The API server is back: retry every queued record now, not at the end of its backoff; then resync. */
+      async "kube.cluster.available"(this: ReconcilerThis) {
+        const state = this.reconcilerState;
+        if (!state.active) return;
+        await Promise.all([...state.queue.keys()].map((id) => this.reconcileNow(id)));
+        if (state.active) await this.resync();
+      },
+    },
     methods: {
       async reconcile(this: ReconcilerThis, record: RawDoc): Promise<void> {
         throw new Error(`${this.fullName} mixes in ReconcilerMixin without a reconcile(record) method (${record._id})`);

@@ -690,6 +690,13 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
   },
 
   events: {
+    /** v1.kube: the API server answers again after an outage; re-apply now what waits for a retry. */
+    "kube.cluster.available"() {
+      for (const [deploymentId, retry] of [...this.envRetries]) {
+        clearTimeout(retry.timer);
+        this.envLockScope.exit(() => this.retryPatch(deploymentId));
+      }
+    },
     /** A new deployment gets the env records its image lists (the deployments service also calls createEnv). */
     async "k8s.deployments.created"(ctx: Context<DeploymentRecord>) {
       await this.envsFromImage(ctx.params);

@@ -6,7 +6,9 @@
  *   (KUBE_QPS / KUBE_BURST / KUBE_MAX_INFLIGHT, lib/kube/limiter.ts).
  * - Informers (lib/kube/informers.ts) keep a cache of the objects the suite manages and broadcast
  *   `kube.<plural>.added|modified|deleted` with the object (Secret data stripped; managedFields left out, as kubectl does).
- *   A failing watch emits `kube.watch.failed` and is retried (1 s → 30 s).
+ *   A failing watch emits `kube.watch.failed` and is retried (1 s → 30 s). While the API server is unreachable it is
+ *   probed every second (`recoveryProbeMs`); once it answers, the watches restart at once and `kube.cluster.available`
+ *   `{ server, downMs }` is broadcast (reconcilers retry their queue on it).
  * - Errors are mapped in one place (lib/kube/errors.ts): an unreachable cluster is a retryable 503.
  */
 import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
@@ -189,6 +191,12 @@ interface Settings extends ServiceSettingSchema {
   watchBackoff?: { initialMs: number; maxMs: number };
   /** Time allowed to the readiness/status probe (default 3000 ms). */
   probeTimeoutMs?: number;
+  /**
+   * While the API server is unreachable, probe it this often (default 1000 ms; 0 = off); once it answers two probes in
+   * a row, failed watches restart at once and `kube.cluster.available` is broadcast, so that reconcilers retry now rather than at the
+   * end of their backoff (up to 30 s).
+   */
+  recoveryProbeMs?: number;
 }
 
 interface Clients {
@@ -205,6 +213,8 @@ interface LocalVars {
   limiter: WriteLimiter;
   followers: Set<PassThrough>;
   lastProbe: { reachable: boolean; version?: string; error?: string } | undefined;
+  /** The API server was found unreachable (a 503 K8S_UNAVAILABLE) and has not answered a probe since. */
+  recovery: { down: boolean; since: number; probing: boolean; answered: number; timer: NodeJS.Timeout | undefined };
 }
 
 interface Methods {
@@ -216,6 +226,7 @@ interface Methods {
   listObjects(params: KubeListParams): Promise<KubeListResult>;
   resolveContainer(namespace: string, pod: string): Promise<string>;
   onChange(kind: WatchedKind, type: ChangeType, object: KubernetesObject): void;
+  checkRecovery(): Promise<void>;
 }
 
 type This = Service<Settings> & LocalVars & Methods;
@@ -486,7 +497,38 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
     },
 
     mapError(this: This, err: unknown): Errors.MoleculerError {
-      return kubeError(err, (message, detail) => this.logger.debug(message, detail));
+      const mapped = kubeError(err, (message, detail) => this.logger.debug(message, detail));
+      if (mapped.type === ERROR_TYPES.K8S_UNAVAILABLE) {
+        if (!this.recovery.down) this.recovery.since = Date.now();
+        this.recovery.down = true;
+        this.recovery.answered = 0;
+      }
+      return mapped;
+    },
+
+    /**
+     * While the API server is marked down: probe it; once it has answered two probes in a row (one interval apart: a
+     * restarting API server often flaps), restart the watches and tell every node.
+     */
+    async checkRecovery(this: This): Promise<void> {
+      const state = this.recovery;
+      if (!state.down || state.probing || this.kubeClients === undefined) return;
+      state.probing = true;
+      try {
+        const probe = await this.probe();
+        state.answered = probe.reachable ? state.answered + 1 : 0;
+        if (state.answered < 2 || !state.down) return;
+        state.down = false;
+        state.answered = 0;
+        const restarted = this.informers?.retryNow() ?? 0;
+        const downMs = Date.now() - state.since;
+        this.logger.info(`Cluster answers again after ${downMs} ms; ${restarted} watches restarted`);
+        await this.broker
+          .broadcast("kube.cluster.available", { server: this.cluster?.server ?? "", downMs })
+          .catch((err: unknown) => this.logger.warn("kube.cluster.available not broadcast", err));
+      } finally {
+        state.probing = false;
+      }
     },
 
     /** Runs one write through the limiter. */
@@ -616,6 +658,7 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
     this.kubeClients = undefined;
     this.informers = undefined;
     this.lastProbe = undefined;
+    this.recovery = { down: false, since: 0, probing: false, answered: 0, timer: undefined };
     this.followers = new Set();
     this.limiter = new WriteLimiter({ ...limitsFromEnv(process.env), ...this.settings.limits });
   },
@@ -669,9 +712,16 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       { ...(this.settings.watchBackoff === undefined ? {} : { backoff: this.settings.watchBackoff }) },
     );
     if (this.settings.informers !== false) this.informers.start();
+    const every = this.settings.recoveryProbeMs ?? 1000;
+    if (every > 0) {
+      this.recovery.timer = setInterval(() => void this.checkRecovery(), every);
+      this.recovery.timer.unref();
+    }
   },
 
   async stopped(this: This) {
+    if (this.recovery.timer !== undefined) clearInterval(this.recovery.timer);
+    this.recovery.timer = undefined;
     this.limiter.close();
     for (const out of this.followers) out.destroy();
     this.followers.clear();

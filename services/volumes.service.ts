@@ -14,7 +14,8 @@
  * - status: `Pending | Bound | Lost` from `kube.persistentvolumeclaims.*`; a claim deleted or changed behind our back
  *   is applied again. `status` (GET /:id/status) reads the cluster's claim and its events.
  * - remove: refused while a deployment mounts the volume (409 IN_USE naming it, when v1.k8s.deployments runs); deletes
- *   the claim and the record. Cluster unreachable: the record goes and the deletion is retried (`sweepOrphans`: after a restart).
+ *   the claim and the record. Cluster unreachable: the record goes and the deletion is retried; if the process restarts
+ *   before the cluster is back, the resync's orphan sweep deletes the claim (`sweepOrphans`).
  * - `k8s.namespaces.removed`: the namespace's volume records are removed (the cluster deletes the claims with the
  *   Namespace; for a cluster-owned namespace such as `default` the claims are deleted here).
  */
@@ -147,7 +148,11 @@ interface Settings extends ServiceSettingSchema {
   storageClass?: string;
   resyncIntervalSeconds?: number;
   reconciler?: ReconcilerOptions;
-  /** Delete, on resync, claims labelled as ours whose volume record is gone (default false; see the namespaces service). */
+  /**
+   * Delete, on resync, claims labelled as ours whose volume record is gone. Default (undefined): only in namespaces the
+   * suite has a record of — such a claim can only be ours (a removal whose retry a restart lost), so this is safe with
+   * any database. `true`: in every namespace (one installation per cluster; see the namespaces service). `false`: never.
+   */
   sweepOrphans?: boolean;
 }
 interface Orphan {
@@ -170,7 +175,7 @@ interface VolumeMethods {
   applyError(err: unknown): Errors.MoleculerError;
   unavailableStatus(err: unknown): VolumeStatus;
   mountedBy(record: RawDoc): Promise<string[]>;
-  sweepOrphans(): Promise<void>;
+  sweepOrphans(everywhere: boolean): Promise<void>;
   forgetTimers(recordId: string): void;
 }
 type Methods = DbMethods & MembershipMethods & ReconcilerMethods & VolumeMethods;
@@ -492,8 +497,8 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
     },
 
     async reconcileCandidates(): Promise<RawDoc[]> {
-      if (this.settings.sweepOrphans === true) {
-        await this.sweepOrphans().catch((err: unknown) =>
+      if (this.settings.sweepOrphans !== false) {
+        await this.sweepOrphans(this.settings.sweepOrphans === true).catch((err: unknown) =>
           this.logger.warn(`Orphan sweep skipped: ${err instanceof Error ? err.message : String(err)}`),
         );
       }
@@ -647,17 +652,32 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       return found.map((d) => String(d.name));
     },
 
-    /** Deletes claims labelled as ours whose volume record is gone (removed while the cluster was down). */
-    async sweepOrphans(): Promise<void> {
+    /**
+     * Deletes claims labelled as ours whose volume record is gone (removed while the cluster was down): in namespaces
+     * the suite has a record of, or in every namespace when `everywhere`.
+     */
+    async sweepOrphans(everywhere: boolean): Promise<void> {
       const { items } = await this.broker.call<KubeListResult, object>("v1.kube.list", {
         ...PVC_REF,
         labelSelector: `${MANAGED_BY_SELECTOR},${COMPONENT_LABEL}=volume`,
       });
+      const known = new Map<string, boolean>();
+      const isKnownNamespace = async (name: string): Promise<boolean> => {
+        if (everywhere) return true;
+        let found = known.get(name);
+        if (found === undefined) {
+          const count = await this.broker.call<number, object>("v1.k8s.namespaces.count", { query: { name } });
+          found = count > 0;
+          known.set(name, found);
+        }
+        return found;
+      };
       for (const claim of items) {
         const recordId = getIdFromAnnotation(claim);
         if (recordId === undefined || claim.metadata?.deletionTimestamp !== undefined) continue;
         if ((await this.findRawById(recordId)) !== null) continue;
         const namespace = claim.metadata?.namespace ?? "";
+        if (!(await isKnownNamespace(namespace))) continue;
         const claimName = claim.metadata?.name ?? "";
         this.logger.info(`Deleting PersistentVolumeClaim ${namespace}/${claimName}: its volume record is gone`);
         await this.broker.call<KubeDeleteResult, object>("v1.kube.delete", { ...PVC_REF, namespace, name: claimName });

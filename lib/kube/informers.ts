@@ -225,6 +225,29 @@ export class Informers {
     await Promise.all(stops);
   }
 
+  /**
+   * Restarts at once every watch waiting out its backoff (with a fresh list), e.g. when the API server is known to be
+   * back; returns how many were restarted.
+   */
+  retryNow(): number {
+    if (this.#stopped) return 0;
+    let restarted = 0;
+    for (const state of this.#states.values()) {
+      if (state.timer === undefined) continue;
+      this.#timers.clearTimeout(state.timer);
+      state.timer = undefined;
+      state.watch.relistNext = true;
+      this.#run(state);
+      restarted++;
+    }
+    return restarted;
+  }
+
+  /** True when some watch has failed and waits to be restarted. */
+  failing(): boolean {
+    return [...this.#states.values()].some((s) => s.timer !== undefined);
+  }
+
   /** The watched kind for an apiVersion/kind, if it is watched. */
   lookup(apiVersion: string, kind: string): WatchedKind | undefined {
     return this.#states.get(key(apiVersion, kind))?.kind;
