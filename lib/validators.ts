@@ -63,9 +63,14 @@ export function isDomainAllowed(domain: string, allowed: readonly string[]): boo
   });
 }
 
-/** Names no tenant namespace may take: `kube-*` and the suite's own namespace. `default` is allowed. */
+/**
+ * Names no tenant namespace may take: `kube-*`, the suite's own namespace and every `moleculer-k8s-*` name (the suite
+ * keeps those for itself, e.g. `moleculer-k8s-builds` where image builds run). `default` is allowed.
+ */
 export function isReservedNamespace(name: string): boolean {
-  return name.startsWith(RESERVED_NAMESPACE_PREFIX) || name === SUITE_NAMESPACE;
+  return (
+    name.startsWith(RESERVED_NAMESPACE_PREFIX) || name === SUITE_NAMESPACE || name.startsWith(`${SUITE_NAMESPACE}-`)
+  );
 }
 
 /** Namespaces the cluster owns (never deleted by the suite even when their record is removed). */
@@ -80,6 +85,8 @@ export function namespaceNameProblem(name: string): string | undefined {
   if (!DNS_1123_LABEL.test(name)) {
     return "must be a DNS-1123 label: lower-case letters, digits and '-', starting and ending with a letter or digit";
   }
-  if (isReservedNamespace(name)) return `is reserved ('${RESERVED_NAMESPACE_PREFIX}*' and '${SUITE_NAMESPACE}')`;
+  if (isReservedNamespace(name)) {
+    return `is reserved ('${RESERVED_NAMESPACE_PREFIX}*', '${SUITE_NAMESPACE}' and '${SUITE_NAMESPACE}-*')`;
+  }
   return undefined;
 }

@@ -244,10 +244,18 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
           }
           owner = p.owner ?? caller;
         }
+        const clusterOwned = isClusterOwnedNamespace(p.name);
+        // The cluster's own namespace (`default`) is shared by everything else in the cluster: whoever holds its record
+        // deploys there and sets its quota and limits, which bind every other workload in it. Only an admin (or another
+        // service) may hand it to an owner.
+        if (clusterOwned && !isInternal(ctx.meta) && !isAdmin(ctx.meta)) {
+          throw forbidden(`only an admin may create the record of the cluster's own namespace '${p.name}'`, {
+            field: "name",
+          });
+        }
         const domainName = p.domain ?? this.domains.defaultDomain;
         this.checkDomain(domainName);
         checkQuota(p.quota);
-        const clusterOwned = isClusterOwnedNamespace(p.name);
         const kube = this.kubeAvailable();
         if (kube && !clusterOwned) {
           // A Namespace of that name that the suite does not manage (or that another record owns) is not taken over.
@@ -524,6 +532,8 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       async handler(ctx: Ctx<NamespaceAvailableParams>): Promise<NamespaceAvailableResult> {
         const candidate = ctx.params.name;
         if (namespaceNameProblem(candidate) !== undefined) return { name: candidate, available: false };
+        const mayClaim = isInternal(ctx.meta) || isAdmin(ctx.meta) || !isClusterOwnedNamespace(candidate);
+        if (!mayClaim) return { name: candidate, available: false };
         return { name: candidate, available: (await this.findRawOne({ name: candidate })) === null };
       },
     },

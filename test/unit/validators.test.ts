@@ -123,14 +123,19 @@ describe("lib/validators isDomainAllowed", () => {
 });
 
 describe("lib/validators reserved namespaces", () => {
-  it.each(["kube-system", "kube-public", "kube-node-lease", "kube-anything", "moleculer-k8s"])(
-    "reserves %p",
-    (name) => {
-      expect(isReservedNamespace(name)).toBe(true);
-      expect(namespaceNameProblem(name)).toMatch(/reserved/);
-    },
-  );
-  it.each(["default", "kube", "kubernetes", "my-kube-app", "moleculer-k8s-apps", "moleculer"])("allows %p", (name) => {
+  it.each([
+    "kube-system",
+    "kube-public",
+    "kube-node-lease",
+    "kube-anything",
+    "moleculer-k8s",
+    "moleculer-k8s-builds",
+    "moleculer-k8s-apps",
+  ])("reserves %p", (name) => {
+    expect(isReservedNamespace(name)).toBe(true);
+    expect(namespaceNameProblem(name)).toMatch(/reserved/);
+  });
+  it.each(["default", "kube", "kubernetes", "my-kube-app", "moleculer-k8s2", "moleculer"])("allows %p", (name) => {
     expect(isReservedNamespace(name)).toBe(false);
     expect(namespaceNameProblem(name)).toBeUndefined();
   });

@@ -57,9 +57,14 @@ describe("v1.k8s.namespaces.create", () => {
     await expect(broker.call("v1.k8s.namespaces.get", { id: ns.id }, alice)).resolves.toEqual(ns);
   });
 
-  it("allows a namespace named default and marks it as the cluster's own", async () => {
-    const ns = await create({ name: "default" });
-    expect(ns).toMatchObject({ name: "default", clusterOwned: true });
+  it("lets an admin give the cluster's own namespace default to an owner, marked as the cluster's own", async () => {
+    const ns = await create({ name: "default", owner: "alice" }, asAdmin());
+    expect(ns).toMatchObject({ name: "default", owner: "alice", clusterOwned: true });
+  });
+
+  it("refuses the cluster's own namespace default to a person who is not an admin (403), storing nothing", async () => {
+    await expect(create({ name: "default" })).rejects.toMatchObject({ code: 403, type: "FORBIDDEN" });
+    expect(await countAll()).toBe(0);
   });
 
   it.each(["kube-system", "kube-public", "moleculer-k8s"])(
@@ -238,7 +243,13 @@ describe("v1.k8s.namespaces.available", () => {
     await expect(check("taken")).resolves.toEqual({ name: "taken", available: false });
     await expect(check("kube-system")).resolves.toEqual({ name: "kube-system", available: false });
     await expect(check("Not_Valid")).resolves.toEqual({ name: "Not_Valid", available: false });
-    await expect(check("default")).resolves.toEqual({ name: "default", available: true });
+    // Only an admin may claim the cluster's own namespace, so it is not available to bob.
+    await expect(check("default")).resolves.toEqual({ name: "default", available: false });
+    await expect(broker.call("v1.k8s.namespaces.available", { name: "default" }, asAdmin())).resolves.toEqual({
+      name: "default",
+      available: true,
+    });
+    await expect(check("moleculer-k8s-builds")).resolves.toEqual({ name: "moleculer-k8s-builds", available: false });
   });
   it("refuses a missing name with 422", async () => {
     await expect(broker.call("v1.k8s.namespaces.available", {}, bob)).rejects.toMatchObject({
@@ -250,7 +261,7 @@ describe("v1.k8s.namespaces.available", () => {
 
 describe("v1.k8s.namespaces.resolveName", () => {
   it("resolves a name to the record for a member and answers 404 to others", async () => {
-    const ns = await create({ name: "default" });
+    const ns = await create({ name: "default", owner: "alice" }, asAdmin());
     await expect(broker.call("v1.k8s.namespaces.resolveName", { name: "default" }, alice)).resolves.toEqual(ns);
     await expect(broker.call("v1.k8s.namespaces.resolveName", { name: "default" })).resolves.toEqual(ns);
     await expect(broker.call("v1.k8s.namespaces.resolveName", { name: "default" }, bob)).rejects.toMatchObject({
