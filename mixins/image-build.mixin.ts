@@ -147,7 +147,9 @@ export interface ImageBuildMethods {
   buildsOf(record: RawDoc): ImageBuild[];
   withBuildLock<T>(imageId: string, fn: () => Promise<T>): Promise<T>;
   saveBuild(imageId: string, build: ImageBuild, extra?: Record<string, unknown>): Promise<void>;
+  writeBuild(imageId: string, build: ImageBuild, extra?: Record<string, unknown>): Promise<void>;
   followBuild(imageId: string, buildId: string, jobGone?: boolean): Promise<void>;
+  inspectBuild(imageId: string, buildId: string, jobGone: boolean): Promise<void>;
   recheckBuilds(): Promise<void>;
   buildObjects(build: ImageBuild, kind: "Job" | "Pod"): Promise<KubernetesObject[]>;
   onBuildObject(obj: KubernetesObject, deleted: boolean): void;
@@ -371,21 +373,29 @@ export function ImageBuildMixin(): MixinSchema {
 
       /** Stores a build (new or changed) in the image's history, with `extra` fields of the image (tag, digest). */
       saveBuild(this: This, imageId: string, build: ImageBuild, extra: Record<string, unknown> = {}): Promise<void> {
-        return this.withBuildLock(imageId, async () => {
-          const record = await this.findRawById(imageId);
-          if (record === null) return;
-          const builds = this.buildsOf(record);
-          const i = builds.findIndex((b) => b.id === build.id);
-          if (i >= 0) builds[i] = build;
-          else builds.push(build);
-          const keep = this.settings.builder?.historySize ?? 20;
-          while (builds.length > keep) {
-            const drop = builds.findIndex((b) => b.status !== "Running");
-            if (drop < 0) break;
-            builds.splice(drop, 1);
-          }
-          await this.updateEntity(null, imageId, { ...extra, builds });
-        });
+        return this.withBuildLock(imageId, () => this.writeBuild(imageId, build, extra));
+      },
+
+      /** saveBuild without the lock (for callers that hold it). */
+      async writeBuild(
+        this: This,
+        imageId: string,
+        build: ImageBuild,
+        extra: Record<string, unknown> = {},
+      ): Promise<void> {
+        const record = await this.findRawById(imageId);
+        if (record === null) return;
+        const builds = this.buildsOf(record);
+        const i = builds.findIndex((b) => b.id === build.id);
+        if (i >= 0) builds[i] = build;
+        else builds.push(build);
+        const keep = this.settings.builder?.historySize ?? 20;
+        while (builds.length > keep) {
+          const drop = builds.findIndex((b) => b.status !== "Running");
+          if (drop < 0) break;
+          builds.splice(drop, 1);
+        }
+        await this.updateEntity(null, imageId, { ...extra, builds });
       },
 
       /** The build's Job or pods, from v1.kube's watch cache. */
@@ -399,8 +409,12 @@ export function ImageBuildMixin(): MixinSchema {
         return res.items;
       },
 
-      /** Looks at a running build's Job and pod and records the outcome once there is one. */
-      async followBuild(this: This, imageId: string, buildId: string, jobGone = false): Promise<void> {
+      /** Looks at a running build's Job and pod and records the outcome once there is one (one look at a time per image). */
+      followBuild(this: This, imageId: string, buildId: string, jobGone = false): Promise<void> {
+        return this.withBuildLock(imageId, () => this.inspectBuild(imageId, buildId, jobGone));
+      },
+
+      async inspectBuild(this: This, imageId: string, buildId: string, jobGone: boolean): Promise<void> {
         const record = await this.findRawById(imageId);
         const build = record === null ? undefined : this.buildsOf(record).find((b) => b.id === buildId);
         if (build === undefined || build.status !== "Running") return;
@@ -410,7 +424,7 @@ export function ImageBuildMixin(): MixinSchema {
           String(b.metadata?.creationTimestamp ?? "").localeCompare(String(a.metadata?.creationTimestamp ?? "")),
         )[0];
         const fail = (reason: string, message: string) =>
-          this.saveBuild(imageId, { ...build, status: "Failed", reason, message, finishedAt: now() });
+          this.writeBuild(imageId, { ...build, status: "Failed", reason, message, finishedAt: now() });
 
         if (condition(job, "Complete") !== undefined) {
           let digest = parseBuildDigest(containerOf(pod)?.state?.terminated?.message);
@@ -431,7 +445,7 @@ export function ImageBuildMixin(): MixinSchema {
             return;
           }
           this.logger.info(`image ${imageId}: build ${buildId} pushed ${build.destination}@${digest}`);
-          await this.saveBuild(
+          await this.writeBuild(
             imageId,
             { ...build, status: "Succeeded", digest, finishedAt: now() },
             { tag: build.tag, digest, image: build.destination },

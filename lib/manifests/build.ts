@@ -87,6 +87,8 @@ export function gitUrlProblem(value: string): string | undefined {
   if (url.pathname === "" || url.pathname === "/") return "must name a repository path";
   if (url.search !== "") return "must not have a query string";
   if (url.password !== "") return "must not carry a password (use the builder's gitSecret)";
+  // A token in the user part (https://<token>@host/...) would be stored in the build history every reader sees.
+  if (url.protocol !== "ssh:" && url.username !== "") return "must not carry credentials (use the builder's gitSecret)";
   if (/[\s"'\\]/.test(value)) return "must not contain spaces, quotes or backslashes";
   return undefined;
 }

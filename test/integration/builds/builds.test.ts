@@ -97,6 +97,7 @@ describe("v1.k8s.images.build", () => {
       [{ git: "git@github.com:acme/app.git", tag: "1" }, "git"],
       [{ git: "ftp://example.com/app.git", tag: "1" }, "git"],
       [{ git: "not a url", tag: "1" }, "git"],
+      [{ git: "https://ghp_secret@github.com/acme/app.git", tag: "1" }, "git"],
       [{ tag: "1" }, "git"],
       [{ context: "bucket/ctx.tar.gz", tag: "1" }, "context"],
       [{ git: REPO, context: "s3://bucket/ctx.tar.gz", tag: "1" }, "context"],
@@ -138,7 +139,7 @@ describe("v1.k8s.images.build with a builder that cannot run", () => {
 
   beforeAll(async () => {
     stack = await startStack({
-      sandbox: { jobDurationMs: 150 },
+      sandbox: { jobDurationMs: 1000 },
       settings: {
         images: {
           builder: {
@@ -170,5 +171,22 @@ describe("v1.k8s.images.build with a builder that cannot run", () => {
     expect(done.digest).toBeUndefined();
     const image = await stack.services.call<ImageEntity, { id: string }>("v1.k8s.images.get", { id: nginx.id });
     expect(image).toMatchObject({ tag: nginx.tag, digest: nginx.digest, image: nginx.image });
+  });
+
+  it("reports Failed with JobDeleted when the Job is deleted before it finished", async () => {
+    const started = await stack.services.call<ImageBuild, Record<string, unknown>>("v1.k8s.images.build", {
+      id: nginx.id,
+      git: "git://git.example.com/shop-api.git",
+      tag: "9.9.10",
+    });
+    const images = stack.services.getLocalService("v1.k8s.images") as unknown as {
+      findRaw(q: Record<string, unknown>): Promise<{ _id: string }[]>;
+    };
+    // The query the periodic re-check of running builds uses finds the image.
+    expect((await images.findRaw({ "builds.status": "Running" })).map((r) => r._id)).toEqual([nginx.id]);
+    expect((await stack.kubectl("delete", "job", started.job, "-n", "moleculer-k8s-builds")).code).toBe(0);
+    const done = await finished(stack, nginx.id, started.id);
+    expect(done).toMatchObject({ status: "Failed", reason: "JobDeleted" });
+    expect(await images.findRaw({ "builds.status": "Running" })).toEqual([]);
   });
 });

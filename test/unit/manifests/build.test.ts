@@ -138,6 +138,7 @@ describe("gitUrlProblem, contextUrlProblem, dockerfileProblem", () => {
       "https://github.com/",
       "https://example.com/app?x=1",
       "https://user:secret@example.com/app",
+      "https://ghp_token@github.com/acme/app.git",
       "javascript:alert(1)",
     ]) {
       expect(gitUrlProblem(bad)).toEqual(expect.any(String));
