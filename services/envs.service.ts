@@ -24,7 +24,9 @@
  * (idempotent; the deployments service also calls it directly on create); `k8s.deployments.removed` → the deployment's envs and their two objects removed;
  * `k8s.namespaces.removed` → `clean` of that namespace; an env object of ours deleted (or a ConfigMap changed) behind
  * our back → re-applied while its deployment exists; every `resyncIntervalSeconds` (RESYNC_INTERVAL) a resync re-applies
- * env objects that are missing or hold other plain values (it reads, and writes only what drifted).
+ * env objects that are missing or hold other plain values (it reads, and writes only what drifted), and deletes env
+ * objects whose deployment is gone in namespaces the suite knows (a removal whose retry a restart lost);
+ * `kube.cluster.available` (the API server is back) → queued retries now, then a resync.
  */
 import type { Context, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import { Errors } from "moleculer";
@@ -326,6 +328,11 @@ interface EnvMethods {
    * nothing drifted. Secret values cannot be compared (v1.kube never returns them).
    */
   resyncEnvs(): Promise<EnvResyncResult>;
+  /**
+   * Deletes env ConfigMaps/Secrets labelled as ours whose deployment is gone (removed while the cluster was down, the
+   * retry lost to a restart), in namespaces the suite has a record of; returns how many. Part of every resync.
+   */
+  sweepOrphanObjects(): Promise<number>;
   /** Runs resyncEnvs every `resyncIntervalSeconds` while started. */
   scheduleResync(): void;
   /** Refuses queries and sorts on `value` from callers outside the broker. */
@@ -690,12 +697,16 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
   },
 
   events: {
-    /** v1.kube: the API server answers again after an outage; re-apply now what waits for a retry. */
+    /** v1.kube: the API server answers again after an outage; re-apply now what waits for a retry, then resync. */
     "kube.cluster.available"() {
+      if (!this.envActive) return;
       for (const [deploymentId, retry] of [...this.envRetries]) {
         clearTimeout(retry.timer);
         this.envLockScope.exit(() => this.retryPatch(deploymentId));
       }
+      this.envLockScope.exit(() => {
+        void this.resyncEnvs().catch((err: unknown) => this.logger.warn(`env resync failed: ${errorMessage(err)}`));
+      });
     },
     /** A new deployment gets the env records its image lists (the deployments service also calls createEnv). */
     async "k8s.deployments.created"(ctx: Context<DeploymentRecord>) {
@@ -808,7 +819,56 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
         this.logger.info(`env objects of deployment '${deploymentId}' missing or changed in the cluster: re-applying`);
         if ((await this.patchDeployment(ref)).applied) repaired += 1;
       }
+      await this.sweepOrphanObjects().catch((err: unknown) =>
+        this.logger.warn(`orphaned env objects not swept now: ${errorMessage(err)}`),
+      );
       return { checked: deploymentIds.size, repaired };
+    },
+
+    async sweepOrphanObjects(): Promise<number> {
+      const knownNamespaces = new Map<string, boolean>();
+      const gone = new Map<string, boolean>();
+      let deleted = 0;
+      for (const kind of ["ConfigMap", "Secret"]) {
+        const { items } = await this.broker.call<
+          { items: KubernetesObject[] },
+          { apiVersion: string; kind: string; labelSelector: string }
+        >("v1.kube.list", { apiVersion: "v1", kind, labelSelector: `${MANAGED_BY_SELECTOR},${COMPONENT_LABEL}=env` });
+        for (const obj of items) {
+          const deploymentId = getIdFromAnnotation(obj);
+          const namespace = obj.metadata?.namespace;
+          if (deploymentId === undefined || namespace === undefined || obj.metadata?.deletionTimestamp !== undefined) {
+            continue;
+          }
+          let known = knownNamespaces.get(namespace);
+          if (known === undefined) {
+            const count = await this.broker.call<number, object>("v1.k8s.namespaces.count", {
+              query: { name: namespace },
+            });
+            known = count > 0;
+            knownNamespaces.set(namespace, known);
+          }
+          if (!known) continue;
+          let isGone = gone.get(deploymentId);
+          if (isGone === undefined) {
+            // Env records left for it, or a deployment that still answers: not an orphan.
+            isGone =
+              (await this.findRawOne({ deployment: deploymentId })) === null &&
+              (await this.findDeploymentRef(deploymentId)) === undefined;
+            gone.set(deploymentId, isGone);
+          }
+          if (!isGone) continue;
+          this.logger.info(`Deleting ${kind} ${namespace}/${obj.metadata?.name ?? ""}: its deployment is gone`);
+          await this.broker.call("v1.kube.delete", {
+            apiVersion: "v1",
+            kind,
+            namespace,
+            name: obj.metadata?.name ?? "",
+          });
+          deleted += 1;
+        }
+      }
+      return deleted;
     },
 
     scheduleResync(): void {

@@ -82,10 +82,28 @@ describe("fault: the API server stopped while users work", () => {
       size: "100Mi",
     });
     expect(gone.status).toBe(200);
+    const withEnv = await alice.call("POST", "/v1/k8s/deployments", {
+      name: "with-env",
+      namespace: nsId,
+      image: imageId,
+    });
+    expect(withEnv.status).toBe(200);
+    const env = await alice.call("POST", "/v1/k8s/envs", {
+      namespace: nsId,
+      deployment: withEnv.body.id,
+      key: "MODE",
+      value: "outage",
+    });
+    expect(env.status).toBe(200);
     await waitFor(
-      "the claim of volume 'gone' in the cluster",
-      async () =>
-        (await managedObjects(sandbox)).some((o) => o.kind === "PersistentVolumeClaim" && o.id === gone.body.id),
+      "the claim of volume 'gone' and the env ConfigMap of 'with-env' in the cluster",
+      async () => {
+        const objects = await managedObjects(sandbox);
+        return (
+          objects.some((o) => o.kind === "PersistentVolumeClaim" && o.id === gone.body.id) &&
+          objects.some((o) => o.kind === "ConfigMap" && o.name === "with-env-env")
+        );
+      },
       10_000,
     );
 
@@ -95,10 +113,13 @@ describe("fault: the API server stopped while users work", () => {
       () => Date.now() - stoppedAt,
     );
 
-    // A volume removed during the outage: its record goes at once, the claim's deletion waits for the cluster. The
-    // services node then restarts (its in-process retry is lost): the orphan sweep must find the claim afterwards.
+    // A volume and a deployment with an env removed during the outage: their records go at once, the deletion of their
+    // objects waits for the cluster. The services node then restarts (its in-process retries are lost): the orphan
+    // sweeps must find the claim, the Deployment's objects and the env ConfigMap afterwards.
     const removed = await alice.call("DELETE", `/v1/k8s/volumes/${String(gone.body.id)}`);
     expect(removed.status).toBe(200);
+    const removedDeployment = await alice.call("DELETE", `/v1/k8s/deployments/${String(withEnv.body.id)}`);
+    expect(removedDeployment.status).toBe(200);
     await stack.stop(services);
     services = stack.startNode("services", servicesEnv);
     await waitFor(
@@ -108,7 +129,10 @@ describe("fault: the API server stopped while users work", () => {
     );
 
     // Users go on working during the outage.
-    const answers: { what: string; answer: Answer }[] = [{ what: "remove volume", answer: removed }];
+    const answers: { what: string; answer: Answer }[] = [
+      { what: "remove volume", answer: removed },
+      { what: "remove deployment", answer: removedDeployment },
+    ];
     const write = async (what: string, method: string, route: string, body?: unknown): Promise<Answer> => {
       const answer = await alice.call(method, route, body);
       answers.push({ what, answer });
@@ -140,7 +164,7 @@ describe("fault: the API server stopped while users work", () => {
 
     // Every write answered 200 with a Pending record, or a clean retryable failure.
     const unexpected = answers.filter(({ what, answer }) => {
-      if (what === "remove volume") return answer.status !== 200;
+      if (what.startsWith("remove")) return answer.status !== 200;
       if (answer.status === 200) {
         const status = answer.body.status as { phase?: string; reason?: string } | undefined;
         return !(status?.phase === "Pending" || answer.body.replicas === 2);
@@ -191,9 +215,11 @@ describe("fault: the API server stopped while users work", () => {
     const objects = await managedObjects(sandbox);
     const lost = acknowledged.filter(
       ({ what, answer }) =>
-        what !== "remove volume" && (!ids.has(String(answer.body.id)) || !objects.some((o) => o.id === answer.body.id)),
+        !what.startsWith("remove") &&
+        (!ids.has(String(answer.body.id)) || !objects.some((o) => o.id === answer.body.id)),
     );
     expect(ids.has(String(gone.body.id))).toBe(false);
+    expect(objects.filter((o) => o.id === gone.body.id || o.id === withEnv.body.id)).toEqual([]);
     const orphans = orphansOf(objects, ids);
     report({
       fault: `API server stopped for ${OUTAGE_MS / 1000} s while users work`,
