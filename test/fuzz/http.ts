@@ -26,12 +26,12 @@ export function createClient(baseUrl: string, maxSockets = 16) {
      * Sends once; a request that met a reset on a kept-alive socket the server had just closed (the race Node's docs
      * describe for `request.reusedSocket`) is sent once more on a new socket, as HTTP clients do.
      */
-    async send(req: RawRequest, timeoutMs = 20_000): Promise<RawResponse> {
+    async send(req: RawRequest, timeoutMs = 20_000, streamMs?: number): Promise<RawResponse> {
       try {
-        return await once(req, timeoutMs);
+        return await once(req, timeoutMs, streamMs);
       } catch (err) {
         if (!(err instanceof ReusedSocketReset)) throw err;
-        return once(req, timeoutMs);
+        return once(req, timeoutMs, streamMs);
       }
     },
     close(): void {
@@ -39,7 +39,8 @@ export function createClient(baseUrl: string, maxSockets = 16) {
     },
   };
 
-  function once(req: RawRequest, timeoutMs: number): Promise<RawResponse> {
+  /** With `streamMs`, a 2xx answer is taken as it stands that long after its headers (a watch never ends). */
+  function once(req: RawRequest, timeoutMs: number, streamMs?: number): Promise<RawResponse> {
     return new Promise((resolve, reject) => {
       const body = req.body === undefined ? undefined : Buffer.isBuffer(req.body) ? req.body : Buffer.from(req.body);
       const r = http.request(
@@ -53,15 +54,21 @@ export function createClient(baseUrl: string, maxSockets = 16) {
         },
         (res) => {
           const chunks: Buffer[] = [];
+          const answer = (): RawResponse => ({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            text: Buffer.concat(chunks).toString("utf8"),
+          });
           res.on("data", (c: Buffer) => chunks.push(c));
-          res.on("end", () =>
-            resolve({
-              status: res.statusCode ?? 0,
-              headers: res.headers,
-              text: Buffer.concat(chunks).toString("utf8"),
-            }),
-          );
+          res.on("end", () => resolve(answer()));
           res.on("error", reject);
+          const status = res.statusCode ?? 0;
+          if (streamMs !== undefined && status >= 200 && status < 300) {
+            setTimeout(() => {
+              resolve(answer());
+              r.destroy();
+            }, streamMs);
+          }
         },
       );
       r.setTimeout(timeoutMs, () => r.destroy(new Error(`no answer within ${timeoutMs} ms`)));

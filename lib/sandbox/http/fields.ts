@@ -97,7 +97,28 @@ export function validateFields(rt: ResourceType, object: KubeObject, mode: Field
   return mode === "Warn" ? found.map((f) => `unknown field "${f}"`) : [];
 }
 
-/** The `Warning` header value for some warnings (RFC 7234 style, as kube-apiserver writes them). */
+/** kube-apiserver's bounds on warnings (apiserver/pkg/endpoints/filters/warning.go): 4096 runes in all, 256 each. */
+export const WARNINGS_TOTAL_MAX = 4096;
+export const WARNING_ITEM_MAX = 256;
+
+/**
+ * The `Warning` header value for some warnings (RFC 7234 style, as kube-apiserver writes them), bounded as
+ * kube-apiserver bounds them: past 4096 characters in all, each warning is cut to 256 and those that still do not fit
+ * are dropped. Unbounded, an object with thousands of unknown fields got a header of megabytes, which clients refuse
+ * (Node's and Go's parsers: "Header overflow") although the object was stored.
+ */
 export function warningHeader(warnings: string[]): string[] {
-  return warnings.map((w) => `299 - ${JSON.stringify(w)}`);
+  const total = warnings.reduce((n, w) => n + w.length, 0);
+  const items =
+    total <= WARNINGS_TOTAL_MAX
+      ? warnings
+      : warnings.map((w) => (w.length > WARNING_ITEM_MAX ? `${w.slice(0, WARNING_ITEM_MAX)}...` : w));
+  const out: string[] = [];
+  let size = 0;
+  for (const w of items) {
+    if (size + w.length > WARNINGS_TOTAL_MAX) break;
+    size += w.length;
+    out.push(`299 - ${JSON.stringify(w)}`);
+  }
+  return out;
 }

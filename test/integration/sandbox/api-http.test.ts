@@ -297,6 +297,62 @@ describe("sandbox API writes", () => {
     expect(bad.status).toBe(400);
   });
 
+  it("bounds the Warning header as kube-apiserver does, so that an object with 20,000 unknown fields is still answered", async () => {
+    const unknown = Object.fromEntries(Array.from({ length: 20_000 }, (_, i) => [`field${i}`, i]));
+    // fetch (undici) refuses a response whose headers exceed 16 KB: before the bound this threw "Headers Overflow"
+    const res = await fetch(`${sandbox.url}/api/v1/namespaces/${NS}/configmaps`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${sandbox.token}`, "Content-Type": "application/json" },
+      body: JSON.stringify({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "many-unknown", ...unknown } }),
+    });
+    expect(res.status).toBe(201);
+    const warning = res.headers.get("warning") ?? "";
+    expect(warning).toMatch(/^299 - "unknown field \\"metadata\.field0\\""/);
+    expect(warning.length).toBeLessThan(8 * 1024);
+    expect(sandbox.store.get("configmaps", NS, "many-unknown")?.metadata).not.toHaveProperty("field0");
+  });
+
+  it("reads a YAML body with a 60,000-key mapping in linear time, and still refuses a key given twice", async () => {
+    const keys = Array.from({ length: 60_000 }, (_, i) => `k${i}`);
+    const block = `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: yaml-block\ndata:\n${keys.map((k) => `  ${k}: v`).join("\n")}\n`;
+    const flow = JSON.stringify({
+      apiVersion: "v1",
+      kind: "ConfigMap",
+      metadata: { name: "yaml-flow" },
+      data: Object.fromEntries(keys.map((k) => [k, "v"])),
+    });
+    for (const [name, body] of [
+      ["yaml-block", block],
+      ["yaml-flow", flow],
+    ] as const) {
+      const started = Date.now();
+      // yaml's own duplicate-key check was quadratic: ~15 s of a blocked event loop for such a body
+      const res = await call("POST", `/api/v1/namespaces/${NS}/configmaps`, body, {
+        "Content-Type": "application/yaml",
+      });
+      expect(res.status).toBe(201);
+      expect(Date.now() - started).toBeLessThan(8000);
+      expect(Object.keys(sandbox.store.get("configmaps", NS, name)?.data ?? {})).toHaveLength(60_000);
+      // big objects would slow down the tests that walk this namespace's config maps
+      expect((await call("DELETE", `/api/v1/namespaces/${NS}/configmaps/${name}`)).status).toBe(200);
+    }
+    const twice = await call(
+      "POST",
+      `/api/v1/namespaces/${NS}/configmaps`,
+      "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: twice\ndata:\n  a: x\n  b: y\n  a: z\n",
+      { "Content-Type": "application/yaml" },
+    );
+    expect(twice.status).toBe(400);
+    expect(twice.json.message).toMatch(/^error decoding YAML: Map keys must be unique/);
+  });
+
+  it("takes a request line of up to 1 MB, as kube-apiserver does (a label selector of 2,000 terms)", async () => {
+    const selector = Array.from({ length: 2000 }, (_, i) => `key${i}=value${i}`).join(",");
+    const res = await call("GET", `/api/v1/namespaces/${NS}/configmaps?labelSelector=${encodeURIComponent(selector)}`);
+    expect(res.status).toBe(200);
+    expect(res.json.items).toEqual([]);
+  });
+
   it("answers verbs a path does not take with 405 MethodNotAllowed", async () => {
     const put = await call("PUT", `/api/v1/namespaces/${NS}/configmaps`, cm("x"));
     expect(put.status).toBe(405);
