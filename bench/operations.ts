@@ -30,6 +30,7 @@ import type { Server } from "node:http";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import { getHeapStatistics } from "node:v8";
 import { readdir } from "node:fs/promises";
 import { ServiceBroker, type ServiceSchema } from "moleculer";
 import { signToken } from "../lib/auth.ts";
@@ -64,11 +65,22 @@ if (args.includes("--sandbox-child")) {
   process.send?.({ type: "ready", kubeconfig: sandbox.kubeconfig() });
 } else if (args.includes("--suite-child")) {
   const at = args.indexOf("--suite-child");
+  let peakHeapTotal = 0;
+  const sampler = setInterval(() => {
+    peakHeapTotal = Math.max(peakHeapTotal, process.memoryUsage().heapTotal);
+  }, 50);
   const { broker } = await startSuite(args[at + 1] ?? "", args[at + 2] ?? "");
   await sleep(WINDOW_S * 1000);
+  clearInterval(sampler);
   (globalThis as { gc?: () => void }).gc?.();
+  const heap = getHeapStatistics();
   const memory = Object.fromEntries(
-    Object.entries(process.memoryUsage()).map(([k, v]) => [k, Math.round(v / 2 ** 20)]),
+    Object.entries({
+      ...process.memoryUsage(),
+      malloced: heap.malloced_memory,
+      peakMalloced: heap.peak_malloced_memory,
+      peakHeapTotal,
+    }).map(([k, v]) => [k, Math.round(v / 2 ** 20)]),
   );
   process.send?.({ memory });
   await broker.stop();
