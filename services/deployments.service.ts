@@ -1112,6 +1112,9 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
         );
         if (isDrifted(obj, live)) return true;
       }
+      // After a restart nothing was rendered yet: the start-up resync records what is live, so that the watch can tell
+      // an edit behind our back (a modified object is compared with the last render) before the next resync.
+      if (!this.rendered.has(record._id)) this.rendered.set(record._id, desired);
       return false;
     },
 

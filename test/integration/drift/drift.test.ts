@@ -154,6 +154,21 @@ describe("v1.k8s.deployments drift correction", () => {
   });
 });
 
+describe("v1.k8s.deployments drift correction after a restart", () => {
+  it("repairs an edited Deployment once the start-up resync ran, though nothing was applied since the restart", async () => {
+    const deployments = stack.services.getLocalService("v1.k8s.deployments") as unknown as {
+      rendered: Map<string, unknown>;
+      resync(): Promise<string[]>;
+    };
+    // A restarted service knows no render yet; its start-up resync finds nothing drifted and applies nothing.
+    deployments.rendered.clear();
+    expect(await deployments.resync()).toEqual([]);
+    await kubectlOk("scale", "deploy", "web", "-n", "shop", "--replicas=4");
+    await repaired("replicas back to 2", async () => (await get("deploy", "web"))?.spec.replicas === 2);
+    await allAvailable([web.id], 10_000);
+  });
+});
+
 describe("v1.k8s.deployments resync over 200 converged deployments", () => {
   it("sends no write and no read to the API server when nothing drifted", async () => {
     const names = Array.from({ length: 199 }, (_, i) => `app-${String(i).padStart(3, "0")}`);
