@@ -2,12 +2,16 @@
  * Client-side cap on writes to the Kubernetes API server: a token bucket (QPS + burst, as client-go's
  * `flowcontrol.NewTokenBucketRateLimiter`) and a cap on writes in flight.
  *
- * Defaults. client-go's `rest.Config` uses DefaultQPS 5 / DefaultBurst 10 (k8s.io/client-go/rest/config.go); kubectl
- * keeps those for requests but raises discovery to QPS 50 / burst 300 (`defaultConfigFlags()` in
- * k8s.io/kubectl/pkg/cmd/cmd.go: `WithDiscoveryBurst(300).WithDiscoveryQPS(50.0)`). We write in bursts (a deployment
- * is 2-4 objects, a namespace clean-up dozens), so we take kubectl's 50 QPS and a burst of 100: a modest server
- * (API Priority and Fairness gives a workload ~tens of concurrent seats) absorbs that, and one busy tenant cannot
- * starve the others for long. `KUBE_QPS`, `KUBE_BURST`, `KUBE_MAX_INFLIGHT` override them.
+ * Defaults: QPS 500, burst 1,000, 32 writes in flight. client-go's `rest.Config` defaults to QPS 5 / burst 10, but
+ * kubectl does not throttle its writes in practice: `kubectl apply --server-side -f` of 200 objects sends its PATCHes
+ * one after another at ~150-200/s against the sandbox, and `-v=6` shows no "Waited for ... due to client-side
+ * throttling" (kubectl 1.32; measured for docs/performance.md). controller-runtime dropped its default client-side
+ * limit (v0.21) too and leaves fairness to the API server (API Priority and Fairness; kube-apiserver's
+ * `--max-mutating-requests-inflight` default is 200). Our writes come in bursts (a deployment is 4-6 objects with its
+ * env ConfigMap and Secret, 100 deployments ~500 writes), so the old 50 QPS / burst 100 made creating 100 deployments
+ * take 8 s where kubectl applies the same objects in ~2 s. What bounds us now is the pipeline: at most 32 writes in
+ * flight (kubectl: 1), well under the server's own limit; QPS 500 with a burst of 1,000 only caps floods (a resync
+ * re-applying 10,000 objects is spread over ~20 s). `KUBE_QPS`, `KUBE_BURST`, `KUBE_MAX_INFLIGHT` override them.
  *
  * The clock is injected so tests run with a fake one (no timed tests).
  */
@@ -37,7 +41,7 @@ export interface LimiterOptions {
   clock?: LimiterClock;
 }
 
-export const DEFAULT_LIMITS = { qps: 50, burst: 100, maxInflight: 32, maxQueue: 10_000 } as const;
+export const DEFAULT_LIMITS = { qps: 500, burst: 1000, maxInflight: 32, maxQueue: 10_000 } as const;
 
 /** Reads KUBE_QPS / KUBE_BURST / KUBE_MAX_INFLIGHT (positive numbers), falling back to the defaults. */
 export function limitsFromEnv(env: NodeJS.ProcessEnv = process.env): Required<Omit<LimiterOptions, "clock">> {

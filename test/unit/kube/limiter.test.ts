@@ -138,8 +138,8 @@ describe("WriteLimiter", () => {
 });
 
 describe("limitsFromEnv", () => {
-  it("uses QPS 50, burst 100 by default and reads KUBE_QPS, KUBE_BURST, KUBE_MAX_INFLIGHT", () => {
-    expect(limitsFromEnv({})).toMatchObject({ qps: 50, burst: 100, maxInflight: DEFAULT_LIMITS.maxInflight });
+  it("uses QPS 500, burst 1000, 32 in flight by default and reads KUBE_QPS, KUBE_BURST, KUBE_MAX_INFLIGHT", () => {
+    expect(limitsFromEnv({})).toMatchObject({ qps: 500, burst: 1000, maxInflight: 32 });
     expect(limitsFromEnv({ KUBE_QPS: "7.5", KUBE_BURST: "20", KUBE_MAX_INFLIGHT: "4" })).toMatchObject({
       qps: 7.5,
       burst: 20,
