@@ -139,7 +139,12 @@ describe("WriteLimiter", () => {
 
 describe("limitsFromEnv", () => {
   it("uses QPS 500, burst 1000, 32 in flight by default and reads KUBE_QPS, KUBE_BURST, KUBE_MAX_INFLIGHT", () => {
-    expect(limitsFromEnv({})).toMatchObject({ qps: 500, burst: 1000, maxInflight: 32 });
+    expect(limitsFromEnv({})).toMatchObject({
+      qps: 500,
+      burst: 1000,
+      maxInflight: 32,
+      maxQueue: DEFAULT_LIMITS.maxQueue,
+    });
     expect(limitsFromEnv({ KUBE_QPS: "7.5", KUBE_BURST: "20", KUBE_MAX_INFLIGHT: "4" })).toMatchObject({
       qps: 7.5,
       burst: 20,
