@@ -32,12 +32,12 @@ export interface Node {
 export async function forkNode(
   script: string,
   env: Record<string, string>,
-  opts: { timeoutMs?: number; onReady?: (msg: Record<string, unknown>) => void } = {},
+  opts: { timeoutMs?: number; execArgv?: string[]; onReady?: (msg: Record<string, unknown>) => void } = {},
 ): Promise<Node> {
   const child = fork(script, [], {
     cwd: ROOT,
     env: { ...process.env, ...env },
-    execArgv: ["--expose-gc", "--no-deprecation"],
+    execArgv: ["--expose-gc", "--no-deprecation", ...(opts.execArgv ?? [])],
     stdio: ["ignore", "ignore", "inherit", "ipc"],
   });
   let nextId = 1;
@@ -146,16 +146,25 @@ export async function startSuiteNode(
   const port = await freePort();
   const dataDir = opts.dataDir ?? (await mkdtemp(path.join(os.tmpdir(), "bench-suite-data-")));
   const t0 = performance.now();
-  const node = await forkNode(path.join(ROOT, "bench/fixtures/suite-node.ts"), {
-    PORT: String(port),
-    DATA_DIR: dataDir,
-    KUBECONFIG: kubeconfigPath,
-    JWT_SECRET,
-    METRICS_PORT: "0",
-    LOG_LEVEL: process.env.BENCH_LOG ?? "warn",
-    RATE_LIMIT: "0",
-    ...opts.env,
-  });
+  const node = await forkNode(
+    path.join(ROOT, "bench/fixtures/suite-node.ts"),
+    {
+      PORT: String(port),
+      DATA_DIR: dataDir,
+      KUBECONFIG: kubeconfigPath,
+      JWT_SECRET,
+      METRICS_PORT: "0",
+      LOG_LEVEL: process.env.BENCH_LOG ?? "warn",
+      RATE_LIMIT: "0",
+      ...opts.env,
+    },
+    {
+      // BENCH_PROF=<dir>: a CPU profile of the suite's process, written there when it stops.
+      ...(process.env.BENCH_PROF === undefined
+        ? {}
+        : { execArgv: ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_PROF}`] }),
+    },
+  );
   const url = `http://127.0.0.1:${port}`;
   for (;;) {
     const ok = await fetch(`${url}/api/ready`).then(

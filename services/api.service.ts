@@ -15,6 +15,7 @@ import type { Context, Logger, Service, ServiceSchema } from "moleculer";
 import { Errors } from "moleculer";
 import type { ApiRouteSchema, ApiSettingsSchema, CorsOptions } from "moleculer-web";
 import ApiGateway from "moleculer-web";
+import { decodeJwt } from "jose";
 import { auditEntry, isAudited } from "../lib/audit.ts";
 import { bearerToken, verifyToken, loadJwtSecret, type Identity } from "../lib/auth.ts";
 import { readConfig } from "../lib/config.ts";
@@ -145,11 +146,16 @@ interface LocalVars {
   auditLogger: Logger;
   /** Changes under way, by request (a WeakMap: nothing to clean up). */
   pendingAudits: WeakMap<IncomingMessage, PendingAudit>;
+  /** Tokens verified lately (see `authenticate`). */
+  verifiedTokens: Map<string, { identity: Identity; until: number }>;
 }
 
 type ApiThis = Service<Settings> & Methods & LocalVars;
 
 const PUBLIC_ROUTE = "public";
+/** How long a verified token is taken as verified (never past its `exp`), and how many are kept (then all forgotten). */
+const VERIFIED_TOKEN_TTL_MS = 30_000;
+const VERIFIED_TOKENS_MAX = 10_000;
 const PUBLIC_ACTIONS = { health: "api.health", ready: "api.ready", openapi: "api.openapi" } as const;
 const RETRY_AFTER_SECONDS = 5;
 
@@ -465,9 +471,29 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> & {
 
   methods: {
     /** Verifies the request's bearer token, or throws a 401. Sets ctx.meta.userID and ctx.meta.roles. */
+    /**
+     * A token verified in the last VERIFIED_TOKEN_TTL_MS (and not past its `exp`) is not verified again: the HMAC
+     * verification through WebCrypto was ~20% of the gateway's CPU for a read served from the watch cache
+     * (docs/performance.md). The cache holds only tokens that passed verifyToken, keyed by the whole token string.
+     */
     async authenticate(ctx: Context<unknown, GatewayMeta>, req: GatewayRequest): Promise<Identity> {
-      const header = req.headers.authorization;
-      const identity = await verifyToken(bearerToken(header), this.jwtSecret);
+      const token = bearerToken(req.headers.authorization);
+      const now = Date.now();
+      const cached = this.verifiedTokens.get(token);
+      let identity: Identity;
+      if (cached !== undefined && cached.until > now) {
+        identity = { userID: cached.identity.userID, roles: [...cached.identity.roles] };
+      } else {
+        identity = await verifyToken(token, this.jwtSecret);
+        const exp = decodeJwt(token).exp;
+        if (typeof exp === "number") {
+          if (this.verifiedTokens.size >= VERIFIED_TOKENS_MAX) this.verifiedTokens.clear();
+          this.verifiedTokens.set(token, {
+            identity: { userID: identity.userID, roles: [...identity.roles] },
+            until: Math.min(exp * 1000, now + VERIFIED_TOKEN_TTL_MS),
+          });
+        }
+      }
       ctx.meta.userID = identity.userID;
       ctx.meta.roles = identity.roles;
       return identity;
@@ -651,6 +677,7 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> & {
     this.addressLimiter = createRateLimiter(limit);
     this.auditLogger = this.broker.getLogger("audit");
     this.pendingAudits = new WeakMap();
+    this.verifiedTokens = new Map();
     // Security headers first, so that every answer carries them, whichever part of the gateway writes it.
     this.server.prependListener("request", (_req: IncomingMessage, res: ServerResponse) => {
       for (const [name, value] of Object.entries(SECURITY_HEADERS)) res.setHeader(name, value);
