@@ -489,6 +489,13 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
     },
   },
 
+  events: {
+    /** Every local service has started (and listens): start the watches, whose initial list says what exists. */
+    "$broker.started"(this: This) {
+      if (this.settings.informers !== false) this.informers?.start();
+    },
+  },
+
   methods: {
     /** The cached API clients (made once, after the cluster was loaded). */
     clientsFor(this: This): Clients {
@@ -711,7 +718,9 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       },
       { ...(this.settings.watchBackoff === undefined ? {} : { backoff: this.settings.watchBackoff }) },
     );
-    if (this.settings.informers !== false) this.informers.start();
+    // The initial list reports every object as added. During broker.start() the other local services' event handlers
+    // are not registered yet and would not hear it: start the watches once the broker has started.
+    if (this.settings.informers !== false && this.broker.started) this.informers.start();
     const every = this.settings.recoveryProbeMs ?? 1000;
     if (every > 0) {
       this.recovery.timer = setInterval(() => void this.checkRecovery(), every);

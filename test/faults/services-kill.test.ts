@@ -117,8 +117,14 @@ describe("fault: the services node killed (SIGKILL) while deployments are create
         for (const resource of ["namespaces", "volumes", "envs", "deployments"]) {
           for (const r of await admin.all(resource)) ids.add(String(r.id));
         }
-        const orphans = orphansOf(await managedObjects(sandbox), ids);
+        const objects = await managedObjects(sandbox);
+        const orphans = orphansOf(objects, ids);
         lastProblem = JSON.stringify({
+          inCluster: objects
+            .filter((o) => o.kind === "Deployment")
+            .map(
+              (o) => `${o.name}:${JSON.stringify((o.raw.status as { availableReplicas?: number })?.availableReplicas)}`,
+            ),
           missing,
           notAvailable: notAvailable.map((r) => [r.name, r.status]),
           orphans: orphans.map((o) => `${o.kind} ${o.namespace ?? ""}/${o.name}`),
