@@ -269,10 +269,14 @@ function isQueryError(err: unknown): boolean {
     message,
   );
 }
+/** What a field name in `fields`/`excludeFields` may hold: a dotted path of letters, digits, `_`, `$` and `-`. */
+const FIELD_NAME = /^[\w$.-]+$/;
+
 /**
  * `fields` and `excludeFields` as moleculer-db reads them (a string split on commas and spaces, or a list), without
- * empty names: moleculer-db's field filter throws a TypeError on an empty path (`?fields=`, `?fields=a,`), which
- * would be answered as a 503. A list left empty is dropped (the whole entity, as without the parameter).
+ * empty names (`?fields=`, `?fields=a,`: a list left empty is dropped, the whole entity as without the parameter), or a
+ * 422 naming the parameter for a name that is not a dotted path. moleculer-db's field filter throws a TypeError on a
+ * name that makes an empty path (`""`, `"["`, `"]"`), which was answered as a 503.
  */
 export function withCleanFieldLists<P extends Record<string, unknown>>(params: P): P {
   const out: Record<string, unknown> = { ...params };
@@ -282,6 +286,14 @@ export function withCleanFieldLists<P extends Record<string, unknown>>(params: P
     const names = (typeof value === "string" ? value.split(/[,\s]+/) : Array.isArray(value) ? value : []).filter(
       (name): name is string => typeof name === "string" && name.trim() !== "",
     );
+    const bad = names.find((name) => !FIELD_NAME.test(name));
+    if (bad !== undefined) {
+      throw invalid(
+        key,
+        `'${bad.slice(0, 100)}' is not a field name (letters, digits, '_', '$', '-' and '.')`,
+        "fieldName",
+      );
+    }
     if (names.length === 0) delete out[key];
     else out[key] = names;
   }
@@ -341,7 +353,8 @@ export function DbMixin(options: DbMixinOptions): MixinSchema {
         permission: "list",
         params: listParams,
         handler(this: DbThis, ctx: Context<ListParams>): Promise<ListResult> {
-          return this.dbCall("list", () => this._list(ctx, this.sanitizeParams(ctx, withCleanFieldLists(ctx.params))));
+          const params = withCleanFieldLists(ctx.params);
+          return this.dbCall("list", () => this._list(ctx, this.sanitizeParams(ctx, params)));
         },
       },
       /** Finds entities (`limit`, `offset`, `sort`, `fields`, `query`); no REST. @throws VALIDATION_ERROR, DATABASE_UNAVAILABLE */
@@ -349,7 +362,8 @@ export function DbMixin(options: DbMixinOptions): MixinSchema {
         permission: "list",
         params: findParams,
         handler(this: DbThis, ctx: Context<FindParams>): Promise<Entity[]> {
-          return this.dbCall("find", () => this._find(ctx, this.sanitizeParams(ctx, withCleanFieldLists(ctx.params))));
+          const params = withCleanFieldLists(ctx.params);
+          return this.dbCall("find", () => this._find(ctx, this.sanitizeParams(ctx, params)));
         },
       },
       /** Counts entities matching `query`; no REST. @throws VALIDATION_ERROR, DATABASE_UNAVAILABLE */
@@ -366,9 +380,10 @@ export function DbMixin(options: DbMixinOptions): MixinSchema {
         permission: "read",
         params: getParams,
         async handler(this: DbThis, ctx: Context<GetParams>): Promise<Entity | Entity[] | Record<string, Entity>> {
+          const params = withCleanFieldLists(ctx.params);
           const res = await this.dbCall("get", async () => {
             try {
-              return await this._get(ctx, this.sanitizeParams(ctx, withCleanFieldLists(ctx.params)));
+              return await this._get(ctx, this.sanitizeParams(ctx, params));
             } catch (err) {
               if (errorCode(err) === 404) return null;
               throw err;

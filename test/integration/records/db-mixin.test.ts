@@ -108,6 +108,23 @@ describe("db mixin publicEntity", () => {
     ).resolves.toEqual([{ key: "EMPTY" }]);
   });
 
+  it("refuses a field name that is not a dotted path with 422 naming the parameter (was a 503)", async () => {
+    for (const [key, value] of [
+      ["fields", "["],
+      ["fields", ["name", "]"]],
+      ["excludeFields", "a[0]"],
+      ["fields", "x{y"],
+    ] as const) {
+      await expect(broker.call("v1.test.secrets.list", { [key]: value })).rejects.toMatchObject({
+        code: 422,
+        type: "VALIDATION_ERROR",
+        data: [{ field: key, type: "fieldName" }],
+      });
+    }
+    await expect(broker.call("v1.test.secrets.get", { id: "x", fields: "[" })).rejects.toMatchObject({ code: 422 });
+    await expect(broker.call("v1.test.secrets.find", { fields: "a.b-c.$d_e" })).resolves.toEqual(expect.any(Array));
+  });
+
   it("exposes readiness as a public action without REST", async () => {
     const action = broker.registry.getActionList({}).find((a) => a.name === "v1.test.secrets.readiness");
     expect(action?.action?.visibility).toBe("public");
