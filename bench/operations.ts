@@ -20,7 +20,7 @@
  * 3. The RSS of a freshly started suite (a new process) over the same database and cluster, after its watches listed
  *    everything and WINDOW_S seconds of rest: the figure without the heap V8 keeps from the setup's burst.
  *
- * The write limiter is raised for the setup only (KUBE_QPS 50 would make 1,000 deployments take minutes); it plays no
+ * The write limiter is raised for the setup only (~5,000 writes; only the cluster paces them); it plays no
  * part at rest.
  */
 import { fork, spawn, type ChildProcess } from "node:child_process";

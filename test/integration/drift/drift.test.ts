@@ -62,7 +62,7 @@ beforeAll(async () => {
   stack = await startStack({
     settings: {
       deployments: { allowedDomains: ["example.com"] },
-      // 200 deployments are ~1,000 writes: at the default 50 writes/s the limiter alone would take 20 s.
+      // 200 deployments are ~1,000 writes: the limiter is raised so that only the cluster paces them.
       kube: { limits: { qps: 2000, burst: 2000 } },
     },
   });
