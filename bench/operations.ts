@@ -18,7 +18,8 @@
  *    `state`.
  *
  * 3. The RSS of a freshly started suite (a new process) over the same database and cluster, after its watches listed
- *    everything and WINDOW_S seconds of rest: the figure without the heap V8 keeps from the setup's burst.
+ *    everything and WINDOW_S seconds of rest: what an operator sees after a restart. Its notes give V8's peak heap
+ *    during the start (informer lists, start-up resyncs): RSS follows that peak, not the heap in use at rest.
  *
  * The write limiter is raised for the setup only (~5,000 writes; only the cluster paces them); it plays no
  * part at rest.
