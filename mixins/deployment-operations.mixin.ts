@@ -8,8 +8,7 @@
  *
  * The host service provides `namespaceOf(nsId)`, `reconcileNow(id)`, its `update` action (which `rollback` calls, so
  * validation, the replicas cap, the revision counter and the apply are the same as for any change), and `scale` and
- * `restart` (through the same path). `logs`, `pods` and `events` replace the host's own actions of those names (see
- * `overrides`).
+ * `restart` (through the same path).
  *
  * Revisions: every stored change of a record (create, update, scale, restart, rollback, and a change of its env
  * values) appends a revision to the record's hidden `revisions` field (the last `settings.maxRevisions`, default 20):
@@ -330,13 +329,10 @@ function noPods(name: string, status: DeploymentStatus | undefined, desired: num
 
 /** The day-2 actions of v1.k8s.deployments (see the file header). */
 export function DeploymentOperationsMixin(): MixinSchema {
-  /**
-   * `logs`, `pods` and `events` replace the service's own simpler actions of the same name (set in `merged`, because
-   * moleculer deep-merges an action defined in both a mixin and the service: params of one, handler of the other).
-   * Their answers are supersets of the simpler ones (pods: an array; events: the Kubernetes Events; logs: `tailLines`
-   * accepted beside `tail`; a pod not of this deployment: 404).
-   */
-  const overrides: NonNullable<ServiceSchema<DeploymentOperationsSettings, OpsMethods, OpsVars, OpsThis>["actions"]> = {
+  /** `logs`, `pods` and `events` (the reads that talk to the cluster's API rather than only its cache). */
+  const clusterReads: NonNullable<
+    ServiceSchema<DeploymentOperationsSettings, OpsMethods, OpsVars, OpsThis>["actions"]
+  > = {
     /** Recent log lines of the deployment's pods (each line prefixed `[pod] ` when several), or with `follow` a text stream until the client goes away. REST: GET /:id/logs @throws NOT_FOUND, FORBIDDEN, VALIDATION_ERROR (pod, container), NO_PODS (409, follow without pods), K8S_INVALID, K8S_UNAVAILABLE */
     logs: {
       rest: "GET /:id/logs",
@@ -455,9 +451,7 @@ export function DeploymentOperationsMixin(): MixinSchema {
     },
   };
 
-  const schema: ServiceSchema<DeploymentOperationsSettings, OpsMethods, OpsVars, OpsThis> & {
-    merged?: (this: OpsThis, merged: ServiceSchema) => void;
-  } = {
+  const schema: ServiceSchema<DeploymentOperationsSettings, OpsMethods, OpsVars, OpsThis> = {
     name: "",
     settings: {},
 
@@ -492,6 +486,7 @@ export function DeploymentOperationsMixin(): MixinSchema {
     },
 
     actions: {
+      ...clusterReads,
       /** One dashboard summary from the watch cache: desired/updated/ready/available replicas, conditions, pod states, the last failure reason, whether a rollout is in progress, the revision. REST: GET /:id/state @throws NOT_FOUND, FORBIDDEN, K8S_UNAVAILABLE */
       state: {
         rest: "GET /:id/state",
@@ -877,10 +872,6 @@ export function DeploymentOperationsMixin(): MixinSchema {
         });
         return out;
       },
-    },
-
-    merged(this: OpsThis, merged: ServiceSchema) {
-      merged.actions = { ...merged.actions, ...(overrides as ServiceSchema["actions"]) };
     },
 
     created(this: OpsThis) {

@@ -159,21 +159,14 @@ export const deploymentUpdateParams = defineParams({
 });
 export const deploymentCleanParams = defineParams({ $$strict: true });
 export const deploymentScaleParams = defineParams({ $$strict: true, id, replicas: replicasRule });
-export const deploymentLogsParams = defineParams({
-  $$strict: true,
-  id,
-  pod: { type: "string", empty: false, max: 253, optional: true },
-  tailLines: { type: "number", integer: true, min: 0, max: 100_000, convert: true, optional: true },
-});
 
 export type DeploymentCreateParams = ParamsOf<typeof deploymentCreateParams>;
 export type DeploymentCreateInput = ParamsIn<typeof deploymentCreateParams>;
 export type DeploymentUpdateParams = ParamsOf<typeof deploymentUpdateParams>;
 export type DeploymentUpdateInput = ParamsIn<typeof deploymentUpdateParams>;
 export type DeploymentScaleParams = ParamsOf<typeof deploymentScaleParams>;
-export type DeploymentLogsParams = ParamsOf<typeof deploymentLogsParams>;
 
-/** One pod of a deployment, as `pods` and `status` give it. */
+/** One pod of a deployment, as `status` gives it (`pods`, in the operations mixin, gives more). */
 export interface PodSummary {
   name: string;
   phase: string;
@@ -552,61 +545,6 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       params: idParams,
       handler(ctx: Ctx<IdParams>): Promise<DeploymentEntity> {
         return this.updateDeployment(ctx, ctx.params.id, { restartedAt: new Date().toISOString() });
-      },
-    },
-
-    /** The deployment's pods now (from the watch cache): name, phase, ready, restarts, waiting reason. REST: GET /:id/pods @throws NOT_FOUND, FORBIDDEN */
-    pods: {
-      rest: "GET /:id/pods",
-      permission: "read",
-      params: idParams,
-      async handler(ctx: Ctx<IdParams>): Promise<PodSummary[]> {
-        const record = guardedRecord(ctx) ?? (await this.findRawById(ctx.params.id));
-        if (record === null) throw notFound("deployment", ctx.params.id);
-        const ns = await this.namespaceOf(String(record.namespace));
-        return ((await this.liveObjects(ns.name, record._id, "Pod")) as V1Pod[]).map(podSummary);
-      },
-    },
-
-    /** A pod's log (the first pod unless `pod` names one of this deployment's). REST: GET /:id/logs @throws NOT_FOUND, FORBIDDEN, K8S_UNAVAILABLE */
-    logs: {
-      rest: "GET /:id/logs",
-      permission: "read",
-      params: deploymentLogsParams,
-      async handler(ctx: Ctx<DeploymentLogsParams>): Promise<string> {
-        const record = guardedRecord(ctx) ?? (await this.findRawById(ctx.params.id));
-        if (record === null) throw notFound("deployment", ctx.params.id);
-        const ns = await this.namespaceOf(String(record.namespace));
-        const pods = (await this.liveObjects(ns.name, record._id, "Pod")).map((p) => p.metadata?.name ?? "");
-        const pod = ctx.params.pod ?? pods[0];
-        if (pod === undefined || !pods.includes(pod)) throw notFound("pod", ctx.params.pod ?? String(record.name));
-        const text = await this.broker.call<unknown, Record<string, unknown>>("v1.kube.logs", {
-          namespace: ns.name,
-          pod,
-          ...(ctx.params.tailLines === undefined ? {} : { tailLines: ctx.params.tailLines }),
-        });
-        return typeof text === "string" ? text : "";
-      },
-    },
-
-    /** Kubernetes events of the deployment, its ReplicaSets and pods, newest first. REST: GET /:id/events @throws NOT_FOUND, FORBIDDEN, K8S_UNAVAILABLE */
-    events: {
-      rest: "GET /:id/events",
-      permission: "read",
-      params: idParams,
-      async handler(ctx: Ctx<IdParams>): Promise<{ items: KubernetesObject[] }> {
-        const record = guardedRecord(ctx) ?? (await this.findRawById(ctx.params.id));
-        if (record === null) throw notFound("deployment", ctx.params.id);
-        const ns = await this.namespaceOf(String(record.namespace));
-        const name = String(record.name);
-        const res = await this.broker.call<
-          { items: (KubernetesObject & { involvedObject?: { name?: string } })[] },
-          object
-        >("v1.kube.events", { namespace: ns.name });
-        const ours = (n: string | undefined) =>
-          n !== undefined &&
-          (n === name || n === serviceName(name) || n === ingressName(name) || n.startsWith(`${name}-`));
-        return { items: res.items.filter((ev) => ours(ev.involvedObject?.name)) };
       },
     },
 
