@@ -1,7 +1,8 @@
 /**
  * Server-side apply of a list of objects (docs/architecture.md, "Reconciliation"; STYLE §2.5): every object is
  * checked before anything is sent, then the list is applied in dependency order — Namespaces, then other
- * cluster-scoped objects, then namespaced ones — one after the other, stopping at the first failure.
+ * cluster-scoped objects, then namespaced ones — group after group (the objects of a group at once), stopping at the
+ * first group with a failure.
  */
 import { PatchStrategy, type KubernetesObject, type KubernetesObjectApi } from "@kubernetes/client-node";
 import type { Errors } from "moleculer";
@@ -106,9 +107,14 @@ export function describeObject(obj: ApplyObject): string {
 }
 
 /**
- * Validates all, orders, then server-side applies each object with `fieldManager` (and `force`, default false).
- * Returns the applied objects as the server answered them, in the order they were applied. On a failure the error
- * (mapped by kubeError) says which object failed and how many were applied before it (`data.applied`).
+ * Validates all, orders, then server-side applies every object with `fieldManager` (and `force`, default false):
+ * Namespaces first, then cluster-scoped objects, then namespaced ones, each group only once the one before it is
+ * applied, and the objects of one group all at once (through `schedule`, i.e. the write limiter, which bounds how many
+ * are in flight): a deployment's 3-4 objects cost one round trip to the API server instead of 3-4. The server needs
+ * no order among them (a Deployment may name a ConfigMap that arrives a moment later, as with `kubectl apply -f`).
+ * Returns the applied objects as the server answered them, in that order. On a failure the next groups are not sent,
+ * and the error (mapped by kubeError) names the first object in that order that failed and how many objects were
+ * applied (`data.applied`, which counts the others of its group that succeeded alongside it).
  */
 export async function applyObjects(
   api: KubernetesObjectApi,
@@ -123,22 +129,31 @@ export async function applyObjects(
   const ordered = applyOrder(validateObjects(objects)).map((obj) => structuredClone(obj));
   const schedule = options.schedule ?? (<T>(write: () => Promise<T>) => write());
   const applied: KubernetesObject[] = [];
-  for (const obj of ordered) {
-    try {
-      const result = await schedule(() =>
-        api.patch(
-          obj,
-          undefined,
-          options.dryRun === true ? "All" : undefined,
-          options.fieldManager,
-          options.force ?? false,
-          PatchStrategy.ServerSideApply,
+  for (let start = 0; start < ordered.length;) {
+    let end = start + 1;
+    while (end < ordered.length && rank(ordered[end] as ApplyObject) === rank(ordered[start] as ApplyObject)) end++;
+    const group = ordered.slice(start, end);
+    const results = await Promise.allSettled(
+      group.map((obj) =>
+        schedule(() =>
+          api.patch(
+            obj,
+            undefined,
+            options.dryRun === true ? "All" : undefined,
+            options.fieldManager,
+            options.force ?? false,
+            PatchStrategy.ServerSideApply,
+          ),
         ),
-      );
-      applied.push(result);
-    } catch (err) {
-      throw annotate(kubeError(err, options.debug), obj, applied.length);
+      ),
+    );
+    for (const r of results) if (r.status === "fulfilled") applied.push(r.value);
+    const failed = results.findIndex((r) => r.status === "rejected");
+    if (failed >= 0) {
+      const reason = (results[failed] as PromiseRejectedResult).reason as unknown;
+      throw annotate(kubeError(reason, options.debug), group[failed] as ApplyObject, applied.length);
     }
+    start = end;
   }
   return applied;
 }

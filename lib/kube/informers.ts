@@ -88,6 +88,17 @@ export function backoffDelay(attempt: number, initialMs: number, maxMs: number):
 }
 
 /**
+ * Drops `metadata.managedFields` from an object about to enter the cache (a parsed answer nobody else holds): server-side
+ * apply's field ownership is often the biggest part of an object, nothing in the suite reads it, and callers and
+ * events never got it (kube.service's toPublic).
+ */
+function slim<T>(obj: T): T {
+  const metadata = (obj as { metadata?: { managedFields?: unknown } } | null)?.metadata;
+  if (metadata !== undefined && metadata !== null && "managedFields" in metadata) delete metadata.managedFields;
+  return obj;
+}
+
+/**
  * client-node's Watch with two additions: it asks for bookmarks and a server-side timeout, and, when told to
  * (`relistNext`), answers the next watch with a 410 Gone so that ListWatch drops its resourceVersion and lists afresh.
  */
@@ -118,7 +129,7 @@ class RelistingWatch extends Watch {
     return super.watch(
       path,
       { ...queryParams, allowWatchBookmarks: true, timeoutSeconds: this.#timeoutSeconds },
-      callback,
+      (phase, apiObj, watchObj) => callback(phase, slim(apiObj), watchObj),
       done,
     );
   }
@@ -184,6 +195,7 @@ export class Informers {
           undefined,
           labelSelector,
         );
+        for (const item of result.items) slim(item);
         // ListWatch fills its cache synchronously after this promise settles; mark the kind current after that.
         setImmediate(() => this.#listed(state));
         return result;
