@@ -230,6 +230,7 @@ type Methods = DbMethods &
       image: ImageEntity,
     ): Promise<DeploymentInput>;
     checkClaims(nsId: string, volumes: readonly { persistentVolumeClaim: { claimName: string } }[]): Promise<void>;
+    checkHostsFree(nsId: string, name: string, vHosts: readonly string[]): Promise<void>;
     envChecksumOf(record: RawDoc): Promise<string>;
     resolve(record: RawDoc): Promise<Resolved>;
     applyResolved(resolved: Resolved, force: boolean): Promise<void>;
@@ -878,7 +879,21 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       }
       if (issues.length > 0) throw validationError(issues);
       await this.checkClaims(fields.namespace, fields.volumes);
+      await this.checkHostsFree(fields.namespace, fields.name, fields.vHosts);
       return input;
+    },
+
+    /**
+     * A host routes to one deployment: another deployment (of any namespace, any tenant) that already serves it makes
+     * this one 409 naming `vHosts[i]` — two Ingresses for one host would compete for its traffic.
+     */
+    async checkHostsFree(nsId: string, name: string, vHosts: readonly string[]): Promise<void> {
+      for (const [i, host] of vHosts.entries()) {
+        const users = await this.findRaw({ vHosts: host });
+        if (users.some((r) => !(r.namespace === nsId && r.name === name))) {
+          throw alreadyExists("route", `vHosts[${i}]`, host);
+        }
+      }
     },
 
     /** Each claim must be a volume record of the deployment's namespace (422 naming the field). */

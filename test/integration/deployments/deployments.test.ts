@@ -142,6 +142,7 @@ describe("v1.k8s.deployments.create", () => {
       [{ ...base, name: "x7", image: "no-such-image" }, ALICE, 404, "image"],
       [{ ...base, name: "x8" }, BOB, 404, "namespace"],
       [{ ...base, name: "web" }, ALICE, 409, "name"],
+      [{ ...base, name: "x9", vHosts: ["web.example.com"] }, ALICE, 409, "vHosts[0]"],
     ];
     for (const [params, opts, code, field] of cases) {
       const err = await call("v1.k8s.deployments.create", params, opts).then(
@@ -155,6 +156,22 @@ describe("v1.k8s.deployments.create", () => {
     expect(names).toEqual(["web"]);
     const deploys = await stack.kubectlJson("get", "deploy", "-n", "shop");
     expect(deploys.items.map((d) => (d.metadata as { name: string }).name)).toEqual(["web"]);
+  });
+
+  it("refuses a host another tenant's deployment already serves (409 naming vHosts[i]), creating nothing", async () => {
+    const bobs = await stack.services.call<NamespaceEntity>("v1.k8s.namespaces.create", { name: "bobs", owner: "bob" });
+    const taken = call(
+      "v1.k8s.deployments.create",
+      { namespace: bobs.id, image: nginx.id, name: "steal", vHosts: ["ok.example.com", "web.example.com"] },
+      BOB,
+    );
+    await expect(taken).rejects.toMatchObject({
+      code: 409,
+      type: "ALREADY_EXISTS",
+      data: { field: "vHosts[1]", value: "web.example.com" },
+    });
+    expect(await call("v1.k8s.deployments.count", { query: { namespace: bobs.id } }, BOB)).toBe(0);
+    await call("v1.k8s.namespaces.remove", { id: bobs.id }, BOB);
   });
 
   it("shows an unpullable image in the status", async () => {
