@@ -11,7 +11,7 @@
  *   suite's label-filtered watches do not react to them), `kubectl apply --server-side -f`, then the same wait.
  *   Then the slope of time over N for both.
  * Memory: RSS of the suite's process (after a GC) at 0 deployments and after each N (cumulative).
- * Idle: with every deployment converged, the API requests the suite sends over an idle window (10 s quick, 120 s
+ * Idle: with every deployment converged, the API requests the suite sends over an idle window (5 s quick, 120 s
  *   full), then during one full resync of every service (run at once through the IPC channel).
  * Start: the suite stopped, a fresh empty sandbox, the suite started again on the same database: time until every
  *   record's Deployment is Available again; baseline: kubectl's converge times of the same objects above, summed.
@@ -21,6 +21,7 @@ import path from "node:path";
 import { stringify } from "yaml";
 import { nginxDefaultConf } from "../examples/reference-example.service.ts";
 import {
+  cpuMsOf,
   full,
   kubectl,
   linearFit,
@@ -39,7 +40,7 @@ import { report, type BenchRow } from "./lib.ts";
 const sizesArg = process.argv.find((a) => a.startsWith("--sizes="));
 const SIZES = sizesArg !== undefined ? sizesArg.slice(8).split(",").map(Number) : quick ? [10, 100] : [10, 100, 1000];
 const CONCURRENCY = 16;
-const IDLE_SECONDS = Number(process.argv.find((a) => a.startsWith("--idle="))?.slice(7) ?? (full ? 120 : 10));
+const IDLE_SECONDS = Number(process.argv.find((a) => a.startsWith("--idle="))?.slice(7) ?? (full ? 120 : 5));
 const MANAGED_BY = "app.kubernetes.io/managed-by";
 
 interface K8sObject {
@@ -88,6 +89,7 @@ interface Step {
   kubectlWrites: number;
   rssAfter: number;
   total: number;
+  cpu: string;
 }
 
 async function main(): Promise<void> {
@@ -125,9 +127,11 @@ async function main(): Promise<void> {
 
     // --- the suite: REST creates, then every Deployment Available ---
     const writes0 = (await sandbox.counts()).writes;
+    const cpu0 = [await cpuMsOf(suite.pid), await cpuMsOf(sandbox.child.pid ?? 0)];
     const t0 = performance.now();
     const created = await pool(bodies, CONCURRENCY, (b) => rest("POST", "/api/v1/k8s/deployments", b));
     const createMs = performance.now() - t0;
+    const cpu = [(await cpuMsOf(suite.pid)) - (cpu0[0] ?? 0), (await cpuMsOf(sandbox.child.pid ?? 0)) - (cpu0[1] ?? 0)];
     await waitAvailable(sandbox, nsName, n);
     const suiteMs = performance.now() - t0;
     const suiteWrites = (await sandbox.counts()).writes - writes0;
@@ -161,11 +165,12 @@ async function main(): Promise<void> {
       kubectlWrites,
       rssAfter,
       total,
+      cpu: `CPU during the creates: suite ${cpu[0]} ms, sandbox ${cpu[1]} ms`,
     });
     console.log(
       `N=${n}: suite ${suiteMs.toFixed(0)} ms (creates ${createMs.toFixed(0)} ms, ${suiteWrites} writes), ` +
         `kubectl ${kubectlMs.toFixed(0)} ms (apply ${kubectlApplyMs.toFixed(0)} ms, ${kubectlWrites} writes), ` +
-        `RSS ${(rssAfter / MiB).toFixed(0)} MiB at ${total}`,
+        `RSS ${(rssAfter / MiB).toFixed(0)} MiB at ${total}; CPU during the creates: suite ${cpu[0]} ms, sandbox ${cpu[1]} ms`,
     );
   }
 
@@ -221,7 +226,7 @@ async function main(): Promise<void> {
       notes:
         `suite: REST creates ${s.createMs.toFixed(0)} ms (${CONCURRENCY} at a time), ${s.suiteWrites} API writes (incl. ` +
         `Namespace, quota, env ConfigMaps/Secrets); kubectl: apply ${s.kubectlApplyMs.toFixed(0)} ms of ${s.objects} ` +
-        `objects (${s.kubectlWrites} API writes), then wait`,
+        `objects (${s.kubectlWrites} API writes), then wait; ${s.cpu}`,
     });
   }
   if (steps.length >= 2) {

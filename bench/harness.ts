@@ -124,6 +124,13 @@ export async function rssOf(pid: number): Promise<number> {
   return kb === undefined ? Number.NaN : Number(kb) * 1024;
 }
 
+/** CPU time (user + system) a process has used so far, in ms (Linux /proc/<pid>/stat, clock ticks of 10 ms). */
+export async function cpuMsOf(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
 export interface SuiteNode extends Node {
   url: string;
   port: number;

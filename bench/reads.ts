@@ -4,7 +4,7 @@
  * concurrent connections (autocannon, run in this process), against a bare moleculer-web gateway with one trivial
  * versioned action (bench/fixtures/bare-gateway.ts) in its own process. The suite runs in its own process
  * (bench/fixtures/suite-node.ts) with RATE_LIMIT=0 — authentication, authorization, validation stay on — and the
- * sandbox in a third. Each run: 1 s warm-up, then 3 s (--quick) or 10 s.
+ * sandbox in a third. Each run: 1 s warm-up, then 2 s (--quick) or 10 s.
  */
 import { spawn } from "node:child_process";
 import { createRequire } from "node:module";
@@ -28,7 +28,7 @@ type Cannon = (opts: {
 const autocannon = createRequire(import.meta.url)("autocannon") as Cannon;
 
 const CONNECTIONS = 50;
-const SECONDS = quick ? 3 : 10;
+const SECONDS = quick ? 2 : 10;
 
 async function cannon(url: string, headers: Record<string, string> = {}): Promise<CannonResult> {
   await autocannon({ url, connections: CONNECTIONS, duration: 1, headers }); // warm-up
