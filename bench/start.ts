@@ -21,7 +21,15 @@ async function timeToReady(script: string, extraEnv: Record<string, string>): Pr
   const started = performance.now();
   const child = spawn(process.execPath, [script], {
     cwd: ROOT,
-    env: { ...process.env, PORT: String(port), DATA_DIR: dataDir, METRICS_PORT: "0", LOG_LEVEL: "warn", ...extraEnv },
+    env: {
+      ...process.env,
+      PORT: String(port),
+      DATA_DIR: dataDir,
+      SANDBOX_KUBECONFIG: path.join(dataDir, "kubeconfig"),
+      METRICS_PORT: "0",
+      LOG_LEVEL: "warn",
+      ...extraEnv,
+    },
     stdio: ["ignore", "ignore", "inherit"],
   });
   try {

@@ -43,6 +43,8 @@ export interface SuiteConfig {
   bodyLimit: string;
   /** Port of the embedded sandbox cluster (SANDBOX_PORT); 0 = any free port. */
   sandboxPort: number;
+  /** Where the sandbox's kubeconfig is written (SANDBOX_KUBECONFIG), relative to the working directory. */
+  sandboxKubeconfig: string;
   /** Seconds between full resyncs of records against the cluster (RESYNC_INTERVAL). */
   resyncIntervalSeconds: number;
 }
@@ -102,6 +104,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): SuiteConfig {
     metricsPort: integer(env, "METRICS_PORT", 3030),
     bodyLimit: text(env, "BODY_LIMIT") ?? "1mb",
     sandboxPort: integer(env, "SANDBOX_PORT", 0),
+    sandboxKubeconfig: text(env, "SANDBOX_KUBECONFIG") ?? path.join(".sandbox", "kubeconfig"),
     resyncIntervalSeconds: integer(env, "RESYNC_INTERVAL", 300),
   };
 }

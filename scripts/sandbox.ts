@@ -7,8 +7,9 @@ import { resolve } from "node:path";
 import { readConfig } from "../lib/config.ts";
 import { startSandbox } from "../lib/sandbox/index.ts";
 
-const port = readConfig(process.env).sandboxPort;
-const kubeconfigPath = resolve(process.env.SANDBOX_KUBECONFIG ?? ".sandbox/kubeconfig");
+const config = readConfig(process.env);
+const port = config.sandboxPort;
+const kubeconfigPath = resolve(config.sandboxKubeconfig);
 const stateFile = process.env.SANDBOX_STATE;
 
 const sandbox = await startSandbox({

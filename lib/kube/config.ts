@@ -106,7 +106,7 @@ export async function loadCluster(options: ClusterOptions = {}): Promise<Cluster
   const { startSandbox } = await import("../sandbox/index.ts");
   const sandbox = await startSandbox({ port: config.sandboxPort, ...options.sandbox });
   try {
-    const kubeconfigPath = path.resolve(options.cwd ?? process.cwd(), ".sandbox", "kubeconfig");
+    const kubeconfigPath = path.resolve(options.cwd ?? process.cwd(), config.sandboxKubeconfig);
     await fs.mkdir(path.dirname(kubeconfigPath), { recursive: true });
     await sandbox.writeKubeconfig(kubeconfigPath);
     kc.loadFromString(sandbox.kubeconfig());

@@ -46,7 +46,12 @@ describe("npm start on two processes (SERVICES, TRANSPORTER)", () => {
     dataDir = await mkdtemp(path.join(os.tmpdir(), "processes-"));
     const port = await freePort();
     base = `http://127.0.0.1:${port}`;
-    const common = { BROKER_NAMESPACE: brokerNamespace, DATA_DIR: dataDir };
+    // The sandbox's kubeconfig goes to the temp dir, not over the developer's .sandbox/kubeconfig.
+    const common = {
+      BROKER_NAMESPACE: brokerNamespace,
+      DATA_DIR: dataDir,
+      SANDBOX_KUBECONFIG: path.join(dataDir, "kubeconfig"),
+    };
     services = startNode({ ...common, SERVICES: "*,!api", NODE_ID: `${brokerNamespace}-services` });
     gateway = startNode({ ...common, SERVICES: "api", NODE_ID: `${brokerNamespace}-gateway`, PORT: String(port) });
     // Ready, and the gateway has published the remote node's routes (it rebuilds them shortly after a node joins).

@@ -159,7 +159,10 @@ describe("v1.k8s.deployments.create", () => {
   });
 
   it("refuses a host another tenant's deployment already serves (409 naming vHosts[i]), creating nothing", async () => {
-    const bobs = await stack.services.call<NamespaceEntity>("v1.k8s.namespaces.create", { name: "bobs", owner: "bob" });
+    const bobs = await stack.services.call<NamespaceEntity, Record<string, unknown>>("v1.k8s.namespaces.create", {
+      name: "bobs",
+      owner: "bob",
+    });
     const taken = call(
       "v1.k8s.deployments.create",
       { namespace: bobs.id, image: nginx.id, name: "steal", vHosts: ["ok.example.com", "web.example.com"] },
