@@ -203,6 +203,9 @@ function validOwn(schema: JsonSchema, known: Known, name: string): fc.Arbitrary<
         if (arb !== undefined) return arb;
       }
       if (schema["format"] === "email") return fc.emailAddress();
+      // names of new records: the server wants a DNS-1123 label even where the schema says only "a string"
+      if (name === "name" && minLength <= 2 && maxLength >= 3)
+        return fc.stringMatching(/^[a-z][a-z0-9-]{0,20}[a-z0-9]$/);
       return fc.string({ minLength, maxLength: Math.max(minLength, maxLength) });
     }
     case "integer":
