@@ -414,6 +414,13 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> & {
   },
 
   actions: {
+    /**
+     * moleculer-web's own entry point (its handler comes from the mixin), taken out of the broker's retryPolicy: the
+     * actions it calls are retried on their own, and a retry of the whole HTTP request after their retryable 503 found
+     * no route any more and answered 404 instead of that 503.
+     */
+    rest: { retryPolicy: { enabled: false } },
+
     /** Liveness: the process answers. REST: GET /api/health (public). @throws nothing */
     health: {
       description: "Liveness: the gateway process answers",

@@ -231,13 +231,13 @@ describe("fault: the API server stopped while users work", () => {
       duplicates: 0,
       convergeMs,
       notReadyAfterMs: notReadyMs,
-      // Should be 503 (docs/architecture.md); the gateway retries its own api.rest action after the inner call's
-      // retryable 503, and the repeated request finds no route: 404 (see docs/reliability.md, "Faults").
       liveReadDuringOutage: liveRead.status,
       outageMs: returnedAt - stoppedAt,
     });
     expect(lost).toEqual([]);
     expect(orphans).toEqual([]);
     expect(convergeMs).toBeLessThan(CONVERGE_LIMIT_MS);
+    // A read that needs the live cluster answers the retryable 503 (docs/architecture.md, "Errors").
+    expect(liveRead).toMatchObject({ status: 503, body: { code: 503, type: "K8S_UNAVAILABLE" } });
   }, 180_000);
 });
