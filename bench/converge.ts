@@ -88,6 +88,7 @@ interface Step {
   suiteWrites: number;
   kubectlWrites: number;
   rssAfter: number;
+  heapAfter: number;
   total: number;
   cpu: string;
 }
@@ -99,6 +100,7 @@ async function main(): Promise<void> {
   let suite = await startSuiteNode(kubeconfig);
   await sleep(1500); // the start-up resync
   const rss0 = await suite.rss();
+  const heap0 = suite.lastHeapUsed;
   const { rest } = await restClient(suite.url);
   const php = await rest("GET", "/api/v1/k8s/images/resolve/php-8-1-0-fpm");
   const nginx = await rest("GET", "/api/v1/k8s/images/resolve/nginx-1-27");
@@ -137,6 +139,7 @@ async function main(): Promise<void> {
     const suiteWrites = (await sandbox.counts()).writes - writes0;
     total += n;
     const rssAfter = await suite.rss();
+    const heapAfter = suite.lastHeapUsed;
 
     // --- the baseline: the same objects, kubectl apply --server-side + wait ---
     const lists = (await pool(created, CONCURRENCY, (d) =>
@@ -164,6 +167,7 @@ async function main(): Promise<void> {
       suiteWrites,
       kubectlWrites,
       rssAfter,
+      heapAfter,
       total,
       cpu: `CPU during the creates: suite ${cpu[0]} ms, sandbox ${cpu[1]} ms`,
     });
@@ -188,6 +192,7 @@ async function main(): Promise<void> {
   const resyncWrites = idle2.writes - idle1.writes;
   const resyncWatches = idle2.watches - idle1.watches;
   const rssIdle = await suite.rss();
+  const heapIdle = suite.lastHeapUsed;
 
   // --- Start: the suite restarted on the same database against an empty cluster ---
   const dataDir = suite.dataDir;
@@ -208,6 +213,7 @@ async function main(): Promise<void> {
   const restartMs = performance.now() - r0;
   const restartWrites = (await sandbox.counts()).writes;
   const rssRestart = await suite.rss();
+  const heapRestart = suite.lastHeapUsed;
   await suite.stop();
   await sandbox.stop();
 
@@ -257,7 +263,7 @@ async function main(): Promise<void> {
     suite: rss0 / MiB,
     baseline: Number.NaN,
     baselineName: "—",
-    notes: "every service, gateway and NeDB in one process, after a GC",
+    notes: `every service, gateway and NeDB in one process, after a GC; V8 heap in use ${(heap0 / MiB).toFixed(0)} MiB`,
   });
   for (const s of steps) {
     rows.push({
@@ -268,6 +274,7 @@ async function main(): Promise<void> {
       baseline: rss0 / MiB,
       baselineName: "at 0",
       ...(s.total >= 1000 ? { target: "≤ 200 MB at 1,000", met: s.rssAfter <= 200e6 } : {}),
+      notes: `V8 heap in use ${(s.heapAfter / MiB).toFixed(0)} MiB`,
     });
   }
   rows.push({
@@ -278,7 +285,9 @@ async function main(): Promise<void> {
     baseline: rss0 / MiB,
     baselineName: "at 0",
     ...(total >= 1000 ? { target: "≤ 200 MB at 1,000", met: Math.max(rssIdle, rssRestart) <= 200e6 } : {}),
-    notes: `idle ${(rssIdle / MiB).toFixed(0)} MiB, restarted ${(rssRestart / MiB).toFixed(0)} MiB`,
+    notes:
+      `idle ${(rssIdle / MiB).toFixed(0)} MiB (heap ${(heapIdle / MiB).toFixed(0)} MiB), restarted ` +
+      `${(rssRestart / MiB).toFixed(0)} MiB (heap ${(heapRestart / MiB).toFixed(0)} MiB)`,
   });
   rows.push({
     row: "Idle",

@@ -139,6 +139,8 @@ export interface SuiteNode extends Node {
   /** ms from fork to /api/ready answering 200 (then the harness waits for the deployments routes too). */
   readyMs: number;
   rss(): Promise<number>;
+  /** V8 heap in use after the last rss() (bytes). */
+  lastHeapUsed: number;
   resync(): Promise<{ ms: number; services: string[]; reconciled: number }>;
 }
 
@@ -194,20 +196,23 @@ export async function startSuiteNode(
     await sleep(20);
   }
   const pid = node.child.pid ?? 0;
-  return {
+  const suite: SuiteNode = {
     ...node,
     url,
     port,
     dataDir,
     pid,
     readyMs,
+    lastHeapUsed: Number.NaN,
     async rss() {
-      await node.request("gc");
+      const mem = await node.request<{ heapUsed: number }>("gc");
+      suite.lastHeapUsed = mem.heapUsed;
       await sleep(200);
       return rssOf(pid);
     },
     resync: () => node.request("resync"),
   };
+  return suite;
 }
 
 export type Rest = (method: string, p: string, body?: unknown) => Promise<Record<string, unknown>>;
