@@ -476,7 +476,24 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       async handler(ctx: Ctx<NamespaceIdParams>): Promise<NamespaceResourceQuota> {
         const record = guardedRecord(ctx) ?? (await this.findRawById(ctx.params.id));
         if (record === null) throw notFound("namespace", ctx.params.id);
-        const { quota } = await this.clusterObjects(record);
+        let { quota } = await this.clusterObjects(record);
+        if (quota === undefined) {
+          // The watch cache may not have seen a quota applied a moment ago: ask the API server once before a 404.
+          quota = await ctx
+            .call<KubernetesObject, object>("v1.kube.get", {
+              apiVersion: "v1",
+              kind: "ResourceQuota",
+              namespace: String(record.name),
+              name: RESOURCE_QUOTA_NAME,
+            })
+            .then(
+              (live) => (getIdFromAnnotation(live) === record._id ? live : undefined),
+              (err: unknown) => {
+                if (hasCode(err, 404)) return undefined;
+                throw err;
+              },
+            );
+        }
         if (quota === undefined) {
           throw new Errors.MoleculerClientError(
             `the ResourceQuota of namespace '${String(record.name)}' is not in the cluster (yet)`,
