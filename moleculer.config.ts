@@ -12,7 +12,8 @@ export function brokerOptions(config: SuiteConfig = readConfig()): BrokerOptions
     logger: {
       type: "Console",
       options: {
-        level: config.logLevel,
+        // The audit trail (one line per change, services/api.service.ts) stays at info whatever LOG_LEVEL says.
+        level: { AUDIT: "info", "**": config.logLevel },
         colors: config.logFormat === "text" && process.stdout.isTTY === true,
         moduleColors: false,
         formatter: config.logFormat === "json" ? "json" : "short",
