@@ -65,9 +65,25 @@ function parseTerm(term: string, selector: string): Requirement {
   return { op: "exists", key: checkKey(term, selector) };
 }
 
-/** Parses a label selector; throws a 422 on the field `labelSelector` when it is malformed. Empty = everything. */
+/** Matchers of the selectors parsed lately: every cached list and every status read parses the same few selectors. */
+const parsed = new Map<string, LabelMatcher>();
+const PARSED_MAX = 1000;
+
+/**
+ * Parses a label selector; throws a 422 on the field `labelSelector` when it is malformed. Empty = everything.
+ * The matcher of a well-formed selector is kept (up to 1,000 selectors, then all are forgotten): it is a pure function.
+ */
 export function parseLabelSelector(selector: string | undefined): LabelMatcher {
   if (selector === undefined || selector.trim() === "") return () => true;
+  const known = parsed.get(selector);
+  if (known !== undefined) return known;
+  const matcher = compileSelector(selector);
+  if (parsed.size >= PARSED_MAX) parsed.clear();
+  parsed.set(selector, matcher);
+  return matcher;
+}
+
+function compileSelector(selector: string): LabelMatcher {
   const requirements = splitTerms(selector).map((t) => parseTerm(t, selector));
   return (labels) => {
     const l = labels ?? {};
