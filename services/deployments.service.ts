@@ -987,8 +987,12 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
         const generation = o.metadata?.generation;
         if (typeof generation === "number") this.appliedGenerations.set(objectKey(o), generation);
       }
-      // Objects of an earlier render that this one no longer has (an Ingress without vHosts, a renamed ConfigMap).
-      await this.deleteObjects(resolved.record, resolved.namespace.name, objects);
+      // Objects of an earlier render that this one no longer has (an Ingress without vHosts, a renamed ConfigMap). The
+      // first apply of a record being created has none (its id is new): skipping the scan spares 4 cached lists and
+      // their copies per create (docs/performance.md).
+      const first =
+        before === undefined && this.creating.has(creatingKey(resolved.record.namespace, resolved.record.name));
+      if (!first) await this.deleteObjects(resolved.record, resolved.namespace.name, objects);
     },
 
     /** Deletes the record's objects (those not in `keep`): by the names the record gives and by its id label. */
