@@ -213,7 +213,7 @@ async function main(): Promise<void> {
   const sandbox = await startSandbox({ port: 0, podReadyDelayMs: 200 });
   const rssStart = process.memoryUsage().rss;
 
-  // 1. As configured (KUBE_QPS / KUBE_BURST / KUBE_MAX_INFLIGHT, default 50 / 100 / 32): the rate limit dominates.
+  // 1. As configured (KUBE_QPS / KUBE_BURST / KUBE_MAX_INFLIGHT, default 500 / 1000 / 32).
   const paced = await suitePass(sandbox, "paced");
   // 2. Limiter opened up (same in-flight cap as the baseline): what the broker + v1.kube path costs.
   const open = await suitePass(sandbox, "open", { qps: 1e6, burst: 1e6, maxInflight: 32 });
