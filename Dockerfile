@@ -21,5 +21,6 @@ RUN mkdir -p /data /app/.sandbox && chown -R node:node /data /app/.sandbox
 USER node
 
 EXPOSE 3000 3030
-# The runner directly, not through npm, so that SIGTERM reaches it and the broker stops gracefully.
-CMD ["node", "scripts/start.ts"]
+# The runner directly, not through npm, so that SIGTERM reaches it and the broker stops gracefully. A small V8 young
+# generation keeps RSS down (docs/performance.md: 369 -> 253 MiB at 1,000 deployments, no visible cost in time).
+CMD ["node", "--max-semi-space-size=4", "scripts/start.ts"]
