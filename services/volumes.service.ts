@@ -547,7 +547,9 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
         kind: "PersistentVolumeClaim",
         name: claimName,
       });
-      const ev = items.find((e) => e.type === "Warning") ?? items[0];
+      // Only a Warning says why a claim waits (ProvisioningFailed, ...); Normal events (ExternalProvisioning,
+      // ProvisioningSucceeded) do not.
+      const ev = items.find((e) => e.type === "Warning");
       if (ev === undefined) return undefined;
       return { reason: ev.reason ?? "Pending", message: ev.message ?? "" };
     },
@@ -563,8 +565,16 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
         void (async () => {
           const record = await this.findRawById(recordId);
           if (record === null || (record.status as VolumeStatus | undefined)?.phase !== "Pending") return;
+          // The claim may have been bound meanwhile, its event handled before an older answer (an apply's) that set
+          // Pending again: the claim itself says so.
+          const claim = await this.liveClaim(record);
+          const phase = (claim as { status?: { phase?: string } } | undefined)?.status?.phase;
+          if (claim !== undefined && (phase === "Bound" || phase === "Lost")) {
+            await this.statusFromClaim(record, claim);
+            return;
+          }
           const why = await this.pendingReason(String(record.namespaceName), String(record.name));
-          if (why !== undefined && why.reason !== "Provisioning") {
+          if (why !== undefined && why.reason !== "Provisioning" && why.reason !== "ProvisioningSucceeded") {
             await this.setStatus(recordId, { phase: "Pending", ...why });
           } else {
             this.watchPendingReason(recordId, attempt + 1);
