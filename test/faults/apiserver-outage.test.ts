@@ -17,6 +17,7 @@ import {
   readyStatus,
   report,
   Rest,
+  seedTenant,
   sleep,
   Stack,
   waitFor,
@@ -58,13 +59,7 @@ describe("fault: the API server stopped while users work", () => {
     alice = await Rest.as(base, "alice");
     admin = await Rest.as(base, "root", true);
     await waitGateway(alice, 40_000, "/v1/k8s/images/resolve/nginx-1-27");
-    const ns = await alice.call("POST", "/v1/k8s/namespaces", {
-      name: "outage",
-      quota: { cpu: 64000, memory: 65536, pods: 100 },
-    });
-    expect(ns.status).toBe(200);
-    nsId = String(ns.body.id);
-    imageId = String((await alice.call("GET", "/v1/k8s/images/resolve/nginx-1-27")).body.id);
+    ({ nsId, imageId } = await seedTenant(alice, "outage", { cpu: 64000, memory: 65536, pods: 100 }));
   }, 60_000);
 
   afterAll(async () => {

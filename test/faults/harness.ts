@@ -392,3 +392,18 @@ export function isCleanFailure(answer: Answer): boolean {
   if (answer.status === 504) return answer.body.code === 504 && typeof type === "string";
   return false;
 }
+
+/**
+ * The tenant every fault test works in: a namespace owned by `rest`'s user with room for the test's pods (`quota`),
+ * and the catalog's nginx image id. Throws (failing the test's beforeAll) when the namespace is not created.
+ */
+export async function seedTenant(
+  rest: Rest,
+  name: string,
+  quota: Record<string, number>,
+): Promise<{ nsId: string; imageId: string }> {
+  const ns = await rest.call("POST", "/v1/k8s/namespaces", { name, quota });
+  if (ns.status !== 200) throw new Error(`namespace ${name} not created: ${ns.status} ${JSON.stringify(ns.body)}`);
+  const image = await rest.call("GET", "/v1/k8s/images/resolve/nginx-1-27");
+  return { nsId: String(ns.body.id), imageId: String(image.body.id) };
+}

@@ -18,6 +18,7 @@ import {
   orphansOf,
   report,
   Rest,
+  seedTenant,
   sleep,
   Stack,
   waitFor,
@@ -64,13 +65,13 @@ describe("fault: NATS restarted in the middle of traffic", () => {
     alice = await Rest.as(`http://127.0.0.1:${port}`, "alice");
     admin = await Rest.as(`http://127.0.0.1:${port}`, "root", true);
     await waitGateway(alice, 40_000, "/v1/k8s/images/resolve/nginx-1-27");
-    const ns = await alice.call("POST", "/v1/k8s/namespaces", {
-      name: "traffic",
-      quota: { cpu: 64000, memory: 65536, pods: 100, persistentvolumeclaims: 100, storage: 1000 },
-    });
-    expect(ns.status).toBe(200);
-    nsId = String(ns.body.id);
-    imageId = String((await alice.call("GET", "/v1/k8s/images/resolve/nginx-1-27")).body.id);
+    ({ nsId, imageId } = await seedTenant(alice, "traffic", {
+      cpu: 64000,
+      memory: 65536,
+      pods: 100,
+      persistentvolumeclaims: 100,
+      storage: 1000,
+    }));
   }, 60_000);
 
   afterAll(async () => {

@@ -16,6 +16,7 @@ import {
   orphansOf,
   report,
   Rest,
+  seedTenant,
   Stack,
   waitFor,
   waitGateway,
@@ -57,13 +58,7 @@ describe("fault: the services node killed (SIGKILL) while deployments are create
     alice = await Rest.as(base, "alice");
     admin = await Rest.as(base, "root", true);
     await waitGateway(alice, 40_000, "/v1/k8s/images/resolve/nginx-1-27");
-    const ns = await alice.call("POST", "/v1/k8s/namespaces", {
-      name: "crash-shop",
-      quota: { cpu: 64000, memory: 65536, pods: 100 },
-    });
-    expect(ns.status).toBe(200);
-    nsId = String(ns.body.id);
-    imageId = String((await alice.call("GET", "/v1/k8s/images/resolve/nginx-1-27")).body.id);
+    ({ nsId, imageId } = await seedTenant(alice, "crash-shop", { cpu: 64000, memory: 65536, pods: 100 }));
   }, 60_000);
 
   afterAll(async () => {
