@@ -2,7 +2,9 @@
  * `v1.k8s.envs`: a deployment's environment variables. Each record is one variable (`key`, unique per deployment) of
  * `type` plain or secret; a deployment's variables become two objects named `<deployment>-env` in its namespace
  * (lib/manifests/env.ts): plain values in a ConfigMap, secret values in a Secret, never the other way round. The
- * Deployment reads both with `envFrom` and carries `checksum` on its pod template, so a changed value rolls the pods.
+ * Deployment reads both with `envFrom` (optional) and carries `checksum` on its pod template, so a changed value rolls
+ * the pods. An object is in the cluster only while it holds a value: no ConfigMap without a plain value, no Secret
+ * without a secret one (a deployment without envs has neither); the write that empties a map deletes its object.
  *
  * Secrets: a secret `value` is "********" in every response and every `k8s.envs.*` event (`publicEntity`, which also
  * masks a value whose record is projected without its `type`); users may neither query nor sort by `value` (that
@@ -11,21 +13,25 @@
  * replaces a stored value, so running it again changes nothing.
  *
  * Writes to a deployment's envs are serialised per deployment (on this node) and run in this order: validate, render
- * the objects from the stored records plus the change, apply them (`v1.kube.apply`, field manager "k8s.envs", force),
- * then store the change (which broadcasts `k8s.envs.created|updated|removed`). So when the deployments service hears
- * the event and re-applies its Deployment with the new checksum, the ConfigMap/Secret already hold the new values. A
- * cluster that cannot be reached (503) does not fail the write: the change is stored and the apply retried with
- * capped backoff (`settings.retry`). Any other cluster error fails the write and nothing is stored. If the store
- * fails after the apply, the objects are re-applied from what is stored. The lock is re-entrant for the call chain
- * holding it: the store awaits local `k8s.envs.*` listeners, and one that calls back into a write of the same
- * deployment runs at once instead of waiting for itself. Across nodes, the unique index (deployment, key) decides.
+ * the objects from the stored records plus the change, apply them (`v1.kube.apply`, field manager "k8s.envs", force;
+ * an object whose map the change empties is deleted with `v1.kube.delete` instead), then store the change (which
+ * broadcasts `k8s.envs.created|updated|removed`). So when the deployments service hears the event and re-applies its
+ * Deployment with the new checksum, the ConfigMap/Secret already hold the new values. A cluster that cannot be reached
+ * (503) does not fail the write: the change is stored and the apply retried with capped backoff (`settings.retry`).
+ * Any other cluster error fails the write and nothing is stored (the objects it touched are put back as they were:
+ * re-applied, or deleted when they held nothing). If the store fails after the apply, the objects are brought back to
+ * what is stored. The lock is re-entrant for the call chain holding it: the store awaits local `k8s.envs.*`
+ * listeners, and one that calls back into a write of the same deployment runs at once instead of waiting for itself.
+ * Across nodes, the unique index (deployment, key) decides.
  *
  * Reactions: `k8s.deployments.created` (and `updated` with another image) → `createEnv` from the deployment's image
  * (idempotent; the deployments service also calls it directly on create); `k8s.deployments.removed` → the deployment's envs and their two objects removed;
  * `k8s.namespaces.removed` → `clean` of that namespace; an env object of ours deleted (or a ConfigMap changed) behind
- * our back → re-applied while its deployment exists; every `resyncIntervalSeconds` (RESYNC_INTERVAL) a resync re-applies
- * env objects that are missing or hold other plain values (it reads, and writes only what drifted), and deletes env
- * objects whose deployment is gone in namespaces the suite knows (a removal whose retry a restart lost);
+ * our back → re-applied while its deployment exists and the object has values to hold (an empty one found present is
+ * deleted); every `resyncIntervalSeconds` (RESYNC_INTERVAL) a resync re-applies env objects that are missing or hold
+ * other plain values, deletes those present with nothing to hold (it reads, and writes only what drifted: an empty map
+ * whose object is absent is converged), and deletes env objects whose deployment is gone in namespaces the suite
+ * knows (a removal whose retry a restart lost);
  * `kube.cluster.available` (the API server is back) → queued retries now, then a resync.
  */
 import type { Context, ServiceSchema, ServiceSettingSchema } from "moleculer";
@@ -43,8 +49,10 @@ import {
   envObjectName,
   getIdFromAnnotation,
   ID_LABEL,
+  isEmptyEnvObject,
   isManaged,
   MANAGED_BY_SELECTOR,
+  NAME_LABEL,
   renderEnvConfigMap,
   renderEnvSecret,
   sanitizeLabelValue,
@@ -134,22 +142,33 @@ export type CreateEnvParams = ParamsOf<typeof createEnvParams>;
 export interface EnvPatchResult {
   /** envChecksum of the values now stored (the Deployment's pod-template annotation). */
   checksum: string;
+  /** The ConfigMap the Deployment reads (`envFrom`, optional): in the cluster only while a plain value exists. */
   configMapName: string;
+  /** The Secret the Deployment reads (`envFrom`, optional): in the cluster only while a secret value exists. */
   secretName: string;
-  /** False when the cluster could not be reached: the objects are applied later (retried). */
+  /**
+   * True when the cluster holds what is stored: each object with values applied, an object with none deleted or
+   * absent. False when the cluster could not be reached: that is done later (retried).
+   */
   applied: boolean;
   /** How many env records were created (createEnv). */
   created?: number;
 }
 
-/** What `pack` answers: what would be applied, secret values masked. */
+/**
+ * What `pack` answers: what would be applied, secret values masked. An empty `data` / `keys` means that object is not
+ * applied (the cluster has no such object); the names are those the Deployment reads.
+ */
 export interface EnvPackResult {
   configMap: { name: string; namespace: string; data: Record<string, string> };
   secret: { name: string; namespace: string; keys: string[]; data: Record<string, string> };
   checksum: string;
 }
 
-/** What `render` (internal) answers: the objects to apply, with the secret values. */
+/**
+ * What `render` (internal) answers: both env objects with the secret values; one with empty `data` is not applied
+ * (absent from the cluster).
+ */
 export interface EnvRenderResult {
   objects: [V1ConfigMap, V1Secret];
   checksum: string;
@@ -158,7 +177,10 @@ export interface EnvRenderResult {
 export interface EnvResyncResult {
   /** Deployments with envs that were checked. */
   checked: number;
-  /** Deployments whose objects were missing or held other plain values, and were applied again. */
+  /**
+   * Deployments whose objects were missing or held other plain values (applied again), or were present with nothing
+   * to hold (deleted).
+   */
   repaired: number;
 }
 
@@ -294,16 +316,39 @@ interface EnvMethods {
   /** The stored env records of a deployment, in creation order. */
   envsOf(deploymentId: string): Promise<RawDoc[]>;
   /**
-   * Applies the env objects rendered from `records` (with `onlyChanged`, only those whose content differs from
-   * `previous`); false when the cluster is unreachable (retried later). On any other error, the objects rendered from
-   * `previous` (the stored state) are applied again before it is thrown, so an object the cluster took before another
+   * Brings the env objects to what `records` render (with `onlyChanged`, only those whose content differs from
+   * `previous`, what the cluster holds now): an object with values is applied, an empty one deleted (without
+   * `onlyChanged`, only when the watch cache or the API server shows it present); false when the cluster is
+   * unreachable (retried later). On any other error, the objects it touched are put back to what `previous` (the
+   * stored state) renders before it is thrown (unless `restore: false`), so an object the cluster took before another
    * refused is not left holding an unstored value.
    */
   applyEnvObjects(
     ref: DeploymentRef,
     records: readonly EnvValues[],
-    options?: { previous?: readonly EnvValues[]; onlyChanged?: boolean },
+    options?: { previous?: readonly EnvValues[]; onlyChanged?: boolean; restore?: boolean },
   ): Promise<boolean>;
+  /**
+   * Writes the picked objects: applies those with values, then deletes the empty ones (with `lookUp`, only those
+   * present in the cluster; else all of them, known to exist).
+   */
+  writeEnvObjects(
+    ref: DeploymentRef,
+    objects: readonly (V1ConfigMap | V1Secret)[],
+    pick: readonly boolean[],
+    lookUp: boolean,
+  ): Promise<void>;
+  /** Which of the deployment's env objects (`ConfigMap`, `Secret`) of these kinds exist (the watch cache, else the API). */
+  presentEnvKinds(ref: DeploymentRef, kinds: readonly string[]): Promise<Set<string>>;
+  /**
+   * After a store failed: brings the objects from `attempted` (just applied) back to what is stored (`fallback` when
+   * the store cannot be read either).
+   */
+  restoreStored(
+    ref: DeploymentRef,
+    attempted: readonly EnvValues[],
+    fallback: readonly EnvValues[],
+  ): Promise<EnvPatchResult>;
   /** Re-applies a deployment's env objects from the stored records (under the lock). */
   patchDeployment(ref: DeploymentRef): Promise<EnvPatchResult>;
   /** patchDeployment for code that already holds the deployment's lock (taking it again would wait for itself). */
@@ -318,19 +363,25 @@ interface EnvMethods {
   scheduleRetry(deploymentId: string): void;
   /** One retry: re-applies the deployment's env objects if it still exists; reschedules on a retryable failure. */
   retryPatch(deploymentId: string): void;
-  /** Re-applies the env objects of the deployment an object of ours belongs to, if it still exists. */
-  repairObject(object: KubernetesObject, deleted: boolean): Promise<void>;
+  /**
+   * Re-applies the env objects of the deployment an object of ours (a `ConfigMap` or `Secret`) belongs to, if it still
+   * exists and the object has values to hold; deletes it when it has none.
+   */
+  repairObject(object: KubernetesObject, kind: string, deleted: boolean): Promise<void>;
   /** createEnv for a deployment from its image (the reactions to created/updated deployments); errors are logged. */
   envsFromImage(deployment: DeploymentRecord): Promise<void>;
   /**
-   * Checks every deployment that has envs against the cluster: a missing ConfigMap or Secret, or a ConfigMap holding
-   * other plain values, is applied again (objects deleted while the suite was down send no event). Reads only when
-   * nothing drifted. Secret values cannot be compared (v1.kube never returns them).
+   * Checks every deployment that has envs against the cluster: a ConfigMap or Secret with values that is missing, or a
+   * ConfigMap holding other plain values, is applied again (objects deleted while the suite was down send no event);
+   * one present with no value to hold is deleted; an empty one that is absent is converged. Reads only when nothing
+   * drifted. Secret values cannot be compared (v1.kube never returns them).
    */
   resyncEnvs(): Promise<EnvResyncResult>;
   /**
    * Deletes env ConfigMaps/Secrets labelled as ours whose deployment is gone (removed while the cluster was down, the
-   * retry lost to a restart), in namespaces the suite has a record of; returns how many. Part of every resync.
+   * retry lost to a restart), or whose deployment has no env record left (its last one removed while the cluster was
+   * down, or an empty object of an older version of the suite), in namespaces the suite has a record of; returns how
+   * many. Part of every resync.
    */
   sweepOrphanObjects(): Promise<number>;
   /** Runs resyncEnvs every `resyncIntervalSeconds` while started. */
@@ -424,14 +475,13 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
             type: p.type,
             value: p.value ?? generateSecret(),
           };
-          await this.applyEnvObjects(ref, [...current.map(toValues), record], {
-            previous: current.map(toValues),
-            onlyChanged: true,
-          });
+          const previous = current.map(toValues);
+          const attempted = [...previous, record];
+          await this.applyEnvObjects(ref, attempted, { previous, onlyChanged: true });
           try {
             return (await this.createEntity(ctx, record)) as unknown as EnvEntity;
           } catch (err) {
-            await this.patchUnlocked(ref).catch(() => undefined);
+            await this.restoreStored(ref, attempted, previous).catch(() => undefined);
             throw err;
           }
         });
@@ -469,12 +519,13 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
           if (changes.key !== undefined && current.some((r) => r.key === changes.key)) {
             throw alreadyExists("env", "key", changes.key);
           }
+          const previous = current.map(toValues);
           const next = current.map((r) => toValues(r._id === envId ? { ...r, ...changes } : r));
-          await this.applyEnvObjects(ref, next, { previous: current.map(toValues), onlyChanged: true });
+          await this.applyEnvObjects(ref, next, { previous, onlyChanged: true });
           try {
             return (await this.updateEntity(ctx, envId, changes)) as unknown as EnvEntity;
           } catch (err) {
-            await this.patchUnlocked(ref).catch(() => undefined);
+            await this.restoreStored(ref, next, previous).catch(() => undefined);
             throw err;
           }
         });
@@ -496,14 +547,13 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
         return this.withLock(ref.id, async () => {
           const current = await this.envsOf(ref.id);
           if (!current.some((r) => r._id === envId)) throw notFound("env", envId);
-          await this.applyEnvObjects(ref, current.filter((r) => r._id !== envId).map(toValues), {
-            previous: current.map(toValues),
-            onlyChanged: true,
-          });
+          const previous = current.map(toValues);
+          const rest = current.filter((r) => r._id !== envId).map(toValues);
+          await this.applyEnvObjects(ref, rest, { previous, onlyChanged: true });
           try {
             return (await this.removeEntity(ctx, envId)) as unknown as EnvEntity;
           } catch (err) {
-            await this.patchUnlocked(ref).catch(() => undefined);
+            await this.restoreStored(ref, rest, previous).catch(() => undefined);
             throw err;
           }
         });
@@ -622,11 +672,14 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
               value: generated ? generateSecret() : (e.value ?? ""),
             });
           }
-          const all = [...current.map(toValues), ...added];
+          const previous = current.map(toValues);
+          const all = [...previous, ...added];
           // Nothing new and already applied by this node (the deployment-created reaction after deployments.create's
           // own call): no write.
           const unchanged = added.length === 0 && this.envApplied.get(ref.id) === appliedKey(ref, all);
-          const applied = unchanged || (await this.applyEnvObjects(ref, all, { previous: current.map(toValues) }));
+          // A full apply (what the cluster holds is not known): an image without env values writes nothing unless an
+          // env object of that name is present (a leftover, which the pods would read) and gets deleted.
+          const applied = unchanged || (await this.applyEnvObjects(ref, all, { previous }));
           let created = 0;
           try {
             for (const record of added) {
@@ -635,7 +688,7 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
             }
           } catch (err) {
             // Another node stored some of them first: apply what is stored (its values win) and go on.
-            const result = await this.patchUnlocked(ref);
+            const result = await this.restoreStored(ref, all, [...previous, ...added.slice(0, created)]);
             if (hasCode(err, 409)) return { ...result, created };
             throw err;
           }
@@ -745,15 +798,15 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
 
     /** Our ConfigMap deleted behind our back: put it back. */
     async "kube.configmaps.deleted"(ctx: Context<KubernetesObject>) {
-      await this.repairObject(ctx.params, true);
+      await this.repairObject(ctx.params, "ConfigMap", true);
     },
-    /** Our ConfigMap's values changed behind our back: put them back. */
+    /** Our ConfigMap's values changed behind our back: put them back (or delete it if it should hold none). */
     async "kube.configmaps.modified"(ctx: Context<KubernetesObject>) {
-      await this.repairObject(ctx.params, false);
+      await this.repairObject(ctx.params, "ConfigMap", false);
     },
     /** Our Secret deleted behind our back: put it back (Secret events carry no data, so changes are not seen). */
     async "kube.secrets.deleted"(ctx: Context<KubernetesObject>) {
-      await this.repairObject(ctx.params, true);
+      await this.repairObject(ctx.params, "Secret", true);
     },
   },
 
@@ -811,12 +864,15 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
         const objects = await objectsIn(ref.namespaceName);
         const name = envObjectName(ref.name);
         const cm = objects.get(`ConfigMap/${name}`) as V1ConfigMap | undefined;
-        const drifted =
-          cm === undefined ||
-          driftedKeys(plain, cm.data).length > 0 ||
-          (Object.keys(secret).length > 0 && !objects.has(`Secret/${name}`));
+        const hasPlain = Object.keys(plain).length > 0;
+        const hasSecret = Object.keys(secret).length > 0;
+        // An empty map is converged when its object is absent, drifted when it is present.
+        const cmDrifted = hasPlain ? cm === undefined || driftedKeys(plain, cm.data).length > 0 : cm !== undefined;
+        const drifted = cmDrifted || hasSecret !== objects.has(`Secret/${name}`);
         if (!drifted) continue;
-        this.logger.info(`env objects of deployment '${deploymentId}' missing or changed in the cluster: re-applying`);
+        this.logger.info(
+          `env objects of deployment '${deploymentId}' missing, changed or surplus in the cluster: re-applying`,
+        );
         if ((await this.patchDeployment(ref)).applied) repaired += 1;
       }
       await this.sweepOrphanObjects().catch((err: unknown) =>
@@ -827,7 +883,8 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
 
     async sweepOrphanObjects(): Promise<number> {
       const knownNamespaces = new Map<string, boolean>();
-      const gone = new Map<string, boolean>();
+      // Per deployment: env records left (resyncEnvs compares those), gone, or alive without any env record.
+      const verdicts = new Map<string, "records" | "gone" | "empty">();
       let deleted = 0;
       for (const kind of ["ConfigMap", "Secret"]) {
         const { items } = await this.broker.call<
@@ -849,23 +906,36 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
             knownNamespaces.set(namespace, known);
           }
           if (!known) continue;
-          let isGone = gone.get(deploymentId);
-          if (isGone === undefined) {
-            // Env records left for it, or a deployment that still answers: not an orphan.
-            isGone =
-              (await this.findRawOne({ deployment: deploymentId })) === null &&
-              (await this.findDeploymentRef(deploymentId)) === undefined;
-            gone.set(deploymentId, isGone);
+          let verdict = verdicts.get(deploymentId);
+          if (verdict === undefined) {
+            if ((await this.findRawOne({ deployment: deploymentId })) !== null) verdict = "records";
+            else {
+              try {
+                verdict = (await this.findDeploymentRef(deploymentId)) === undefined ? "gone" : "empty";
+              } catch (err) {
+                if (!hasCode(err, 409)) throw err;
+                verdict = "records"; // its namespace is being removed: the objects go with it
+              }
+            }
+            verdicts.set(deploymentId, verdict);
           }
-          if (!isGone) continue;
-          this.logger.info(`Deleting ${kind} ${namespace}/${obj.metadata?.name ?? ""}: its deployment is gone`);
-          await this.broker.call("v1.kube.delete", {
-            apiVersion: "v1",
-            kind,
-            namespace,
-            name: obj.metadata?.name ?? "",
-          });
-          deleted += 1;
+          const name = obj.metadata?.name ?? "";
+          const remove = () => this.broker.call("v1.kube.delete", { apiVersion: "v1", kind, namespace, name });
+          if (verdict === "gone") {
+            this.logger.info(`Deleting ${kind} ${namespace}/${name}: its deployment is gone`);
+            await remove();
+            deleted += 1;
+          } else if (verdict === "empty") {
+            // Checked again under the lock: a first env value being written now must not lose its object.
+            const removed = await this.withLock(deploymentId, async () => {
+              const { plain, secret } = splitValues((await this.envsOf(deploymentId)).map(toValues));
+              if (Object.keys(kind === "Secret" ? secret : plain).length > 0) return false;
+              this.logger.info(`Deleting ${kind} ${namespace}/${name}: its deployment has no such env value`);
+              await remove();
+              return true;
+            });
+            if (removed) deleted += 1;
+          }
         }
       }
       return deleted;
@@ -981,29 +1051,33 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
     async applyEnvObjects(
       ref: DeploymentRef,
       records: readonly EnvValues[],
-      options: { previous?: readonly EnvValues[]; onlyChanged?: boolean } = {},
+      options: { previous?: readonly EnvValues[]; onlyChanged?: boolean; restore?: boolean } = {},
     ): Promise<boolean> {
-      const { previous } = options;
+      const desired = renderEnvObjects(ref, records);
+      const before = options.previous === undefined ? undefined : renderEnvObjects(ref, options.previous);
       // Only the object whose content changes (a plain value: the ConfigMap), unless a full apply is still owed.
+      // Then what the cluster holds is known: an object that becomes empty held values, so it exists and is deleted.
+      const incremental = options.onlyChanged === true && before !== undefined && !this.envRetries.has(ref.id);
       let pick = [true, true];
-      if (options.onlyChanged === true && previous !== undefined && !this.envRetries.has(ref.id)) {
-        const before = renderEnvObjects(ref, previous).map(canonicalJson);
-        pick = renderEnvObjects(ref, records).map((o, i) => canonicalJson(o) !== before[i]);
+      if (incremental) {
+        pick = desired.map((o, i) => canonicalJson(o) !== canonicalJson(before[i]));
         if (!pick.some(Boolean)) return true;
       }
-      const apply = (values: readonly EnvValues[]) =>
-        this.broker.call("v1.kube.apply", {
-          objects: renderEnvObjects(ref, values).filter((_, i) => pick[i]),
-          fieldManager: FIELD_MANAGER,
-          force: true,
-        });
       try {
-        await apply(records);
+        await this.writeEnvObjects(ref, desired, pick, !incremental);
       } catch (err) {
         this.envApplied.delete(ref.id);
         if (!isRetryable(err)) {
-          if (previous !== undefined) {
-            await apply(previous).catch((undo: unknown) => {
+          if (before !== undefined && options.restore !== false) {
+            // Put back what was touched: an object that held values is applied again; one that held none is deleted
+            // where this write may have created it.
+            const touched = pick.map((p, i) => {
+              const [was, meant] = [before[i], desired[i]];
+              return (
+                p && was !== undefined && meant !== undefined && !(isEmptyEnvObject(was) && isEmptyEnvObject(meant))
+              );
+            });
+            await this.writeEnvObjects(ref, before, touched, false).catch((undo: unknown) => {
               this.logger.warn(`restoring the env objects of deployment '${ref.id}' failed: ${errorMessage(undo)}`);
             });
           }
@@ -1020,6 +1094,68 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
         this.envRetries.delete(ref.id);
       }
       return true;
+    },
+
+    async writeEnvObjects(
+      ref: DeploymentRef,
+      objects: readonly (V1ConfigMap | V1Secret)[],
+      pick: readonly boolean[],
+      lookUp: boolean,
+    ): Promise<void> {
+      const picked = objects.filter((_, i) => pick[i] === true);
+      const withValues = picked.filter((o) => !isEmptyEnvObject(o));
+      if (withValues.length > 0) {
+        await this.broker.call("v1.kube.apply", { objects: withValues, fieldManager: FIELD_MANAGER, force: true });
+      }
+      // Deleted after the apply: a value moved from plain to secret is in one of the two objects at every moment.
+      let empty = picked.filter(isEmptyEnvObject).map((o) => o.kind ?? "");
+      if (lookUp && empty.length > 0) {
+        const present = await this.presentEnvKinds(ref, empty);
+        empty = empty.filter((kind) => present.has(kind));
+      }
+      for (const kind of empty) {
+        await this.broker.call("v1.kube.delete", {
+          apiVersion: "v1",
+          kind,
+          namespace: ref.namespaceName,
+          name: envObjectName(ref.name),
+        });
+      }
+    },
+
+    async presentEnvKinds(ref: DeploymentRef, kinds: readonly string[]): Promise<Set<string>> {
+      const name = envObjectName(ref.name);
+      // Selects by the deployment's name (not its id): a leftover of an earlier deployment of that name counts too.
+      const labelSelector = `${MANAGED_BY_SELECTOR},${COMPONENT_LABEL}=env,${NAME_LABEL}=${sanitizeLabelValue(ref.name)}`;
+      const present = new Set<string>();
+      for (const kind of kinds) {
+        const { items } = await this.broker.call<
+          { items: KubernetesObject[] },
+          { apiVersion: string; kind: string; namespace: string; labelSelector: string }
+        >("v1.kube.list", { apiVersion: "v1", kind, namespace: ref.namespaceName, labelSelector });
+        if (items.some((o) => o.metadata?.name === name)) present.add(kind);
+      }
+      return present;
+    },
+
+    async restoreStored(
+      ref: DeploymentRef,
+      attempted: readonly EnvValues[],
+      fallback: readonly EnvValues[],
+    ): Promise<EnvPatchResult> {
+      let stored: readonly EnvValues[];
+      try {
+        stored = (await this.envsOf(ref.id)).map(toValues);
+      } catch {
+        stored = fallback;
+      }
+      const applied = await this.applyEnvObjects(ref, stored, {
+        previous: attempted,
+        onlyChanged: true,
+        restore: false,
+      });
+      const name = envObjectName(ref.name);
+      return { checksum: checksumOf(stored), configMapName: name, secretName: name, applied };
     },
 
     patchDeployment(ref: DeploymentRef): Promise<EnvPatchResult> {
@@ -1125,15 +1261,18 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       });
     },
 
-    async repairObject(object: KubernetesObject, deleted: boolean): Promise<void> {
+    async repairObject(object: KubernetesObject, kind: string, deleted: boolean): Promise<void> {
       if (!isManaged(object) || object.metadata?.labels?.[COMPONENT_LABEL] !== "env") return;
       const deploymentId = getIdFromAnnotation(object);
       if (deploymentId === undefined || !this.envActive) return;
+      if (!deleted && object.metadata?.deletionTimestamp !== undefined) return;
       const data = (object as V1ConfigMap).data;
       const drifted = async (): Promise<boolean> => {
-        if (deleted) return true;
-        const { plain } = splitValues((await this.envsOf(deploymentId)).map(toValues));
-        return driftedKeys(plain, data).length > 0;
+        const { plain, secret } = splitValues((await this.envsOf(deploymentId)).map(toValues));
+        const ours = kind === "Secret" ? secret : plain;
+        // Deleted: drift only if it had values to hold. Present: drift if it holds other values, or should not exist.
+        if (deleted) return Object.keys(ours).length > 0;
+        return Object.keys(ours).length === 0 || driftedKeys(ours, data).length > 0;
       };
       try {
         // Most events are our own writes: settled by one database read, without lookups.

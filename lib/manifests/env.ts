@@ -1,7 +1,10 @@
 /**
  * A deployment's env values as two objects (component `env`, labelled with the deployment's name and id):
  * plain values in the ConfigMap `<deployment>-env`, secret values in the Secret `<deployment>-env`. The Deployment
- * reads both with `envFrom` (optional), so either may be absent.
+ * reads both with `envFrom` (optional), so either may be absent — and an empty one is: both are always rendered, but
+ * v1.k8s.envs applies only those that hold a value (`isEmptyEnvObject`) and deletes one whose map became empty. A
+ * deployment without env values has neither object in the cluster; its first value only changes the pod template's
+ * checksum annotation.
  *
  * The Secret carries base64 `data`, not `stringData`: the API server folds `stringData` into `data` and never stores
  * it, so with server-side apply a key removed from `stringData` would stay in `data`; owning `data.<key>` directly
@@ -86,6 +89,11 @@ export function renderEnvSecret(input: EnvSecretInput): V1Secret {
     type: "Opaque",
     data,
   };
+}
+
+/** Whether a rendered env ConfigMap or Secret holds no value (such an object is not applied: it is left absent). */
+export function isEmptyEnvObject(object: V1ConfigMap | V1Secret): boolean {
+  return Object.keys(object.data ?? {}).length === 0;
 }
 
 /** Deterministic JSON: object keys sorted at every level. */

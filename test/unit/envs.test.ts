@@ -5,6 +5,7 @@
 import { describe, it, expect } from "@jest/globals";
 import fc from "fast-check";
 import { SECRET_MASK } from "../../lib/entities.ts";
+import { isEmptyEnvObject } from "../../lib/manifests/env.ts";
 import {
   checksumOf,
   driftedKeys,
@@ -50,10 +51,19 @@ describe("renderEnvObjects", () => {
     expect(cm.metadata?.annotations?.["moleculer-k8s/id"]).toBe("dep1");
   });
 
-  it("renders no envs as an empty ConfigMap and an empty Secret (so removed keys go on apply)", () => {
+  it("renders no envs as an empty ConfigMap and an empty Secret, which are not applied (isEmptyEnvObject)", () => {
     const [cm, secret] = renderEnvObjects(ref, []);
     expect(cm.data).toEqual({});
     expect(secret.data).toEqual({});
+    expect([isEmptyEnvObject(cm), isEmptyEnvObject(secret)]).toEqual([true, true]);
+  });
+
+  it("tells each object apart: only plain values leave the Secret empty, only secret ones the ConfigMap", () => {
+    const [cm, secret] = renderEnvObjects(ref, [{ key: "MODE", type: "plain", value: "" }]);
+    // An empty string is a value: the variable is set to "" in the pods.
+    expect([isEmptyEnvObject(cm), isEmptyEnvObject(secret)]).toEqual([false, true]);
+    const [cm2, secret2] = renderEnvObjects(ref, [{ key: "PASSWORD", type: "secret", value: "x" }]);
+    expect([isEmptyEnvObject(cm2), isEmptyEnvObject(secret2)]).toEqual([true, false]);
   });
 });
 

@@ -75,7 +75,8 @@ describe("v1.k8s.envs.createEnv", () => {
     secrets.add(generated);
     expect(generated).toMatch(/^[A-Za-z0-9_-]{32}$/);
     expect(Buffer.from(generated, "base64url")).toHaveLength(24);
-    expect(await configMapData("shop", "web-php-env")).toEqual({});
+    // No plain value: no ConfigMap (the Deployment's envFrom reference to it is optional).
+    expect(await exists(h.core.readNamespacedConfigMap({ name: "web-php-env", namespace: "shop" }))).toBe(false);
   });
 
   it("is idempotent: running it again keeps the generated secret and the checksum", async () => {
