@@ -88,7 +88,7 @@ interface Step {
   suiteWrites: number;
   kubectlWrites: number;
   rssAfter: number;
-  heapAfter: number;
+  heapAfter: string;
   total: number;
   cpu: string;
 }
@@ -100,7 +100,7 @@ async function main(): Promise<void> {
   let suite = await startSuiteNode(kubeconfig);
   await sleep(1500); // the start-up resync
   const rss0 = await suite.rss();
-  const heap0 = suite.lastHeapUsed;
+  const heap0 = suite.lastMemoryNote;
   const { rest } = await restClient(suite.url);
   const php = await rest("GET", "/api/v1/k8s/images/resolve/php-8-1-0-fpm");
   const nginx = await rest("GET", "/api/v1/k8s/images/resolve/nginx-1-27");
@@ -139,7 +139,7 @@ async function main(): Promise<void> {
     const suiteWrites = (await sandbox.counts()).writes - writes0;
     total += n;
     const rssAfter = await suite.rss();
-    const heapAfter = suite.lastHeapUsed;
+    const heapAfter = suite.lastMemoryNote;
 
     // --- the baseline: the same objects, kubectl apply --server-side + wait ---
     const lists = (await pool(created, CONCURRENCY, (d) =>
@@ -192,7 +192,7 @@ async function main(): Promise<void> {
   const resyncWrites = idle2.writes - idle1.writes;
   const resyncWatches = idle2.watches - idle1.watches;
   const rssIdle = await suite.rss();
-  const heapIdle = suite.lastHeapUsed;
+  const heapIdle = suite.lastMemoryNote;
 
   // --- Start: the suite restarted on the same database against an empty cluster ---
   const dataDir = suite.dataDir;
@@ -213,7 +213,7 @@ async function main(): Promise<void> {
   const restartMs = performance.now() - r0;
   const restartWrites = (await sandbox.counts()).writes;
   const rssRestart = await suite.rss();
-  const heapRestart = suite.lastHeapUsed;
+  const heapRestart = suite.lastMemoryNote;
   await suite.stop();
   await sandbox.stop();
 
@@ -264,7 +264,7 @@ async function main(): Promise<void> {
     suite: rss0 / MiB,
     baseline: Number.NaN,
     baselineName: "—",
-    notes: `every service, gateway and NeDB in one process, after a GC; V8 heap in use ${(heap0 / MiB).toFixed(0)} MiB`,
+    notes: `every service, gateway and NeDB in one process, after a GC; ${heap0}`,
   });
   for (const s of steps) {
     rows.push({
@@ -275,7 +275,7 @@ async function main(): Promise<void> {
       baseline: rss0 / MiB,
       baselineName: "at 0",
       ...(s.total >= 1000 ? { target: "≤ 200 MB at 1,000", met: s.rssAfter <= 200e6 } : {}),
-      notes: `V8 heap in use ${(s.heapAfter / MiB).toFixed(0)} MiB`,
+      notes: s.heapAfter,
     });
   }
   rows.push({
@@ -287,8 +287,8 @@ async function main(): Promise<void> {
     baselineName: "at 0",
     ...(total >= 1000 ? { target: "≤ 200 MB at 1,000", met: Math.max(rssIdle, rssRestart) <= 200e6 } : {}),
     notes:
-      `idle ${(rssIdle / MiB).toFixed(0)} MiB (heap ${(heapIdle / MiB).toFixed(0)} MiB), restarted ` +
-      `${(rssRestart / MiB).toFixed(0)} MiB (heap ${(heapRestart / MiB).toFixed(0)} MiB)`,
+      `idle ${(rssIdle / MiB).toFixed(0)} MiB (${heapIdle}), restarted ` +
+      `${(rssRestart / MiB).toFixed(0)} MiB (${heapRestart})`,
   });
   rows.push({
     row: "Idle",

@@ -18,6 +18,25 @@ export const args = process.argv.slice(2);
 export const quick = args.includes("--quick");
 export const full = !quick;
 
+/**
+ * The Node flags `npm start` runs the suite with (the `node ... scripts/start.ts` of package.json's start script, e.g.
+ * `--max-semi-space-size=4`), so that the suite's process here is started as users start it and its RSS is theirs.
+ */
+export async function startScriptNodeFlags(): Promise<string[]> {
+  // BENCH_NODE_FLAGS="--flag ...": try other flags instead (an experiment; the results note says which were used).
+  const override = process.env.BENCH_NODE_FLAGS;
+  if (override !== undefined) return override.split(/\s+/).filter((f) => f !== "");
+  const pkg = JSON.parse(await readFile(path.join(ROOT, "package.json"), "utf8")) as { scripts: { start: string } };
+  const command = /node ((?:--\S+\s+)*)scripts\/start\.ts/.exec(pkg.scripts.start);
+  if (command === null) throw new Error(`package.json's start script runs no 'node ... scripts/start.ts'`);
+  return (
+    command[1]
+      ?.trim()
+      .split(/\s+/)
+      .filter((f) => f !== "") ?? []
+  );
+}
+
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
@@ -141,6 +160,8 @@ export interface SuiteNode extends Node {
   rss(): Promise<number>;
   /** V8 heap in use after the last rss() (bytes). */
   lastHeapUsed: number;
+  /** The last rss()'s reading beyond RSS: V8 heap used/reserved and external memory (Buffers, wasm), for notes. */
+  lastMemoryNote: string;
   resync(): Promise<{ ms: number; services: string[]; reconciled: number }>;
 }
 
@@ -169,9 +190,10 @@ export async function startSuiteNode(
     },
     {
       // BENCH_PROF=<dir>: a CPU profile of the suite's process, written there when it stops.
-      ...(process.env.BENCH_PROF === undefined
-        ? {}
-        : { execArgv: ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_PROF}`] }),
+      execArgv: [
+        ...(await startScriptNodeFlags()),
+        ...(process.env.BENCH_PROF === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_PROF}`]),
+      ],
     },
   );
   const url = `http://127.0.0.1:${port}`;
@@ -204,9 +226,12 @@ export async function startSuiteNode(
     pid,
     readyMs,
     lastHeapUsed: Number.NaN,
+    lastMemoryNote: "",
     async rss() {
-      const mem = await node.request<{ heapUsed: number }>("gc");
+      const mem = await node.request<{ heapUsed: number; heapTotal: number; external: number }>("gc");
+      const mib = (n: number) => (n / 2 ** 20).toFixed(0);
       suite.lastHeapUsed = mem.heapUsed;
+      suite.lastMemoryNote = `V8 heap ${mib(mem.heapUsed)} MiB used of ${mib(mem.heapTotal)}, external ${mib(mem.external)} MiB`;
       await sleep(200);
       return rssOf(pid);
     },

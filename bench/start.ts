@@ -10,16 +10,21 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { median, report, type BenchRow } from "./lib.ts";
+import { startScriptNodeFlags } from "./harness.ts";
 import { freePort } from "../test/helpers/net.ts";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
 /** Spawns `script`, polls http://127.0.0.1:<port>/api/ready until 200, returns the milliseconds it took. */
-async function timeToReady(script: string, extraEnv: Record<string, string>): Promise<number> {
+async function timeToReady(
+  script: string,
+  extraEnv: Record<string, string>,
+  nodeFlags: string[] = [],
+): Promise<number> {
   const port = await freePort();
   const dataDir = await mkdtemp(path.join(os.tmpdir(), "bench-start-"));
   const started = performance.now();
-  const child = spawn(process.execPath, [script], {
+  const child = spawn(process.execPath, [...nodeFlags, script], {
     cwd: ROOT,
     env: {
       ...process.env,
@@ -56,7 +61,7 @@ const suite: number[] = [];
 const baseline: number[] = [];
 for (let i = 0; i < runs; i++) {
   baseline.push(await timeToReady(path.join(ROOT, "bench/fixtures/bare-gateway.ts"), {}));
-  suite.push(await timeToReady(path.join(ROOT, "scripts/start.ts"), {}));
+  suite.push(await timeToReady(path.join(ROOT, "scripts/start.ts"), {}, await startScriptNodeFlags()));
 }
 const suiteMs = median(suite);
 const rows: BenchRow[] = [
