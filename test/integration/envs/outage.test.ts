@@ -1,6 +1,6 @@
 /**
  * v1.k8s.envs while the cluster is unreachable: writes still succeed (the record is the desired state), and the
- * ConfigMap/Secret converge once the cluster is back. Other cluster errors fail the write with nothing stored.
+ * ConfigMap/Secret converge once the cluster is back (applied, or deleted when their last value went meanwhile). Other cluster errors fail the write with nothing stored.
  */
 import { describe, it, expect, beforeAll, afterAll } from "@jest/globals";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -77,6 +77,25 @@ describe("v1.k8s.envs when the cluster is unreachable", () => {
     );
     expect(Object.keys(data).sort()).toEqual(["EXTRA", "TOKEN"]);
     expect(h.lines.join("\n")).not.toContain("while-D0wn-7781");
+  });
+
+  it("deletes the ConfigMap of a last plain value removed while the cluster is down once it is back", async () => {
+    const cmData = () =>
+      h.core
+        .readNamespacedConfigMap({ name: "web-env", namespace: "calm" })
+        .then((cm) => cm.data ?? {})
+        .catch(() => undefined);
+    expect(await cmData()).toEqual({ MODE: "a" });
+    const [mode] = await h.broker.call<EnvEntity[], unknown>("v1.k8s.envs.find", {
+      query: { deployment: web.id, key: "MODE" },
+    });
+    await h.stopSandbox();
+    const removed: EnvEntity = await h.broker.call("v1.k8s.envs.remove", { id: mode?.id }, as("alice"));
+    expect(removed).toMatchObject({ key: "MODE" });
+    await h.restartSandbox();
+    await waitFor(async () => (await cmData()) === undefined, 10_000, "the ConfigMap deleted after the outage");
+    // The secret values keep their Secret.
+    expect(Object.keys((await secretData("web-env")) ?? {}).sort()).toEqual(["EXTRA", "TOKEN"]);
   });
 
   it("fails a write the cluster refuses for another reason, storing nothing and leaving no object changed", async () => {
