@@ -3,15 +3,22 @@
  * the sandbox (real v1.k8s.deployments), checked with kubectl: a deployment from an image without env gets no
  * `<name>-env` ConfigMap or Secret (and sends no write for them), its first plain value brings the ConfigMap and a new
  * pod-template checksum, a value made secret moves to the Secret and takes the ConfigMap away, the last value removed
- * deletes its object, and a resync then writes nothing. An empty object left in the cluster (as earlier versions
- * applied them) is deleted by the resync; a non-empty one deleted behind the suite's back comes back.
+ * deletes its object (so does a rollback to a revision without env values), and a resync or rePatch then writes
+ * nothing. An empty object left in the cluster (as earlier versions applied them) is deleted by the resync; a
+ * non-empty one deleted behind the suite's back comes back.
  */
 import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { stringify } from "yaml";
-import type { DeploymentEntity, EnvEntity, ImageEntity, NamespaceEntity } from "../../../lib/entities.ts";
+import type {
+  DeploymentEntity,
+  DeploymentHistory,
+  EnvEntity,
+  ImageEntity,
+  NamespaceEntity,
+} from "../../../lib/entities.ts";
 import { CHECKSUM_ANNOTATION } from "../../../lib/manifests/index.ts";
 import {
   renderEnvObjects,
@@ -246,6 +253,39 @@ describe("v1.k8s.envs objects only while they hold a value", () => {
     expect(await envObjects()).toEqual(["secret/web-env"]);
     expect(await resync()).toEqual({ envs: { checked: 1, repaired: 0 }, writes: 0 });
     await call("v1.k8s.envs.remove", { id: token.id });
+    expect(await envObjects()).toEqual([]);
+  });
+
+  it("deletes the ConfigMap on a rollback to a revision without env values; a rePatch then writes no env object", async () => {
+    const history = () => call<DeploymentHistory>("v1.k8s.deployments.history", { id: web.id });
+    // The newest revision, once the last env change (TOKEN removed) is recorded, has no env value.
+    const bare = await waitUntil(
+      async () => {
+        const h = await history();
+        const [newest] = h.items;
+        return newest?.revision === h.revision && newest.env.length === 0 && h.revision;
+      },
+      5000,
+      "a revision without env values",
+    );
+    await call("v1.k8s.envs.create", { namespace: ns.id, deployment: web.id, key: "LEVEL", value: "debug" });
+    expect((await kubectlGet("configmap", "web-env"))?.data).toEqual({ LEVEL: "debug" });
+    await waitUntil(async () => (await history()).revision > bare, 5000, "the env revision");
+
+    await call("v1.k8s.deployments.rollback", { id: web.id, revision: bare });
+    await waitUntil(async () => (await envObjects()).length === 0, 5000, "the ConfigMap deleted by the rollback");
+    await waitUntil(async () => (await podChecksum()) === emptyChecksum, 5000, "the checksum of no env value");
+
+    const log0 = stack.sandbox.auditLog().length;
+    const repatched = await call("v1.k8s.envs.rePatchConfigMap", { namespace: ns.id });
+    expect(repatched).toEqual({ namespace: ns.id, deployments: 1, applied: 1 });
+    const envWrites = stack.sandbox
+      .auditLog()
+      .slice(log0)
+      .filter(
+        (e) => (e.resource === "configmaps" || e.resource === "secrets") && !["get", "list", "watch"].includes(e.verb),
+      );
+    expect(envWrites.map((e) => `${e.verb} ${e.resource}/${e.name}`)).toEqual([]);
     expect(await envObjects()).toEqual([]);
   });
 });
