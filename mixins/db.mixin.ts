@@ -311,6 +311,12 @@ export type MixinSchema = Partial<ServiceSchema>;
  * any>`, and action handlers are contravariant in `this`, so a mixin whose handlers see their own typed `this` (settings,
  * methods, vars) is not assignable to it. Factories return through this helper; services never cast.
  */
+/** The raw record the membership guard loaded for a single-id action (saves handlers a second read). */
+export function guardedRecord(ctx: Context): RawDoc | undefined {
+  const locals = ctx.locals as { record?: RawDoc } | undefined;
+  return locals?.record;
+}
+
 export function asMixin<S, M, V, T>(schema: ServiceSchema<S, M, V, T>): MixinSchema {
   return schema as unknown as MixinSchema;
 }
@@ -381,7 +387,13 @@ export function DbMixin(options: DbMixinOptions): MixinSchema {
         params: getParams,
         async handler(this: DbThis, ctx: Context<GetParams>): Promise<Entity | Entity[] | Record<string, Entity>> {
           const params = withCleanFieldLists(ctx.params);
+          const guarded = guardedRecord(ctx);
           const res = await this.dbCall("get", async () => {
+            // The membership guard (mixins/membership.mixin.ts) read this very record a moment ago: answer from it
+            // instead of reading it again (what moleculer-db's _get does for one id without `mapping`).
+            if (guarded !== undefined && typeof params.id === "string" && params.mapping !== true) {
+              return (await this.transformDocuments(ctx, this.sanitizeParams(ctx, params), guarded)) as Entity;
+            }
             try {
               return await this._get(ctx, this.sanitizeParams(ctx, params));
             } catch (err) {

@@ -251,10 +251,13 @@ interface OpsVars {
   rollingBack: Set<string>;
   /** Open follow streams (destroyed on stop). */
   logFollows: Set<PassThrough>;
+  /** Kubernetes namespace names by namespace record id (see `namespaceNameOf`). */
+  namespaceNames: Map<string, string>;
 }
 
 interface OpsMethods {
   opsRecord(ctx: Ctx<{ id: string }>): Promise<RawDoc>;
+  namespaceNameOf(nsId: string): Promise<string>;
   opsLive<T extends KubernetesObject>(nsName: string, recordId: string, apiVersion: string, kind: string): Promise<T[]>;
   envSnapshot(recordId: string): Promise<{ values: RevisionEnvValue[]; checksum: string }>;
   recordRevision(
@@ -341,8 +344,8 @@ export function DeploymentOperationsMixin(): MixinSchema {
       async handler(this: OpsThis, ctx: Ctx<DeploymentLogsParams>): Promise<DeploymentLogsResult> {
         const p = ctx.params;
         const record = await this.opsRecord(ctx);
-        const ns = await this.namespaceOf(String(record.namespace));
-        const all = (await this.opsLive<V1Pod>(ns.name, record._id, "v1", "Pod")).sort(byName);
+        const nsName = await this.namespaceNameOf(String(record.namespace));
+        const all = (await this.opsLive<V1Pod>(nsName, record._id, "v1", "Pod")).sort(byName);
         let pods = all;
         if (p.pod !== undefined) {
           const one = all.find((x) => x.metadata?.name === p.pod);
@@ -368,7 +371,7 @@ export function DeploymentOperationsMixin(): MixinSchema {
             throw noPods(String(record.name), record.status as DeploymentStatus | undefined, Number(record.replicas));
           }
           ctx.meta.$responseType = "text/plain; charset=utf-8";
-          return this.followLogs(ctx, ns.name, live, p.container);
+          return this.followLogs(ctx, nsName, live, p.container);
         }
         const several = pods.length > 1;
         const texts = await Promise.all(
@@ -377,7 +380,7 @@ export function DeploymentOperationsMixin(): MixinSchema {
             const container = p.container ?? pod.spec?.containers?.[0]?.name;
             try {
               const text = await this.broker.call<KubeLogsResult, Record<string, unknown>>("v1.kube.logs", {
-                namespace: ns.name,
+                namespace: nsName,
                 pod: name,
                 ...(container === undefined ? {} : { container }),
                 tailLines: p.tail ?? p.tailLines ?? DEFAULT_TAIL,
@@ -404,13 +407,13 @@ export function DeploymentOperationsMixin(): MixinSchema {
       params: idParams,
       async handler(this: OpsThis, ctx: Ctx<IdParams>): Promise<DeploymentEventsResult> {
         const record = await this.opsRecord(ctx);
-        const ns = await this.namespaceOf(String(record.namespace));
+        const nsName = await this.namespaceNameOf(String(record.namespace));
         const name = String(record.name);
         const [deps, sets, pods, events] = await Promise.all([
-          this.opsLive(ns.name, record._id, "apps/v1", "Deployment"),
-          this.opsLive(ns.name, record._id, "apps/v1", "ReplicaSet"),
-          this.opsLive(ns.name, record._id, "v1", "Pod"),
-          this.broker.call<KubeEventsResult, { namespace: string }>("v1.kube.events", { namespace: ns.name }),
+          this.opsLive(nsName, record._id, "apps/v1", "Deployment"),
+          this.opsLive(nsName, record._id, "apps/v1", "ReplicaSet"),
+          this.opsLive(nsName, record._id, "v1", "Pod"),
+          this.broker.call<KubeEventsResult, { namespace: string }>("v1.kube.events", { namespace: nsName }),
         ]);
         const uids = new Set([...deps, ...sets, ...pods].map((o) => o.metadata?.uid).filter(Boolean));
         const setNames = new Set(sets.map((o) => o.metadata?.name ?? ""));
@@ -445,8 +448,8 @@ export function DeploymentOperationsMixin(): MixinSchema {
       params: idParams,
       async handler(this: OpsThis, ctx: Ctx<IdParams>): Promise<DeploymentPodInfo[]> {
         const record = await this.opsRecord(ctx);
-        const ns = await this.namespaceOf(String(record.namespace));
-        return podInfosOf(await this.opsLive<V1Pod>(ns.name, record._id, "v1", "Pod"));
+        const nsName = await this.namespaceNameOf(String(record.namespace));
+        return podInfosOf(await this.opsLive<V1Pod>(nsName, record._id, "v1", "Pod"));
       },
     },
   };
@@ -494,17 +497,17 @@ export function DeploymentOperationsMixin(): MixinSchema {
         params: idParams,
         async handler(this: OpsThis, ctx: Ctx<IdParams>): Promise<DeploymentState> {
           const record = await this.opsRecord(ctx);
-          const ns = await this.namespaceOf(String(record.namespace));
+          const nsName = await this.namespaceNameOf(String(record.namespace));
           const [deps, pods] = await Promise.all([
-            this.opsLive<V1Deployment>(ns.name, record._id, "apps/v1", "Deployment"),
-            this.opsLive<V1Pod>(ns.name, record._id, "v1", "Pod"),
+            this.opsLive<V1Deployment>(nsName, record._id, "apps/v1", "Deployment"),
+            this.opsLive<V1Pod>(nsName, record._id, "v1", "Pod"),
           ]);
           const status = record.status as DeploymentStatus | undefined;
           return deploymentStateOf(
             {
               id: record._id,
               name: String(record.name),
-              namespace: ns.name,
+              namespace: nsName,
               revision: Number(record.revision ?? 1),
               desired: Number(record.replicas ?? 1),
               phase: status?.phase ?? "Pending",
@@ -522,9 +525,9 @@ export function DeploymentOperationsMixin(): MixinSchema {
         params: idParams,
         async handler(this: OpsThis, ctx: Ctx<IdParams>): Promise<DeploymentTop> {
           const record = await this.opsRecord(ctx);
-          const ns = await this.namespaceOf(String(record.namespace));
+          const nsName = await this.namespaceNameOf(String(record.namespace));
           const usage = await this.broker.call<KubeTopResult, Record<string, string>>("v1.kube.top", {
-            namespace: ns.name,
+            namespace: nsName,
             labelSelector: recordSelector(record._id),
           });
           return {
@@ -577,11 +580,11 @@ export function DeploymentOperationsMixin(): MixinSchema {
               ctx.params.revision,
             );
           }
-          const ns = await this.namespaceOf(String(record.namespace));
+          const nsName = await this.namespaceNameOf(String(record.namespace));
           const spec = target.spec;
           this.rollingBack.add(record._id);
           try {
-            await this.restoreEnv(record, ns.name, spec.env);
+            await this.restoreEnv(record, nsName, spec.env);
             // Fields the old revision did not have: the update action cannot unset them.
             const unset: Record<string, undefined> = {};
             if (spec.configMap === undefined && record.configMap !== undefined) unset.configMap = undefined;
@@ -623,6 +626,9 @@ export function DeploymentOperationsMixin(): MixinSchema {
       "k8s.envs.removed"(this: OpsThis, ctx: Context<{ deployment?: string }>) {
         if (typeof ctx.params.deployment === "string") this.scheduleEnvRevision(ctx.params.deployment);
       },
+      "k8s.namespaces.removed"(this: OpsThis, ctx: Context<{ id?: string }>) {
+        if (typeof ctx.params.id === "string") this.namespaceNames.delete(ctx.params.id);
+      },
     },
 
     methods: {
@@ -640,6 +646,19 @@ export function DeploymentOperationsMixin(): MixinSchema {
         const record = guardedRecord(ctx) ?? (await this.findRawById(ctx.params.id));
         if (record === null) throw notFound("deployment", ctx.params.id);
         return record;
+      },
+
+      /**
+       * The Kubernetes name of a namespace record, remembered: a namespace's name cannot change (its update refuses
+       * `name`), so the reads below (state, pods, events, logs, top) skip a `v1.k8s.namespaces.get` per call. A removed
+       * namespace is forgotten; a name taken again later belongs to a new record with a new id.
+       */
+      async namespaceNameOf(this: OpsThis, nsId: string): Promise<string> {
+        const known = this.namespaceNames.get(nsId);
+        if (known !== undefined) return known;
+        const { name } = await this.namespaceOf(nsId);
+        this.namespaceNames.set(nsId, name);
+        return name;
       },
 
       /** The record's live objects of one kind, from v1.kube's watch cache. */
@@ -879,6 +898,7 @@ export function DeploymentOperationsMixin(): MixinSchema {
       this.revisionTimers = new Map();
       this.rollingBack = new Set();
       this.logFollows = new Set();
+      this.namespaceNames = new Map();
       // Revisions hold secret values: strip them from every entity that leaves the service (responses and events).
       const base = this.publicEntity.bind(this);
       this.publicEntity = (entity: Entity): Entity => {

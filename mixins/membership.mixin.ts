@@ -42,7 +42,7 @@ import { forbidden, invalid, notFound } from "../lib/errors.ts";
 import { isAdmin, isInternal, type CallerMeta } from "../lib/meta.ts";
 import { defineParams, type ParamsOf } from "../lib/params.ts";
 import { ROLES, type Member, type Role } from "../lib/entities.ts";
-import { asMixin, type DbMethods, type DbVars, type MixinSchema, type RawDoc } from "./db.mixin.ts";
+import { asMixin, guardedRecord, type DbMethods, type DbVars, type MixinSchema } from "./db.mixin.ts";
 
 export type Permission = "list" | "read" | "write" | "owner" | "signedIn" | "admin" | "internal" | "any" | "custom";
 export type AccessLevel = "read" | "write" | "owner";
@@ -321,8 +321,4 @@ async function guardRecord(svc: MembershipThis, ctx: Context<GuardedParams, Call
   throw forbidden(`action '${ctx.action?.name ?? "?"}' names no record to check`);
 }
 
-/** The raw record the guard loaded for a single-id action (saves handlers a second read). */
-export function guardedRecord(ctx: Context): RawDoc | undefined {
-  const locals = ctx.locals as { record?: RawDoc } | undefined;
-  return locals?.record;
-}
+export { guardedRecord };
