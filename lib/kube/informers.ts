@@ -17,7 +17,7 @@ import {
   type KubernetesObject,
   type KubernetesObjectApi,
 } from "@kubernetes/client-node";
-import { MANAGED_BY, MANAGED_BY_LABEL } from "../manifests/labels.ts";
+import { ID_LABEL, MANAGED_BY, MANAGED_BY_LABEL } from "../manifests/labels.ts";
 import { parseLabelSelector } from "./selector.ts";
 
 /** The label every object the suite renders carries (lib/manifests/labels.ts): the informers watch only those. */
@@ -143,6 +143,13 @@ interface KindState {
   failures: number;
   lastError: string | undefined;
   timer: unknown;
+  /**
+   * The cached objects' keys (`<namespace>/<name>`) by their record-id label (ID_LABEL), kept from the add, update and
+   * delete callbacks (a relist reports through them too): a list for one record (`moleculer-k8s/id=<id>`, what every
+   * state, pods and create asks) reads that record's few objects instead of matching every cached one.
+   */
+  keysById: Map<string, Set<string>>;
+  idByKey: Map<string, string>;
 }
 
 export interface KindStatus {
@@ -183,6 +190,8 @@ export class Informers {
         failures: 0,
         lastError: undefined,
         timer: undefined,
+        keysById: new Map(),
+        idByKey: new Map(),
       };
       const list = async (): Promise<KubernetesListObject<KubernetesObject>> => {
         const result = await api.list(
@@ -296,7 +305,20 @@ export class Informers {
     const state = this.#states.get(key(apiVersion, kind));
     if (state === undefined || !state.synced) return undefined;
     const matches = parseLabelSelector(query.labelSelector);
-    return state.informer.list(query.namespace).filter((obj) => matches(obj.metadata?.labels));
+    const ids = matches.allowed.get(ID_LABEL);
+    if (ids === undefined) return state.informer.list(query.namespace).filter((obj) => matches(obj.metadata?.labels));
+    const found: KubernetesObject[] = [];
+    for (const id of ids) {
+      for (const objectKey of state.keysById.get(id) ?? []) {
+        const slash = objectKey.indexOf("/");
+        const namespace = objectKey.slice(0, slash);
+        if (query.namespace !== undefined && namespace !== query.namespace) continue;
+        // The cache's current object (the index keeps keys only): the full selector still decides.
+        const obj = state.informer.get(objectKey.slice(slash + 1), namespace);
+        if (obj !== undefined && matches(obj.metadata?.labels)) found.push(obj);
+      }
+    }
+    return found;
   }
 
   /** One object from the cache; undefined = not cached (not watched, not current, or absent: ask the API). */
@@ -333,6 +355,7 @@ export class Informers {
 
   #change(state: KindState, type: ChangeType, obj: KubernetesObject): void {
     if (this.#stopped) return;
+    indexById(state, type, obj);
     if (obj.apiVersion === undefined) obj.apiVersion = state.kind.apiVersion;
     if (obj.kind === undefined) obj.kind = state.kind.kind;
     this.#callbacks.onChange(state.kind, type, obj);
@@ -351,6 +374,29 @@ export class Informers {
       state.watch.relistNext = true;
       this.#run(state);
     }, delay);
+  }
+}
+
+/** Keeps `state.keysById` / `idByKey` in step with one change of the cache. */
+function indexById(state: KindState, type: ChangeType, obj: KubernetesObject): void {
+  const objectKey = `${obj.metadata?.namespace ?? ""}/${obj.metadata?.name ?? ""}`;
+  const before = state.idByKey.get(objectKey);
+  const after = type === "deleted" ? undefined : obj.metadata?.labels?.[ID_LABEL];
+  if (before === after) return;
+  if (before !== undefined) {
+    const keys = state.keysById.get(before);
+    keys?.delete(objectKey);
+    if (keys?.size === 0) state.keysById.delete(before);
+    state.idByKey.delete(objectKey);
+  }
+  if (after !== undefined) {
+    let keys = state.keysById.get(after);
+    if (keys === undefined) {
+      keys = new Set();
+      state.keysById.set(after, keys);
+    }
+    keys.add(objectKey);
+    state.idByKey.set(objectKey, after);
   }
 }
 

@@ -10,7 +10,15 @@ type Requirement =
   | { op: "exists"; key: string }
   | { op: "!exists"; key: string };
 
-export type LabelMatcher = (labels: Record<string, string> | undefined) => boolean;
+export type LabelMatcher = ((labels: Record<string, string> | undefined) => boolean) & {
+  /**
+   * The values each `key=value` / `key in (...)` requirement allows, by key: an object whose label `key` holds none of
+   * them cannot match, so a cache indexed by that label need look at those values only (lib/kube/informers.ts).
+   */
+  readonly allowed: ReadonlyMap<string, readonly string[]>;
+};
+
+const MATCH_ALL: LabelMatcher = Object.assign(() => true, { allowed: new Map<string, readonly string[]>() });
 
 const KEY = /^([a-z0-9]([-a-z0-9.]*[a-z0-9])?\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
 const VALUE = /^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$/;
@@ -74,7 +82,7 @@ const PARSED_MAX = 1000;
  * The matcher of a well-formed selector is kept (up to 1,000 selectors, then all are forgotten): it is a pure function.
  */
 export function parseLabelSelector(selector: string | undefined): LabelMatcher {
-  if (selector === undefined || selector.trim() === "") return () => true;
+  if (selector === undefined || selector.trim() === "") return MATCH_ALL;
   const known = parsed.get(selector);
   if (known !== undefined) return known;
   const matcher = compileSelector(selector);
@@ -85,7 +93,14 @@ export function parseLabelSelector(selector: string | undefined): LabelMatcher {
 
 function compileSelector(selector: string): LabelMatcher {
   const requirements = splitTerms(selector).map((t) => parseTerm(t, selector));
-  return (labels) => {
+  const allowed = new Map<string, readonly string[]>();
+  for (const r of requirements) {
+    if (r.op !== "in") continue;
+    const before = allowed.get(r.key);
+    // Two requirements on one key: only values both allow can match.
+    allowed.set(r.key, before === undefined ? r.values : before.filter((v) => r.values.includes(v)));
+  }
+  const matcher = (labels: Record<string, string> | undefined): boolean => {
     const l = labels ?? {};
     return requirements.every((r) => {
       const has = Object.hasOwn(l, r.key);
@@ -102,4 +117,5 @@ function compileSelector(selector: string): LabelMatcher {
       return false;
     });
   };
+  return Object.assign(matcher, { allowed });
 }

@@ -108,6 +108,47 @@ describe("v1.kube.list", () => {
     expect(pods[0]?.metadata?.name).toMatch(/^web-/);
   });
 
+  it("answers a list by record id from the cache, following relabels and deletes, as the API server would", async () => {
+    const configMap = (name: string, id: string) => ({
+      apiVersion: "v1",
+      kind: "ConfigMap",
+      metadata: { name, namespace: "reads", labels: { ...MANAGED, "moleculer-k8s/id": id } },
+      data: { k: name },
+    });
+    // Only selectors that require the managed-by label are served from the cache (it holds only those objects).
+    const names = async (selector: string, namespace = "reads") => {
+      const r = await h.broker.call<ListResult, Params>("v1.kube.list", {
+        apiVersion: "v1",
+        kind: "ConfigMap",
+        namespace,
+        labelSelector: `app.kubernetes.io/managed-by=moleculer-k8s,${selector}`,
+      });
+      expect(r.cached).toBe(true);
+      return r.items.map((c) => c.metadata?.name).sort();
+    };
+    const byId = (ids: string) => `moleculer-k8s/id in (${ids})`;
+    await h.broker.call("v1.kube.apply", {
+      objects: [configMap("idx-a", "rec-a"), configMap("idx-b", "rec-b"), configMap("idx-b2", "rec-b")],
+      fieldManager: "k8s.envs",
+    });
+    await waitFor(async () => (await names(byId("rec-a,rec-b"))).length === 3);
+    const reads = h.sandbox.requestCounts().reads;
+    expect(await names("moleculer-k8s/id=rec-a")).toEqual(["idx-a"]);
+    expect(await names("moleculer-k8s/id==rec-b,k8s-not-there!=x")).toEqual(["idx-b", "idx-b2"]);
+    expect(await names("moleculer-k8s/id=rec-b,moleculer-k8s/id in (rec-a)")).toEqual([]);
+    expect(await names("moleculer-k8s/id=rec-a", "elsewhere")).toEqual([]);
+    // No equality on the id: the whole cache is matched (the ConfigMap of appObjects has no id label).
+    expect(await names("moleculer-k8s/id notin (rec-a),moleculer-k8s/id")).toEqual(["idx-b", "idx-b2"]);
+
+    await h.broker.call("v1.kube.apply", { objects: [configMap("idx-a", "rec-b")], fieldManager: "k8s.envs" });
+    await waitFor(async () => (await names("moleculer-k8s/id=rec-a")).length === 0);
+    expect(await names("moleculer-k8s/id=rec-b")).toEqual(["idx-a", "idx-b", "idx-b2"]);
+    await h.broker.call("v1.kube.delete", { apiVersion: "v1", kind: "ConfigMap", namespace: "reads", name: "idx-b" });
+    await waitFor(async () => (await names("moleculer-k8s/id=rec-b")).length === 2);
+    expect(await names(byId("rec-a,rec-b"))).toEqual(["idx-a", "idx-b2"]);
+    expect(h.sandbox.requestCounts().reads).toBe(reads);
+  });
+
   it("rejects a malformed label selector with 422", async () => {
     await expect(
       h.broker.call("v1.kube.list", { apiVersion: "v1", kind: "Pod", namespace: "reads", labelSelector: "a in (b" }),

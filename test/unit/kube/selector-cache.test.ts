@@ -12,4 +12,11 @@ describe("v1.kube label selectors", () => {
       expect(() => parseLabelSelector("a in (b")).toThrow(expect.objectContaining({ code: 422 }) as unknown as Error);
     }
   });
+
+  it("say which values each equality or set requirement allows (what the cache's index by record id reads)", () => {
+    const m = parseLabelSelector("a=b,c in (x,y),c in (y,z),!d,e!=f,g notin (h),i==j");
+    expect(Object.fromEntries(m.allowed)).toEqual({ a: ["b"], c: ["y"], i: ["j"] });
+    expect(parseLabelSelector("").allowed.size).toBe(0);
+    expect(parseLabelSelector("x,!y").allowed.size).toBe(0);
+  });
 });
