@@ -16,7 +16,8 @@
  * - string ids (`id`, 20 characters), `createdAt`/`updatedAt` ISO strings on every stored change.
  * - unique indexes kept by the database: a single field is indexed as is; a compound one (`["namespace", "name"]`)
  *   through a derived field `_unique.namespace_name` (NeDB 3 has no compound indexes), hidden from callers. A violation
- *   is 409 ALREADY_EXISTS naming the last field of the index.
+ *   is 409 ALREADY_EXISTS naming the last field of the index. `indexes` lists fields looked up often (without
+ *   uniqueness); NeDB picks the last indexed field of an equality query, so put the most selective one last.
  * - domain events `k8s.<resource>.created|updated|removed` (broadcast, payload = the public entity) after each stored change.
  *   `publicEntity(entity)` is the hook to mask secrets: it runs on every entity that leaves the service.
  * - database failures that are not the caller's fault → 503 retryable DATABASE_UNAVAILABLE; malformed queries → 422.
@@ -43,6 +44,11 @@ export interface DbMixinOptions {
   resource: string;
   /** Each entry a list of fields that together are unique, e.g. `[["name"]]` or `[["namespace", "name"]]`. */
   uniqueIndexes?: readonly (readonly string[])[];
+  /**
+   * Fields the service looks records up by (equality, `$in`, or an element of an array field), indexed without
+   * uniqueness: NeDB otherwise matches every record of the collection for each such query.
+   */
+  indexes?: readonly string[];
   /** Singular noun for messages ("namespace"); defaults to the resource without a trailing "s". */
   entityName?: string;
 }
@@ -327,6 +333,7 @@ export function DbMixin(options: DbMixinOptions): MixinSchema {
     collection: options.collection,
     resource: options.resource,
     uniqueIndexes: options.uniqueIndexes ?? [],
+    indexes: options.indexes ?? [],
     entityName: options.entityName ?? options.resource.replace(/s$/, ""),
   };
 
@@ -604,6 +611,14 @@ export function DbMixin(options: DbMixinOptions): MixinSchema {
               await collection.createIndex({ [uniqueFieldOf(fields)]: 1 }, { unique: true });
             } else {
               await (this.adapter.db as NedbLike).ensureIndexAsync({ fieldName: uniqueFieldOf(fields), unique: true });
+            }
+          }
+          for (const field of config.indexes) {
+            if (this.dbState.kind === "mongo") {
+              const collection = (this.adapter as unknown as { collection: MongoCollectionLike }).collection;
+              await collection.createIndex({ [field]: 1 }, { unique: false });
+            } else {
+              await (this.adapter.db as NedbLike).ensureIndexAsync({ fieldName: field, unique: false });
             }
           }
           const retried = this.dbState.failures > 0;

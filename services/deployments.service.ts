@@ -485,6 +485,8 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       collection: "deployments",
       resource: "deployments",
       uniqueIndexes: [["namespace", "name"]],
+      // A namespace's records, a name's taker, a vHost's owner (each create looks them up).
+      indexes: ["namespace", "name", "vHosts"],
       entityName: "deployment",
     }),
     MembershipMixin({ scope: "child" }),

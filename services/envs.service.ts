@@ -437,7 +437,14 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
   name: "k8s.envs",
   version: 1,
   mixins: [
-    DbMixin({ collection: "envs", resource: "envs", uniqueIndexes: [["deployment", "key"]], entityName: "env" }),
+    DbMixin({
+      collection: "envs",
+      resource: "envs",
+      uniqueIndexes: [["deployment", "key"]],
+      // A deployment's values (every render, patch and revision reads them), a namespace's (its clean-up).
+      indexes: ["deployment", "namespace"],
+      entityName: "env",
+    }),
     MembershipMixin({ scope: "child" }),
   ],
   settings: {

@@ -196,6 +196,7 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       collection: "volumes",
       resource: "volumes",
       uniqueIndexes: [["namespace", "name"]],
+      indexes: ["namespace", "name"],
       entityName: "volume",
     }),
     MembershipMixin({ scope: "child" }),

@@ -8,7 +8,7 @@ const secretsService = {
   name: "test.secrets",
   version: 1,
   mixins: [
-    DbMixin({ collection: "secrets", resource: "secrets", uniqueIndexes: [["key"]] }),
+    DbMixin({ collection: "secrets", resource: "secrets", uniqueIndexes: [["key"]], indexes: ["type"] }),
     MembershipMixin({ scope: "catalog" }),
   ],
   settings: { db: { memory: true } },
@@ -18,6 +18,14 @@ const secretsService = {
       params: { $$strict: true, key: "string", value: "string", type: { type: "enum", values: ["plain", "secret"] } },
       handler(this: DbMethods, ctx: Context<{ key: string; value: string; type: string }>) {
         return this.createEntity(ctx, { ...ctx.params });
+      },
+    },
+    byType: {
+      permission: "internal" as const,
+      visibility: "public" as const,
+      params: { $$strict: true, type: "string" },
+      handler(this: DbMethods, ctx: Context<{ type: string }>) {
+        return this.findRaw({ type: ctx.params.type });
       },
     },
     raw: {
@@ -133,5 +141,24 @@ describe("db mixin publicEntity", () => {
       ready: true,
       checks: { database: "ok" },
     });
+  });
+});
+
+describe("db mixin indexes", () => {
+  it("indexes the fields a service names (NeDB), and finds by them what a scan would", async () => {
+    const svc = broker.getLocalService({ name: "test.secrets", version: 1 }) as unknown as {
+      adapter: { db: { indexes: Record<string, { unique: boolean }> } };
+    };
+    expect(Object.keys(svc.adapter.db.indexes).sort()).toEqual(["_id", "key", "type"]);
+    expect(svc.adapter.db.indexes.type?.unique).toBe(false);
+    await broker.call("v1.test.secrets.create", { key: "IDX_A", value: "1", type: "plain" });
+    await broker.call("v1.test.secrets.create", { key: "IDX_B", value: "2", type: "plain" });
+    const found = await broker.call<{ key: string }[], { type: string }>("v1.test.secrets.byType", { type: "plain" });
+    expect(
+      found
+        .map((d) => d.key)
+        .filter((k) => k.startsWith("IDX_"))
+        .sort(),
+    ).toEqual(["IDX_A", "IDX_B"]);
   });
 });
