@@ -6,8 +6,10 @@
  * last, the last `historySize` kept) and answers at once with the build (status `Running`). The build is followed by
  * the watch: `kube.jobs.*` and `kube.pods.*` events of objects labelled `moleculer-k8s/build` (read back from v1.kube's
  * cache, so following costs no request to the API server). When the Job is Complete, the digest is read from the
- * build pod's termination message and the image gets `tag`, `digest` and `image = <registry>/<repository>:<tag>` (so
- * deployments of the image pull what was built, at their next apply or resync); the build says `Succeeded`. When the
+ * build pod's termination message and the image gets `tag`, `digest` and `image = <registry>/<repository>:<tag>@<digest>`
+ * (pinned by digest, so a rebuild under the same tag changes it too); the `k8s.images.updated` event of that write
+ * makes `v1.k8s.deployments` re-apply every deployment of the image at once, and a catalog reload keeps those three
+ * fields while the record holds them (`standingBuild`); the build says `Succeeded`. When the
  * Job Failed (BackoffLimitExceeded, DeadlineExceeded), its pod cannot pull the builder (ImagePullBackOff,
  * InvalidImageName) or cannot start (CreateContainerConfigError: a missing secret), the Job disappears, or no digest
  * was reported, the build says `Failed` with `reason` and `message` (the condition's and the container's). Running
@@ -186,6 +188,33 @@ function describeContainer(pod: V1Pod | undefined): string | undefined {
   return `container ${BUILD_CONTAINER}: ${t.reason ?? "Terminated"} (exit code ${t.exitCode})${
     message === undefined || message === "" ? "" : `: ${message.slice(-500)}`
   }`;
+}
+
+/** The fields of an image record a successful build writes. */
+export const BUILD_FIELDS = ["tag", "digest", "image"] as const;
+
+/** The `image` a successful build records: `<destination>@<digest>`, so that pulls get exactly what was pushed (a rebuild under the same tag changes it too). */
+export function builtImageReference(build: ImageBuild): string | undefined {
+  return build.status === "Succeeded" && build.digest !== undefined
+    ? `${build.destination}@${build.digest}`
+    : undefined;
+}
+
+/**
+ * The build whose results stand on the image record: its newest Succeeded build, when the record's `tag`, `digest`
+ * and `image` are still the ones that build wrote (`image` as `<destination>@<digest>`, or `<destination>` as builds
+ * before that recorded it). An admin `update` of any of them since, or a newer successful build, ends its standing;
+ * a failed or running build changes nothing. Pure.
+ */
+export function standingBuild(record: Readonly<Record<string, unknown>>): ImageBuild | undefined {
+  const builds = Array.isArray(record.builds) ? (record.builds as ImageBuild[]) : [];
+  const last = builds.findLast((b) => b.status === "Succeeded");
+  if (last === undefined || last.digest === undefined) return undefined;
+  const holds =
+    record.tag === last.tag &&
+    record.digest === last.digest &&
+    (record.image === builtImageReference(last) || record.image === last.destination);
+  return holds ? last : undefined;
 }
 
 /** The mixin: `mixins: [DbMixin({...}), MembershipMixin({ scope: "catalog" }), ImageBuildMixin()]`. */
@@ -390,8 +419,10 @@ export function ImageBuildMixin(): MixinSchema {
         if (i >= 0) builds[i] = build;
         else builds.push(build);
         const keep = this.settings.builder?.historySize ?? 20;
+        // The build whose tag, digest and image the record holds stays too: it is what a catalog reload keeps.
+        const standing = standingBuild({ ...record, ...extra, builds });
         while (builds.length > keep) {
-          const drop = builds.findIndex((b) => b.status !== "Running");
+          const drop = builds.findIndex((b) => b.status !== "Running" && b !== standing);
           if (drop < 0) break;
           builds.splice(drop, 1);
         }
@@ -445,11 +476,12 @@ export function ImageBuildMixin(): MixinSchema {
             return;
           }
           this.logger.info(`image ${imageId}: build ${buildId} pushed ${build.destination}@${digest}`);
-          await this.writeBuild(
-            imageId,
-            { ...build, status: "Succeeded", digest, finishedAt: now() },
-            { tag: build.tag, digest, image: build.destination },
-          );
+          const succeeded: ImageBuild = { ...build, status: "Succeeded", digest, finishedAt: now() };
+          await this.writeBuild(imageId, succeeded, {
+            tag: build.tag,
+            digest,
+            image: builtImageReference(succeeded) ?? build.destination,
+          });
           return;
         }
         const failed = condition(job, "Failed");

@@ -30,7 +30,13 @@ import { defineParams, type ParamsOf } from "../lib/params.ts";
 import { DNS_1123_LABEL, DNS_1123_LABEL_MAX } from "../lib/validators.ts";
 import { DbMixin, type DbConnectionSettings, type DbMethods, type DbVars, type RawDoc } from "../mixins/db.mixin.ts";
 import { MembershipMixin, type MembershipMethods, type MembershipVars } from "../mixins/membership.mixin.ts";
-import { ImageBuildMixin } from "../mixins/image-build.mixin.ts";
+import {
+  BUILD_FIELDS,
+  ImageBuildMixin,
+  builtImageReference,
+  standingBuild,
+  type ImageBuildMethods,
+} from "../mixins/image-build.mixin.ts";
 
 /** Every rule of a schema made optional and without its default (a partial update). */
 type Optional<S> = { [K in keyof S]: K extends `$$${string}` ? S[K] : Omit<S[K], "default"> & { optional: true } };
@@ -77,11 +83,33 @@ export interface ImageFileProblem {
   field: string;
   message: string;
 }
+/**
+ * Fields of an image whose catalog file differs from the record but were not written: the record holds what a
+ * successful build pushed (`tag`, `digest`, `image`), and a build's results stand against the file until an admin
+ * `update` changes them (or a newer build replaces them).
+ */
+export interface KeptImageFields {
+  /** The image's name. */
+  name: string;
+  /** The catalog file. */
+  file: string;
+  /** The fields left as the record has them (of `tag`, `digest`, `image`). */
+  fields: string[];
+  /** The id of the build they come from (see `builds`). */
+  build: string;
+  reason: string;
+}
+/**
+ * `loadImages`: names of the images created, updated (some field written) and unchanged (nothing written), the files
+ * that were not loaded, and `kept`: images whose build-owned fields differ from their file and were left alone. An
+ * image in `kept` is also in `updated` (its other fields followed the file) or `unchanged`.
+ */
 export interface LoadImagesResult {
   created: string[];
   updated: string[];
   unchanged: string[];
   failed: ImageFileProblem[];
+  kept: KeptImageFields[];
 }
 
 interface Settings extends ServiceSettingSchema {
@@ -93,7 +121,8 @@ interface Settings extends ServiceSettingSchema {
   defaultDomain?: string;
 }
 type Methods = DbMethods &
-  MembershipMethods & {
+  MembershipMethods &
+  Pick<ImageBuildMethods, "withBuildLock"> & {
     loadCatalog(ctx: Context | null): Promise<LoadImagesResult>;
     findByName(name: string): Promise<RawDoc>;
     personalNamespace(userID: string): Promise<NamespaceEntity>;
@@ -138,7 +167,7 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       },
     },
 
-    /** Changes fields of an image (admin or internal). REST: PUT /:id, PATCH /:id @throws VALIDATION_ERROR, NOT_FOUND, ALREADY_EXISTS, FORBIDDEN, DATABASE_UNAVAILABLE */
+    /** Changes fields of an image (admin or internal). A new `tag` or `digest` without `image` is also written into the tag or digest `image` names (see referenceWith), so the deployments of the image roll to it; it replaces a build's tag/digest/image (which then no longer stand against the catalog file: a reload writes the file's values, as for any field an admin changed). REST: PUT /:id, PATCH /:id @throws VALIDATION_ERROR, NOT_FOUND, ALREADY_EXISTS, FORBIDDEN, DATABASE_UNAVAILABLE */
     update: {
       rest: ["PUT /:id", "PATCH /:id"],
       permission: "admin",
@@ -146,7 +175,21 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       async handler(ctx: Ctx<ImageUpdateParams>): Promise<ImageEntity> {
         const { id, ...changes } = ctx.params;
         refuseSecretValues(changes.env);
-        return (await this.updateEntity(ctx, id, changes)) as unknown as ImageEntity;
+        return this.withBuildLock(id, async () => {
+          if ((changes.tag !== undefined || changes.digest !== undefined) && changes.image === undefined) {
+            const current = await this.findRawById(id);
+            if (current !== null && typeof current.image === "string") {
+              const image = referenceWith(current.image, {
+                ...(changes.tag === undefined || changes.tag === current.tag ? {} : { tag: changes.tag }),
+                ...(changes.digest === undefined || changes.digest === current.digest
+                  ? {}
+                  : { digest: changes.digest }),
+              });
+              if (image !== current.image) changes.image = image;
+            }
+          }
+          return (await this.updateEntity(ctx, id, changes)) as unknown as ImageEntity;
+        });
       },
     },
 
@@ -184,7 +227,7 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       },
     },
 
-    /** Loads the catalog files again: creates new images, updates changed ones, writes nothing for unchanged ones (admin or internal). REST: POST /load @throws FORBIDDEN, DATABASE_UNAVAILABLE */
+    /** Loads the catalog files again: creates new images, updates changed ones, writes nothing for unchanged ones (admin or internal). The `tag`, `digest` and `image` a successful build recorded stand against the file while the record still holds them: they are not written, and the answer lists them in `kept` ({ name, file, fields, build, reason }; the image is also in `updated` or `unchanged` for its other fields). REST: POST /load @throws FORBIDDEN, DATABASE_UNAVAILABLE */
     loadImages: {
       rest: "POST /load",
       permission: "admin",
@@ -294,7 +337,7 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
     },
 
     async loadCatalog(ctx: Context | null): Promise<LoadImagesResult> {
-      const result: LoadImagesResult = { created: [], updated: [], unchanged: [], failed: [] };
+      const result: LoadImagesResult = { created: [], updated: [], unchanged: [], failed: [], kept: [] };
       const fail = (problem: ImageFileProblem) => {
         result.failed.push(problem);
         this.logger.error(`image file '${problem.file}': field '${problem.field}': ${problem.message}`);
@@ -334,24 +377,44 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
             result.created.push(image.name);
             continue;
           }
-          const changes: Record<string, unknown> = {};
-          for (const field of IMAGE_FIELDS) {
-            const next = (image as Record<string, unknown>)[field];
-            if (canonical(next) !== canonical(existing[field])) changes[field] = next;
-          }
-          if (Object.keys(changes).length === 0) {
-            result.unchanged.push(image.name);
-          } else {
-            await this.updateEntity(ctx, existing._id, changes);
-            result.updated.push(image.name);
-          }
+          // Compared and written under the image's build lock, so that a build finishing now is not overwritten.
+          await this.withBuildLock(existing._id, async () => {
+            const current = (await this.findRawById(existing._id)) ?? existing;
+            const standing = standingBuild(current);
+            const changes: Record<string, unknown> = {};
+            const kept: string[] = [];
+            for (const field of IMAGE_FIELDS) {
+              const next = (image as Record<string, unknown>)[field];
+              if (canonical(next) === canonical(current[field])) continue;
+              if (standing !== undefined && (BUILD_FIELDS as readonly string[]).includes(field)) kept.push(field);
+              else changes[field] = next;
+            }
+            if (standing !== undefined && kept.length > 0) {
+              result.kept.push({
+                name: image.name,
+                file,
+                fields: kept,
+                build: standing.id,
+                reason:
+                  `the image holds what build ${standing.id} pushed (${builtImageReference(standing) ?? standing.destination}); ` +
+                  "an admin update of tag, digest or image replaces it",
+              });
+            }
+            if (Object.keys(changes).length === 0) {
+              result.unchanged.push(image.name);
+            } else {
+              await this.updateEntity(ctx, current._id, changes);
+              result.updated.push(image.name);
+            }
+          });
         } catch (err) {
           fail({ file, field: "name", message: `not stored: ${(err as Error).message}` });
         }
       }
       this.logger.info(
         `images loaded from '${this.imagesDir}': ${result.created.length} created, ${result.updated.length} updated, ` +
-          `${result.unchanged.length} unchanged, ${result.failed.length} problems`,
+          `${result.unchanged.length} unchanged, ${result.failed.length} problems` +
+          (result.kept.length === 0 ? "" : `; built tag/digest kept for ${result.kept.map((k) => k.name).join(", ")}`),
       );
       return result;
     },
@@ -430,6 +493,28 @@ export function personalNamespaceName(userID: string): string {
 export function defaultDeploymentName(imageName: string): string {
   if (isValidDeploymentName(imageName)) return imageName;
   return `app-${imageName}`.slice(0, MAX_DEPLOYMENT_NAME_LENGTH).replace(/-+$/, "");
+}
+
+/**
+ * `image` with the tag and/or digest it names replaced: a new tag replaces the one `image` names (and drops a digest it
+ * names, which belonged to the old tag, unless a new digest is given too); a new digest replaces the one `image`
+ * names. An `image` that names neither is returned as it is (the deployments render `tag`/`digest` after it). Pure.
+ * `referenceWith("nginx:1.27", { tag: "1.28" })` = "nginx:1.28"; `referenceWith("localhost:5000/app", { tag: "2" })`
+ * = "localhost:5000/app".
+ */
+export function referenceWith(image: string, change: { tag?: string; digest?: string }): string {
+  const at = image.indexOf("@");
+  let name = at < 0 ? image : image.slice(0, at);
+  let digest = at < 0 ? undefined : image.slice(at + 1);
+  const colon = name.indexOf(":", name.lastIndexOf("/") + 1);
+  let tag = colon < 0 ? undefined : name.slice(colon + 1);
+  if (colon >= 0) name = name.slice(0, colon);
+  if (change.tag !== undefined && tag !== undefined && change.tag !== tag) {
+    tag = change.tag;
+    if (change.digest === undefined) digest = undefined;
+  }
+  if (change.digest !== undefined && digest !== undefined) digest = change.digest;
+  return `${name}${tag === undefined ? "" : `:${tag}`}${digest === undefined ? "" : `@${digest}`}`;
 }
 
 /** JSON with object keys sorted, so that a reordered but equal file compares equal; undefined stays undefined. */

@@ -80,7 +80,8 @@ describe("v1.k8s.images.build", () => {
     expect(Date.parse(done.finishedAt ?? "")).toBeGreaterThanOrEqual(Date.parse(done.startedAt));
 
     const image = await stack.rest("GET", `/api/v1/k8s/images/${nginx.id}`, admin);
-    expect(image.body).toMatchObject({ tag: "2.0.0", digest, image: "docker.io/library/nginx:2.0.0" });
+    // Pinned by the pushed digest: pulls get exactly what was built.
+    expect(image.body).toMatchObject({ tag: "2.0.0", digest, image: `docker.io/library/nginx:2.0.0@${digest}` });
     const history = await stack.rest("GET", `/api/v1/k8s/images/${nginx.id}/builds`, await stack.token("carol"));
     expect(history.status).toBe(200);
     expect(history.body).toEqual([expect.objectContaining({ id: started.id, status: "Succeeded", digest })]);
