@@ -377,7 +377,14 @@ export interface RevisionEnvValue {
 
 /** What a revision restores: the record's fields and the env values of that time. */
 export interface DeploymentRevisionSpec {
+  /** The image record's id. */
   image: string;
+  /**
+   * What the pods pulled at this revision: the catalog image's reference (`registry/repository:tag`, or `@digest`). A
+   * change of the catalog image (a build, an admin update, a catalog reload) is a revision with `changes:
+   * ["imageReference"]`; a rollback does not restore it (the catalog is shared). Absent in revisions stored before it.
+   */
+  imageReference?: string;
   replicas: number;
   vHosts: string[];
   volumes: DeploymentVolumeSpec[];

@@ -10,12 +10,14 @@
  * validation, the replicas cap, the revision counter and the apply are the same as for any change), and `scale` and
  * `restart` (through the same path).
  *
- * Revisions: every stored change of a record (create, update, scale, restart, rollback, and a change of its env
- * values) appends a revision to the record's hidden `revisions` field (the last `settings.maxRevisions`, default 20):
- * the record's number, time, who (ctx.meta.userID; absent for env changes, which reach this service as events without
- * the caller), which fields changed, and everything a rollback restores (image, replicas, vHosts, volumes, configMap,
- * resources, restartedAt, the env values and their checksum). Secret values are stored so that a rollback restores
- * them, but never leave the service: `revisions` is stripped from every entity (responses and events), list/find/count
+ * Revisions: every stored change of a record (create, update, scale, restart, rollback, a change of its env values,
+ * and a change of the reference its catalog image resolves to: a build, an admin update, a catalog reload) appends a
+ * revision to the record's hidden `revisions` field (the last `settings.maxRevisions`, default 20): the record's
+ * number, time, who (ctx.meta.userID; absent for env and image changes, which reach this service as events without
+ * the caller), which fields changed, `imageReference` (what the pods pulled; a rollback does not restore it, the
+ * catalog is shared), and everything a rollback restores (image, replicas, vHosts, volumes, configMap, resources,
+ * restartedAt, the env values and their checksum). Secret values are stored so that a rollback restores them, but
+ * never leave the service: `revisions` is stripped from every entity (responses and events), list/find/count
  * refuse queries and sorts on it, and `history` masks secret values.
  */
 import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
@@ -135,7 +137,17 @@ interface StoredRevision {
 }
 
 /** The fields a revision compares and restores, in the order `changes` lists them. */
-const SPEC_FIELDS = ["image", "replicas", "vHosts", "volumes", "configMap", "resources", "restartedAt", "env"] as const;
+const SPEC_FIELDS = [
+  "image",
+  "imageReference",
+  "replicas",
+  "vHosts",
+  "volumes",
+  "configMap",
+  "resources",
+  "restartedAt",
+  "env",
+] as const;
 
 function storeConfigMap(cm: unknown): StoredConfigMap | undefined {
   if (typeof cm !== "object" || cm === null) return undefined;
@@ -167,10 +179,15 @@ function loadConfigMap(stored: StoredConfigMap | undefined): DeploymentConfigMap
 }
 
 /** The fields of a record a revision keeps, with the env values of that time. */
-function specOf(record: RawDoc, env: { values: RevisionEnvValue[]; checksum: string }): StoredSpec {
+function specOf(
+  record: RawDoc,
+  env: { values: RevisionEnvValue[]; checksum: string },
+  imageReference: string | undefined,
+): StoredSpec {
   const cm = storeConfigMap(record.configMap);
   return {
     image: String(record.image),
+    ...(imageReference === undefined ? {} : { imageReference }),
     replicas: Number(record.replicas ?? 1),
     vHosts: Array.isArray(record.vHosts) ? (record.vHosts as string[]) : [],
     volumes: Array.isArray(record.volumes) ? (record.volumes as DeploymentRevisionSpec["volumes"]) : [],
@@ -188,7 +205,12 @@ export function changedFields(before: StoredSpec | undefined, after: StoredSpec)
   return SPEC_FIELDS.filter((f) =>
     f === "env"
       ? before.envChecksum !== after.envChecksum || canonicalJson(before.env) !== canonicalJson(after.env)
-      : canonicalJson(before[f] ?? null) !== canonicalJson(after[f] ?? null),
+      : f === "imageReference"
+        ? // Unknown on either side (a revision stored before the field existed, an image not readable): no change.
+          before.imageReference !== undefined &&
+          after.imageReference !== undefined &&
+          before.imageReference !== after.imageReference
+        : canonicalJson(before[f] ?? null) !== canonicalJson(after[f] ?? null),
   );
 }
 
@@ -240,6 +262,8 @@ interface HostMembers {
   maxReplicas: number;
   namespaceOf(nsId: string): Promise<NamespaceEntity>;
   reconcileNow(id: string): Promise<ReconcileOutcome>;
+  /** The reference the pods of an image pull (the catalog image's registry/repository:tag or @digest); undefined when it cannot be read. */
+  imageReferenceOf(imageId: string): Promise<string | undefined>;
 }
 
 interface OpsVars {
@@ -726,7 +750,11 @@ export function DeploymentOperationsMixin(): MixinSchema {
         await this.withRevisionLock(recordId, async () => {
           const record = await this.findRawById(recordId);
           if (record === null) return;
-          const spec = specOf(record, await this.envSnapshot(recordId));
+          const [env, imageReference] = await Promise.all([
+            this.envSnapshot(recordId),
+            this.imageReferenceOf(String(record.image)),
+          ]);
+          const spec = specOf(record, env, imageReference);
           const revisions = storedRevisions(record);
           const last = revisions[revisions.length - 1];
           const stored = Number(record.revision ?? 1);

@@ -52,6 +52,7 @@ import {
   envChecksum,
   envObjectName,
   getIdFromAnnotation,
+  imageReference,
   ingressName,
   renderDeploymentObjects,
   sanitizeLabelValue,
@@ -224,6 +225,12 @@ type Methods = DbMethods &
     namespaceOf(nsId: string): Promise<NamespaceEntity>;
     writableNamespace(nsId: string): Promise<NamespaceEntity>;
     imageOf(imageId: string): Promise<ImageEntity>;
+    imageReferenceOf(imageId: string): Promise<string | undefined>;
+    onImageChanged(imageId: string): Promise<void>;
+    scheduleImageReapply(recordId: string): void;
+    reapplyForImage(recordId: string): Promise<void>;
+    firstDeploymentsNode(): boolean;
+    recordRevision(recordId: string, options: { who?: string | undefined }): Promise<void>;
     validate(
       fields: Omit<DeploymentEntity, "id" | "createdAt" | "updatedAt" | "status" | "revision">,
       ns: NamespaceEntity,
@@ -254,6 +261,8 @@ interface LocalVars extends DbVars, MembershipVars, ReconcilerVars {
   rendered: Map<string, DeploymentObject[]>;
   statusTimers: Map<string, NodeJS.Timeout>;
   envTimers: Map<string, NodeJS.Timeout>;
+  /** Per record: the pending re-apply after a change of its image (`k8s.images.updated`). */
+  imageTimers: Map<string, NodeJS.Timeout>;
   driftTimers: Map<string, NodeJS.Timeout>;
   /** The metadata.generation of each object as we last applied it (`Kind/namespace/name`). */
   appliedGenerations: Map<string, number>;
@@ -485,8 +494,9 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       collection: "deployments",
       resource: "deployments",
       uniqueIndexes: [["namespace", "name"]],
-      // A namespace's records, a name's taker, a vHost's owner (each create looks them up).
-      indexes: ["namespace", "name", "vHosts"],
+      // A namespace's records, a name's taker, a vHost's owner (each create looks them up); an image's deployments
+      // (re-applied when the image changes).
+      indexes: ["namespace", "name", "vHosts", "image"],
       entityName: "deployment",
     }),
     MembershipMixin({ scope: "child" }),
@@ -666,6 +676,19 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
     "k8s.envs.removed"(ctx: Context<{ deployment?: string }>) {
       if (typeof ctx.params.deployment === "string") this.scheduleEnvReapply(ctx.params.deployment);
     },
+    /**
+     * An image changed (a finished build, an admin update, a catalog reload): each deployment of it whose render
+     * differs now (a new tag, digest or image; also ports, resources, pull policy) is applied again at once, so its
+     * pods roll without waiting for the resync; a new image reference is a revision (`changes: ["imageReference"]`).
+     * Deployments of other images, and those whose render is the same (a build starting), get no write.
+     */
+    "k8s.images.updated"(ctx: Context<{ id?: unknown }>) {
+      const imageId = ctx.params.id;
+      if (typeof imageId !== "string" || !this.firstDeploymentsNode()) return;
+      void this.onImageChanged(imageId).catch((err: unknown) =>
+        this.logger.warn(`deployments of image ${imageId} not re-applied now: ${(err as Error).message}`),
+      );
+    },
     /** A namespace record went: its deployments go too (each emits k8s.deployments.removed). */
     async "k8s.namespaces.removed"(ctx: Context<{ id?: string; name?: string }>) {
       const nsId = ctx.params.id;
@@ -835,6 +858,15 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       } catch (err) {
         if (hasCode(err, 404) && !this.isRetryableError(err)) throw notFound("image", imageId);
         throw err;
+      }
+    },
+
+    /** The reference the pods of the image pull now (lib/manifests imageReference); undefined when it cannot be read. */
+    async imageReferenceOf(imageId: string): Promise<string | undefined> {
+      try {
+        return imageReference(toImageSpec(await this.imageOf(imageId)));
+      } catch {
+        return undefined;
       }
     },
 
@@ -1157,6 +1189,58 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       await this.reconcileNow(recordId);
     },
 
+    /**
+     * Image events are broadcast to every deployments node: the first available one by node id acts (one revision,
+     * one apply); the others would only repeat the same writes.
+     */
+    firstDeploymentsNode(): boolean {
+      const endpoints = this.broker.registry.getActionEndpoints(`${this.fullName}.history`);
+      const nodes = (endpoints?.endpoints ?? [])
+        .filter((ep) => ep.isAvailable)
+        .map((ep) => ep.id)
+        .sort();
+      return nodes.length === 0 || nodes[0] === this.broker.nodeID;
+    },
+
+    async onImageChanged(imageId: string): Promise<void> {
+      const records = await this.findRaw({ image: imageId });
+      for (const record of records) this.scheduleImageReapply(record._id);
+    },
+
+    /** A build writes its image twice or more in a row (started, succeeded): gather them, then act once per record. */
+    scheduleImageReapply(recordId: string): void {
+      if (this.imageTimers.has(recordId)) return;
+      const timer = setTimeout(() => {
+        this.imageTimers.delete(recordId);
+        void this.reapplyForImage(recordId).catch((err: unknown) =>
+          this.logger.debug(`image change of ${recordId} not applied now: ${(err as Error).message}`),
+        );
+      }, this.settings.statusDebounceMs ?? 100);
+      this.imageTimers.set(recordId, timer);
+    },
+
+    /**
+     * After its image changed: a new image reference is recorded as a revision (recordRevision raises the record's
+     * revision and applies it); then, if the render still differs from what was applied last (or, with nothing
+     * rendered on this node yet, from the cluster), the record is applied. Nothing differs: no write.
+     */
+    async reapplyForImage(recordId: string): Promise<void> {
+      const record = await this.findRawById(recordId);
+      if (record === null || this.creating.has(creatingKey(record.namespace, record.name))) return;
+      await this.recordRevision(recordId, {});
+      const current = await this.findRawById(recordId);
+      if (current === null) return;
+      const last = this.rendered.get(recordId);
+      if (last !== undefined) {
+        const { input } = await this.resolve(current);
+        if (canonicalJson(renderDeploymentObjects(input)) === canonicalJson(last)) return;
+      } else if (!(await this.needsReconcile(current))) {
+        return;
+      }
+      this.logger.info(`deployment ${recordId}: its image changed, re-applying`);
+      await this.reconcileNow(recordId);
+    },
+
     async refreshStatus(recordId: string): Promise<void> {
       const record = await this.findRawById(recordId);
       if (record === null) return;
@@ -1239,13 +1323,14 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
     this.rendered = new Map();
     this.statusTimers = new Map();
     this.envTimers = new Map();
+    this.imageTimers = new Map();
     this.driftTimers = new Map();
     this.creating = new Set();
     this.appliedGenerations = new Map();
   },
 
   stopped() {
-    for (const timers of [this.statusTimers, this.envTimers, this.driftTimers]) {
+    for (const timers of [this.statusTimers, this.envTimers, this.imageTimers, this.driftTimers]) {
       for (const timer of timers.values()) clearTimeout(timer);
       timers.clear();
     }
