@@ -1226,7 +1226,12 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
      */
     async reapplyForImage(recordId: string): Promise<void> {
       const record = await this.findRawById(recordId);
-      if (record === null || this.creating.has(creatingKey(record.namespace, record.name))) return;
+      if (record === null) return;
+      // A create in flight may have read the image before it changed: look again once it is done.
+      if (this.creating.has(creatingKey(record.namespace, record.name))) {
+        this.scheduleImageReapply(recordId);
+        return;
+      }
       await this.recordRevision(recordId, {});
       const current = await this.findRawById(recordId);
       if (current === null) return;
