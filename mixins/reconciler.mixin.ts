@@ -172,6 +172,38 @@ export function isDrifted(desired: unknown, live: unknown): boolean {
 }
 
 /** The mixin: `mixins: [DbMixin({...}), MembershipMixin({...}), ReconcilerMixin()]`. */
+/** What `applyOrUndo` needs of a service that applies its records itself (namespaces, volumes). */
+export interface ApplyingService<Status> {
+  applyRecord(record: RawDoc): Promise<void>;
+  isRetryableError(err: unknown): boolean;
+  setStatus(recordId: string, status: Status): Promise<void>;
+  unavailableStatus(err: unknown): Status;
+  applyError(err: unknown): Error;
+  scheduleReconcile(recordId: string): void;
+}
+
+/**
+ * Applies a record that a create or update has just stored. The cluster unreachable (a retryable error): the change
+ * stands, the record is Pending with the reason and a retry is queued. Any other refusal: `undo` takes the change back
+ * (the record, and what reached the cluster), then the service's `applyError` of it is thrown — nothing half-made.
+ */
+export async function applyOrUndo<Status>(
+  svc: ApplyingService<Status>,
+  record: RawDoc,
+  undo: () => Promise<void>,
+): Promise<void> {
+  try {
+    await svc.applyRecord(record);
+  } catch (err) {
+    if (!svc.isRetryableError(err)) {
+      await undo();
+      throw svc.applyError(err);
+    }
+    await svc.setStatus(record._id, svc.unavailableStatus(err));
+    svc.scheduleReconcile(record._id);
+  }
+}
+
 export function ReconcilerMixin(): MixinSchema {
   const schema: ServiceSchema<ReconcilerSettings, ReconcilerMethods, ReconcilerVars, ReconcilerThis> = {
     name: "",

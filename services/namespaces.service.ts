@@ -69,6 +69,7 @@ import {
   type MembershipVars,
 } from "../mixins/membership.mixin.ts";
 import {
+  applyOrUndo,
   isDrifted,
   ReconcilerMixin,
   type ReconcilerMethods,
@@ -295,23 +296,15 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
         }
         const stored = await this.findRawById(created.id);
         if (stored === null) throw notFound("namespace", created.id);
-        try {
-          await this.applyRecord(stored);
-        } catch (err) {
-          if (this.isRetryableError(err)) {
-            await this.setStatus(created.id, this.unavailableStatus(err));
-            this.scheduleReconcile(created.id);
-          } else {
-            // Nothing half-made: the objects that were applied go, and so does the record.
-            await this.deleteClusterObjects(p.name, clusterOwned, created.id).catch((cleanupErr: unknown) => {
-              this.logger.warn(`namespace ${p.name}: objects of a refused create not deleted`, cleanupErr);
-              this.orphans.set(created.id, { name: p.name, clusterOwned });
-            });
-            await this.removeEntity(ctx, created.id).catch(() => undefined);
-            if (this.orphans.has(created.id)) this.scheduleReconcile(created.id);
-            throw this.applyError(err);
-          }
-        }
+        await applyOrUndo(this, stored, async () => {
+          // The objects that were applied go, and so does the record.
+          await this.deleteClusterObjects(p.name, clusterOwned, created.id).catch((cleanupErr: unknown) => {
+            this.logger.warn(`namespace ${p.name}: objects of a refused create not deleted`, cleanupErr);
+            this.orphans.set(created.id, { name: p.name, clusterOwned });
+          });
+          await this.removeEntity(ctx, created.id).catch(() => undefined);
+          if (this.orphans.has(created.id)) this.scheduleReconcile(created.id);
+        });
         const latest = await this.findRawById(created.id);
         return latest === null ? (created as unknown as NamespaceEntity) : this.entityOf(ctx, latest);
       },
@@ -347,19 +340,11 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
         }
         const stored = await this.findRawById(previous._id);
         if (stored === null) throw notFound("namespace", previous._id);
-        try {
-          await this.applyRecord(stored);
-        } catch (err) {
-          if (this.isRetryableError(err)) {
-            await this.setStatus(previous._id, this.unavailableStatus(err));
-            this.scheduleReconcile(previous._id);
-          } else {
-            // The cluster refused the change: the record is as it was, and so are the objects.
-            await this.updateEntity(ctx, previous._id, { domain: previous.domain, quota: previous.quota });
-            await this.reconcileNow(previous._id);
-            throw this.applyError(err);
-          }
-        }
+        await applyOrUndo(this, stored, async () => {
+          // The record as it was, and so the objects.
+          await this.updateEntity(ctx, previous._id, { domain: previous.domain, quota: previous.quota });
+          await this.reconcileNow(previous._id);
+        });
         const latest = await this.findRawById(previous._id);
         return latest === null ? (updated as unknown as NamespaceEntity) : this.entityOf(ctx, latest);
       },

@@ -59,6 +59,7 @@ import {
   type MembershipVars,
 } from "../mixins/membership.mixin.ts";
 import {
+  applyOrUndo,
   isDrifted,
   ReconcilerMixin,
   type ReconcilerMethods,
@@ -253,17 +254,9 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
         }
         const stored = await this.findRawById(created.id);
         if (stored === null) throw notFound("volume", created.id);
-        try {
-          await this.applyRecord(stored);
-        } catch (err) {
-          if (this.isRetryableError(err)) {
-            await this.setStatus(created.id, this.unavailableStatus(err));
-            this.scheduleReconcile(created.id);
-          } else {
-            await this.removeEntity(ctx, created.id).catch(() => undefined);
-            throw this.applyError(err);
-          }
-        }
+        await applyOrUndo(this, stored, async () => {
+          await this.removeEntity(ctx, created.id).catch(() => undefined);
+        });
         const latest = await this.findRawById(created.id);
         return (await this.transformDocuments(ctx, {}, latest ?? stored)) as VolumeEntity;
       },
@@ -294,17 +287,9 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
           await this.setStatus(p.id, this.unavailableStatus(new Error("v1.kube is not running on any node")));
           this.scheduleReconcile(p.id);
         } else {
-          try {
-            await this.applyRecord(stored);
-          } catch (err) {
-            if (this.isRetryableError(err)) {
-              await this.setStatus(p.id, this.unavailableStatus(err));
-              this.scheduleReconcile(p.id);
-            } else {
-              await this.updateEntity(ctx, p.id, { size: previous.size, mountPath: previous.mountPath });
-              throw this.applyError(err);
-            }
-          }
+          await applyOrUndo(this, stored, async () => {
+            await this.updateEntity(ctx, p.id, { size: previous.size, mountPath: previous.mountPath });
+          });
         }
         const latest = await this.findRawById(p.id);
         return (await this.transformDocuments(ctx, {}, latest ?? stored)) as VolumeEntity;
