@@ -246,6 +246,12 @@ type Methods = DbMethods &
     refreshStatus(recordId: string): Promise<void>;
     scheduleStatus(recordId: string): void;
     scheduleEnvReapply(recordId: string): void;
+    oncePerBurst(
+      timers: Map<string, NodeJS.Timeout>,
+      recordId: string,
+      failure: string,
+      work: (recordId: string) => Promise<unknown>,
+    ): void;
     scheduleDriftRepair(recordId: string): void;
     reapplyIfChanged(recordId: string): Promise<void>;
     onObjectEvent(obj: KubernetesObject, type: "added" | "modified" | "deleted"): void;
@@ -1144,36 +1150,37 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
     },
 
     scheduleStatus(recordId: string): void {
-      if (this.statusTimers.has(recordId)) return;
+      this.oncePerBurst(this.statusTimers, recordId, "status not refreshed", (id) => this.refreshStatus(id));
+    },
+
+    /**
+     * Runs `work(recordId)` once, `statusDebounceMs` after the first of a burst of calls for the record (events come in
+     * bursts: a rollout's status writes, createEnv's env events, a build's image writes); a failure is logged (debug).
+     */
+    oncePerBurst(
+      timers: Map<string, NodeJS.Timeout>,
+      recordId: string,
+      failure: string,
+      work: (recordId: string) => Promise<unknown>,
+    ): void {
+      if (timers.has(recordId)) return;
       const timer = setTimeout(() => {
-        this.statusTimers.delete(recordId);
-        void this.refreshStatus(recordId).catch((err: unknown) =>
-          this.logger.debug(`status of ${recordId} not refreshed: ${(err as Error).message}`),
+        timers.delete(recordId);
+        void work(recordId).catch((err: unknown) =>
+          this.logger.debug(`${recordId}: ${failure}: ${(err as Error).message}`),
         );
       }, this.settings.statusDebounceMs ?? 100);
-      this.statusTimers.set(recordId, timer);
+      timers.set(recordId, timer);
     },
 
     /** Drift shows in several events at once (each status write of a changed object): repair once. */
     scheduleDriftRepair(recordId: string): void {
-      if (this.driftTimers.has(recordId)) return;
-      const timer = setTimeout(() => {
-        this.driftTimers.delete(recordId);
-        void this.reconcileNow(recordId);
-      }, this.settings.statusDebounceMs ?? 100);
-      this.driftTimers.set(recordId, timer);
+      this.oncePerBurst(this.driftTimers, recordId, "drift not repaired", (id) => this.reconcileNow(id));
     },
 
     /** Env events come in bursts (one per record, e.g. createEnv): gather them, then re-apply once if needed. */
     scheduleEnvReapply(recordId: string): void {
-      if (this.envTimers.has(recordId)) return;
-      const timer = setTimeout(() => {
-        this.envTimers.delete(recordId);
-        void this.reapplyIfChanged(recordId).catch((err: unknown) =>
-          this.logger.debug(`env change of ${recordId} not applied now: ${(err as Error).message}`),
-        );
-      }, this.settings.statusDebounceMs ?? 100);
-      this.envTimers.set(recordId, timer);
+      this.oncePerBurst(this.envTimers, recordId, "env change not applied now", (id) => this.reapplyIfChanged(id));
     },
 
     /** Applies the record when its render differs from the last one applied (a new env checksum); else no write. */
@@ -1209,14 +1216,7 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
 
     /** A build writes its image twice or more in a row (started, succeeded): gather them, then act once per record. */
     scheduleImageReapply(recordId: string): void {
-      if (this.imageTimers.has(recordId)) return;
-      const timer = setTimeout(() => {
-        this.imageTimers.delete(recordId);
-        void this.reapplyForImage(recordId).catch((err: unknown) =>
-          this.logger.debug(`image change of ${recordId} not applied now: ${(err as Error).message}`),
-        );
-      }, this.settings.statusDebounceMs ?? 100);
-      this.imageTimers.set(recordId, timer);
+      this.oncePerBurst(this.imageTimers, recordId, "image change not applied now", (id) => this.reapplyForImage(id));
     },
 
     /**
