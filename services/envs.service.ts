@@ -1138,8 +1138,15 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       for (const kind of kinds) {
         const { items } = await this.broker.call<
           { items: KubernetesObject[] },
-          { apiVersion: string; kind: string; namespace: string; labelSelector: string }
-        >("v1.kube.list", { apiVersion: "v1", kind, namespace: ref.namespaceName, labelSelector });
+          { apiVersion: string; kind: string; namespace: string; labelSelector: string; fieldSelector: string }
+        >("v1.kube.list", {
+          apiVersion: "v1",
+          kind,
+          namespace: ref.namespaceName,
+          labelSelector,
+          // The cache answers one name with a map lookup (a label selector alone matches every cached object).
+          fieldSelector: `metadata.name=${name}`,
+        });
         if (items.some((o) => o.metadata?.name === name)) present.add(kind);
       }
       return present;

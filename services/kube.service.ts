@@ -294,6 +294,11 @@ function requiresManagedBy(selector: string | undefined): boolean {
   );
 }
 
+/** The name a field selector asks for when it is exactly `metadata.name=<name>` (or `==`): the cache can answer it. */
+function nameOfFieldSelector(selector: string): string | undefined {
+  return /^\s*metadata\.name\s*==?\s*([a-z0-9]([-a-z0-9.]*[a-z0-9])?)\s*$/.exec(selector)?.[1];
+}
+
 function usageOf(metric: PodMetric): PodUsage {
   const containers = (metric.containers ?? []).map((c) => {
     const mem = memoryBytes(c.usage.memory);
@@ -599,10 +604,12 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
     /** list: the informer cache when the selector requires the managed-by label of a watched, synced kind; else the API. */
     async listObjects(this: This, params: KubeListParams): Promise<KubeListResult> {
       const { apiVersion, kind, namespace, labelSelector, fieldSelector } = params;
-      if (fieldSelector === undefined && requiresManagedBy(labelSelector)) {
+      const name = fieldSelector === undefined ? undefined : nameOfFieldSelector(fieldSelector);
+      if ((fieldSelector === undefined || name !== undefined) && requiresManagedBy(labelSelector)) {
         const cached = this.informers?.list(apiVersion, kind, {
           ...(namespace === undefined ? {} : { namespace }),
           ...(labelSelector === undefined ? {} : { labelSelector }),
+          ...(name === undefined ? {} : { name }),
         });
         if (cached !== undefined) return { items: [...cached].sort(byNamespaceAndName).map(toPublic), cached: true };
       } else if (labelSelector !== undefined) {

@@ -296,15 +296,25 @@ export class Informers {
   /**
    * Objects of a watched kind from the cache, or undefined when the kind is not watched or its cache is not current
    * (never listed, or its watch is failing): then ask the API server. The objects are the cache's own: copy them.
+   * `name` keeps the objects of that name (what a field selector `metadata.name=<name>` selects).
    */
   list(
     apiVersion: string,
     kind: string,
-    query: { namespace?: string; labelSelector?: string } = {},
+    query: { namespace?: string; labelSelector?: string; name?: string } = {},
   ): readonly KubernetesObject[] | undefined {
     const state = this.#states.get(key(apiVersion, kind));
     if (state === undefined || !state.synced) return undefined;
     const matches = parseLabelSelector(query.labelSelector);
+    if (query.name !== undefined) {
+      // One name (`metadata.name=<name>`): the cache's map lookup, in the namespace or across all of them.
+      const namespaces = query.namespace !== undefined ? [query.namespace] : state.kind.namespaced ? undefined : [""];
+      const named =
+        namespaces === undefined
+          ? state.informer.list().filter((obj) => obj.metadata?.name === query.name)
+          : namespaces.map((ns) => state.informer.get(query.name ?? "", ns)).filter((o) => o !== undefined);
+      return named.filter((obj) => matches(obj.metadata?.labels));
+    }
     const ids = matches.allowed.get(ID_LABEL);
     if (ids === undefined) return state.informer.list(query.namespace).filter((obj) => matches(obj.metadata?.labels));
     const found: KubernetesObject[] = [];

@@ -149,6 +149,29 @@ describe("v1.kube.list", () => {
     expect(h.sandbox.requestCounts().reads).toBe(reads);
   });
 
+  it("answers a managed list by one name (field selector metadata.name) from the cache, other field selectors from the API", async () => {
+    const list = (fieldSelector: string, namespace?: string) =>
+      h.broker.call<ListResult, Params>("v1.kube.list", {
+        apiVersion: "v1",
+        kind: "ConfigMap",
+        ...(namespace === undefined ? {} : { namespace }),
+        labelSelector: "app.kubernetes.io/managed-by=moleculer-k8s",
+        fieldSelector,
+      });
+    const reads = h.sandbox.requestCounts().reads;
+    const one = await list("metadata.name=web-conf", "reads");
+    const anywhere = await list("metadata.name==web-conf");
+    const none = await list("metadata.name=not-there", "reads");
+    expect([one.cached, anywhere.cached, none.cached]).toEqual([true, true, true]);
+    expect(one.items.map((c) => `${c.metadata?.namespace}/${c.metadata?.name}`)).toEqual(["reads/web-conf"]);
+    expect(anywhere.items.map((c) => `${c.metadata?.namespace}/${c.metadata?.name}`)).toEqual(["reads/web-conf"]);
+    expect(none.items).toEqual([]);
+    expect(h.sandbox.requestCounts().reads).toBe(reads);
+    const other = await list("metadata.namespace=reads", "reads");
+    expect(other.cached).toBe(false);
+    expect(other.items.map((c) => c.metadata?.name)).toContain("web-conf");
+  });
+
   it("rejects a malformed label selector with 422", async () => {
     await expect(
       h.broker.call("v1.kube.list", { apiVersion: "v1", kind: "Pod", namespace: "reads", labelSelector: "a in (b" }),
