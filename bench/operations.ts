@@ -1,5 +1,6 @@
 /**
- * `npx node --expose-gc bench/operations.ts [--quick] [--deployments=N] [--window=S]`: the suite at rest with many
+ * `npx node --expose-gc --max-semi-space-size=4 bench/operations.ts [--quick] [--deployments=N] [--window=S]` (the
+ * Node flag of `npm start`; its restarted suite gets the start script's flags itself): the suite at rest with many
  * converged deployments (issue 7, "Speed").
  *
  * The sandbox cluster runs in a child process (this file with `--sandbox-child`, asked for its request counts over
@@ -36,6 +37,7 @@ import { readdir } from "node:fs/promises";
 import { ServiceBroker, type ServiceSchema } from "moleculer";
 import { signToken } from "../lib/auth.ts";
 import type { RequestCounts } from "../lib/sandbox/server.ts";
+import { startScriptNodeFlags } from "./harness.ts";
 import { report, type BenchRow } from "./lib.ts";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -288,9 +290,10 @@ async function startSuite(kubeconfig: string, dataDir: string): Promise<{ broker
  * A freshly started suite over the same database and cluster (what an operator has after a restart): its RSS once its
  * watches have listed everything and its start-up resyncs ran, after `WINDOW_S` seconds of rest.
  */
-function restartedSuiteRss(kubeconfig: string, dataDir: string): Promise<Record<string, number>> {
+async function restartedSuiteRss(kubeconfig: string, dataDir: string): Promise<Record<string, number>> {
+  // Started as `npm start` starts the suite (its Node flags), as an operator's restart would.
   const child = fork(SELF, ["--suite-child", kubeconfig, dataDir, `--window=${WINDOW_S}`], {
-    execArgv: ["--expose-gc"],
+    execArgv: ["--expose-gc", ...(await startScriptNodeFlags())],
     stdio: ["ignore", "inherit", "inherit", "ipc"],
   });
   return new Promise((resolve, reject) => {
