@@ -11,6 +11,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { formatTable, writeResults, type BenchRow } from "./lib.ts";
+import { startScriptNodeFlags } from "./harness.ts";
 
 const DIR = path.dirname(fileURLToPath(import.meta.url));
 /** The benchmarks of the issue's rows, in the order their rows are printed. */
@@ -31,13 +32,15 @@ const benches =
       ? [...ROW_BENCHES.filter((f) => available.includes(f)), ...available.filter((f) => !ROW_BENCHES.includes(f))]
       : ROW_BENCHES.filter((f) => available.includes(f));
 
+// npm start's Node flags for each benchmark's own process too: operations.ts runs the suite in it.
+const nodeFlags = await startScriptNodeFlags();
 const tmp = mkdtempSync(path.join(os.tmpdir(), "bench-combined-"));
 const combined = path.join(tmp, "rows.jsonl");
 const t0 = performance.now();
 const failed: string[] = [];
 for (const file of benches) {
   console.log(`\n=== ${file} ===`);
-  const result = spawnSync(process.execPath, ["--expose-gc", path.join(DIR, file), ...flags], {
+  const result = spawnSync(process.execPath, ["--expose-gc", ...nodeFlags, path.join(DIR, file), ...flags], {
     stdio: "inherit",
     env: { ...process.env, BENCH_COMBINED: combined },
   });
