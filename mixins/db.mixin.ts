@@ -27,7 +27,6 @@ import { randomBytes } from "node:crypto";
 import { access, constants, stat } from "node:fs/promises";
 import path from "node:path";
 import DbServiceModule from "moleculer-db";
-import MongoAdapter from "moleculer-db-adapter-mongo";
 import { readConfig } from "../lib/config.ts";
 import { alreadyExists, ERROR_TYPES, hasType, invalid, notFound, unavailable } from "../lib/errors.ts";
 import { defineParams, type ParamsOf } from "../lib/params.ts";
@@ -164,6 +163,8 @@ export interface DbVars {
   /** Between started() and stopped(): only then are reconnects scheduled. */
   dbActive: boolean;
   dbMixin: Required<DbMixinOptions>;
+  /** With MONGO_URI: the adapter's arguments, until `started()` has imported the adapter and set `adapter`. */
+  dbMongo: { uri: string; options: Record<string, unknown>; database: string | undefined } | undefined;
 }
 
 type DbThis = Service<DbSettings> & DbVars & DbMethods & DbBaseMethods;
@@ -173,11 +174,16 @@ const moleculerDb = DbServiceModule as unknown as {
   methods: Record<string, (this: unknown, ...args: unknown[]) => unknown>;
   MemoryAdapter: new (opts?: Record<string, unknown>) => Adapter;
 };
-const MongoDbAdapter = MongoAdapter as unknown as new (
-  uri: string,
-  opts?: Record<string, unknown>,
-  dbName?: string,
-) => Adapter;
+type MongoAdapterClass = new (uri: string, opts?: Record<string, unknown>, dbName?: string) => Adapter;
+/**
+ * moleculer-db-adapter-mongo, imported on first use: the MongoDB driver it loads allocates a 17 MiB BSON buffer and
+ * ~6 MiB of code at import, which a suite on NeDB (the default) would carry for nothing (docs/performance.md).
+ */
+let mongoAdapterClass: Promise<MongoAdapterClass> | undefined;
+function loadMongoAdapter(): Promise<MongoAdapterClass> {
+  mongoAdapterClass ??= import("moleculer-db-adapter-mongo").then((m) => m.default as unknown as MongoAdapterClass);
+  return mongoAdapterClass;
+}
 
 const ID_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 /** 20 random base-62 characters (the shape of the reference document's ids). */
@@ -659,8 +665,8 @@ export function DbMixin(options: DbMixinOptions): MixinSchema {
       const mongoUri = s.memory === true ? undefined : (s.mongoUri ?? cfg.mongoUri);
       const dataDir = s.dataDir ?? cfg.dataDir;
       if (mongoUri !== undefined) {
-        const mongoOptions = { useUnifiedTopology: true, serverSelectionTimeoutMS: 5000, ...s.mongoOptions };
-        this.adapter = new MongoDbAdapter(mongoUri, mongoOptions, s.mongoDatabase);
+        const options = { useUnifiedTopology: true, serverSelectionTimeoutMS: 5000, ...s.mongoOptions };
+        this.dbMongo = { uri: mongoUri, options, database: s.mongoDatabase };
         this.dbState = { connected: false, reason: "not connected yet", kind: "mongo", failures: 0 };
       } else if (s.memory === true) {
         this.adapter = new moleculerDb.MemoryAdapter();
@@ -669,10 +675,16 @@ export function DbMixin(options: DbMixinOptions): MixinSchema {
         this.adapter = new moleculerDb.MemoryAdapter({ filename: path.join(dataDir, `${config.collection}.db`) });
         this.dbState = { connected: false, reason: "not connected yet", kind: "nedb", failures: 0 };
       }
-      this.adapter.init(this.broker, this);
+      if (this.dbMongo === undefined) this.adapter.init(this.broker, this);
     },
 
     async started(this: DbThis) {
+      if (this.dbMongo !== undefined) {
+        const MongoAdapter = await loadMongoAdapter();
+        this.adapter = new MongoAdapter(this.dbMongo.uri, this.dbMongo.options, this.dbMongo.database);
+        this.adapter.init(this.broker, this);
+        this.dbMongo = undefined;
+      }
       this.dbActive = true;
       await this.connect();
     },
