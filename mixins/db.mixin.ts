@@ -29,6 +29,7 @@ import path from "node:path";
 import DbServiceModule from "moleculer-db";
 import { readConfig } from "../lib/config.ts";
 import { alreadyExists, ERROR_TYPES, hasType, invalid, notFound, unavailable } from "../lib/errors.ts";
+import { useNedbAsyncApi } from "../lib/nedb.ts";
 import { defineParams, type ParamsOf } from "../lib/params.ts";
 
 /** A stored document as the adapter returns it (`_id`, not `id`). */
@@ -611,6 +612,8 @@ export function DbMixin(options: DbMixinOptions): MixinSchema {
       async connect(this: DbThis): Promise<void> {
         try {
           await this.adapter.connect();
+          // NeDB's promise API instead of the adapter's promisified callbacks (lib/nedb.ts: ~6% of a read's CPU).
+          if (this.dbState.kind !== "mongo") useNedbAsyncApi(this.adapter);
           for (const fields of config.uniqueIndexes) {
             if (this.dbState.kind === "mongo") {
               const collection = (this.adapter as unknown as { collection: MongoCollectionLike }).collection;
