@@ -19,5 +19,7 @@ export default {
   // Imports are written with `.ts` (Node 24 runs them directly); ts-jest rewrites them to `.js`, so map back.
   moduleNameMapper: { "^(\\.{1,2}/.*)\\.js$": "$1" },
   testMatch: ["<rootDir>/test/**/*.test.ts"],
+  // The production build (scripts/build.ts) is not part of the module map.
+  modulePathIgnorePatterns: ["<rootDir>/dist/"],
   testTimeout: 30000,
 };

@@ -9,6 +9,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { signToken } from "../lib/auth.ts";
+import { buildSuite } from "../scripts/build.ts";
 import { freePort } from "../test/helpers/net.ts";
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -18,8 +19,28 @@ export const args = process.argv.slice(2);
 export const quick = args.includes("--quick");
 export const full = !quick;
 
+let built: Promise<{ suiteNode: string; start: string }> | undefined;
 /**
- * The Node flags `npm start` runs the suite with (the `node ... scripts/start.ts` of package.json's start script, e.g.
+ * What the benchmarks start as the suite's process: like `npm start` (which runs scripts/build.ts, then dist/start.js),
+ * the production build, here of bench/fixtures/suite-node.ts and scripts/start.ts into dist/bench/, built once per
+ * benchmark process. `BENCH_FROM_SOURCE=1` runs the TypeScript sources instead (what `npm run dev` and the tests run).
+ */
+export function suiteEntries(): Promise<{ suiteNode: string; start: string }> {
+  if (process.env.BENCH_FROM_SOURCE === "1") {
+    return Promise.resolve({
+      suiteNode: path.join(ROOT, "bench/fixtures/suite-node.ts"),
+      start: path.join(ROOT, "scripts/start.ts"),
+    });
+  }
+  built ??= buildSuite(["bench/fixtures/suite-node.ts", "scripts/start.ts"], "dist/bench").then(() => ({
+    suiteNode: path.join(ROOT, "dist/bench/suite-node.js"),
+    start: path.join(ROOT, "dist/bench/start.js"),
+  }));
+  return built;
+}
+
+/**
+ * The Node flags `npm start` runs the suite with (the `node ... dist/start.js` of package.json's start script, e.g.
  * `--max-semi-space-size=4`), so that the suite's process here is started as users start it and its RSS is theirs.
  */
 export async function startScriptNodeFlags(): Promise<string[]> {
@@ -27,8 +48,8 @@ export async function startScriptNodeFlags(): Promise<string[]> {
   const override = process.env.BENCH_NODE_FLAGS;
   if (override !== undefined) return override.split(/\s+/).filter((f) => f !== "");
   const pkg = JSON.parse(await readFile(path.join(ROOT, "package.json"), "utf8")) as { scripts: { start: string } };
-  const command = /node ((?:--\S+\s+)*)scripts\/start\.ts/.exec(pkg.scripts.start);
-  if (command === null) throw new Error(`package.json's start script runs no 'node ... scripts/start.ts'`);
+  const command = /node ((?:--\S+\s+)*)dist\/start\.js/.exec(pkg.scripts.start);
+  if (command === null) throw new Error(`package.json's start script runs no 'node ... dist/start.js'`);
   return (
     command[1]
       ?.trim()
@@ -177,7 +198,7 @@ export async function startSuiteNode(
   const dataDir = opts.dataDir ?? (await mkdtemp(path.join(os.tmpdir(), "bench-suite-data-")));
   const t0 = performance.now();
   const node = await forkNode(
-    path.join(ROOT, "bench/fixtures/suite-node.ts"),
+    (await suiteEntries()).suiteNode,
     {
       PORT: String(port),
       DATA_DIR: dataDir,
@@ -228,10 +249,19 @@ export async function startSuiteNode(
     lastHeapUsed: Number.NaN,
     lastMemoryNote: "",
     async rss() {
-      const mem = await node.request<{ heapUsed: number; heapTotal: number; external: number }>("gc");
+      const mem = await node.request<{
+        heapUsed: number;
+        heapTotal: number;
+        external: number;
+        physical: number;
+        malloced: number;
+        peakMalloced: number;
+      }>("gc");
       const mib = (n: number) => (n / 2 ** 20).toFixed(0);
       suite.lastHeapUsed = mem.heapUsed;
-      suite.lastMemoryNote = `V8 heap ${mib(mem.heapUsed)} MiB used of ${mib(mem.heapTotal)}, external ${mib(mem.external)} MiB`;
+      suite.lastMemoryNote =
+        `V8 heap ${mib(mem.heapUsed)} MiB used of ${mib(mem.heapTotal)} (${mib(mem.physical)} physical), ` +
+        `V8 malloc ${mib(mem.malloced)} MiB (peak ${mib(mem.peakMalloced)}), external ${mib(mem.external)} MiB`;
       await sleep(200);
       return rssOf(pid);
     },

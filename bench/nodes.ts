@@ -13,7 +13,7 @@ import { ServiceBroker } from "moleculer";
 import { readConfig } from "../lib/config.ts";
 import { brokerOptions } from "../moleculer.config.ts";
 import imagesService from "../services/images.service.ts";
-import { forkNode, quick, ROOT, sleep } from "./harness.ts";
+import { forkNode, quick, sleep, suiteEntries } from "./harness.ts";
 import { percentile, report } from "./lib.ts";
 
 const NATS = process.env.BENCH_NATS ?? "nats://127.0.0.1:4222";
@@ -47,7 +47,7 @@ async function main(): Promise<void> {
 
   // Across nodes: the images service alone in a services node, called over NATS.
   const dataDir = await mkdtemp(path.join(os.tmpdir(), "bench-nodes-"));
-  const servicesNode = await forkNode(path.join(ROOT, "bench/fixtures/suite-node.ts"), {
+  const servicesNode = await forkNode((await suiteEntries()).suiteNode, {
     ...env,
     TRANSPORTER: NATS,
     SERVICES: "images",

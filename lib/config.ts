@@ -47,6 +47,8 @@ export interface SuiteConfig {
   sandboxKubeconfig: string;
   /** Seconds between full resyncs of records against the cluster (RESYNC_INTERVAL). */
   resyncIntervalSeconds: number;
+  /** Quiet seconds after which a grown process gives memory back (MEMORY_RELEASE_IDLE_SECONDS, lib/memory.ts); 0 = off. */
+  memoryReleaseIdleSeconds: number;
 }
 
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace"] as const;
@@ -106,5 +108,6 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): SuiteConfig {
     sandboxPort: integer(env, "SANDBOX_PORT", 0),
     sandboxKubeconfig: text(env, "SANDBOX_KUBECONFIG") ?? path.join(".sandbox", "kubeconfig"),
     resyncIntervalSeconds: integer(env, "RESYNC_INTERVAL", 300),
+    memoryReleaseIdleSeconds: integer(env, "MEMORY_RELEASE_IDLE_SECONDS", 20),
   };
 }

@@ -14,8 +14,8 @@ import FastestValidator from "fastest-validator";
 import { createHash } from "node:crypto";
 import { readdir, readFile } from "node:fs/promises";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { readConfig } from "../lib/config.ts";
+import { IMAGES_DIR } from "../lib/paths.ts";
 import {
   imageSchema,
   type DeploymentEntity,
@@ -422,7 +422,7 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
 
   created() {
     this.defaultDomain = this.settings.defaultDomain ?? readConfig().defaultDomain;
-    this.imagesDir = this.settings.imagesDir ?? fileURLToPath(new URL("../images/", import.meta.url));
+    this.imagesDir = this.settings.imagesDir ?? IMAGES_DIR;
     const check = new Validator({ useNewCustomCheckerFunction: true }).compile(imageSchema);
     this.checkImage = (value: unknown) => {
       if (typeof value !== "object" || value === null || Array.isArray(value)) {

@@ -1,6 +1,8 @@
 /**
- * The suite as users start it on several machines: `node scripts/start.ts` twice, one with SERVICES=api and one with
- * everything else, over NATS. The gateway process runs no domain service, so every answer crossed the transporter.
+ * The suite as users start it on several machines: its production build (what `npm start` and the container image run:
+ * scripts/build.ts, then `node dist/start.js`) twice, one with SERVICES=api and one with everything else, over NATS.
+ * The gateway process runs no domain service, so every answer crossed the transporter. The build goes to its own
+ * directory under dist/ (the catalog is found from there, lib/paths.ts) and is removed afterwards.
  */
 import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
 import { spawn, type ChildProcess } from "node:child_process";
@@ -10,15 +12,18 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { signToken } from "../../lib/auth.ts";
+import { buildSuite } from "../../scripts/build.ts";
 import { freePort } from "../helpers/net.ts";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const NATS = process.env.NATS_URL ?? "nats://127.0.0.1:4222";
 const SECRET = "processes-test-secret-0123456789abcdef";
 
+const BUILD_DIR = `dist/.test-processes-${process.pid}`;
+
 function startNode(env: Record<string, string>): { child: ChildProcess; output: () => string } {
   let output = "";
-  const child = spawn(process.execPath, [path.join(ROOT, "scripts/start.ts")], {
+  const child = spawn(process.execPath, ["--max-semi-space-size=4", path.join(ROOT, BUILD_DIR, "start.js")], {
     cwd: ROOT,
     env: { ...process.env, METRICS_PORT: "0", LOG_LEVEL: "info", TRANSPORTER: NATS, JWT_SECRET: SECRET, ...env },
     stdio: ["ignore", "pipe", "pipe"],
@@ -44,6 +49,7 @@ describe("npm start on two processes (SERVICES, TRANSPORTER)", () => {
 
   beforeAll(async () => {
     dataDir = await mkdtemp(path.join(os.tmpdir(), "processes-"));
+    await buildSuite(["scripts/start.ts"], BUILD_DIR);
     const port = await freePort();
     base = `http://127.0.0.1:${port}`;
     // The sandbox's kubeconfig goes to the temp dir, not over the developer's .sandbox/kubeconfig.
@@ -80,6 +86,7 @@ describe("npm start on two processes (SERVICES, TRANSPORTER)", () => {
     await stopNode(gateway?.child);
     await stopNode(services?.child);
     await rm(dataDir, { recursive: true, force: true });
+    await rm(path.join(ROOT, BUILD_DIR), { recursive: true, force: true });
   });
 
   it("says in its log which services each node runs", () => {
@@ -104,6 +111,28 @@ describe("npm start on two processes (SERVICES, TRANSPORTER)", () => {
     const fetched = await fetch(`${base}/api/v1/k8s/namespaces/${body.id}`, { headers });
     expect(await fetched.json()).toMatchObject({ id: body.id, name: "shop" });
   });
+
+  it("runs a catalog image until it is Available: the cluster client, the watches and the catalog in the build", async () => {
+    const token = await signToken({ userID: "dave" }, SECRET);
+    const headers = { Authorization: `Bearer ${token}`, "Content-Type": "application/json" };
+    const post = async (route: string, body: unknown) => {
+      const res = await fetch(`${base}/api/v1/k8s/${route}`, { method: "POST", headers, body: JSON.stringify(body) });
+      expect(res.status).toBe(200);
+      return (await res.json()) as { id: string };
+    };
+    const namespace = await post("namespaces", { name: "built" });
+    const resolved = await fetch(`${base}/api/v1/k8s/images/resolve/nginx-1-27`, { headers });
+    expect(resolved.status).toBe(200);
+    const image = (await resolved.json()) as { id: string };
+    const deployment = await post("deployments", { namespace: namespace.id, name: "web", image: image.id });
+    let state: { phase?: string; ready?: number } = {};
+    for (const deadline = Date.now() + 20_000; Date.now() < deadline && state.phase !== "Available";) {
+      await new Promise((r) => setTimeout(r, 200));
+      const res = await fetch(`${base}/api/v1/k8s/deployments/${deployment.id}/state`, { headers });
+      state = (await res.json()) as typeof state;
+    }
+    expect(state).toMatchObject({ phase: "Available", ready: 1 });
+  }, 30_000);
 
   it("stops both processes gracefully on SIGTERM", async () => {
     expect(await stopNode(gateway.child)).toBe(0);

@@ -1,7 +1,19 @@
 import { describe, expect, it } from "@jest/globals";
-import { selectServices } from "../../scripts/start.ts";
+import { readdir } from "node:fs/promises";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { SERVICE_NAMES, selectServices } from "../../services/index.ts";
 
 const all = ["api", "deployments", "envs", "images", "kube", "namespaces", "volumes"];
+const SERVICES_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../services");
+
+describe("services/index.ts", () => {
+  it("lists every *.service.ts file of services/, so npm start and the build load each", async () => {
+    const files = (await readdir(SERVICES_DIR)).filter((f) => f.endsWith(".service.ts"));
+    expect(SERVICE_NAMES).toEqual(files.map((f) => f.slice(0, -".service.ts".length)).sort());
+    expect(SERVICE_NAMES).toEqual(all);
+  });
+});
 
 describe("selectServices (SERVICES)", () => {
   it("runs every service when SERVICES is not set", () => {
