@@ -9,6 +9,10 @@
  * (docs/performance.md, "Memory"). The services are imported with `import()` (services/index.ts), so each lands in its
  * own chunk and a node loads only those it runs.
  *
+ * What the build can leave out it does (esbuild's tree shaking): of client-node's generated API clients only those we
+ * use remain, as long as nothing imports the package's index as a namespace (lib/sandbox/http/fields.ts imports the
+ * models alone for that reason): 6.6 -> 4.6 MiB.
+ *
  * Not bundled: moleculer-repl (only `npm run repl`, which runs the sources) and the MongoDB adapter (imported only with
  * MONGO_URI; its driver has optional native parts a bundle cannot resolve). They are loaded from node_modules.
  */

@@ -4,13 +4,15 @@
  * the Kubernetes API. Strict refuses an object with unknown fields (400); Warn (the default) and Ignore drop them,
  * Warn also answers with a `Warning` header per field.
  */
-import * as clientNode from "@kubernetes/client-node";
+// The models only (the package's index also re-exports every API client, which the production build then could not
+// leave out: scripts/build.ts).
+import * as clientNodeModels from "@kubernetes/client-node/dist/gen/models/all.js";
 import { badRequestError } from "../status.ts";
 import type { KubeObject, ResourceType } from "../types.ts";
 
 type Attribute = { baseName: string; type: string };
 type Model = { getAttributeTypeMap?: () => Attribute[] };
-const models = clientNode as unknown as Record<string, Model | undefined>;
+const models = clientNodeModels as unknown as Record<string, Model | undefined>;
 
 const cache = new Map<string, Map<string, string> | null>();
 function attributes(model: string): Map<string, string> | undefined {
