@@ -87,14 +87,43 @@ export function backoffDelay(attempt: number, initialMs: number, maxMs: number):
   return Math.min(maxMs, initialMs * 2 ** Math.max(0, Math.min(attempt - 1, 30)));
 }
 
+type Trimmable = {
+  kind?: string;
+  metadata?: { managedFields?: unknown } | null;
+  spec?: Record<string, unknown> | null;
+} | null;
+
+/** A container of a cached Pod: what the suite reads of it (`pods`, `state`, the logs' default container). */
+function containerNameAndImage(c: { name?: unknown; image?: unknown }): { name?: unknown; image?: unknown } {
+  return c.image === undefined ? { name: c.name } : { name: c.name, image: c.image };
+}
+
 /**
- * Drops `metadata.managedFields` from an object about to enter the cache (a parsed answer nobody else holds): server-side
- * apply's field ownership is often the biggest part of an object, nothing in the suite reads it, and callers and
- * events never got it (kube.service's toPublic).
+ * Trims an object about to enter the cache (a parsed answer nobody else holds) to what the suite reads, the cache being
+ * most of the suite's memory per deployment (docs/performance.md, "Memory"):
+ * - every kind: `metadata.managedFields` (server-side apply's field ownership, often the biggest part of an object;
+ *   callers and events never got it, kube.service's toPublic);
+ * - Pods and ReplicaSets, which the suite watches but never writes: a ReplicaSet's pod template (a copy of its
+ *   Deployment's), and a Pod's spec but for its containers' names and images and its node. `v1.kube.get` reads the
+ *   whole object from the API server.
  */
-function slim<T>(obj: T): T {
-  const metadata = (obj as { metadata?: { managedFields?: unknown } } | null)?.metadata;
+export function slim<T>(obj: T, kind = (obj as Trimmable)?.kind): T {
+  const o = obj as Trimmable;
+  const metadata = o?.metadata;
   if (metadata !== undefined && metadata !== null && "managedFields" in metadata) delete metadata.managedFields;
+  const spec = o?.spec;
+  if (spec === undefined || spec === null) return obj;
+  if (kind === "ReplicaSet") {
+    delete spec.template;
+  } else if (kind === "Pod") {
+    const containers = spec.containers as { name?: unknown; image?: unknown }[] | undefined;
+    const initContainers = spec.initContainers as { name?: unknown; image?: unknown }[] | undefined;
+    (o as { spec: unknown }).spec = {
+      ...(containers === undefined ? {} : { containers: containers.map(containerNameAndImage) }),
+      ...(initContainers === undefined ? {} : { initContainers: initContainers.map(containerNameAndImage) }),
+      ...(spec.nodeName === undefined ? {} : { nodeName: spec.nodeName }),
+    };
+  }
   return obj;
 }
 
@@ -204,7 +233,7 @@ export class Informers {
           undefined,
           labelSelector,
         );
-        for (const item of result.items) slim(item);
+        for (const item of result.items) slim(item, kind.kind);
         // ListWatch fills its cache synchronously after this promise settles; mark the kind current after that.
         setImmediate(() => this.#listed(state));
         return result;

@@ -1,5 +1,5 @@
 import { describe, it, expect } from "@jest/globals";
-import { backoffDelay, collectionPath, WATCHED_KINDS, MANAGED_BY_SELECTOR } from "../../../lib/kube/informers.ts";
+import { backoffDelay, collectionPath, slim, WATCHED_KINDS, MANAGED_BY_SELECTOR } from "../../../lib/kube/informers.ts";
 
 describe("informer restart backoff", () => {
   it("doubles from 1 s and stays at 30 s", () => {
@@ -26,5 +26,55 @@ describe("watched kinds", () => {
       "/apis/batch/v1/jobs",
     ]);
     expect(MANAGED_BY_SELECTOR).toBe("app.kubernetes.io/managed-by=moleculer-k8s");
+  });
+});
+
+describe("slim (what enters the watch cache)", () => {
+  const managedFields = [{ manager: "moleculer-k8s", operation: "Apply" }];
+  it("drops managedFields of every kind and keeps the rest of an object the suite writes", () => {
+    const deployment = {
+      kind: "Deployment",
+      metadata: { name: "web", managedFields },
+      spec: { replicas: 2, template: { spec: { containers: [{ name: "web", image: "nginx", env: [] }] } } },
+    };
+    expect(slim(structuredClone(deployment))).toEqual({ ...deployment, metadata: { name: "web" } });
+  });
+
+  it("keeps of a Pod its containers' names and images and its node, and all of its status", () => {
+    const pod = {
+      kind: "Pod",
+      metadata: { name: "web-1", labels: { a: "b" }, managedFields },
+      spec: {
+        nodeName: "sandbox-node",
+        initContainers: [{ name: "init", image: "busybox", command: ["true"] }],
+        containers: [{ name: "web", image: "nginx", env: [{ name: "A", value: "1" }], volumeMounts: [] }],
+        volumes: [{ name: "data" }],
+        tolerations: [{ key: "x" }],
+      },
+      status: { phase: "Running", containerStatuses: [{ name: "web", ready: true }] },
+    };
+    expect(slim(structuredClone(pod))).toEqual({
+      kind: "Pod",
+      metadata: { name: "web-1", labels: { a: "b" } },
+      spec: {
+        initContainers: [{ name: "init", image: "busybox" }],
+        containers: [{ name: "web", image: "nginx" }],
+        nodeName: "sandbox-node",
+      },
+      status: pod.status,
+    });
+  });
+
+  it("drops a ReplicaSet's pod template, also for list items without a kind (the kind is passed)", () => {
+    const rs = {
+      metadata: { name: "web-abc", labels: { "pod-template-hash": "abc" } },
+      spec: { replicas: 1, selector: { matchLabels: { app: "web" } }, template: { spec: { containers: [] } } },
+      status: { replicas: 1 },
+    };
+    expect(slim(structuredClone(rs), "ReplicaSet")).toEqual({
+      metadata: rs.metadata,
+      spec: { replicas: 1, selector: rs.spec.selector },
+      status: rs.status,
+    });
   });
 });
