@@ -51,7 +51,14 @@ import {
 import { deploymentStateOf, podInfosOf } from "../lib/manifests/state.ts";
 import type { CallerMeta } from "../lib/meta.ts";
 import { defineParams, type ParamsIn, type ParamsOf } from "../lib/params.ts";
-import type { KubeEventsResult, KubeListResult, KubeLogsResult, KubeTopResult } from "../services/kube.service.ts";
+import type {
+  KubeEventsResult,
+  KubeListManyInput,
+  KubeListManyResult,
+  KubeListResult,
+  KubeLogsResult,
+  KubeTopResult,
+} from "../services/kube.service.ts";
 import {
   asMixin,
   idParams,
@@ -283,6 +290,11 @@ interface OpsMethods {
   opsRecord(ctx: Ctx<{ id: string }>): Promise<RawDoc>;
   namespaceNameOf(nsId: string): Promise<string>;
   opsLive<T extends KubernetesObject>(nsName: string, recordId: string, apiVersion: string, kind: string): Promise<T[]>;
+  opsLiveKinds(
+    nsName: string,
+    recordId: string,
+    kinds: readonly (readonly [apiVersion: string, kind: string])[],
+  ): Promise<KubernetesObject[][]>;
   envSnapshot(recordId: string): Promise<{ values: RevisionEnvValue[]; checksum: string }>;
   recordRevision(
     recordId: string,
@@ -433,10 +445,12 @@ export function DeploymentOperationsMixin(): MixinSchema {
         const record = await this.opsRecord(ctx);
         const nsName = await this.namespaceNameOf(String(record.namespace));
         const name = String(record.name);
-        const [deps, sets, pods, events] = await Promise.all([
-          this.opsLive(nsName, record._id, "apps/v1", "Deployment"),
-          this.opsLive(nsName, record._id, "apps/v1", "ReplicaSet"),
-          this.opsLive(nsName, record._id, "v1", "Pod"),
+        const [[deps = [], sets = [], pods = []], events] = await Promise.all([
+          this.opsLiveKinds(nsName, record._id, [
+            ["apps/v1", "Deployment"],
+            ["apps/v1", "ReplicaSet"],
+            ["v1", "Pod"],
+          ]),
           this.broker.call<KubeEventsResult, { namespace: string }>("v1.kube.events", { namespace: nsName }),
         ]);
         const uids = new Set([...deps, ...sets, ...pods].map((o) => o.metadata?.uid).filter(Boolean));
@@ -522,10 +536,10 @@ export function DeploymentOperationsMixin(): MixinSchema {
         async handler(this: OpsThis, ctx: Ctx<IdParams>): Promise<DeploymentState> {
           const record = await this.opsRecord(ctx);
           const nsName = await this.namespaceNameOf(String(record.namespace));
-          const [deps, pods] = await Promise.all([
-            this.opsLive<V1Deployment>(nsName, record._id, "apps/v1", "Deployment"),
-            this.opsLive<V1Pod>(nsName, record._id, "v1", "Pod"),
-          ]);
+          const [deps = [], pods = []] = (await this.opsLiveKinds(nsName, record._id, [
+            ["apps/v1", "Deployment"],
+            ["v1", "Pod"],
+          ])) as [V1Deployment[], V1Pod[]];
           const status = record.status as DeploymentStatus | undefined;
           return deploymentStateOf(
             {
@@ -700,6 +714,20 @@ export function DeploymentOperationsMixin(): MixinSchema {
           labelSelector: recordSelector(recordId),
         });
         return res.items as T[];
+      },
+
+      /** The record's live objects of several kinds in one v1.kube call: one list per kind, in the order asked. */
+      async opsLiveKinds(
+        this: OpsThis,
+        nsName: string,
+        recordId: string,
+        kinds: readonly (readonly [apiVersion: string, kind: string])[],
+      ): Promise<KubernetesObject[][]> {
+        const labelSelector = recordSelector(recordId);
+        const res = await this.broker.call<KubeListManyResult, KubeListManyInput>("v1.kube.listMany", {
+          lists: kinds.map(([apiVersion, kind]) => ({ apiVersion, kind, namespace: nsName, labelSelector })),
+        });
+        return res.lists.map((list) => list.items);
       },
 
       /** The record's env values now (secret values included: internal) and their checksum. */

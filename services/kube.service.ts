@@ -88,6 +88,33 @@ export interface KubeListResult {
   cached: boolean;
 }
 
+/** Several lists in one call (one broker round trip instead of one per kind: `state` reads a record's Deployment and pods). */
+export const kubeListManyParams = defineParams({
+  $$strict: true,
+  lists: {
+    type: "array",
+    min: 1,
+    max: 16,
+    items: {
+      type: "object",
+      strict: true,
+      props: {
+        apiVersion: API_VERSION,
+        kind: KIND,
+        namespace: OPTIONAL_NAMESPACE,
+        labelSelector: SELECTOR,
+        fieldSelector: SELECTOR,
+      },
+    },
+  },
+});
+export type KubeListManyParams = ParamsOf<typeof kubeListManyParams>;
+export type KubeListManyInput = ParamsIn<typeof kubeListManyParams>;
+export interface KubeListManyResult {
+  /** One answer per entry of `lists`, in the same order, each what `list` answers for it. */
+  lists: KubeListResult[];
+}
+
 export const kubeDeleteParams = defineParams({
   $$strict: true,
   apiVersion: API_VERSION,
@@ -326,6 +353,15 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       params: kubeListParams,
       handler(this: This, ctx: Context<KubeListParams>): Promise<KubeListResult> {
         return this.listObjects(ctx.params);
+      },
+    },
+
+    /** `list` for each of `lists` in one call; fails as a whole when one fails. @throws K8S_INVALID, K8S_UNAVAILABLE, VALIDATION_ERROR */
+    listMany: {
+      visibility: "public",
+      params: kubeListManyParams,
+      async handler(this: This, ctx: Context<KubeListManyParams>): Promise<KubeListManyResult> {
+        return { lists: await Promise.all(ctx.params.lists.map((params) => this.listObjects(params))) };
       },
     },
 
