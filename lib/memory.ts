@@ -31,7 +31,7 @@ export interface IdleMemoryReleaseOptions {
 
 export interface IdleMemoryRelease {
   stop(): void;
-  /** Releases so far, with RSS before and after (bytes) and the pause (ms). */
+  /** The last releases (up to 50), with RSS before and after (bytes) and the pause (ms). */
   readonly releases: { before: number; after: number; pauseMs: number }[];
 }
 
@@ -98,6 +98,7 @@ export function startIdleMemoryRelease(options: IdleMemoryReleaseOptions): IdleM
     const pauseMs = performance.now() - t0;
     const after = process.memoryUsage.rss();
     releases.push({ before: interval.rss, after, pauseMs });
+    if (releases.length > 50) releases.shift();
     state = { quietMs: 0, baselineRss: after };
     // The release's own time is not the process's work: start the next interval after it.
     lastElu = performance.eventLoopUtilization();
