@@ -83,6 +83,7 @@ export const kubeListParams = defineParams({
 export type KubeListParams = ParamsOf<typeof kubeListParams>;
 export type KubeListInput = ParamsIn<typeof kubeListParams>;
 export interface KubeListResult {
+  /** The objects, each a plain JSON copy; those of a cached answer are frozen (shared by readers: copy to change one). */
   items: KubernetesObject[];
   /** True when served from the informer cache (the selector required the managed-by label of a watched kind). */
   cached: boolean;
@@ -239,6 +240,8 @@ interface LocalVars {
   informers: Informers | undefined;
   limiter: WriteLimiter;
   followers: Set<PassThrough>;
+  /** Frozen public copies of cached objects, by cached object (see publicCopyOf). */
+  publicCopies: WeakMap<KubernetesObject, KubernetesObject>;
   lastProbe: { reachable: boolean; version?: string; error?: string } | undefined;
   /** The API server was found unreachable (a 503 K8S_UNAVAILABLE) and has not answered a probe since. */
   recovery: { down: boolean; since: number; probing: boolean; answered: number; timer: NodeJS.Timeout | undefined };
@@ -295,6 +298,31 @@ export function toPublic(obj: KubernetesObject): KubernetesObject {
   if (copy.kind === "Secret") {
     delete copy.data;
     delete copy.stringData;
+  }
+  return copy;
+}
+
+/** Freezes a plain JSON value and everything in it; returns it. */
+export function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === "object" && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
+}
+
+/**
+ * The public copy of a cached object (`toPublic`), made once per version of the object and frozen: the watch cache
+ * replaces an object with each change (client-node's ListWatch swaps in the new one, never edits the old), so a copy
+ * kept by the cached object stays its copy. Reads served from the cache (`state` lists a record's Deployment and pods
+ * for every request) then hand out the same frozen copy instead of copying again: a caller that tried to change one
+ * would throw (ESM is strict mode) rather than change what others read.
+ */
+function publicCopyOf(copies: WeakMap<KubernetesObject, KubernetesObject>, obj: KubernetesObject): KubernetesObject {
+  let copy = copies.get(obj);
+  if (copy === undefined) {
+    copy = deepFreeze(toPublic(obj));
+    copies.set(obj, copy);
   }
   return copy;
 }
@@ -647,7 +675,10 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
           ...(labelSelector === undefined ? {} : { labelSelector }),
           ...(name === undefined ? {} : { name }),
         });
-        if (cached !== undefined) return { items: [...cached].sort(byNamespaceAndName).map(toPublic), cached: true };
+        if (cached !== undefined) {
+          const items = [...cached].sort(byNamespaceAndName).map((obj) => publicCopyOf(this.publicCopies, obj));
+          return { items, cached: true };
+        }
       } else if (labelSelector !== undefined) {
         parseLabelSelector(labelSelector); // a malformed selector is a 422 here, not a 400 from the server
       }
@@ -740,6 +771,7 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
     this.lastProbe = undefined;
     this.recovery = { down: false, since: 0, probing: false, answered: 0, timer: undefined };
     this.followers = new Set();
+    this.publicCopies = new WeakMap();
     this.limiter = new WriteLimiter({ ...limitsFromEnv(process.env), ...this.settings.limits });
   },
 

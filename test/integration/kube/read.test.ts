@@ -179,6 +179,49 @@ describe("v1.kube.list", () => {
   });
 });
 
+describe("v1.kube.list answers from the cache", () => {
+  it("are frozen: a caller cannot change what later reads get, and a change of the object is seen at once", async () => {
+    const configMap = (value: string) => ({
+      apiVersion: "v1",
+      kind: "ConfigMap",
+      metadata: { name: "frozen", namespace: "reads", labels: { ...MANAGED, "moleculer-k8s/id": "rec-frozen" } },
+      data: { k: value },
+    });
+    const list = () =>
+      h.broker.call<ListResult, Params>("v1.kube.list", {
+        apiVersion: "v1",
+        kind: "ConfigMap",
+        namespace: "reads",
+        labelSelector: `app.kubernetes.io/managed-by=moleculer-k8s,moleculer-k8s/id=rec-frozen`,
+      });
+    await h.broker.call("v1.kube.apply", { objects: [configMap("one")], fieldManager: "k8s.envs" });
+    const first = await waitFor(async () => {
+      const r = await list();
+      return r.items[0]?.data !== undefined ? r : undefined;
+    });
+    expect(first.cached).toBe(true);
+    const obj = first.items[0] as unknown as KubernetesObject & { data: Record<string, string> };
+    expect(Object.isFrozen(obj) && Object.isFrozen(obj.data) && Object.isFrozen(obj.metadata)).toBe(true);
+    expect(() => {
+      obj.data.k = "changed";
+    }).toThrow(TypeError);
+    expect(() => {
+      delete obj.metadata?.labels;
+    }).toThrow(TypeError);
+    const again = await list();
+    expect(again.items[0]).toMatchObject({
+      data: { k: "one" },
+      metadata: { labels: { "moleculer-k8s/id": "rec-frozen" } },
+    });
+    expect(again.items[0]?.metadata).not.toHaveProperty("managedFields");
+
+    await h.broker.call("v1.kube.apply", { objects: [configMap("two")], fieldManager: "k8s.envs" });
+    await waitFor(async () => ((await list()).items[0] as { data?: { k?: string } } | undefined)?.data?.k === "two");
+    await h.broker.call("v1.kube.delete", { apiVersion: "v1", kind: "ConfigMap", namespace: "reads", name: "frozen" });
+    await waitFor(async () => (await list()).items.length === 0);
+  });
+});
+
 describe("v1.kube.listMany", () => {
   it("answers each list as v1.kube.list does, in the order asked, in one call", async () => {
     const queries = [
