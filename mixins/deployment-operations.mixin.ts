@@ -958,8 +958,12 @@ export function DeploymentOperationsMixin(): MixinSchema {
       // Revisions hold secret values: strip them from every entity that leaves the service (responses and events).
       const base = this.publicEntity.bind(this);
       this.publicEntity = (entity: Entity): Entity => {
-        const { [REVISIONS_FIELD]: _hidden, ...rest } = base(entity);
-        return rest as Entity;
+        const shown = base(entity);
+        if (!Object.hasOwn(shown, REVISIONS_FIELD)) return shown;
+        // A loop, not an object rest with a computed key (several times slower: this runs for every entity sent).
+        const out: Record<string, unknown> = {};
+        for (const key of Object.keys(shown)) if (key !== REVISIONS_FIELD) out[key] = shown[key];
+        return out as Entity;
       };
     },
 
