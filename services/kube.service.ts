@@ -29,6 +29,7 @@ import { ERROR_TYPES, hasCode, invalid, unavailable } from "../lib/errors.ts";
 import { loadCluster, type Cluster, type ClusterSource } from "../lib/kube/config.ts";
 import { applyObjects } from "../lib/kube/apply.ts";
 import { kubeError } from "../lib/kube/errors.ts";
+import { plainCopy } from "../lib/kube/plain.ts";
 import { Informers, MANAGED_BY_SELECTOR, type ChangeType, type WatchedKind } from "../lib/kube/informers.ts";
 import { WriteLimiter, limitsFromEnv, type LimiterOptions } from "../lib/kube/limiter.ts";
 import { cpuMillicores, memoryBytes, toMi } from "../lib/kube/quantity.ts";
@@ -240,8 +241,6 @@ interface LocalVars {
   informers: Informers | undefined;
   limiter: WriteLimiter;
   followers: Set<PassThrough>;
-  /** Frozen public copies of cached objects, by cached object (see publicCopyOf). */
-  publicCopies: WeakMap<KubernetesObject, KubernetesObject>;
   lastProbe: { reachable: boolean; version?: string; error?: string } | undefined;
   /** The API server was found unreachable (a 503 K8S_UNAVAILABLE) and has not answered a probe since. */
   recovery: { down: boolean; since: number; probing: boolean; answered: number; timer: NodeJS.Timeout | undefined };
@@ -261,36 +260,6 @@ interface Methods {
 
 type This = Service<Settings> & LocalVars & Methods;
 
-/**
- * What `JSON.parse(JSON.stringify(value))` gives — plain objects and arrays, Dates as ISO strings (any `toJSON`),
- * undefined and functions left out of objects and null in arrays, non-finite numbers null — in about half the time
- * (6 vs 13 µs for a Pod): this copy is made for every object a cached list returns and every event, and was the
- * suite's largest cost when status and state reads list pods (docs/performance.md).
- */
-export function plainCopy(value: unknown): unknown {
-  if (value === null || typeof value !== "object") {
-    if (typeof value !== "number") return value;
-    return Number.isFinite(value) ? (Object.is(value, -0) ? 0 : value) : null;
-  }
-  if (Array.isArray(value)) {
-    return value.map((v: unknown) => {
-      const p = typeof v === "function" || typeof v === "symbol" ? undefined : plainCopy(v);
-      return p === undefined ? null : p;
-    });
-  }
-  const toJSON = (value as { toJSON?: unknown }).toJSON;
-  if (typeof toJSON === "function") return plainCopy((toJSON as () => unknown).call(value));
-  const out: Record<string, unknown> = {};
-  for (const key of Object.keys(value)) {
-    const v = (value as Record<string, unknown>)[key];
-    if (v === undefined || typeof v === "function" || typeof v === "symbol") continue;
-    if (key === "__proto__")
-      Object.defineProperty(out, key, { value: plainCopy(v), enumerable: true, writable: true, configurable: true });
-    else out[key] = plainCopy(v);
-  }
-  return out;
-}
-
 /** A plain JSON copy for callers and events: no class instances, no managedFields, no Secret data. */
 export function toPublic(obj: KubernetesObject): KubernetesObject {
   const copy = plainCopy(obj) as KubernetesObject & Record<string, unknown>;
@@ -298,31 +267,6 @@ export function toPublic(obj: KubernetesObject): KubernetesObject {
   if (copy.kind === "Secret") {
     delete copy.data;
     delete copy.stringData;
-  }
-  return copy;
-}
-
-/** Freezes a plain JSON value and everything in it; returns it. */
-export function deepFreeze<T>(value: T): T {
-  if (value !== null && typeof value === "object" && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const v of Object.values(value)) deepFreeze(v);
-  }
-  return value;
-}
-
-/**
- * The public copy of a cached object (`toPublic`), made once per version of the object and frozen: the watch cache
- * replaces an object with each change (client-node's ListWatch swaps in the new one, never edits the old), so a copy
- * kept by the cached object stays its copy. Reads served from the cache (`state` lists a record's Deployment and pods
- * for every request) then hand out the same frozen copy instead of copying again: a caller that tried to change one
- * would throw (ESM is strict mode) rather than change what others read.
- */
-function publicCopyOf(copies: WeakMap<KubernetesObject, KubernetesObject>, obj: KubernetesObject): KubernetesObject {
-  let copy = copies.get(obj);
-  if (copy === undefined) {
-    copy = deepFreeze(toPublic(obj));
-    copies.set(obj, copy);
   }
   return copy;
 }
@@ -676,7 +620,8 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
           ...(name === undefined ? {} : { name }),
         });
         if (cached !== undefined) {
-          const items = [...cached].sort(byNamespaceAndName).map((obj) => publicCopyOf(this.publicCopies, obj));
+          // The cache's own objects: plain JSON, frozen, already in their public form (lib/kube/informers.ts).
+          const items = [...cached].sort(byNamespaceAndName);
           return { items, cached: true };
         }
       } else if (labelSelector !== undefined) {
@@ -771,7 +716,6 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
     this.lastProbe = undefined;
     this.recovery = { down: false, since: 0, probing: false, answered: 0, timer: undefined };
     this.followers = new Set();
-    this.publicCopies = new WeakMap();
     this.limiter = new WriteLimiter({ ...limitsFromEnv(process.env), ...this.settings.limits });
   },
 

@@ -18,6 +18,7 @@ import {
   type KubernetesObjectApi,
 } from "@kubernetes/client-node";
 import { ID_LABEL, MANAGED_BY, MANAGED_BY_LABEL } from "../manifests/labels.ts";
+import { deepFreeze, plainCopy } from "./plain.ts";
 import { parseLabelSelector } from "./selector.ts";
 
 /** The label every object the suite renders carries (lib/manifests/labels.ts): the informers watch only those. */
@@ -45,6 +46,19 @@ export const WATCHED_KINDS: readonly WatchedKind[] = [
   { plural: "ingresses", apiVersion: "networking.k8s.io/v1", kind: "Ingress", namespaced: true },
   { plural: "jobs", apiVersion: "batch/v1", kind: "Job", namespaced: true },
 ];
+
+/**
+ * The form an object is kept in, and handed to every reader as it is (kube.service answers cached lists with the cache's
+ * own objects): plain JSON with its apiVersion and kind (a list answer's items are client-node's typed models, with
+ * Dates, and without kind), trimmed (`slim`), and frozen, so that no reader can change what the others read.
+ * `parsed`: the object came from JSON.parse (a watch event), already plain.
+ */
+export function cacheForm(obj: KubernetesObject, kind: WatchedKind, parsed: boolean): KubernetesObject {
+  const plain = (parsed ? obj : plainCopy(obj)) as KubernetesObject;
+  if (plain.apiVersion === undefined) plain.apiVersion = kind.apiVersion;
+  if (plain.kind === undefined) plain.kind = kind.kind;
+  return deepFreeze(slim(plain, kind.kind));
+}
 
 /** `/api/v1/pods`, `/apis/apps/v1/deployments`: the all-namespaces collection path. */
 export function collectionPath(kind: WatchedKind): string {
@@ -105,12 +119,18 @@ function containerNameAndImage(c: { name?: unknown; image?: unknown }): { name?:
  *   callers and events never got it, kube.service's toPublic);
  * - Pods and ReplicaSets, which the suite watches but never writes: a ReplicaSet's pod template (a copy of its
  *   Deployment's), and a Pod's spec but for its containers' names and images and its node. `v1.kube.get` reads the
- *   whole object from the API server.
+ *   whole object from the API server;
+ * - a Secret's `data` and `stringData`: callers and events never get them (kube.service's toPublic), so the suite
+ *   does not keep Secret values in memory either.
  */
 export function slim<T>(obj: T, kind = (obj as Trimmable)?.kind): T {
   const o = obj as Trimmable;
   const metadata = o?.metadata;
   if (metadata !== undefined && metadata !== null && "managedFields" in metadata) delete metadata.managedFields;
+  if (kind === "Secret" && o !== null) {
+    delete (o as { data?: unknown }).data;
+    delete (o as { stringData?: unknown }).stringData;
+  }
   const spec = o?.spec;
   if (spec === undefined || spec === null) return obj;
   if (kind === "ReplicaSet") {
@@ -136,10 +156,12 @@ class RelistingWatch extends Watch {
   /** Set by Informers.stop(): a reconnect that was waiting out its delay must not open a new watch. */
   stopped = false;
   readonly #timeoutSeconds: number;
+  readonly #kind: WatchedKind;
 
-  constructor(config: KubeConfig, timeoutSeconds: number) {
+  constructor(config: KubeConfig, timeoutSeconds: number, kind: WatchedKind) {
     super(config);
     this.#timeoutSeconds = timeoutSeconds;
+    this.#kind = kind;
   }
 
   override async watch(
@@ -158,7 +180,14 @@ class RelistingWatch extends Watch {
     return super.watch(
       path,
       { ...queryParams, allowWatchBookmarks: true, timeoutSeconds: this.#timeoutSeconds },
-      (phase, apiObj, watchObj) => callback(phase, slim(apiObj), watchObj),
+      (phase, apiObj, watchObj) =>
+        callback(
+          phase,
+          phase === "ADDED" || phase === "MODIFIED" || phase === "DELETED"
+            ? cacheForm(apiObj as KubernetesObject, this.#kind, true)
+            : apiObj,
+          watchObj,
+        ),
       done,
     );
   }
@@ -210,7 +239,7 @@ export class Informers {
     const labelSelector = options.labelSelector ?? MANAGED_BY_SELECTOR;
     const timeoutSeconds = options.watchTimeoutSeconds ?? 300;
     for (const kind of options.kinds ?? WATCHED_KINDS) {
-      const watch = new RelistingWatch(kubeConfig, timeoutSeconds);
+      const watch = new RelistingWatch(kubeConfig, timeoutSeconds, kind);
       const state: KindState = {
         kind,
         watch,
@@ -233,7 +262,7 @@ export class Informers {
           undefined,
           labelSelector,
         );
-        for (const item of result.items) slim(item, kind.kind);
+        result.items = result.items.map((item) => cacheForm(item, kind, false));
         // ListWatch fills its cache synchronously after this promise settles; mark the kind current after that.
         setImmediate(() => this.#listed(state));
         return result;

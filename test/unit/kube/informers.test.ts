@@ -1,5 +1,12 @@
 import { describe, it, expect } from "@jest/globals";
-import { backoffDelay, collectionPath, slim, WATCHED_KINDS, MANAGED_BY_SELECTOR } from "../../../lib/kube/informers.ts";
+import {
+  backoffDelay,
+  cacheForm,
+  collectionPath,
+  slim,
+  WATCHED_KINDS,
+  MANAGED_BY_SELECTOR,
+} from "../../../lib/kube/informers.ts";
 
 describe("informer restart backoff", () => {
   it("doubles from 1 s and stays at 30 s", () => {
@@ -75,6 +82,38 @@ describe("slim (what enters the watch cache)", () => {
       metadata: rs.metadata,
       spec: { replicas: 1, selector: rs.spec.selector },
       status: rs.status,
+    });
+  });
+});
+
+describe("cacheForm (the form cached objects are kept and handed out in)", () => {
+  const secrets = WATCHED_KINDS.find((k) => k.kind === "Secret");
+  const pods = WATCHED_KINDS.find((k) => k.kind === "Pod");
+  it("makes a list item plain JSON with its kind, frozen all the way down", () => {
+    if (pods === undefined) throw new Error("Pods are watched");
+    const created = new Date("2026-11-27T00:00:00Z");
+    const item = { metadata: { name: "web-1", creationTimestamp: created }, status: { phase: "Running" } };
+    const cached = cacheForm(item as never, pods, false) as unknown as Record<string, unknown>;
+    expect(cached).toEqual({
+      apiVersion: "v1",
+      kind: "Pod",
+      metadata: { name: "web-1", creationTimestamp: "2026-11-27T00:00:00.000Z" },
+      status: { phase: "Running" },
+    });
+    expect(Object.isFrozen(cached)).toBe(true);
+    expect(Object.isFrozen(cached.metadata)).toBe(true);
+    expect(() => {
+      (cached.status as { phase: string }).phase = "Failed";
+    }).toThrow(TypeError);
+  });
+
+  it("keeps no Secret values", () => {
+    if (secrets === undefined) throw new Error("Secrets are watched");
+    const secret = { kind: "Secret", metadata: { name: "env" }, data: { A: "MQ==" }, stringData: { B: "2" } };
+    expect(cacheForm(secret as never, secrets, true)).toEqual({
+      apiVersion: "v1",
+      kind: "Secret",
+      metadata: { name: "env" },
     });
   });
 });

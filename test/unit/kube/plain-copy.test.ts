@@ -1,6 +1,6 @@
 import { describe, it, expect } from "@jest/globals";
 import fc from "fast-check";
-import { plainCopy } from "../../../services/kube.service.ts";
+import { plainCopy } from "../../../lib/kube/plain.ts";
 
 /** Values as client-node hands them over: JSON plus Dates, undefined fields and holes a JSON round trip would drop. */
 const clientValue = fc.letrec((tie) => ({
