@@ -39,6 +39,18 @@ export function suiteEntries(): Promise<{ suiteNode: string; start: string }> {
   return built;
 }
 
+/** The start script's command that runs the suite: `[VAR=value ...] node [--flag ...] dist/start.js`. */
+async function startScriptCommand(): Promise<{ env: string; flags: string }> {
+  const pkg = JSON.parse(await readFile(path.join(ROOT, "package.json"), "utf8")) as { scripts: { start: string } };
+  const command = /((?:[A-Z_][A-Z0-9_]*=\S+\s+)*)node ((?:--\S+\s+)*)dist\/start\.js/.exec(pkg.scripts.start);
+  if (command === null) throw new Error(`package.json's start script runs no 'node ... dist/start.js'`);
+  return { env: command[1] ?? "", flags: command[2] ?? "" };
+}
+
+function words(text: string): string[] {
+  return text.split(/\s+/).filter((w) => w !== "");
+}
+
 /**
  * The Node flags `npm start` runs the suite with (the `node ... dist/start.js` of package.json's start script, e.g.
  * `--max-semi-space-size=4`), so that the suite's process here is started as users start it and its RSS is theirs.
@@ -46,15 +58,19 @@ export function suiteEntries(): Promise<{ suiteNode: string; start: string }> {
 export async function startScriptNodeFlags(): Promise<string[]> {
   // BENCH_NODE_FLAGS="--flag ...": try other flags instead (an experiment; the results note says which were used).
   const override = process.env.BENCH_NODE_FLAGS;
-  if (override !== undefined) return override.split(/\s+/).filter((f) => f !== "");
-  const pkg = JSON.parse(await readFile(path.join(ROOT, "package.json"), "utf8")) as { scripts: { start: string } };
-  const command = /node ((?:--\S+\s+)*)dist\/start\.js/.exec(pkg.scripts.start);
-  if (command === null) throw new Error(`package.json's start script runs no 'node ... dist/start.js'`);
-  return (
-    command[1]
-      ?.trim()
-      .split(/\s+/)
-      .filter((f) => f !== "") ?? []
+  if (override !== undefined) return words(override);
+  return words((await startScriptCommand()).flags);
+}
+
+/**
+ * The environment the start script sets for the suite's process (`MALLOC_MMAP_THRESHOLD_=...`: glibc's allocator
+ * settings, docs/performance.md), for the same reason. `BENCH_START_ENV="VAR=value ..."` sets others instead (empty:
+ * none), for experiments.
+ */
+export async function startScriptEnv(): Promise<Record<string, string>> {
+  const assignments = process.env.BENCH_START_ENV ?? (await startScriptCommand()).env;
+  return Object.fromEntries(
+    words(assignments).map((a) => [a.slice(0, a.indexOf("=")), a.slice(a.indexOf("=") + 1)] as [string, string]),
   );
 }
 
@@ -207,6 +223,7 @@ export async function startSuiteNode(
       METRICS_PORT: "0",
       LOG_LEVEL: process.env.BENCH_LOG ?? "warn",
       RATE_LIMIT: "0",
+      ...(await startScriptEnv()),
       ...opts.env,
     },
     {

@@ -11,7 +11,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { formatTable, writeResults, type BenchRow } from "./lib.ts";
-import { startScriptNodeFlags } from "./harness.ts";
+import { startScriptEnv, startScriptNodeFlags } from "./harness.ts";
 
 const DIR = path.dirname(fileURLToPath(import.meta.url));
 /** The benchmarks of the issue's rows, in the order their rows are printed. */
@@ -32,8 +32,9 @@ const benches =
       ? [...ROW_BENCHES.filter((f) => available.includes(f)), ...available.filter((f) => !ROW_BENCHES.includes(f))]
       : ROW_BENCHES.filter((f) => available.includes(f));
 
-// npm start's Node flags for each benchmark's own process too: operations.ts runs the suite in it.
+// npm start's Node flags and environment for each benchmark's own process too: operations.ts runs the suite in it.
 const nodeFlags = await startScriptNodeFlags();
+const startEnv = await startScriptEnv();
 const tmp = mkdtempSync(path.join(os.tmpdir(), "bench-combined-"));
 const combined = path.join(tmp, "rows.jsonl");
 const t0 = performance.now();
@@ -42,7 +43,7 @@ for (const file of benches) {
   console.log(`\n=== ${file} ===`);
   const result = spawnSync(process.execPath, ["--expose-gc", ...nodeFlags, path.join(DIR, file), ...flags], {
     stdio: "inherit",
-    env: { ...process.env, BENCH_COMBINED: combined },
+    env: { ...process.env, ...startEnv, BENCH_COMBINED: combined },
   });
   if (result.status !== 0) {
     failed.push(file);

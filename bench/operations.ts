@@ -37,7 +37,7 @@ import { readdir } from "node:fs/promises";
 import { ServiceBroker, type ServiceSchema } from "moleculer";
 import { signToken } from "../lib/auth.ts";
 import type { RequestCounts } from "../lib/sandbox/server.ts";
-import { startScriptNodeFlags } from "./harness.ts";
+import { startScriptEnv, startScriptNodeFlags } from "./harness.ts";
 import { report, type BenchRow } from "./lib.ts";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -294,6 +294,7 @@ async function restartedSuiteRss(kubeconfig: string, dataDir: string): Promise<R
   // Started as `npm start` starts the suite (its Node flags), as an operator's restart would.
   const child = fork(SELF, ["--suite-child", kubeconfig, dataDir, `--window=${WINDOW_S}`], {
     execArgv: ["--expose-gc", ...(await startScriptNodeFlags())],
+    env: { ...process.env, ...(await startScriptEnv()) },
     stdio: ["ignore", "inherit", "inherit", "ipc"],
   });
   return new Promise((resolve, reject) => {

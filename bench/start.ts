@@ -10,7 +10,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { median, report, type BenchRow } from "./lib.ts";
-import { startScriptNodeFlags, suiteEntries } from "./harness.ts";
+import { startScriptEnv, startScriptNodeFlags, suiteEntries } from "./harness.ts";
 import { freePort } from "../test/helpers/net.ts";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -61,7 +61,7 @@ const suite: number[] = [];
 const baseline: number[] = [];
 for (let i = 0; i < runs; i++) {
   baseline.push(await timeToReady(path.join(ROOT, "bench/fixtures/bare-gateway.ts"), {}));
-  suite.push(await timeToReady((await suiteEntries()).start, {}, await startScriptNodeFlags()));
+  suite.push(await timeToReady((await suiteEntries()).start, await startScriptEnv(), await startScriptNodeFlags()));
 }
 const suiteMs = median(suite);
 const rows: BenchRow[] = [
