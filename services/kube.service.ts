@@ -73,18 +73,19 @@ export const kubeGetParams = defineParams({
 export type KubeGetParams = ParamsOf<typeof kubeGetParams>;
 export type KubeGetInput = ParamsIn<typeof kubeGetParams>;
 
-export const kubeListParams = defineParams({
-  $$strict: true,
+/** What one list names: `list`'s params, and each entry of `listMany`'s. */
+const listFields = {
   apiVersion: API_VERSION,
   kind: KIND,
   namespace: OPTIONAL_NAMESPACE,
   labelSelector: SELECTOR,
   fieldSelector: SELECTOR,
-});
+} as const;
+export const kubeListParams = defineParams({ $$strict: true, ...listFields });
 export type KubeListParams = ParamsOf<typeof kubeListParams>;
 export type KubeListInput = ParamsIn<typeof kubeListParams>;
 export interface KubeListResult {
-  /** The objects, each a plain JSON copy; those of a cached answer are frozen (shared by readers: copy to change one). */
+  /** Plain JSON objects; a cached answer's are the watch cache's own, frozen (shared by all readers: copy to change). */
   items: KubernetesObject[];
   /** True when served from the informer cache (the selector required the managed-by label of a watched kind). */
   cached: boolean;
@@ -100,13 +101,7 @@ export const kubeListManyParams = defineParams({
     items: {
       type: "object",
       strict: true,
-      props: {
-        apiVersion: API_VERSION,
-        kind: KIND,
-        namespace: OPTIONAL_NAMESPACE,
-        labelSelector: SELECTOR,
-        fieldSelector: SELECTOR,
-      },
+      props: listFields,
     },
   },
 });
