@@ -14,7 +14,8 @@
  * models alone for that reason): 6.6 -> 4.6 MiB.
  *
  * Not bundled: moleculer-repl (only `npm run repl`, which runs the sources) and the MongoDB adapter (imported only with
- * MONGO_URI; its driver has optional native parts a bundle cannot resolve). They are loaded from node_modules.
+ * MONGO_URI; its driver is large and has optional native parts, which are better left to node_modules than copied
+ * into the bundle). Both are loaded from node_modules when used.
  */
 import { build, type BuildOptions } from "esbuild";
 import { rm } from "node:fs/promises";
@@ -33,7 +34,7 @@ const CJS_SHIMS = [
   "const __dirname = __suiteDirname(__filename);",
 ].join("\n");
 
-export const EXTERNAL_PACKAGES = ["moleculer-repl", "moleculer-db-adapter-mongo"];
+const EXTERNAL_PACKAGES = ["moleculer-repl", "moleculer-db-adapter-mongo"];
 
 /** esbuild options of the production build of `entryPoints` (paths from the project root) into `outdir`. */
 export function buildOptions(entryPoints: string[], outdir: string): BuildOptions {
