@@ -30,6 +30,7 @@ import DbServiceModule from "moleculer-db";
 import { readConfig } from "../lib/config.ts";
 import { alreadyExists, ERROR_TYPES, hasType, invalid, notFound, unavailable } from "../lib/errors.ts";
 import { useNedbAsyncApi } from "../lib/nedb.ts";
+import { appendThroughOneHandle, type OneHandleAppender } from "../lib/nedb-appends.ts";
 import { defineParams, type ParamsOf } from "../lib/params.ts";
 
 /** A stored document as the adapter returns it (`_id`, not `id`). */
@@ -161,6 +162,8 @@ export interface DbVars {
   adapter: Adapter;
   dbState: { connected: boolean; reason: string; kind: "memory" | "nedb" | "mongo"; failures: number };
   dbRetryTimer: NodeJS.Timeout | undefined;
+  /** On NeDB with a file: its appends through one open handle (lib/nedb-appends.ts), closed on disconnect. */
+  nedbAppender: OneHandleAppender | undefined;
   /** Between started() and stopped(): only then are reconnects scheduled. */
   dbActive: boolean;
   dbMixin: Required<DbMixinOptions>;
@@ -635,6 +638,8 @@ export function DbMixin(options: DbMixinOptions): MixinSchema {
             await (a.db as MongoDbLike).command({ ping: 1 });
           } else {
             await a.count({});
+            // Reopen the data file's path if the file held open for appends is no longer the one it names.
+            await this.nedbAppender?.verify();
             const file = (a.db as NedbLike | undefined)?.filename;
             if (this.dbState.kind === "nedb" && typeof file === "string") {
               await access(path.dirname(file), constants.W_OK);
@@ -656,6 +661,7 @@ export function DbMixin(options: DbMixinOptions): MixinSchema {
           await this.adapter.connect();
           // NeDB's promise API instead of the adapter's promisified callbacks (lib/nedb.ts: ~6% of a read's CPU).
           if (this.dbState.kind !== "mongo") useNedbAsyncApi(this.adapter);
+          if (this.dbState.kind === "nedb") this.nedbAppender = appendThroughOneHandle(this.adapter.db);
           for (const fields of config.uniqueIndexes) {
             if (this.dbState.kind === "mongo") {
               const collection = (this.adapter as unknown as { collection: MongoCollectionLike }).collection;
@@ -681,6 +687,7 @@ export function DbMixin(options: DbMixinOptions): MixinSchema {
             this.logger.error("after connecting to the database:", errorMessage(err));
           }
         } catch (err) {
+          await closeAppender(this);
           const reason = errorMessage(err).split("\n")[0] ?? "";
           this.dbState = { ...this.dbState, connected: false, reason, failures: this.dbState.failures + 1 };
           const delay = this.settings.db?.retryDelayMs ?? RETRY_MS;
@@ -699,6 +706,7 @@ export function DbMixin(options: DbMixinOptions): MixinSchema {
         this.dbRetryTimer = undefined;
         const wasConnected = this.dbState.connected;
         this.dbState = { ...this.dbState, connected: false, reason: "service stopped", failures: 0 };
+        await closeAppender(this);
         if (wasConnected) await this.adapter.disconnect();
       },
     },
@@ -740,6 +748,13 @@ export function DbMixin(options: DbMixinOptions): MixinSchema {
     },
   };
   return asMixin(schema);
+}
+
+/** Closes the NeDB appender of the current datastore, if any (after its queued operations). */
+async function closeAppender(service: DbVars): Promise<void> {
+  const appender = service.nedbAppender;
+  service.nedbAppender = undefined;
+  await appender?.close().catch(() => undefined);
 }
 
 /**

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
 import type { ServiceBroker } from "moleculer";
-import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, readlink, rename, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import type { NamespaceEntity } from "../../../lib/entities.ts";
@@ -9,6 +9,13 @@ import { as, createRecordsBroker } from "../../helpers/records.ts";
 const alice = as("alice");
 let dataDir: string;
 const started: ServiceBroker[] = [];
+
+/** How many of this process's file descriptors are open on `file` (Linux: the links under /proc/self/fd). */
+async function handlesOf(file: string): Promise<number> {
+  const fds = await readdir("/proc/self/fd");
+  const targets = await Promise.all(fds.map((fd) => readlink(`/proc/self/fd/${fd}`).catch(() => "")));
+  return targets.filter((t) => t === file).length;
+}
 
 async function start(dir: string): Promise<ServiceBroker> {
   const broker = await createRecordsBroker({ services: ["namespaces"], dataDir: dir });
@@ -82,12 +89,13 @@ describe("v1.k8s.namespaces on NeDB files", () => {
       checks: { database: "ok" },
     });
 
-    // Put a directory where the data file was: appends fail (even for root, unlike a permission change).
+    // Put a directory where the data file was: appends fail (even for root, unlike a permission change). The readiness
+    // check notices first (the file held open for appends is no longer the one the path names) and lets it go.
     await rename(file, `${file}.saved`);
     await mkdir(file);
     const unavailable = { code: 503, type: "DATABASE_UNAVAILABLE", retryable: true };
-    await expect(broker.call("v1.k8s.namespaces.create", { name: "during" }, alice)).rejects.toMatchObject(unavailable);
     await expect(broker.call("v1.k8s.namespaces.readiness")).rejects.toMatchObject(unavailable);
+    await expect(broker.call("v1.k8s.namespaces.create", { name: "during" }, alice)).rejects.toMatchObject(unavailable);
 
     await rm(file, { recursive: true });
     await rename(`${file}.saved`, file);
@@ -101,6 +109,35 @@ describe("v1.k8s.namespaces on NeDB files", () => {
     const again = await start(dir);
     await expect(again.call("v1.k8s.namespaces.get", { id: before.id })).resolves.toMatchObject({ name: "before" });
     await expect(again.call("v1.k8s.namespaces.count")).resolves.toBe(2);
+    await again.stop();
+  });
+
+  it("appends every change through one open handle, also after a compaction, and closes it on stop", async () => {
+    const dir = path.join(dataDir, "appends");
+    const file = path.join(dir, "namespaces.db");
+    const broker = await start(dir);
+    const first = await broker.call<NamespaceEntity, object>("v1.k8s.namespaces.create", { name: "one" }, alice);
+    await broker.call("v1.k8s.namespaces.update", { id: first.id, quota: { pods: 2 } }, alice);
+    expect(await handlesOf(file)).toBe(1);
+    // NeDB's compaction writes a new file and renames it over the old one; later changes must land in the new file.
+    const svc = broker.getLocalService({ name: "k8s.namespaces", version: 1 }) as unknown as {
+      adapter: { db: { compactDatafileAsync(): Promise<void> } };
+    };
+    await svc.adapter.db.compactDatafileAsync();
+    const second = await broker.call<NamespaceEntity, object>("v1.k8s.namespaces.create", { name: "two" }, alice);
+    await broker.call("v1.k8s.namespaces.update", { id: second.id, quota: { pods: 3 } }, alice);
+    expect(await handlesOf(file)).toBe(1);
+    await broker.stop();
+    expect(await handlesOf(file)).toBe(0);
+
+    const again = await start(dir);
+    await expect(again.call("v1.k8s.namespaces.get", { id: first.id }, alice)).resolves.toMatchObject({
+      quota: { pods: 2 },
+    });
+    await expect(again.call("v1.k8s.namespaces.get", { id: second.id }, alice)).resolves.toMatchObject({
+      name: "two",
+      quota: { pods: 3 },
+    });
     await again.stop();
   });
 
