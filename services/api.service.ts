@@ -146,7 +146,7 @@ interface LocalVars {
   auditLogger: Logger;
   /** Changes under way, by request (a WeakMap: nothing to clean up). */
   pendingAudits: WeakMap<IncomingMessage, PendingAudit>;
-  /** Tokens verified lately (see `authenticate`). */
+  /** Authorization headers whose token was verified lately (see `authenticate`). */
   verifiedTokens: Map<string, { identity: Identity; until: number }>;
 }
 
@@ -170,6 +170,25 @@ export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
   "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
   "Referrer-Policy": "no-referrer",
 };
+/** SECURITY_HEADERS as a list, made once: every answer sets them (an Object.entries per request was measurable). */
+const SECURITY_HEADER_LIST: readonly (readonly [string, string])[] = Object.entries(SECURITY_HEADERS);
+
+/**
+ * Whether `logger.debug` provably writes nothing: no newLogEntry middleware hook, and every appender's level for the
+ * module is above debug (moleculer gives such a logger a function that filters each line out, but only after the
+ * caller has built the line). Unknown appenders count as logging.
+ */
+export function debugIsSilent(logger: Logger, mod: string, hasLogEntryHook: boolean): boolean {
+  if (hasLogEntryHook) return false;
+  const appenders = (logger as { appenders?: unknown }).appenders;
+  if (!Array.isArray(appenders)) return false;
+  return appenders.every((appender: unknown) => {
+    const getLevel = (appender as { getLogLevel?: unknown }).getLogLevel;
+    if (typeof getLevel !== "function") return false;
+    const level: unknown = getLevel.call(appender, mod);
+    return level === null || level === "fatal" || level === "error" || level === "warn" || level === "info";
+  });
+}
 
 /** 429 RATE_LIMITED with the whole seconds to wait (also sent as Retry-After). */
 function rateLimited(retryAfter: number): Errors.MoleculerClientError {
@@ -274,12 +293,34 @@ function bodyReadError(err: unknown): unknown {
  */
 export function unconvertibleParam(schema: unknown, params: unknown, prefix = ""): string | undefined {
   if (!isRecord(schema) || !isRecord(params)) return undefined;
+  if (prefix === "" && !mayConvert(schema)) return undefined;
   for (const [key, raw] of Object.entries(schema)) {
     if (key.startsWith("$$") || !Object.hasOwn(params, key)) continue;
     const found = unconvertibleValue(normalizeRule(raw), params[key], `${prefix}${key}`);
     if (found !== undefined) return found;
   }
   return undefined;
+}
+
+/** Per action params schema: whether any of its rules may hold `convert` (most read actions' have none). */
+const schemasThatMayConvert = new WeakMap<object, boolean>();
+
+/**
+ * Whether `convert` appears anywhere in the schema (a rule's `convert: true`, or a shorthand such as
+ * "number|convert"), found once per schema object: the walk below normalizes every rule of the schema on every
+ * request, which is wasted on the schemas with no conversion at all. An unreadable schema counts as converting.
+ */
+function mayConvert(schema: Record<string, unknown>): boolean {
+  let known = schemasThatMayConvert.get(schema);
+  if (known === undefined) {
+    try {
+      known = JSON.stringify(schema).includes("convert");
+    } catch {
+      known = true;
+    }
+    schemasThatMayConvert.set(schema, known);
+  }
+  return known;
 }
 
 function unconvertibleValue(rule: Record<string, unknown>, value: unknown, path: string): string | undefined {
@@ -317,7 +358,7 @@ function parserErrorAnswer(code: string | undefined): string {
     "Content-Type: application/json; charset=utf-8",
     `Content-Length: ${Buffer.byteLength(body)}`,
     "Connection: close",
-    ...Object.entries(SECURITY_HEADERS).map(([k, v]) => `${k}: ${v}`),
+    ...SECURITY_HEADER_LIST.map(([k, v]) => `${k}: ${v}`),
   ];
   return `${head.join("\r\n")}\r\n\r\n${body}`;
 }
@@ -343,6 +384,7 @@ function gatewayRoutes(settings: Settings, bodyLimit: string): ApiRouteSchema[] 
       mappingPolicy: "restrict",
       bodyParsers: false,
       callOptions: { retries: 0 },
+      logging: false,
     },
     {
       name: "domain",
@@ -350,6 +392,9 @@ function gatewayRoutes(settings: Settings, bodyLimit: string): ApiRouteSchema[] 
       autoAliases: true,
       mappingPolicy: "restrict",
       whitelist: settings.publish,
+      // moleculer-web's per-request log lines are off (settings.logRequest/logResponse: null), but with `logging` on it
+      // still formats each answer's duration (hrtime, toFixed, colours) before finding that out; created() writes the line.
+      logging: false,
       // Authentication, rate limiting and the start of the audit run as onBeforeCall (not moleculer-web's
       // `authentication`, which would also copy the identity into ctx.meta.user and log it); `authorization` then
       // re-checks that a userID is set.
@@ -477,25 +522,28 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> & {
   },
 
   methods: {
-    /** Verifies the request's bearer token, or throws a 401. Sets ctx.meta.userID and ctx.meta.roles. */
     /**
+     * Verifies the request's bearer token, or throws a 401. Sets ctx.meta.userID and ctx.meta.roles.
+     *
      * A token verified in the last VERIFIED_TOKEN_TTL_MS (and not past its `exp`) is not verified again: the HMAC
      * verification through WebCrypto was ~20% of the gateway's CPU for a read served from the watch cache
-     * (docs/performance.md). The cache holds only tokens that passed verifyToken, keyed by the whole token string.
+     * (docs/performance.md). The cache holds only headers whose token passed verifyToken, keyed by the whole
+     * Authorization header (the token is a function of it), so a header seen lately is not parsed again either.
      */
     async authenticate(ctx: Context<unknown, GatewayMeta>, req: GatewayRequest): Promise<Identity> {
-      const token = bearerToken(req.headers.authorization);
+      const header = req.headers.authorization;
       const now = Date.now();
-      const cached = this.verifiedTokens.get(token);
+      const cached = header === undefined ? undefined : this.verifiedTokens.get(header);
       let identity: Identity;
       if (cached !== undefined && cached.until > now) {
         identity = { userID: cached.identity.userID, roles: [...cached.identity.roles] };
       } else {
+        const token = bearerToken(header);
         identity = await verifyToken(token, this.jwtSecret);
         const exp = decodeJwt(token).exp;
-        if (typeof exp === "number") {
+        if (typeof exp === "number" && header !== undefined) {
           if (this.verifiedTokens.size >= VERIFIED_TOKENS_MAX) this.verifiedTokens.clear();
-          this.verifiedTokens.set(token, {
+          this.verifiedTokens.set(header, {
             identity: { userID: identity.userID, roles: [...identity.roles] },
             until: Math.min(exp * 1000, now + VERIFIED_TOKEN_TTL_MS),
           });
@@ -685,9 +733,26 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> & {
     this.auditLogger = this.broker.getLogger("audit");
     this.pendingAudits = new WeakMap();
     this.verifiedTokens = new Map();
-    // Security headers first, so that every answer carries them, whichever part of the gateway writes it.
-    this.server.prependListener("request", (_req: IncomingMessage, res: ServerResponse) => {
-      for (const [name, value] of Object.entries(SECURITY_HEADERS)) res.setHeader(name, value);
+    // The debug line per request (below) costs a string, a timer reading and a "close" listener per request: made
+    // only while debug lines can be written. `silentDebug` is the logger's debug function when it provably writes
+    // nothing; a logger whose debug is replaced later (tests) logs again.
+    const hooks = (this.broker.middlewares as unknown as { registeredHooks?: Record<string, unknown> } | undefined)
+      ?.registeredHooks;
+    const silentDebug = debugIsSilent(this.logger, this.fullName, hooks?.["newLogEntry"] !== undefined)
+      ? this.logger.debug
+      : undefined;
+    // Before moleculer-web's handler, so that every answer carries the security headers whichever part of the gateway
+    // writes it; then one line per request, at debug: method, path (no query string), status, duration. Never the
+    // headers.
+    this.server.prependListener("request", (req: IncomingMessage, res: ServerResponse) => {
+      for (const [name, value] of SECURITY_HEADER_LIST) res.setHeader(name, value);
+      if (this.logger.debug === silentDebug) return;
+      const start = performance.now();
+      const line = `${req.method ?? "?"} ${pathOf(req.url)}`;
+      res.once("close", () => {
+        const status = res.writableFinished ? String(res.statusCode) : "aborted";
+        this.logger.debug(`${line} ${status} ${(performance.now() - start).toFixed(1)}ms`);
+      });
     });
     // A request Node's parser refuses (a request line or headers over --max-http-header-size, malformed HTTP): a JSON
     // answer like every other, then the connection is closed once the client's remaining bytes have been read (closing
@@ -700,15 +765,6 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> & {
       socket.resume();
       socket.end(parserErrorAnswer(err.code));
       setTimeout(() => socket.destroy(), 2000).unref();
-    });
-    // One line per request, at debug: method, path (no query string), status, duration. Never the headers.
-    this.server.prependListener("request", (req: IncomingMessage, res: ServerResponse) => {
-      const start = performance.now();
-      const line = `${req.method ?? "?"} ${pathOf(req.url)}`;
-      res.once("close", () => {
-        const status = res.writableFinished ? String(res.statusCode) : "aborted";
-        this.logger.debug(`${line} ${status} ${(performance.now() - start).toFixed(1)}ms`);
-      });
     });
   },
 };
