@@ -586,6 +586,7 @@ export function DeploymentOperationsMixin(): MixinSchema {
       history: {
         rest: "GET /:id/history",
         permission: "read",
+        guardedFields: [REVISIONS_FIELD],
         params: idParams,
         async handler(this: OpsThis, ctx: Ctx<IdParams>): Promise<DeploymentHistory> {
           const record = await this.opsRecord(ctx);
@@ -603,6 +604,7 @@ export function DeploymentOperationsMixin(): MixinSchema {
       rollback: {
         rest: "POST /:id/rollback",
         permission: "write",
+        guardedFields: [REVISIONS_FIELD],
         params: deploymentRollbackParams,
         async handler(this: OpsThis, ctx: Ctx<DeploymentRollbackParams>): Promise<DeploymentEntity> {
           const record = await this.opsRecord(ctx);

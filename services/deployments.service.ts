@@ -508,7 +508,8 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       indexes: ["namespace", "name", "vHosts", "image"],
       entityName: "deployment",
     }),
-    MembershipMixin({ scope: "child" }),
+    // The guard's copy of a record leaves out its revisions (up to 20 specs) but for history and rollback.
+    MembershipMixin({ scope: "child", leaveOut: ["revisions"] }),
     ReconcilerMixin(),
     DeploymentOperationsMixin(),
   ],

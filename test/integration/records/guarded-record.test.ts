@@ -1,0 +1,120 @@
+import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
+import type { Context, ServiceBroker } from "moleculer";
+import type { NamespaceEntity } from "../../../lib/entities.ts";
+import { DbMixin, guardedRecord, type DbMethods, type Entity } from "../../../mixins/db.mixin.ts";
+import { MembershipMixin } from "../../../mixins/membership.mixin.ts";
+import { as, createRecordsBroker } from "../../helpers/records.ts";
+
+/**
+ * The membership guard reads a NeDB record by id from the datastore's memory (lib/nedb-read.ts) and hands the action
+ * one copy of it (`guardedRecord`): every read sees the record as stored now, nothing a caller or a handler does to
+ * what it was given reaches the store, and the copy leaves out the service's `leaveOut` fields unless the action lists
+ * them in `guardedFields`.
+ */
+interface Kid extends Entity {
+  name: string;
+  status: { phase: string; tags: string[] };
+}
+
+const kids = {
+  name: "test.guarded",
+  version: 1,
+  mixins: [
+    DbMixin({ collection: "guarded", resource: "guarded", uniqueIndexes: [["namespace", "name"]] }),
+    MembershipMixin({ scope: "child", leaveOut: ["bulk"] }),
+  ],
+  settings: { db: { memory: true } },
+  dependencies: ["v1.k8s.namespaces"],
+  actions: {
+    create: {
+      permission: "write" as const,
+      params: { $$strict: true, namespace: "string", name: "string" },
+      handler(this: DbMethods, ctx: Context<{ namespace: string; name: string }>) {
+        return this.createEntity(ctx, {
+          ...ctx.params,
+          status: { phase: "Pending", tags: ["a"] },
+          bulk: [{ spec: { image: "nginx" } }],
+        });
+      },
+    },
+    setPhase: {
+      permission: "write" as const,
+      params: { $$strict: true, id: "string", phase: "string" },
+      async handler(this: DbMethods, ctx: Context<{ id: string; phase: string }>) {
+        return this.updateEntity(ctx, ctx.params.id, { status: { phase: ctx.params.phase, tags: ["a"] } });
+      },
+    },
+    /** Reports the guarded record's fields, then changes it every way it can. */
+    scribble: {
+      permission: "read" as const,
+      params: { $$strict: true, id: "string" },
+      handler(ctx: Context<{ id: string }>) {
+        const record = guardedRecord(ctx) as unknown as Record<string, unknown> & {
+          status: { phase: string; tags: string[] };
+        };
+        const fields = Object.keys(record);
+        record.name = "scribbled";
+        record.status.phase = "Scribbled";
+        record.status.tags.push("scribbled");
+        return fields;
+      },
+    },
+    bulk: {
+      permission: "read" as const,
+      guardedFields: ["bulk"],
+      params: { $$strict: true, id: "string" },
+      handler(ctx: Context<{ id: string }>) {
+        return guardedRecord(ctx)?.["bulk"] ?? null;
+      },
+    },
+  },
+};
+
+const owner = as("olga");
+
+describe("the membership guard's record", () => {
+  let broker: ServiceBroker;
+  let kid: Kid;
+  beforeAll(async () => {
+    broker = await createRecordsBroker({ services: ["namespaces"], noStart: true });
+    broker.createService(kids);
+    await broker.start();
+    const ns = await broker.call<NamespaceEntity, object>("v1.k8s.namespaces.create", { name: "guarded" }, owner);
+    kid = await broker.call<Kid, object>("v1.test.guarded.create", { namespace: ns.id, name: "k" }, owner);
+  });
+  afterAll(async () => {
+    await broker.stop();
+  });
+
+  const get = (): Promise<Kid> => broker.call<Kid, object>("v1.test.guarded.get", { id: kid.id }, owner);
+
+  it("is the record as stored now: a change between two reads is seen at once", async () => {
+    await expect(get()).resolves.toMatchObject({ status: { phase: "Pending" } });
+    await broker.call("v1.test.guarded.setPhase", { id: kid.id, phase: "Available" }, owner);
+    await expect(get()).resolves.toMatchObject({ status: { phase: "Available" } });
+    await broker.call("v1.test.guarded.setPhase", { id: kid.id, phase: "Pending" }, owner);
+    await expect(get()).resolves.toMatchObject({ status: { phase: "Pending" } });
+  });
+
+  it("cannot be changed in the store by a caller changing the entity it got", async () => {
+    const entity = await get();
+    entity.name = "changed";
+    entity.status.phase = "Changed";
+    entity.status.tags.push("changed");
+    await expect(get()).resolves.toMatchObject({ name: "k", status: { phase: "Pending", tags: ["a"] } });
+  });
+
+  it("cannot be changed in the store by a handler changing its guarded record", async () => {
+    await broker.call("v1.test.guarded.scribble", { id: kid.id }, owner);
+    await expect(get()).resolves.toMatchObject({ name: "k", status: { phase: "Pending", tags: ["a"] } });
+  });
+
+  it("leaves out the leaveOut fields, but for an action that lists them in guardedFields", async () => {
+    const fields = await broker.call<string[], object>("v1.test.guarded.scribble", { id: kid.id }, owner);
+    expect(fields).toEqual(expect.arrayContaining(["_id", "name", "namespace", "status"]));
+    expect(fields).not.toContain("bulk");
+    await expect(broker.call("v1.test.guarded.bulk", { id: kid.id }, owner)).resolves.toEqual([
+      { spec: { image: "nginx" } },
+    ]);
+  });
+});
