@@ -26,74 +26,77 @@ function timeString(t: unknown): string | undefined {
   return String(t);
 }
 
+/*
+ * The summaries below are built field by field, in the order their JSON shows them: `state` answers every read of a
+ * dashboard, and a conditional spread (`...(x === undefined ? {} : { x })`) costs an object and a property copy each.
+ */
+
 /** One container status as `pods` shows it. */
 export function containerInfoOf(cs: V1ContainerStatus): DeploymentContainerInfo {
   const { waiting, running, terminated } = cs.state ?? {};
-  const base = {
+  const info: Omit<DeploymentContainerInfo, "state"> & { state?: DeploymentContainerInfo["state"] } = {
     name: cs.name,
     ready: cs.ready,
     restartCount: cs.restartCount ?? 0,
-    ...(cs.image === undefined || cs.image === "" ? {} : { image: cs.image }),
-    ...(cs.lastState?.terminated?.reason === undefined
-      ? {}
-      : { lastTerminationReason: cs.lastState.terminated.reason }),
   };
-  if (waiting !== undefined) {
-    return {
-      ...base,
-      state: "waiting",
-      ...(waiting.reason === undefined ? {} : { reason: waiting.reason }),
-      ...(waiting.message === undefined ? {} : { message: waiting.message }),
-    };
+  if (cs.image !== undefined && cs.image !== "") info.image = cs.image;
+  const lastReason = cs.lastState?.terminated?.reason;
+  if (lastReason !== undefined) info.lastTerminationReason = lastReason;
+  const ended = waiting === undefined ? terminated : undefined;
+  if (waiting !== undefined || ended !== undefined) {
+    const detail = waiting ?? ended;
+    info.state = waiting !== undefined ? "waiting" : "terminated";
+    if (detail?.reason !== undefined) info.reason = detail.reason;
+    if (detail?.message !== undefined) info.message = detail.message;
+  } else {
+    info.state = running !== undefined ? "running" : "unknown";
   }
-  if (terminated !== undefined) {
-    return {
-      ...base,
-      state: "terminated",
-      ...(terminated.reason === undefined ? {} : { reason: terminated.reason }),
-      ...(terminated.message === undefined ? {} : { message: terminated.message }),
-    };
-  }
-  if (running !== undefined) return { ...base, state: "running" };
-  return { ...base, state: "unknown" };
+  return info as DeploymentContainerInfo;
 }
 
 /** One pod as `pods` shows it: containers without a status yet are listed as waiting (ContainerCreating). */
 export function podInfoOf(pod: V1Pod): DeploymentPodInfo {
-  const statuses = [...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? [])];
-  const known = new Set(statuses.map((s) => s.name));
-  const containers = statuses.map(containerInfoOf);
+  const status = pod.status;
+  const main = status?.containerStatuses ?? [];
+  const init = status?.initContainerStatuses ?? [];
+  const containers: DeploymentContainerInfo[] = [];
+  for (const cs of init) containers.push(containerInfoOf(cs));
+  for (const cs of main) containers.push(containerInfoOf(cs));
   for (const c of pod.spec?.containers ?? []) {
-    if (!known.has(c.name)) {
-      containers.push({
+    if (!init.some((s) => s.name === c.name) && !main.some((s) => s.name === c.name)) {
+      const waiting: DeploymentContainerInfo = {
         name: c.name,
         state: "waiting",
         reason: "ContainerCreating",
         ready: false,
         restartCount: 0,
-        ...(c.image === undefined ? {} : { image: c.image }),
-      });
+      };
+      if (c.image !== undefined) waiting.image = c.image;
+      containers.push(waiting);
     }
   }
-  const main = pod.status?.containerStatuses ?? [];
-  const readyCondition = pod.status?.conditions?.find((c) => c.type === "Ready");
+  const readyCondition = status?.conditions?.find((c) => c.type === "Ready");
   const ready =
     readyCondition !== undefined ? readyCondition.status === "True" : main.length > 0 && main.every((c) => c.ready);
-  const startTime = timeString(pod.status?.startTime);
-  const hash = pod.metadata?.labels?.["pod-template-hash"];
-  const reason = containers.find((c) => c.reason !== undefined && c.state !== "running")?.reason;
-  return {
+  let restarts = 0;
+  for (const c of main) restarts += c.restartCount ?? 0;
+  const info: Omit<DeploymentPodInfo, "terminating" | "containers"> &
+    Partial<Pick<DeploymentPodInfo, "terminating" | "containers">> = {
     name: pod.metadata?.name ?? "",
-    phase: pod.status?.phase ?? "Unknown",
+    phase: status?.phase ?? "Unknown",
     ready,
-    restarts: main.reduce((n, c) => n + (c.restartCount ?? 0), 0),
-    ...(pod.spec?.nodeName === undefined ? {} : { node: pod.spec.nodeName }),
-    ...(startTime === undefined ? {} : { startTime }),
-    terminating: pod.metadata?.deletionTimestamp !== undefined && pod.metadata.deletionTimestamp !== null,
-    ...(hash === undefined ? {} : { templateHash: hash }),
-    ...(reason === undefined ? {} : { reason }),
-    containers,
+    restarts,
   };
+  if (pod.spec?.nodeName !== undefined) info.node = pod.spec.nodeName;
+  const startTime = timeString(status?.startTime);
+  if (startTime !== undefined) info.startTime = startTime;
+  info.terminating = pod.metadata?.deletionTimestamp !== undefined && pod.metadata.deletionTimestamp !== null;
+  const hash = pod.metadata?.labels?.["pod-template-hash"];
+  if (hash !== undefined) info.templateHash = hash;
+  const reason = containers.find((c) => c.reason !== undefined && c.state !== "running")?.reason;
+  if (reason !== undefined) info.reason = reason;
+  info.containers = containers;
+  return info as DeploymentPodInfo;
 }
 
 /** The pods sorted by name. */
@@ -175,17 +178,17 @@ export function deploymentStateOf(
   pods: readonly V1Pod[],
 ): DeploymentState {
   const s = dep?.status ?? {};
-  const conditions: DeploymentCondition[] = (s.conditions ?? []).map((c) => ({
-    type: c.type,
-    status: c.status,
-    ...(c.reason === undefined ? {} : { reason: c.reason }),
-    ...(c.message === undefined ? {} : { message: c.message }),
-  }));
+  const conditions: DeploymentCondition[] = (s.conditions ?? []).map((c) => {
+    const condition: DeploymentCondition = { type: c.type, status: c.status };
+    if (c.reason !== undefined) condition.reason = c.reason;
+    if (c.message !== undefined) condition.message = c.message;
+    return condition;
+  });
   const infos = podInfosOf(pods);
   const podPhases: Record<string, number> = {};
   for (const p of infos) podPhases[p.phase] = (podPhases[p.phase] ?? 0) + 1;
   const failure = lastFailureOf(dep, infos);
-  return {
+  const state: Omit<DeploymentState, "rolloutInProgress"> & Partial<Pick<DeploymentState, "rolloutInProgress">> = {
     id: input.id,
     name: input.name,
     namespace: input.namespace,
@@ -199,8 +202,9 @@ export function deploymentStateOf(
     conditions,
     pods: infos,
     podPhases,
-    ...(failure === undefined ? {} : { lastFailureReason: failure.reason }),
-    ...(failure?.message === undefined ? {} : { lastFailureMessage: failure.message }),
-    rolloutInProgress: rolloutInProgress(dep, input.desired),
   };
+  if (failure !== undefined) state.lastFailureReason = failure.reason;
+  if (failure?.message !== undefined) state.lastFailureMessage = failure.message;
+  state.rolloutInProgress = rolloutInProgress(dep, input.desired);
+  return state as DeploymentState;
 }

@@ -292,4 +292,72 @@ describe("deploymentStateOf", () => {
       rolloutInProgress: false,
     });
   });
+
+  it("answers its fields in the same order whichever optional ones are present (the JSON a dashboard gets)", () => {
+    const failing = pod("web-c", {
+      phase: "Pending",
+      containerStatuses: [
+        {
+          name: "web",
+          image: "nginx:1.27",
+          imageID: "",
+          ready: false,
+          restartCount: 3,
+          state: { waiting: { reason: "CrashLoopBackOff", message: "back-off" } },
+          lastState: { terminated: { reason: "Error", exitCode: 1 } },
+        },
+      ],
+    });
+    const state = deploymentStateOf(input, settled, [failing]);
+    expect(Object.keys(state)).toEqual([
+      "id",
+      "name",
+      "namespace",
+      "revision",
+      "phase",
+      "desired",
+      "replicas",
+      "updated",
+      "ready",
+      "available",
+      "conditions",
+      "pods",
+      "podPhases",
+      "lastFailureReason",
+      "lastFailureMessage",
+      "rolloutInProgress",
+    ]);
+    const [info] = state.pods;
+    expect(Object.keys(info ?? {})).toEqual([
+      "name",
+      "phase",
+      "ready",
+      "restarts",
+      "node",
+      "startTime",
+      "terminating",
+      "templateHash",
+      "reason",
+      "containers",
+    ]);
+    expect(Object.keys(info?.containers[0] ?? {})).toEqual([
+      "name",
+      "ready",
+      "restartCount",
+      "image",
+      "lastTerminationReason",
+      "state",
+      "reason",
+      "message",
+    ]);
+    const creating = podInfoOf({ ...failing, status: { phase: "Pending" } });
+    expect(Object.keys(creating.containers[0] ?? {})).toEqual([
+      "name",
+      "state",
+      "reason",
+      "ready",
+      "restartCount",
+      "image",
+    ]);
+  });
 });
