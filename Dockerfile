@@ -32,5 +32,6 @@ USER node
 
 EXPOSE 3000 3030
 # The bundle directly, not through npm, so that SIGTERM reaches it and the broker stops gracefully. A small V8 young
-# generation keeps RSS down (docs/performance.md: 369 -> 253 MiB at 1,000 deployments, at some CPU cost).
-CMD ["node", "--max-semi-space-size=4", "dist/start.js"]
+# generation, and an old generation collected once it has grown by half of what was live, keep RSS down during bursts
+# of work (docs/operations.md, "Memory"), at some CPU cost.
+CMD ["node", "--max-semi-space-size=4", "--heap-growing-percent=50", "dist/start.js"]

@@ -23,11 +23,15 @@ const BUILD_DIR = `dist/.test-processes-${process.pid}`;
 
 function startNode(env: Record<string, string>): { child: ChildProcess; output: () => string } {
   let output = "";
-  const child = spawn(process.execPath, ["--max-semi-space-size=4", path.join(ROOT, BUILD_DIR, "start.js")], {
-    cwd: ROOT,
-    env: { ...process.env, METRICS_PORT: "0", LOG_LEVEL: "info", TRANSPORTER: NATS, JWT_SECRET: SECRET, ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+  const child = spawn(
+    process.execPath,
+    ["--max-semi-space-size=4", "--heap-growing-percent=50", path.join(ROOT, BUILD_DIR, "start.js")],
+    {
+      cwd: ROOT,
+      env: { ...process.env, METRICS_PORT: "0", LOG_LEVEL: "info", TRANSPORTER: NATS, JWT_SECRET: SECRET, ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
   child.stdout?.on("data", (chunk: Buffer) => (output += chunk.toString()));
   child.stderr?.on("data", (chunk: Buffer) => (output += chunk.toString()));
   return { child, output: () => output };
