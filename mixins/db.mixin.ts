@@ -638,8 +638,6 @@ export function DbMixin(options: DbMixinOptions): MixinSchema {
             await (a.db as MongoDbLike).command({ ping: 1 });
           } else {
             await a.count({});
-            // Reopen the data file's path if the file held open for appends is no longer the one it names.
-            await this.nedbAppender?.verify();
             const file = (a.db as NedbLike | undefined)?.filename;
             if (this.dbState.kind === "nedb" && typeof file === "string") {
               await access(path.dirname(file), constants.W_OK);

@@ -89,13 +89,12 @@ describe("v1.k8s.namespaces on NeDB files", () => {
       checks: { database: "ok" },
     });
 
-    // Put a directory where the data file was: appends fail (even for root, unlike a permission change). The readiness
-    // check notices first (the file held open for appends is no longer the one the path names) and lets it go.
+    // Put a directory where the data file was: appends fail (even for root, unlike a permission change).
     await rename(file, `${file}.saved`);
     await mkdir(file);
     const unavailable = { code: 503, type: "DATABASE_UNAVAILABLE", retryable: true };
-    await expect(broker.call("v1.k8s.namespaces.readiness")).rejects.toMatchObject(unavailable);
     await expect(broker.call("v1.k8s.namespaces.create", { name: "during" }, alice)).rejects.toMatchObject(unavailable);
+    await expect(broker.call("v1.k8s.namespaces.readiness")).rejects.toMatchObject(unavailable);
 
     await rm(file, { recursive: true });
     await rename(`${file}.saved`, file);
