@@ -696,10 +696,14 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       return out;
     },
 
-    /** An informer change → `kube.<plural>.<type>` to every node. */
+    /**
+     * An informer change → `kube.<plural>.<type>` to every node. The payload is the cache's own object, already in its
+     * public form and deep-frozen (informers.ts `cacheForm`): local handlers share it as they share cached list answers,
+     * a handler that wants to change it copies it first; other nodes get it serialized.
+     */
     onChange(this: This, kind: WatchedKind, type: ChangeType, object: KubernetesObject): void {
       void this.broker
-        .broadcast(`kube.${kind.plural}.${type}`, toPublic(object))
+        .broadcast(`kube.${kind.plural}.${type}`, object)
         .catch((err: unknown) => this.logger.warn(`kube.${kind.plural}.${type} not broadcast`, err));
     },
   },

@@ -68,7 +68,7 @@ export function collectionPath(kind: WatchedKind): string {
 export type ChangeType = "added" | "modified" | "deleted";
 
 export interface InformerCallbacks {
-  /** A change seen by a watch or a (re-)list. The object is the cache's: copy it before handing it out. */
+  /** A change seen by a watch or a (re-)list. The object is the cache's, in `cacheForm`: public and deep-frozen. */
   onChange(kind: WatchedKind, type: ChangeType, object: KubernetesObject): void;
   /** A list or watch failed; it is retried in `retryInMs` (attempt counts failures since the last good list). */
   onError(kind: WatchedKind, err: unknown, retryInMs: number, attempt: number): void;
@@ -116,12 +116,13 @@ function containerNameAndImage(c: { name?: unknown; image?: unknown }): { name?:
  * Trims an object about to enter the cache (a parsed answer nobody else holds) to what the suite reads, the cache being
  * most of the suite's memory per deployment (docs/performance.md, "Memory"):
  * - every kind: `metadata.managedFields` (server-side apply's field ownership, often the biggest part of an object;
- *   callers and events never got it, kube.service's toPublic);
+ *   callers and events never get it);
  * - Pods and ReplicaSets, which the suite watches but never writes: a ReplicaSet's pod template (a copy of its
  *   Deployment's), and a Pod's spec but for its containers' names and images and its node. `v1.kube.get` reads the
  *   whole object from the API server;
- * - a Secret's `data` and `stringData`: callers and events never get them (kube.service's toPublic), so the suite
- *   does not keep Secret values in memory either.
+ * - a Secret's `data` and `stringData`: callers and events never get them (kube.service answers and broadcasts the
+ *   cache's objects, and its toPublic strips them from what it reads elsewhere), so the suite does not keep Secret
+ *   values in memory either.
  */
 export function slim<T>(obj: T, kind = (obj as Trimmable)?.kind): T {
   const o = obj as Trimmable;

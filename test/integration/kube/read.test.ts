@@ -287,6 +287,9 @@ describe("kube.<plural>.<change> events", () => {
       ),
     );
     expect(added.payload).toMatchObject({ apiVersion: "v1", kind: "ConfigMap", data: { v: "1" } });
+    // The watch cache's own object, public and frozen: no handler can change what the others (and readers) see.
+    expect(added.payload.metadata).not.toHaveProperty("managedFields");
+    expect(Object.isFrozen(added.payload) && Object.isFrozen(added.payload.metadata)).toBe(true);
 
     await h.broker.call("v1.kube.apply", { objects: [cm("2")], fieldManager: "k8s.envs" });
     await waitFor(() =>
