@@ -277,15 +277,23 @@ function byNamespaceAndName(a: KubernetesObject, b: KubernetesObject): number {
   return ka < kb ? -1 : ka > kb ? 1 : 0;
 }
 
+/** requiresManagedBy's answers by selector: reads repeat a handful of selectors (the record's, the component's). */
+const managedBySelectors = new Map<string, boolean>();
+const MANAGED_BY_SELECTORS_MAX = 1000;
+
 /** Whether a label selector restricts to objects the suite manages (so the informer cache holds all matches). */
 function requiresManagedBy(selector: string | undefined): boolean {
-  return (
-    selector !== undefined &&
-    selector
+  if (selector === undefined) return false;
+  let answer = managedBySelectors.get(selector);
+  if (answer === undefined) {
+    answer = selector
       .split(",")
       .map((t) => t.replace(/\s+/g, "").replace("==", "="))
-      .includes(MANAGED_BY_SELECTOR)
-  );
+      .includes(MANAGED_BY_SELECTOR);
+    if (managedBySelectors.size >= MANAGED_BY_SELECTORS_MAX) managedBySelectors.clear();
+    managedBySelectors.set(selector, answer);
+  }
+  return answer;
 }
 
 /** The name a field selector asks for when it is exactly `metadata.name=<name>` (or `==`): the cache can answer it. */
