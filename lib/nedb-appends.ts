@@ -31,12 +31,12 @@ interface NedbPersistence {
 }
 
 /** The part of a NeDB 3 Datastore this uses. */
-export interface NedbPersistedDatastore {
+interface NedbPersistedDatastore {
   persistence: NedbPersistence;
   executor: { pushAsync<T>(task: () => Promise<T>, forceQueuing?: boolean): Promise<T> };
 }
 
-export function isPersistedNedb(db: unknown): db is NedbPersistedDatastore {
+function isPersistedNedb(db: unknown): db is NedbPersistedDatastore {
   if (typeof db !== "object" || db === null) return false;
   const d = db as Partial<NedbPersistedDatastore>;
   return (
@@ -69,14 +69,14 @@ export function appendThroughOneHandle(db: unknown): OneHandleAppender | undefin
     void old?.close().catch(() => undefined);
   };
   /** Whether the data file's path still names the file `current` has open. */
-  const stillNamed = (open: { ino: number; dev: number }): boolean => {
+  const stillNamed = (held: { ino: number; dev: number }): boolean => {
     let named: { ino: number; dev: number } | undefined;
     try {
       named = statSync(persistence.filename, { throwIfNoEntry: false });
     } catch {
       named = undefined; // a path that cannot be looked up names no file; the open below says why
     }
-    return named !== undefined && named.ino === open.ino && named.dev === open.dev;
+    return named !== undefined && named.ino === held.ino && named.dev === held.dev;
   };
 
   persistence.persistNewStateAsync = async (newDocs: unknown[]): Promise<void> => {
