@@ -277,7 +277,7 @@ function byNamespaceAndName(a: KubernetesObject, b: KubernetesObject): number {
   return ka < kb ? -1 : ka > kb ? 1 : 0;
 }
 
-/** requiresManagedBy's answers by selector: reads repeat a handful of selectors (the record's, the component's). */
+/** requiresManagedBy's answers by selector: the same few selectors recur for each record's reads (its id label's). */
 const managedBySelectors = new Map<string, boolean>();
 const MANAGED_BY_SELECTORS_MAX = 1000;
 
