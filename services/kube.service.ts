@@ -30,7 +30,8 @@ import { loadCluster, type Cluster, type ClusterSource } from "../lib/kube/confi
 import { applyObjects } from "../lib/kube/apply.ts";
 import { kubeError } from "../lib/kube/errors.ts";
 import { plainCopy } from "../lib/kube/plain.ts";
-import { Informers, MANAGED_BY_SELECTOR, type ChangeType, type WatchedKind } from "../lib/kube/informers.ts";
+import { Informers, type ChangeType, type WatchedKind } from "../lib/kube/informers.ts";
+import { MANAGED_BY, MANAGED_BY_LABEL } from "../lib/manifests/labels.ts";
 import { WriteLimiter, limitsFromEnv, type LimiterOptions } from "../lib/kube/limiter.ts";
 import { cpuMillicores, memoryBytes, toMi } from "../lib/kube/quantity.ts";
 import { parseLabelSelector } from "../lib/kube/selector.ts";
@@ -277,23 +278,14 @@ function byNamespaceAndName(a: KubernetesObject, b: KubernetesObject): number {
   return ka < kb ? -1 : ka > kb ? 1 : 0;
 }
 
-/** requiresManagedBy's answers by selector: the same few selectors recur for each record's reads (its id label's). */
-const managedBySelectors = new Map<string, boolean>();
-const MANAGED_BY_SELECTORS_MAX = 1000;
-
-/** Whether a label selector restricts to objects the suite manages (so the informer cache holds all matches). */
+/**
+ * Whether every object a label selector can match carries the suite's managed-by label, so that the informer cache
+ * (which holds all of those of a watched kind) can answer: the parsed selector allows that label our value alone
+ * (`=`, `==` or `in (...)`). The parse is lib/kube/selector.ts's, remembered per selector; a malformed selector is a 422.
+ */
 function requiresManagedBy(selector: string | undefined): boolean {
-  if (selector === undefined) return false;
-  let answer = managedBySelectors.get(selector);
-  if (answer === undefined) {
-    answer = selector
-      .split(",")
-      .map((t) => t.replace(/\s+/g, "").replace("==", "="))
-      .includes(MANAGED_BY_SELECTOR);
-    if (managedBySelectors.size >= MANAGED_BY_SELECTORS_MAX) managedBySelectors.clear();
-    managedBySelectors.set(selector, answer);
-  }
-  return answer;
+  const allowed = parseLabelSelector(selector).allowed.get(MANAGED_BY_LABEL);
+  return allowed !== undefined && allowed.every((value) => value === MANAGED_BY);
 }
 
 /** The name a field selector asks for when it is exactly `metadata.name=<name>` (or `==`): the cache can answer it. */

@@ -83,6 +83,20 @@ describe("v1.kube.list", () => {
     expect(h.sandbox.requestCounts().reads).toBe(before);
   });
 
+  it("serves the managed-by label's `in` form from the cache, and a selector that allows another manager from the API", async () => {
+    const list = (labelSelector: string) =>
+      h.broker.call<ListResult, Params>("v1.kube.list", {
+        apiVersion: "apps/v1",
+        kind: "Deployment",
+        namespace: "reads",
+        labelSelector,
+      });
+    const ours = await list("app.kubernetes.io/managed-by in (moleculer-k8s), app.kubernetes.io/name == web");
+    expect([ours.cached, ours.items.map((d) => d.metadata?.name)]).toEqual([true, ["web"]]);
+    const either = await list("app.kubernetes.io/managed-by in (moleculer-k8s,helm),app.kubernetes.io/name=web");
+    expect([either.cached, either.items.map((d) => d.metadata?.name)]).toEqual([false, ["web"]]);
+  });
+
   it("asks the API server for other selectors and kinds", async () => {
     const result = await h.broker.call<ListResult, Params>("v1.kube.list", {
       apiVersion: "v1",
