@@ -2,12 +2,19 @@
  * A real broker with the record services (v1.k8s.namespaces, v1.k8s.images) on an in-memory NeDB, or on NeDB files in
  * `dataDir`, or on MongoDB (`mongoUri`). Stop it with `broker.stop()` in afterAll.
  */
-import { ServiceBroker, type BrokerOptions } from "moleculer";
+import { ServiceBroker, type BrokerOptions, type Context } from "moleculer";
 import { fileURLToPath } from "node:url";
 import type { CallerMeta } from "../../lib/meta.ts";
 import namespacesSchema from "../../services/namespaces.service.ts";
 import imagesSchema from "../../services/images.service.ts";
-import { asMixin, type DbConnectionSettings, type MixinSchema } from "../../mixins/db.mixin.ts";
+import {
+  asMixin,
+  DbMixin,
+  type DbConnectionSettings,
+  type DbMethods,
+  type MixinSchema,
+} from "../../mixins/db.mixin.ts";
+import { MembershipMixin } from "../../mixins/membership.mixin.ts";
 
 export type RecordService = "namespaces" | "images";
 
@@ -65,4 +72,40 @@ export function as(userID: string, roles: string[] = []): { meta: CallerMeta } {
 /** Calling options as an admin. */
 export function asAdmin(userID = "root"): { meta: CallerMeta } {
   return as(userID, ["admin"]);
+}
+
+/**
+ * A child entity service for the membership tests (as volumes and envs are): `v1.test.<name>`, records in a namespace
+ * with a unique name per namespace (collection `collection`, in memory), whose `create` (permission write) stores the
+ * namespace and name plus `createFields`; `actions` adds the test's own actions. `leaveOut` is MembershipMixin's;
+ * `waitForNamespaces` makes it depend on v1.k8s.namespaces (for brokers that start it elsewhere or later).
+ */
+export function childServiceSchema(opts: {
+  name: string;
+  collection: string;
+  leaveOut?: readonly string[];
+  waitForNamespaces?: boolean;
+  createFields?: Record<string, unknown>;
+  actions?: Record<string, object>;
+}) {
+  return {
+    name: `test.${opts.name}`,
+    version: 1,
+    mixins: [
+      DbMixin({ collection: opts.collection, resource: opts.collection, uniqueIndexes: [["namespace", "name"]] }),
+      MembershipMixin({ scope: "child", ...(opts.leaveOut === undefined ? {} : { leaveOut: opts.leaveOut }) }),
+    ],
+    settings: { db: { memory: true } },
+    ...(opts.waitForNamespaces === true ? { dependencies: ["v1.k8s.namespaces"] } : {}),
+    actions: {
+      create: {
+        permission: "write" as const,
+        params: { $$strict: true, namespace: "string", name: "string" },
+        handler(this: DbMethods, ctx: Context<{ namespace: string; name: string }>) {
+          return this.createEntity(ctx, { ...ctx.params, ...opts.createFields });
+        },
+      },
+      ...opts.actions,
+    },
+  };
 }

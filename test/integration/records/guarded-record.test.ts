@@ -1,9 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
 import type { Context, ServiceBroker } from "moleculer";
 import type { NamespaceEntity } from "../../../lib/entities.ts";
-import { DbMixin, guardedRecord, type DbMethods, type Entity } from "../../../mixins/db.mixin.ts";
-import { MembershipMixin } from "../../../mixins/membership.mixin.ts";
-import { as, createRecordsBroker } from "../../helpers/records.ts";
+import { guardedRecord, type DbMethods, type Entity } from "../../../mixins/db.mixin.ts";
+import { as, childServiceSchema, createRecordsBroker } from "../../helpers/records.ts";
 
 /**
  * The membership guard reads a NeDB record by id from the datastore's memory (lib/nedb-read.ts) and hands the action
@@ -16,27 +15,13 @@ interface Kid extends Entity {
   status: { phase: string; tags: string[] };
 }
 
-const kids = {
-  name: "test.guarded",
-  version: 1,
-  mixins: [
-    DbMixin({ collection: "guarded", resource: "guarded", uniqueIndexes: [["namespace", "name"]] }),
-    MembershipMixin({ scope: "child", leaveOut: ["bulk"] }),
-  ],
-  settings: { db: { memory: true } },
-  dependencies: ["v1.k8s.namespaces"],
+const kids = childServiceSchema({
+  name: "guarded",
+  collection: "guarded",
+  leaveOut: ["bulk"],
+  waitForNamespaces: true,
+  createFields: { status: { phase: "Pending", tags: ["a"] }, bulk: [{ spec: { image: "nginx" } }] },
   actions: {
-    create: {
-      permission: "write" as const,
-      params: { $$strict: true, namespace: "string", name: "string" },
-      handler(this: DbMethods, ctx: Context<{ namespace: string; name: string }>) {
-        return this.createEntity(ctx, {
-          ...ctx.params,
-          status: { phase: "Pending", tags: ["a"] },
-          bulk: [{ spec: { image: "nginx" } }],
-        });
-      },
-    },
     setPhase: {
       permission: "write" as const,
       params: { $$strict: true, id: "string", phase: "string" },
@@ -68,7 +53,7 @@ const kids = {
       },
     },
   },
-};
+});
 
 const owner = as("olga");
 

@@ -1,34 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
 import { ServiceBroker, type Context, type Middleware } from "moleculer";
 import type { NamespaceEntity } from "../../../lib/entities.ts";
-import { DbMixin, type DbMethods, type Entity, type ListResult } from "../../../mixins/db.mixin.ts";
-import { MembershipMixin } from "../../../mixins/membership.mixin.ts";
-import { as, createRecordsBroker } from "../../helpers/records.ts";
+import type { Entity, ListResult } from "../../../mixins/db.mixin.ts";
+import { as, childServiceSchema, createRecordsBroker } from "../../helpers/records.ts";
 
 /**
  * A child service checks the caller's role against the namespace record as stored now, whether v1.k8s.namespaces runs
  * on its node (read directly, no broker call) or on another one (its internal `access`/`accessibleIds` actions): a
  * removed member cannot read on, not even once.
  */
-const childService = {
-  name: "test.kids",
-  version: 1,
-  mixins: [
-    DbMixin({ collection: "kids", resource: "kids", uniqueIndexes: [["namespace", "name"]] }),
-    MembershipMixin({ scope: "child" }),
-  ],
-  settings: { db: { memory: true } },
-  dependencies: ["v1.k8s.namespaces"],
-  actions: {
-    create: {
-      permission: "write" as const,
-      params: { $$strict: true, namespace: "string", name: "string" },
-      handler(this: DbMethods, ctx: Context<{ namespace: string; name: string }>) {
-        return this.createEntity(ctx, { ...ctx.params });
-      },
-    },
-  },
-};
+const childService = childServiceSchema({ name: "kids", collection: "kids", waitForNamespaces: true });
 
 /** Counts the calls of each action that reach this broker's local services. */
 function actionCounter(calls: Map<string, number>): Middleware {

@@ -2,9 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
 import type { Context, ServiceBroker } from "moleculer";
 import type { NamespaceEntity } from "../../../lib/entities.ts";
 import type { CallerMeta } from "../../../lib/meta.ts";
-import { DbMixin, type DbMethods, type Entity, type ListResult } from "../../../mixins/db.mixin.ts";
-import { MembershipMixin } from "../../../mixins/membership.mixin.ts";
-import { as, asAdmin, createRecordsBroker } from "../../helpers/records.ts";
+import type { DbMethods, Entity, ListResult } from "../../../mixins/db.mixin.ts";
+import { as, asAdmin, childServiceSchema, createRecordsBroker } from "../../helpers/records.ts";
 
 type Actor = "stranger" | "viewer" | "member" | "owner" | "admin" | "internal";
 const ACTORS: readonly Actor[] = ["stranger", "viewer", "member", "owner", "admin", "internal"];
@@ -21,23 +20,11 @@ let broker: ServiceBroker;
 let ns: NamespaceEntity;
 let other: NamespaceEntity;
 
-/** A child entity service (like volumes or envs later): records in a namespace, unique name per namespace. */
-const childService = {
-  name: "test.children",
-  version: 1,
-  mixins: [
-    DbMixin({ collection: "children", resource: "children", uniqueIndexes: [["namespace", "name"]] }),
-    MembershipMixin({ scope: "child" }),
-  ],
-  settings: { db: { memory: true } },
+/** A child entity service (like volumes or envs): records in a namespace, unique name per namespace. */
+const childService = childServiceSchema({
+  name: "children",
+  collection: "children",
   actions: {
-    create: {
-      permission: "write" as const,
-      params: { $$strict: true, namespace: "string", name: "string" },
-      handler(this: DbMethods, ctx: Context<{ namespace: string; name: string }>) {
-        return this.createEntity(ctx, { ...ctx.params });
-      },
-    },
     update: {
       permission: "write" as const,
       params: { $$strict: true, id: "string", namespace: "string|optional", name: "string|optional" },
@@ -50,7 +37,7 @@ const childService = {
       handler: () => "escaped",
     },
   },
-};
+});
 
 beforeAll(async () => {
   broker = await createRecordsBroker({ services: ["namespaces"], noStart: true });
