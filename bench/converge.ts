@@ -198,7 +198,7 @@ async function main(): Promise<void> {
 
   // --- Start: the suite restarted on the same database against an empty cluster ---
   const dataDir = suite.dataDir;
-  await suite.stop();
+  await suite.stop({ keepData: true });
   await sandbox.stop();
   sandbox = await startSandboxNode();
   const r0 = performance.now();

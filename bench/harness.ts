@@ -202,11 +202,14 @@ export interface SuiteNode extends Node {
   /** The last rss()'s reading beyond RSS: V8 heap used/reserved and external memory (Buffers, wasm), for notes. */
   lastMemoryNote: string;
   resync(): Promise<{ ms: number; services: string[]; reconciled: number }>;
+  /** Stops the process and removes `dataDir`, unless `keepData` (a restart on the same database follows). */
+  stop(options?: { keepData?: boolean }): Promise<void>;
 }
 
 /**
  * Every service of the suite in one process (bench/fixtures/suite-node.ts = scripts/start.ts + IPC), against the
- * cluster of `kubeconfigPath`, NeDB files in `dataDir` (a new temp dir by default), RATE_LIMIT=0.
+ * cluster of `kubeconfigPath`, NeDB files in `dataDir` (a new temp dir by default), RATE_LIMIT=0. `stop()` removes
+ * `dataDir` (each run used to leave one behind in /tmp, a few MB after the Converge row).
  */
 export async function startSuiteNode(
   kubeconfigPath: string,
@@ -285,6 +288,10 @@ export async function startSuiteNode(
       return rssOf(pid);
     },
     resync: () => node.request("resync"),
+    async stop(options = {}) {
+      await node.stop();
+      if (options.keepData !== true) await rm(dataDir, { recursive: true, force: true });
+    },
   };
   return suite;
 }

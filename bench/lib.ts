@@ -102,3 +102,49 @@ export async function report(benchName: string, rows: BenchRow[]): Promise<strin
   console.log(`results: ${path.relative(process.cwd(), file)}`);
   return file;
 }
+
+/** A latency summary as autocannon gives it (ms): its percentiles p1 … p99_999 and max. */
+export type LatencySummary = Partial<Record<string, number>> & { max: number };
+
+/** autocannon's percentile keys and the share of requests at or below each (p2_5: 2.5%). */
+const LATENCY_PERCENTILES: [key: string, share: number][] = [
+  ["p1", 1],
+  ["p2_5", 2.5],
+  ["p10", 10],
+  ["p25", 25],
+  ["p50", 50],
+  ["p75", 75],
+  ["p90", 90],
+  ["p97_5", 97.5],
+  ["p99", 99],
+  ["p99_9", 99.9],
+  ["p99_99", 99.99],
+  ["p99_999", 99.999],
+];
+
+/**
+ * The q-th percentile of the requests of several runs together, from each run's percentiles and request count (pure):
+ * the smallest latency v at which at most (100 - q)% of all requests took longer than v. A run's share above v is
+ * taken from the highest of its percentiles at or below v, so the answer errs high, never low.
+ */
+export function pooledPercentile(runs: { requests: number; latency: LatencySummary }[], q: number): number {
+  const total = runs.reduce((sum, r) => sum + r.requests, 0);
+  if (total === 0) return Number.NaN;
+  const candidates = [
+    ...new Set(
+      runs.flatMap((r) => [r.latency.max, ...LATENCY_PERCENTILES.map(([k]) => r.latency[k] ?? r.latency.max)]),
+    ),
+  ].sort((a, b) => a - b);
+  for (const v of candidates) {
+    let above = 0;
+    for (const r of runs) {
+      if (v >= r.latency.max) continue;
+      let atOrBelow = 0;
+      for (const [key, share] of LATENCY_PERCENTILES)
+        if ((r.latency[key] ?? Number.POSITIVE_INFINITY) <= v) atOrBelow = share;
+      above += (r.requests * (100 - atOrBelow)) / 100;
+    }
+    if (above <= (total * (100 - q)) / 100 + 1e-9) return v;
+  }
+  return candidates[candidates.length - 1] ?? Number.NaN;
+}
