@@ -31,6 +31,7 @@ import { readConfig } from "../lib/config.ts";
 import { alreadyExists, ERROR_TYPES, hasType, invalid, notFound, unavailable } from "../lib/errors.ts";
 import { useNedbAsyncApi } from "../lib/nedb.ts";
 import { appendThroughOneHandle, type OneHandleAppender } from "../lib/nedb-appends.ts";
+import { keepUnchangedIndexKeys } from "../lib/nedb-indexes.ts";
 import { defineParams, type ParamsOf } from "../lib/params.ts";
 
 /** A stored document as the adapter returns it (`_id`, not `id`). */
@@ -657,8 +658,12 @@ export function DbMixin(options: DbMixinOptions): MixinSchema {
       async connect(this: DbThis): Promise<void> {
         try {
           await this.adapter.connect();
-          // NeDB's promise API instead of the adapter's promisified callbacks (lib/nedb.ts: ~6% of a read's CPU).
-          if (this.dbState.kind !== "mongo") useNedbAsyncApi(this.adapter);
+          if (this.dbState.kind !== "mongo") {
+            // NeDB's promise API instead of the adapter's promisified callbacks (lib/nedb.ts: ~6% of a read's CPU).
+            useNedbAsyncApi(this.adapter);
+            // An update that keeps an indexed value leaves the document in place in that index (lib/nedb-indexes.ts).
+            keepUnchangedIndexKeys(this.adapter.db);
+          }
           if (this.dbState.kind === "nedb") this.nedbAppender = appendThroughOneHandle(this.adapter.db);
           for (const fields of config.uniqueIndexes) {
             if (this.dbState.kind === "mongo") {
