@@ -206,6 +206,23 @@ function specOf(
   };
 }
 
+/** A revision as stored: numbered, timed now, with who made it and what changed (pure but for the clock). */
+function newRevision(
+  revision: number,
+  spec: StoredSpec,
+  changes: string[],
+  options: { who?: string | undefined; rolledBackFrom?: number | undefined },
+): StoredRevision {
+  return {
+    revision,
+    time: new Date().toISOString(),
+    ...(options.who === undefined ? {} : { who: options.who }),
+    changes,
+    ...(options.rolledBackFrom === undefined ? {} : { rolledBackFrom: options.rolledBackFrom }),
+    spec,
+  };
+}
+
 /** The fields that differ between two revisions' specs (pure). */
 export function changedFields(before: StoredSpec | undefined, after: StoredSpec): string[] {
   if (before === undefined) return ["created"];
@@ -301,6 +318,7 @@ interface OpsMethods {
     options: { who?: string | undefined; rolledBackFrom?: number | undefined },
   ): Promise<void>;
   withRevisionLock(recordId: string, fn: () => Promise<void>): Promise<void>;
+  firstRevisionChanges(record: RawDoc, who: string | undefined): Promise<Record<string, unknown>>;
   scheduleEnvRevision(recordId: string): void;
   restoreEnv(record: RawDoc, nsName: string, env: RevisionEnvValue[]): Promise<void>;
   followLogs(
@@ -800,14 +818,7 @@ export function DeploymentOperationsMixin(): MixinSchema {
             number = last.revision + 1;
             changes.revision = number;
           }
-          const entry: StoredRevision = {
-            revision: number,
-            time: new Date().toISOString(),
-            ...(options.who === undefined ? {} : { who: options.who }),
-            changes: changedFields(last?.spec, spec),
-            ...(options.rolledBackFrom === undefined ? {} : { rolledBackFrom: options.rolledBackFrom }),
-            spec,
-          };
+          const entry = newRevision(number, spec, changedFields(last?.spec, spec), options);
           const max = Math.max(1, this.settings.maxRevisions ?? DEFAULT_MAX_REVISIONS);
           changes[REVISIONS_FIELD] = [...revisions, entry].slice(-max);
           await this.updateEntity(null, recordId, changes);
@@ -815,6 +826,27 @@ export function DeploymentOperationsMixin(): MixinSchema {
         }).catch((err: unknown) => {
           this.logger.warn(`revision of deployment ${recordId} not recorded: ${errorMessage(err)}`);
         });
+      },
+
+      /**
+       * The changes that store a record's first revision, for the write that marks a new record applied (one write
+       * where the create's after-hook would make a second; that hook then finds the revision recorded and writes
+       * nothing); {} when the record holds a revision already. Call under `withRevisionLock`.
+       */
+      async firstRevisionChanges(
+        this: OpsThis,
+        record: RawDoc,
+        who: string | undefined,
+      ): Promise<Record<string, unknown>> {
+        if (storedRevisions(record).length > 0) return {};
+        const [env, imageReference] = await Promise.all([
+          this.envSnapshot(record._id),
+          this.imageReferenceOf(String(record.image)),
+        ]);
+        const spec = specOf(record, env, imageReference);
+        return {
+          [REVISIONS_FIELD]: [newRevision(Number(record.revision ?? 1), spec, changedFields(undefined, spec), { who })],
+        };
       },
 
       /** Env events come in bursts: gather them, then record one revision if the values changed (not during a rollback). */

@@ -231,6 +231,8 @@ type Methods = DbMethods &
     reapplyForImage(recordId: string): Promise<void>;
     firstDeploymentsNode(): boolean;
     recordRevision(recordId: string, options: { who?: string | undefined }): Promise<void>;
+    withRevisionLock(recordId: string, fn: () => Promise<void>): Promise<void>;
+    firstRevisionChanges(record: RawDoc, who: string | undefined): Promise<Record<string, unknown>>;
     validate(
       fields: Omit<DeploymentEntity, "id" | "createdAt" | "updatedAt" | "status" | "revision">,
       ns: NamespaceEntity,
@@ -275,8 +277,11 @@ interface LocalVars extends DbVars, MembershipVars, ReconcilerVars {
   driftTimers: Map<string, NodeJS.Timeout>;
   /** The metadata.generation of each object as we last applied it (`Kind/namespace/name`). */
   appliedGenerations: Map<string, number>;
-  /** `namespace/name` of records whose create is running (their first apply carries the env checksum already). */
-  creating: Set<string>;
+  /**
+   * `namespace/name` of records whose create is running on this node, with who creates them: their first apply carries
+   * the env checksum already, and stores the first revision with the Applied status.
+   */
+  creating: Map<string, { who: string | undefined }>;
 }
 
 type Ctx<P> = Context<P, CallerMeta>;
@@ -759,7 +764,7 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       }
       // Until its first apply, the record is this create's: resyncs and env events leave it alone.
       const key = creatingKey(p.namespace, p.name);
-      this.creating.add(key);
+      this.creating.set(key, { who: ctx.meta.userID });
       let created: Entity;
       let recordId: string;
       try {
@@ -1089,12 +1094,25 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       // Applied: no longer Pending (the watch events say how the rollout goes from here).
       const status = record.status as DeploymentStatus | undefined;
       if (status === undefined || status.phase === "Pending") {
-        await this.setStatus(record._id, {
+        const applied: DeploymentStatus = {
           ...(status ?? pending("Applied")),
           phase: "Progressing",
           reason: "Applied",
           message: `revision ${String(record.revision ?? 1)} applied; waiting for the rollout`,
-        });
+        };
+        const creator = this.creating.get(creatingKey(record.namespace, record.name));
+        if (creator === undefined) {
+          await this.setStatus(record._id, applied);
+        } else {
+          // A create's first apply: its first revision goes into the same write (the create's after-hook finds it).
+          await this.withRevisionLock(record._id, async () => {
+            const current = await this.findRawById(record._id);
+            if (current === null) return;
+            // Not readable now (the envs service away): the status alone; the after-hook records the revision or logs.
+            const revision = await this.firstRevisionChanges(current, creator.who).catch(() => ({}));
+            await this.updateEntity(null, record._id, { status: applied, ...revision });
+          });
+        }
       }
       this.scheduleStatus(record._id);
     },
@@ -1335,7 +1353,7 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
     this.envTimers = new Map();
     this.imageTimers = new Map();
     this.driftTimers = new Map();
-    this.creating = new Set();
+    this.creating = new Map();
     this.appliedGenerations = new Map();
   },
 

@@ -99,6 +99,40 @@ describe("v1.k8s.deployments.history", () => {
     expect(third.items[0]?.changes).toEqual(expect.arrayContaining(["image", "configMap"]));
   });
 
+  it("stores a create's first revision with its Applied status, in one write", async () => {
+    // NeDB's updates of the deployments datastore while one create runs (the record is new: every update is its own).
+    const db = (
+      stack.services.getLocalService({ name: "k8s.deployments", version: 1 }) as unknown as {
+        adapter: {
+          db: { updateAsync: (query: unknown, update: Record<string, unknown>, options: unknown) => unknown };
+        };
+      }
+    ).adapter.db;
+    const updates: Record<string, unknown>[] = [];
+    const updateAsync = db.updateAsync;
+    db.updateAsync = function (query, update, options) {
+      updates.push(update);
+      return updateAsync.call(this, query, update, options);
+    };
+    let res: Awaited<ReturnType<OpsStack["http"]>>;
+    try {
+      res = await stack.http("POST", "/api/v1/k8s/deployments", stack.tokens.alice, {
+        name: "one-write",
+        namespace: stack.ns.id,
+        image: stack.nginx.id,
+      });
+    } finally {
+      db.updateAsync = updateAsync;
+    }
+    expect(res.status).toBe(200);
+    expect(res.json).toMatchObject({ status: { phase: "Progressing", reason: "Applied" } });
+    const withRevisions = updates.filter((u) => JSON.stringify(u).includes('"revisions"'));
+    expect(withRevisions).toHaveLength(1);
+    expect(JSON.stringify(withRevisions[0])).toContain('"reason":"Applied"');
+    const h = await history(String(res.json.id));
+    expect(h.items).toEqual([expect.objectContaining({ revision: 1, who: "alice", changes: ["created"] })]);
+  });
+
   it("never shows the stored revisions: not in get, list, or a query on them (422)", async () => {
     const got = await stack.http("GET", base(app.id), stack.tokens.alice);
     expect(got.json).not.toHaveProperty("revisions");
