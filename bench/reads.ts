@@ -81,6 +81,8 @@ async function main(): Promise<void> {
     env: { ...process.env, PORT: String(barePort) },
     stdio: ["ignore", "ignore", "inherit"],
   });
+  // It runs beside the suite until the end: stopped however this process ends (a failed start included).
+  process.once("exit", () => bare.kill("SIGTERM"));
   const bareUrl = `http://127.0.0.1:${barePort}`;
   while (
     !(await fetch(`${bareUrl}/api/ready`).then(
@@ -156,7 +158,6 @@ async function main(): Promise<void> {
     }
     await report("reads", rows);
   } finally {
-    bare.kill("SIGTERM");
     await suite.stop();
     await sandbox.stop();
   }
