@@ -1,7 +1,8 @@
 /**
  * `DeploymentOperationsMixin()`: the day-2 actions of `v1.k8s.deployments` (docs/architecture.md, "Deployment
  * revisions"): `logs` (text, or a followed stream over REST), `events`, `pods`, `state`, `top`, `history` and
- * `rollback`, and the revisions of `create`, `update`, `scale` and `restart` (after-hooks). Mixed into
+ * `rollback`, and the revisions of `create`, `update`, `scale` and `restart` (after-hooks; a create's first revision
+ * is normally written already, with its Applied status, by the host's first apply: `firstRevisionChanges`). Mixed into
  * services/deployments.service.ts after its DbMixin, MembershipMixin and ReconcilerMixin; every action declares its
  * membership `permission`, and every answer about the cluster comes from `v1.kube` (its watch cache for objects; the
  * API for logs, events and metrics).
@@ -318,6 +319,7 @@ interface OpsMethods {
     options: { who?: string | undefined; rolledBackFrom?: number | undefined },
   ): Promise<void>;
   withRevisionLock(recordId: string, fn: () => Promise<void>): Promise<void>;
+  specNow(record: RawDoc): Promise<StoredSpec>;
   firstRevisionChanges(record: RawDoc, who: string | undefined): Promise<Record<string, unknown>>;
   scheduleEnvRevision(recordId: string): void;
   restoreEnv(record: RawDoc, nsName: string, env: RevisionEnvValue[]): Promise<void>;
@@ -798,11 +800,7 @@ export function DeploymentOperationsMixin(): MixinSchema {
         await this.withRevisionLock(recordId, async () => {
           const record = await this.findRawById(recordId);
           if (record === null) return;
-          const [env, imageReference] = await Promise.all([
-            this.envSnapshot(recordId),
-            this.imageReferenceOf(String(record.image)),
-          ]);
-          const spec = specOf(record, env, imageReference);
+          const spec = await this.specNow(record);
           const revisions = storedRevisions(record);
           const last = revisions[revisions.length - 1];
           const stored = Number(record.revision ?? 1);
@@ -828,6 +826,15 @@ export function DeploymentOperationsMixin(): MixinSchema {
         });
       },
 
+      /** What a revision of the record would keep now: its fields, its env values now, its image's reference now. */
+      async specNow(this: OpsThis, record: RawDoc): Promise<StoredSpec> {
+        const [env, imageReference] = await Promise.all([
+          this.envSnapshot(record._id),
+          this.imageReferenceOf(String(record.image)),
+        ]);
+        return specOf(record, env, imageReference);
+      },
+
       /**
        * The changes that store a record's first revision, for the write that marks a new record applied (one write
        * where the create's after-hook would make a second; that hook then finds the revision recorded and writes
@@ -839,11 +846,7 @@ export function DeploymentOperationsMixin(): MixinSchema {
         who: string | undefined,
       ): Promise<Record<string, unknown>> {
         if (storedRevisions(record).length > 0) return {};
-        const [env, imageReference] = await Promise.all([
-          this.envSnapshot(record._id),
-          this.imageReferenceOf(String(record.image)),
-        ]);
-        const spec = specOf(record, env, imageReference);
+        const spec = await this.specNow(record);
         return {
           [REVISIONS_FIELD]: [newRevision(Number(record.revision ?? 1), spec, changedFields(undefined, spec), { who })],
         };
