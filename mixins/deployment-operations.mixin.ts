@@ -797,6 +797,7 @@ export function DeploymentOperationsMixin(): MixinSchema {
         recordId: string,
         options: { who?: string | undefined; rolledBackFrom?: number | undefined },
       ): Promise<void> {
+        let reapply = false;
         await this.withRevisionLock(recordId, async () => {
           const record = await this.findRawById(recordId);
           if (record === null) return;
@@ -820,10 +821,13 @@ export function DeploymentOperationsMixin(): MixinSchema {
           const max = Math.max(1, this.settings.maxRevisions ?? DEFAULT_MAX_REVISIONS);
           changes[REVISIONS_FIELD] = [...revisions, entry].slice(-max);
           await this.updateEntity(null, recordId, changes);
-          if (changes.revision !== undefined) await this.reconcileNow(recordId);
+          reapply = changes.revision !== undefined;
         }).catch((err: unknown) => {
           this.logger.warn(`revision of deployment ${recordId} not recorded: ${errorMessage(err)}`);
         });
+        // Applied after the lock is released: the host's first apply of a record being created takes the same lock
+        // (it stores the first revision), so applying under it could wait for itself.
+        if (reapply) await this.reconcileNow(recordId);
       },
 
       /** What a revision of the record would keep now: its fields, its env values now, its image's reference now. */

@@ -133,6 +133,58 @@ describe("v1.k8s.deployments.history", () => {
     expect(h.items).toEqual([expect.objectContaining({ revision: 1, who: "alice", changes: ["created"] })]);
   });
 
+  it("records an env change that raises the revision while the record's first apply is still running", async () => {
+    // A create whose first apply is slow (a busy cluster) and an env value added meanwhile: the env revision raises the
+    // revision and applies the record again, while the create's apply stores the Applied status (and, for a new record,
+    // its first revision) under the same record's revision lock. Staged on an existing record: marked as being created
+    // and Pending again, as between a create's insert and its first apply.
+    const created = await stack.deploy("slow-first-apply");
+    const svc = stack.services.getLocalService({ name: "k8s.deployments", version: 1 }) as unknown as {
+      creating: Map<string, { who: string | undefined }>;
+      updateEntity(ctx: null, id: string, changes: Record<string, unknown>): Promise<unknown>;
+      withRevisionLock(id: string, fn: () => Promise<void>): Promise<void>;
+      reconcileNow(id: string): Promise<{ ok: boolean }>;
+    };
+    const within = <T>(p: Promise<T>, what: string): Promise<T> =>
+      Promise.race([
+        p,
+        new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`${what}: still waiting after 5 s`)), 5000)),
+      ]);
+    const key = `${stack.ns.id}/slow-first-apply`;
+    svc.creating.set(key, { who: "alice" });
+    try {
+      await svc.updateEntity(null, created.id, {
+        status: {
+          phase: "Pending",
+          replicas: 0,
+          readyReplicas: 0,
+          availableReplicas: 0,
+          updatedReplicas: 0,
+          conditions: [],
+        },
+      });
+      const res = await stack.http("POST", "/api/v1/k8s/envs", stack.tokens.alice, {
+        namespace: stack.ns.id,
+        deployment: created.id,
+        key: "LATE",
+        type: "plain",
+        value: "1",
+      });
+      expect(res.status).toBe(200);
+      const h = await revision(created.id, 2);
+      expect(h.items[0]).toMatchObject({ revision: 2, changes: ["env"] });
+      // Neither waits for the other: the record's revision lock and its reconcile queue are free again (applying the
+      // record under the lock made the first apply wait for the lock and the lock wait for the apply, for ever).
+      await within(
+        svc.withRevisionLock(created.id, async () => undefined),
+        "the revision lock",
+      );
+      await expect(within(svc.reconcileNow(created.id), "a reconcile")).resolves.toMatchObject({ ok: true });
+    } finally {
+      svc.creating.delete(key);
+    }
+  });
+
   it("never shows the stored revisions: not in get, list, or a query on them (422)", async () => {
     const got = await stack.http("GET", base(app.id), stack.tokens.alice);
     expect(got.json).not.toHaveProperty("revisions");
