@@ -153,16 +153,8 @@ describe("v1.k8s.deployments.history", () => {
     const key = `${stack.ns.id}/slow-first-apply`;
     svc.creating.set(key, { who: "alice" });
     try {
-      await svc.updateEntity(null, created.id, {
-        status: {
-          phase: "Pending",
-          replicas: 0,
-          readyReplicas: 0,
-          availableReplicas: 0,
-          updatedReplicas: 0,
-          conditions: [],
-        },
-      });
+      // Only the phase decides whether an apply marks the record Applied (services/deployments.service.ts `reconcile`).
+      await svc.updateEntity(null, created.id, { status: { ...created.status, phase: "Pending" } });
       const res = await stack.http("POST", "/api/v1/k8s/envs", stack.tokens.alice, {
         namespace: stack.ns.id,
         deployment: created.id,
