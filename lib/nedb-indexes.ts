@@ -32,7 +32,6 @@ interface NedbIndex {
   /** The documents under `key`: the tree's own list (bst.js `search` answers `this.data`), [] when there are none. */
   tree: { search(key: unknown): Doc[] };
   update(pairs: Pair[]): void;
-  revertUpdate(pairs: Pair[]): void;
 }
 
 interface NedbIndexedDatastore {
