@@ -5,6 +5,7 @@
 import type { BrokerOptions, Errors } from "moleculer";
 import { readConfig, type SuiteConfig } from "./lib/config.ts";
 import { ParamValidator } from "./lib/param-validator.ts";
+import { restartedNodesMiddleware } from "./lib/restarted-nodes.ts";
 
 export function brokerOptions(config: SuiteConfig = readConfig()): BrokerOptions {
   return {
@@ -37,6 +38,8 @@ export function brokerOptions(config: SuiteConfig = readConfig()): BrokerOptions
       factor: 2,
       check: (err: Error) => (err as Errors.MoleculerError).retryable === true,
     },
+    // Calls in flight to a node that restarted under its nodeID are retried at once, not after requestTimeout.
+    middlewares: [restartedNodesMiddleware()],
     maxCallLevel: 100,
     heartbeatInterval: 5,
     heartbeatTimeout: 15,

@@ -4,7 +4,9 @@
  * with NeDB files under DATA_DIR. The sandbox outlives the kill (it is its own process).
  *
  * Figures: every acknowledged creation has its record after the restart and its Deployment Available in the cluster;
- * no object of ours is left without a record; no record or object exists twice.
+ * no object of ours is left without a record; no record or object exists twice. No call waits for the broker's
+ * requestTimeout (30 s): the services node comes back under its NODE_ID, and the gateway sends the calls its old
+ * process had taken again as soon as it sees the new one (lib/restarted-nodes.ts).
  */
 import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
 import path from "node:path";
@@ -29,6 +31,8 @@ const TOTAL = 20;
 const CONCURRENCY = 4;
 /** The kill comes once this many creations were acknowledged. */
 const KILL_AFTER_ACKS = 5;
+/** Half the broker's requestTimeout (30 s): a call that waited for it would take longer. */
+const SLOWEST_CALL_MS = 15_000;
 
 describe("fault: the services node killed (SIGKILL) while deployments are created", () => {
   let stack: Stack;
@@ -160,6 +164,7 @@ describe("fault: the services node killed (SIGKILL) while deployments are create
       orphans: orphans.length,
       duplicates: twice.length,
       convergeMs,
+      slowestCallMs: Math.max(...names.map((n) => answers.get(n)?.ms ?? 0)),
       storedUnacknowledged: records.filter((r) => !acknowledged.includes(String(r.name))).length,
       failures: [...new Set(failed.map((n) => `${answers.get(n)?.status} ${String(answers.get(n)?.body.type)}`))].join(
         ", ",
@@ -168,5 +173,7 @@ describe("fault: the services node killed (SIGKILL) while deployments are create
     expect(lost).toEqual([]);
     expect(orphans).toEqual([]);
     expect(twice).toEqual([]);
+    const slow = names.filter((n) => (answers.get(n)?.ms ?? 0) >= SLOWEST_CALL_MS);
+    expect(slow.map((n) => ({ n, ms: answers.get(n)?.ms, status: answers.get(n)?.status }))).toEqual([]);
   }, 120_000);
 });
