@@ -16,7 +16,7 @@ import { spawn } from "node:child_process";
 import { createRequire } from "node:module";
 import path from "node:path";
 import { freePort } from "../test/helpers/net.ts";
-import { quick, restClient, ROOT, sleep, startSandboxNode, startSuiteNode } from "./harness.ts";
+import { cpuMsOf, quick, restClient, ROOT, sleep, startSandboxNode, startSuiteNode } from "./harness.ts";
 import { median, pooledPercentile, report, type BenchRow, type LatencySummary } from "./lib.ts";
 
 interface CannonResult {
@@ -44,7 +44,11 @@ interface Target {
   name: string;
   url: string;
   headers: Record<string, string>;
+  /** The process that answers (its CPU time is read around each slice). */
+  pid: number;
   slices: CannonResult[];
+  /** CPU ms (user + system) the answering process used during the slices. */
+  cpuMs: number;
 }
 
 async function cannon(target: Target, seconds: number): Promise<CannonResult> {
@@ -59,8 +63,20 @@ async function cannon(target: Target, seconds: number): Promise<CannonResult> {
   return result;
 }
 
-/** Requests per second over all of a target's slices, the pooled p99 and p50, and the slices' spread. */
-function summary(target: Target): { rps: number; p99: number; p50: number; spread: string } {
+/** One timed slice of a target; its answering process's CPU time is added to the target's. */
+async function slice(target: Target, seconds: number): Promise<void> {
+  const cpu0 = await cpuMsOf(target.pid);
+  const result = await cannon(target, seconds);
+  target.cpuMs += (await cpuMsOf(target.pid)) - cpu0;
+  target.slices.push(result);
+}
+
+/**
+ * Requests per second over all of a target's slices, the pooled p99 and p50, the slices' spread, and the answering
+ * process's CPU per request (µs; the machine's drift moves it less than the throughput, which also depends on how
+ * the load generator shares the CPUs).
+ */
+function summary(target: Target): { rps: number; p99: number; p50: number; spread: string; cpuUs: number } {
   const requests = target.slices.reduce((sum, r) => sum + r.requests.total, 0);
   const seconds = target.slices.reduce((sum, r) => sum + r.duration, 0);
   const runs = target.slices.map((r) => ({ requests: r.requests.total, latency: r.latency }));
@@ -71,6 +87,7 @@ function summary(target: Target): { rps: number; p99: number; p50: number; sprea
     p99: pooledPercentile(runs, 99),
     p50: pooledPercentile(runs, 50),
     spread: `${target.slices.length} slices of ${SLICE_SECONDS} s: ${k(Math.min(...perSlice))}-${k(Math.max(...perSlice))} req/s (median ${k(median(perSlice))})`,
+    cpuUs: (target.cpuMs * 1000) / requests,
   };
 }
 
@@ -108,9 +125,17 @@ async function main(): Promise<void> {
     const headers = { Authorization: `Bearer ${token}` };
     const state = await rest("GET", `/api/v1/k8s/deployments/${String(d.id)}/state`);
     const base = `${suite.url}/api/v1/k8s/deployments/${String(d.id)}`;
-    const bareTarget: Target = { name: "bare", url: `${bareUrl}/api/v1/bare/item`, headers: {}, slices: [] };
-    const stateTarget: Target = { name: "state", url: `${base}/state`, headers, slices: [] };
-    const getTarget: Target = { name: "get", url: base, headers, slices: [] };
+    const makeTarget = (name: string, url: string, pid: number, h: Record<string, string>): Target => ({
+      name,
+      url,
+      headers: h,
+      pid,
+      slices: [],
+      cpuMs: 0,
+    });
+    const bareTarget = makeTarget("bare", `${bareUrl}/api/v1/bare/item`, bare.pid ?? 0, {});
+    const stateTarget = makeTarget("state", `${base}/state`, suite.pid, headers);
+    const getTarget = makeTarget("get", base, suite.pid, headers);
     const targets = [bareTarget, stateTarget, getTarget];
 
     const reads0 = (await sandbox.counts()).reads;
@@ -118,7 +143,7 @@ async function main(): Promise<void> {
     for (let round = 0; round < ROUNDS; round++) {
       for (let i = 0; i < targets.length; i++) {
         const target = targets[(round + i) % targets.length] as Target;
-        target.slices.push(await cannon(target, SLICE_SECONDS));
+        await slice(target, SLICE_SECONDS);
       }
     }
     const apiReads = (await sandbox.counts()).reads - reads0;
@@ -149,7 +174,8 @@ async function main(): Promise<void> {
           target: "≥ 0.5× bare",
           met: r.rps >= 0.5 * b.rps,
           notes:
-            `${r.spread}; bare ${b.spread}` +
+            `${r.spread}; bare ${b.spread}; CPU per request ${r.cpuUs.toFixed(1)} µs, bare ${b.cpuUs.toFixed(1)} µs ` +
+            `(${(r.cpuUs / b.cpuUs).toFixed(2)}×)` +
             (target === stateTarget
               ? `; phase ${String((state as { phase?: unknown }).phase ?? "?")}; API server reads during all runs: ${apiReads} (0 = served from the watch cache)`
               : ""),
