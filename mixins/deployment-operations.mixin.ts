@@ -239,6 +239,11 @@ export function changedFields(before: StoredSpec | undefined, after: StoredSpec)
   );
 }
 
+/** Whether the record holds any revision (a record stored by a create holds none until its first apply). */
+export function hasStoredRevisions(record: RawDoc): boolean {
+  return storedRevisions(record).length > 0;
+}
+
 function storedRevisions(record: RawDoc): StoredRevision[] {
   const list = record[REVISIONS_FIELD];
   return Array.isArray(list) ? (list as StoredRevision[]) : [];

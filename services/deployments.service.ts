@@ -87,7 +87,7 @@ import {
   type ReconcilerSettings,
   type ReconcilerVars,
 } from "../mixins/reconciler.mixin.ts";
-import { DeploymentOperationsMixin } from "../mixins/deployment-operations.mixin.ts";
+import { DeploymentOperationsMixin, hasStoredRevisions } from "../mixins/deployment-operations.mixin.ts";
 
 // ---------------------------------------------------------------------------------------------------------------
 // Params and results
@@ -245,6 +245,14 @@ type Methods = DbMethods &
     applyResolved(resolved: Resolved, force: boolean): Promise<void>;
     deleteObjects(record: RawDoc, nsName: string, keep?: readonly DeploymentObject[]): Promise<void>;
     liveObjects(nsName: string, recordId: string, kind?: string): Promise<KubernetesObject[]>;
+    createImageEnvs(
+      recordId: string,
+      namespaceId: string,
+      imageId: string,
+      deploymentName: string,
+      namespaceName: string,
+    ): Promise<void>;
+    finishInterruptedCreate(record: RawDoc): Promise<void>;
     refreshStatus(recordId: string): Promise<void>;
     scheduleStatus(recordId: string): void;
     scheduleEnvReapply(recordId: string): void;
@@ -303,6 +311,9 @@ const FAILING_REASONS = new Set([
   "CreateContainerError",
   "RunContainerError",
 ]);
+
+/** The status reason of a record stored by a create and not applied yet. */
+const CREATE_REASON = "Applying";
 
 function pending(reason: string, message?: string): DeploymentStatus {
   return {
@@ -772,18 +783,12 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
           ...fields,
           ...(fields.configMap === undefined ? {} : { configMap: storeConfigMap(fields.configMap) }),
           revision: 1,
-          status: pending("Applying", "not yet applied to the cluster"),
+          status: pending(CREATE_REASON, "not yet applied to the cluster"),
         });
         recordId = created.id;
         if (canCall(this.broker, "v1.k8s.envs.createEnv")) {
           try {
-            await this.broker.call("v1.k8s.envs.createEnv", {
-              deployment: recordId,
-              namespace: p.namespace,
-              image: p.image,
-              deploymentName: p.name,
-              namespaceName: ns.name,
-            });
+            await this.createImageEnvs(recordId, p.namespace, p.image, p.name, ns.name);
           } catch (err) {
             if (!this.isRetryableError(err)) {
               await this.removeEntity(null, recordId).catch(() => undefined);
@@ -1086,9 +1091,48 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       return res.items;
     },
 
+    /** The env records (and env objects) the deployment's image lists, those it has not got yet (v1.k8s.envs). */
+    async createImageEnvs(
+      recordId: string,
+      namespaceId: string,
+      imageId: string,
+      deploymentName: string,
+      namespaceName: string,
+    ): Promise<void> {
+      await this.broker.call("v1.k8s.envs.createEnv", {
+        deployment: recordId,
+        namespace: namespaceId,
+        image: imageId,
+        deploymentName,
+        namespaceName,
+      });
+    },
+
+    /**
+     * A create whose node stopped after storing the record and before its first apply (`isInterruptedCreate`) did not
+     * create its image's env records either: done now, before the record's first apply (createEnv adds only what is
+     * missing). Envs unreachable: the retryable error fails this reconcile, which is retried; any other error is
+     * logged and the record applied without them, as a create would have been.
+     */
+    async finishInterruptedCreate(record: RawDoc): Promise<void> {
+      if (!canCall(this.broker, "v1.k8s.envs.createEnv")) return;
+      const entity = entityOf(record);
+      const namespace = await this.namespaceOf(entity.namespace);
+      try {
+        await this.createImageEnvs(record._id, entity.namespace, entity.image, entity.name, namespace.name);
+        this.logger.info(`deployment ${record._id}: create interrupted before its first apply, its image's envs made`);
+      } catch (err) {
+        if (this.isRetryableError(err)) throw err;
+        this.logger.warn(`envs of interrupted create ${record._id} not created: ${(err as Error).message}`);
+      }
+    },
+
     // --- reconciler hooks ---
 
     async reconcile(record: RawDoc): Promise<void> {
+      const creator = this.creating.get(creatingKey(record.namespace, record.name));
+      const interrupted = creator === undefined && isInterruptedCreate(record);
+      if (interrupted) await this.finishInterruptedCreate(record);
       const resolved = await this.resolve(record);
       await this.applyResolved(resolved, true);
       // Applied: no longer Pending (the watch events say how the rollout goes from here).
@@ -1100,8 +1144,7 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
           reason: "Applied",
           message: `revision ${String(record.revision ?? 1)} applied; waiting for the rollout`,
         };
-        const creator = this.creating.get(creatingKey(record.namespace, record.name));
-        if (creator === undefined) {
+        if (creator === undefined && !interrupted) {
           await this.setStatus(record._id, applied);
         } else {
           // A create's first apply: its first revision goes into the same write (the create's after-hook finds it).
@@ -1109,7 +1152,7 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
             const current = await this.findRawById(record._id);
             if (current === null) return;
             // Not readable now (the envs service away): the status alone; the after-hook records the revision or logs.
-            const revision = await this.firstRevisionChanges(current, creator.who).catch(() => ({}));
+            const revision = await this.firstRevisionChanges(current, creator?.who).catch(() => ({}));
             await this.updateEntity(null, record._id, { status: applied, ...revision });
           });
         }
@@ -1366,6 +1409,16 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
 };
 
 /** Whether some node (this one or another) serves the action now. */
+/**
+ * A record whose create stopped (its node died) between storing it and its first apply: still in the create's
+ * `Pending / Applying` status (any apply or failed apply changes it) and without the first revision that first apply
+ * stores. Not one still being created on this node (`creating`): the caller checks that.
+ */
+export function isInterruptedCreate(record: RawDoc): boolean {
+  const status = record.status as DeploymentStatus | undefined;
+  return status?.phase === "Pending" && status.reason === CREATE_REASON && !hasStoredRevisions(record);
+}
+
 function canCall(broker: ServiceBroker, action: string): boolean {
   return broker.registry.getActionEndpoints(action)?.hasAvailable() === true;
 }
