@@ -1408,17 +1408,19 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
   },
 };
 
-/** Whether some node (this one or another) serves the action now. */
 /**
  * A record whose create stopped (its node died) between storing it and its first apply: still in the create's
  * `Pending / Applying` status (any apply or failed apply changes it) and without the first revision that first apply
- * stores. Not one still being created on this node (`creating`): the caller checks that.
+ * stores. The caller leaves out one being created on its own node (`creating`); one being created on another
+ * deployments node at that very moment is finished by both (createEnv settles the clash of env records, the first
+ * revision is stored once, under each node's revision lock, whichever writes first).
  */
 export function isInterruptedCreate(record: RawDoc): boolean {
   const status = record.status as DeploymentStatus | undefined;
   return status?.phase === "Pending" && status.reason === CREATE_REASON && !hasStoredRevisions(record);
 }
 
+/** Whether some node (this one or another) serves the action now. */
 function canCall(broker: ServiceBroker, action: string): boolean {
   return broker.registry.getActionEndpoints(action)?.hasAvailable() === true;
 }
