@@ -123,6 +123,11 @@ export const NO_PODS = "NO_PODS";
 // Storage of revisions (in the record, field `revisions`; hidden from callers)
 
 const REVISIONS_FIELD = "revisions";
+/**
+ * The stored field of a deployment that says from which image its env records were made (services/deployments.service.ts
+ * `envsOwed`); hidden from callers like the revisions.
+ */
+export const ENVS_FROM_FIELD = "envsFrom";
 const DEFAULT_MAX_REVISIONS = 20;
 const DEFAULT_TAIL = 100;
 
@@ -1001,14 +1006,17 @@ export function DeploymentOperationsMixin(): MixinSchema {
       this.rollingBack = new Set();
       this.logFollows = new Set();
       this.namespaceNames = new Map();
-      // Revisions hold secret values: strip them from every entity that leaves the service (responses and events).
+      // Revisions hold secret values, `envsFrom` is bookkeeping: strip both from every entity that leaves the service
+      // (responses and events).
       const base = this.publicEntity.bind(this);
       this.publicEntity = (entity: Entity): Entity => {
         const shown = base(entity);
-        if (!Object.hasOwn(shown, REVISIONS_FIELD)) return shown;
+        if (!Object.hasOwn(shown, REVISIONS_FIELD) && !Object.hasOwn(shown, ENVS_FROM_FIELD)) return shown;
         // A loop, not an object rest with a computed key (several times slower: this runs for every entity sent).
         const out: Record<string, unknown> = {};
-        for (const key of Object.keys(shown)) if (key !== REVISIONS_FIELD) out[key] = shown[key];
+        for (const key of Object.keys(shown)) {
+          if (key !== REVISIONS_FIELD && key !== ENVS_FROM_FIELD) out[key] = shown[key];
+        }
         return out as Entity;
       };
     },

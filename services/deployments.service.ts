@@ -87,7 +87,11 @@ import {
   type ReconcilerSettings,
   type ReconcilerVars,
 } from "../mixins/reconciler.mixin.ts";
-import { DeploymentOperationsMixin, hasStoredRevisions } from "../mixins/deployment-operations.mixin.ts";
+import {
+  DeploymentOperationsMixin,
+  ENVS_FROM_FIELD,
+  hasStoredRevisions,
+} from "../mixins/deployment-operations.mixin.ts";
 
 // ---------------------------------------------------------------------------------------------------------------
 // Params and results
@@ -252,7 +256,7 @@ type Methods = DbMethods &
       deploymentName: string,
       namespaceName: string,
     ): Promise<void>;
-    finishInterruptedCreate(record: RawDoc): Promise<void>;
+    makeOwedEnvs(record: RawDoc): Promise<boolean>;
     refreshStatus(recordId: string): Promise<void>;
     scheduleStatus(recordId: string): void;
     scheduleEnvReapply(recordId: string): void;
@@ -286,10 +290,11 @@ interface LocalVars extends DbVars, MembershipVars, ReconcilerVars {
   /** The metadata.generation of each object as we last applied it (`Kind/namespace/name`). */
   appliedGenerations: Map<string, number>;
   /**
-   * `namespace/name` of records whose create is running on this node, with who creates them: their first apply carries
-   * the env checksum already, and stores the first revision with the Applied status.
+   * `namespace/name` of records whose create is running on this node, with who creates them and whether their image's
+   * envs were made: their first apply carries the env checksum already, and stores the first revision (and `envsFrom`)
+   * with the Applied status.
    */
-  creating: Map<string, { who: string | undefined }>;
+  creating: Map<string, { who: string | undefined; envsMade: boolean }>;
 }
 
 type Ctx<P> = Context<P, CallerMeta>;
@@ -775,7 +780,8 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       }
       // Until its first apply, the record is this create's: resyncs and env events leave it alone.
       const key = creatingKey(p.namespace, p.name);
-      this.creating.set(key, { who: ctx.meta.userID });
+      const creator = { who: ctx.meta.userID, envsMade: false };
+      this.creating.set(key, creator);
       let created: Entity;
       let recordId: string;
       try {
@@ -784,11 +790,14 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
           ...(fields.configMap === undefined ? {} : { configMap: storeConfigMap(fields.configMap) }),
           revision: 1,
           status: pending(CREATE_REASON, "not yet applied to the cluster"),
+          // No envs made yet: the first apply's write records them made (or a resync makes them: `envsOwed`).
+          [ENVS_FROM_FIELD]: null,
         });
         recordId = created.id;
         if (canCall(this.broker, "v1.k8s.envs.createEnv")) {
           try {
             await this.createImageEnvs(recordId, p.namespace, p.image, p.name, ns.name);
+            creator.envsMade = true;
           } catch (err) {
             if (!this.isRetryableError(err)) {
               await this.removeEntity(null, recordId).catch(() => undefined);
@@ -838,12 +847,15 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       const image = await this.imageOf(next.image);
       await this.validate(next, ns, image);
       const previous: Record<string, unknown> = {};
-      for (const key of [...Object.keys(changes), "revision", "status"]) previous[key] = current[key];
+      for (const key of [...Object.keys(changes), "revision", "status", ENVS_FROM_FIELD]) previous[key] = current[key];
       const revision = Number(current.revision ?? 0) + 1;
+      // Another image: its envs are owed until the reconcile below makes them (`envsOwed`, `makeOwedEnvs`).
+      const envsOwedNow = next.image !== current.image ? { [ENVS_FROM_FIELD]: null } : {};
       const stored = await this.updateEntity(ctx, recordId, {
         ...changes,
         ...(changes.configMap === undefined ? {} : { configMap: storeConfigMap(changes.configMap) }),
         revision,
+        ...envsOwedNow,
       });
       const outcome = await this.reconcileNow(recordId);
       if (!outcome.ok && !outcome.retrying) {
@@ -1109,21 +1121,23 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
     },
 
     /**
-     * A create whose node stopped after storing the record and before its first apply (`isInterruptedCreate`) did not
-     * create its image's env records either: done now, before the record's first apply (createEnv adds only what is
-     * missing). Envs unreachable: the retryable error fails this reconcile, which is retried; any other error is
-     * logged and the record applied without them, as a create would have been.
+     * Makes the env records the record's image lists that it was not given (`envsOwed`: a create cut short, envs
+     * unreachable during a create or a change of image). Answers whether they are made now: false when no node serves
+     * createEnv, or when it refused for good (logged; the record is applied without them, as a create would be);
+     * throws a retryable error, which fails this reconcile and has it retried.
      */
-    async finishInterruptedCreate(record: RawDoc): Promise<void> {
-      if (!canCall(this.broker, "v1.k8s.envs.createEnv")) return;
+    async makeOwedEnvs(record: RawDoc): Promise<boolean> {
+      if (!canCall(this.broker, "v1.k8s.envs.createEnv")) return false;
       const entity = entityOf(record);
       const namespace = await this.namespaceOf(entity.namespace);
       try {
         await this.createImageEnvs(record._id, entity.namespace, entity.image, entity.name, namespace.name);
-        this.logger.info(`deployment ${record._id}: create interrupted before its first apply, its image's envs made`);
+        this.logger.info(`deployment ${record._id}: the envs of its image '${entity.image}' made`);
+        return true;
       } catch (err) {
         if (this.isRetryableError(err)) throw err;
-        this.logger.warn(`envs of interrupted create ${record._id} not created: ${(err as Error).message}`);
+        this.logger.warn(`envs of deployment ${record._id} not made: ${(err as Error).message}`);
+        return false;
       }
     },
 
@@ -1132,9 +1146,11 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
     async reconcile(record: RawDoc): Promise<void> {
       const creator = this.creating.get(creatingKey(record.namespace, record.name));
       const interrupted = creator === undefined && isInterruptedCreate(record);
-      if (interrupted) await this.finishInterruptedCreate(record);
+      // Before the apply, so that the pods start with them.
+      const envsMade = creator === undefined && envsOwed(record) ? await this.makeOwedEnvs(record) : false;
       const resolved = await this.resolve(record);
       await this.applyResolved(resolved, true);
+      const envsFrom = envsMade || creator?.envsMade === true ? { [ENVS_FROM_FIELD]: record.image } : {};
       // Applied: no longer Pending (the watch events say how the rollout goes from here).
       const status = record.status as DeploymentStatus | undefined;
       if (status === undefined || status.phase === "Pending") {
@@ -1145,7 +1161,8 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
           message: `revision ${String(record.revision ?? 1)} applied; waiting for the rollout`,
         };
         if (creator === undefined && !interrupted) {
-          await this.setStatus(record._id, applied);
+          if (envsMade) await this.updateEntity(null, record._id, { status: applied, ...envsFrom });
+          else await this.setStatus(record._id, applied);
         } else {
           // A create's first apply: its first revision goes into the same write (the create's after-hook finds it).
           await this.withRevisionLock(record._id, async () => {
@@ -1153,9 +1170,11 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
             if (current === null) return;
             // Not readable now (the envs service away): the status alone; the after-hook records the revision or logs.
             const revision = await this.firstRevisionChanges(current, creator?.who).catch(() => ({}));
-            await this.updateEntity(null, record._id, { status: applied, ...revision });
+            await this.updateEntity(null, record._id, { status: applied, ...revision, ...envsFrom });
           });
         }
+      } else if (envsMade) {
+        await this.updateEntity(null, record._id, envsFrom);
       }
       this.scheduleStatus(record._id);
     },
@@ -1166,6 +1185,7 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       if (record === null || this.creating.has(creatingKey(record.namespace, record.name))) return false;
       const status = record.status as DeploymentStatus | undefined;
       if (status?.phase === "Pending" && status.reason !== "NotApplied") return true;
+      if (envsOwed(record) && canCall(this.broker, "v1.k8s.envs.createEnv")) return true;
       const resolved = await this.resolve(record);
       const desired = renderDeploymentObjects(resolved.input);
       for (const obj of desired) {
@@ -1407,6 +1427,18 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
     }
   },
 };
+
+/**
+ * Whether the record's image envs are owed. `envsFrom` (ENVS_FROM_FIELD, stored, hidden from callers) is the image its
+ * env records were made from (`createEnv`), or null while they are owed: from a create's insert until its first
+ * apply's write, from a change of image until the reconcile that follows. The resync makes owed envs; nothing else
+ * makes an image's envs again, since a user may remove some. A record stored before the field existed owes them only
+ * when it is a create cut short (`isInterruptedCreate`).
+ */
+export function envsOwed(record: RawDoc): boolean {
+  const from = record[ENVS_FROM_FIELD];
+  return from === undefined ? isInterruptedCreate(record) : from !== record.image;
+}
 
 /**
  * A record whose create stopped (its node died) between storing it and its first apply: still in the create's

@@ -24,8 +24,8 @@
  * listeners, and one that calls back into a write of the same deployment runs at once instead of waiting for itself.
  * Across nodes, the unique index (deployment, key) decides.
  *
- * Reactions: `k8s.deployments.created` (and `updated` with another image) → `createEnv` from the deployment's image
- * (idempotent; the deployments service also calls it directly on create); `k8s.deployments.removed` → the deployment's envs and their two objects removed;
+ * Reactions: `k8s.deployments.created` → `createEnv` from the deployment's image (idempotent; the deployments service
+ * also calls it directly on create, and on a change of image or for envs it owes: its `envsOwed`); `k8s.deployments.removed` → the deployment's envs and their two objects removed;
  * `k8s.namespaces.removed` → `clean` of that namespace; an env object of ours deleted (or a ConfigMap changed) behind
  * our back → re-applied while its deployment exists and the object has values to hold (an empty one found present is
  * deleted); every `resyncIntervalSeconds` (RESYNC_INTERVAL) a resync re-applies env objects that are missing or hold
@@ -398,8 +398,6 @@ interface LocalVars extends DbVars, MembershipVars {
   envRetries: Map<string, { attempt: number; timer: NodeJS.Timeout }>;
   /** What this node last applied per deployment (`appliedKey`), so a createEnv that adds nothing sends no write. */
   envApplied: Map<string, string>;
-  /** The image id each deployment's envs were last created from (by the reactions), to skip status-only updates. */
-  envImages: Map<string, unknown>;
   envResyncTimer: NodeJS.Timeout | undefined;
   envActive: boolean;
 }
@@ -773,12 +771,6 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       await this.envsFromImage(ctx.params);
     },
 
-    /** A deployment moved to another image gets the env records the new image lists (kept ones stay). */
-    async "k8s.deployments.updated"(ctx: Context<DeploymentRecord>) {
-      if (this.envImages.get(ctx.params.id) === ctx.params.image) return; // most updates are status changes
-      await this.envsFromImage(ctx.params);
-    },
-
     /** A removed deployment takes its envs and their ConfigMap/Secret with it. */
     async "k8s.deployments.removed"(ctx: Context<DeploymentRecord>) {
       const d = ctx.params;
@@ -824,12 +816,10 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
 
     async envsFromImage(d: DeploymentRecord): Promise<void> {
       if (typeof d.image !== "string") return;
-      this.envImages.set(d.id, d.image);
       try {
         // No names passed: the lookup of the deployment skips one that is already gone again.
         await this.broker.call("v1.k8s.envs.createEnv", { deployment: d.id, namespace: d.namespace, image: d.image });
       } catch (err) {
-        this.envImages.delete(d.id);
         this.logger.warn(`createEnv for deployment '${d.id}' failed: ${errorMessage(err)}`);
       }
     },
@@ -1221,7 +1211,6 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
         this.envRetries.delete(deploymentId);
       }
       this.envApplied.delete(deploymentId);
-      this.envImages.delete(deploymentId);
       const removed = await this.withLock(deploymentId, () => this.removeEntities(null, { deployment: deploymentId }));
       if (namespaceName !== undefined) await this.deleteEnvObjects(deploymentId, namespaceName, deploymentName);
       return removed;
@@ -1311,7 +1300,6 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
     this.envLockScope = new AsyncLocalStorage();
     this.envRetries = new Map();
     this.envApplied = new Map();
-    this.envImages = new Map();
     this.envActive = false;
   },
 

@@ -4,7 +4,7 @@
  * lists. The next resync finishes that create: the image's envs made before the record's first apply, so the pods
  * start with them (one rollout), and its first revision stored. Staged on the real stack (sandbox, every service, the
  * gateway) by rewinding a record through the adapter, which sends no event (as the stopped node sent none).
- * `isInterruptedCreate` itself: test/unit/interrupted-create.test.ts.
+ * `envsOwed` and `isInterruptedCreate` themselves: test/unit/envs-owed.test.ts.
  */
 import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
 import type { DeploymentHistory, EnvEntity, ImageEntity } from "../../../lib/entities.ts";
@@ -47,6 +47,7 @@ async function storeInterruptedCreate(name: string): Promise<string> {
     $set: {
       image: postgres.id,
       status: { phase: "Pending", reason: "Applying", message: "not yet applied to the cluster" },
+      envsFrom: null,
     },
     $unset: { revisions: true },
   });

@@ -1,10 +1,10 @@
 /**
- * `isInterruptedCreate` (services/deployments.service.ts): which stored deployment records a resync treats as a create
- * that stopped before its first apply, and so gets its image's envs made before applying. Only those: any other
- * record's envs may have been removed on purpose. The recovery itself: test/integration/operations/interrupted-create.test.ts.
+ * `envsOwed` and `isInterruptedCreate` (services/deployments.service.ts): which stored deployment records a resync
+ * gets their image's envs made for before applying them. Only those: any other record's envs may have been removed on
+ * purpose. The recovery itself: test/integration/operations/interrupted-create.test.ts and image-envs.test.ts.
  */
 import { describe, expect, it } from "@jest/globals";
-import { isInterruptedCreate } from "../../services/deployments.service.ts";
+import { envsOwed, isInterruptedCreate } from "../../services/deployments.service.ts";
 
 const stored = (status: unknown, revisions?: unknown): Record<string, unknown> & { _id: string } => ({
   _id: "d1",
@@ -42,5 +42,32 @@ describe("isInterruptedCreate", () => {
   it("is not a record without a status", () => {
     expect(isInterruptedCreate(stored(undefined))).toBe(false);
     expect(isInterruptedCreate(stored(null))).toBe(false);
+  });
+});
+
+describe("envsOwed", () => {
+  const withEnvsFrom = (envsFrom: unknown, status: unknown = applying, revisions?: unknown) => ({
+    ...stored(status, revisions),
+    envsFrom,
+  });
+  const applied = { phase: "Available", reason: "MinimumReplicasAvailable" };
+
+  it("owes them while envsFrom is null (a create before its first apply, a change of image before its reconcile)", () => {
+    expect(envsOwed(withEnvsFrom(null))).toBe(true);
+    expect(envsOwed(withEnvsFrom(null, applied, aRevision))).toBe(true);
+  });
+
+  it("owes them when they were made from another image, not when from this one", () => {
+    expect(envsOwed(withEnvsFrom("img0", applied, aRevision))).toBe(true);
+    expect(envsOwed(withEnvsFrom("img1", applied, aRevision))).toBe(false);
+    // whatever the status says: made is made
+    expect(envsOwed(withEnvsFrom("img1"))).toBe(false);
+  });
+
+  it("for a record stored before the field: only a create cut short owes them", () => {
+    expect(envsOwed(stored(applying))).toBe(true);
+    expect(envsOwed(stored(applying, aRevision))).toBe(false);
+    expect(envsOwed(stored(applied, aRevision))).toBe(false);
+    expect(envsOwed(stored({ ...applying, reason: "ClusterUnavailable" }))).toBe(false);
   });
 });
