@@ -25,8 +25,9 @@
  * Across nodes, the unique index (deployment, key) decides.
  *
  * Reactions: `k8s.deployments.created` → `createEnv` from the deployment's image (idempotent; the deployments service
- * also calls it directly on create, and on a change of image or for envs it owes: its `envsOwed`); `k8s.deployments.removed` → the deployment's envs and their two objects removed;
- * `k8s.namespaces.removed` → `clean` of that namespace; an env object of ours deleted (or a ConfigMap changed) behind
+ * also calls it directly on create, and on a change of image or for envs it owes: its `envsOwed`);
+ * `k8s.deployments.removed` → the deployment's envs and their two objects removed; `k8s.namespaces.removed` → `clean`
+ * of that namespace; an env object of ours deleted (or a ConfigMap changed) behind
  * our back → re-applied while its deployment exists and the object has values to hold (an empty one found present is
  * deleted); every `resyncIntervalSeconds` (RESYNC_INTERVAL) a resync re-applies env objects that are missing or hold
  * other plain values, deletes those present with nothing to hold (it reads, and writes only what drifted: an empty map
