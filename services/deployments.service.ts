@@ -1122,9 +1122,10 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
 
     /**
      * Makes the env records the record's image lists that it was not given (`envsOwed`: a create cut short, envs
-     * unreachable during a create or a change of image). Answers whether they are made now: false when no node serves
-     * createEnv, or when it refused for good (logged; the record is applied without them, as a create would be);
-     * throws a retryable error, which fails this reconcile and has it retried.
+     * unreachable during a create or a change of image). Answers whether that is settled, so that the caller records
+     * `envsFrom`: made, or refused for good (logged and not asked again, as a refused createEnv after a change of image
+     * always was; the record is applied without them); false when no node serves createEnv. A retryable error is
+     * thrown: it fails this reconcile, which is retried.
      */
     async makeOwedEnvs(record: RawDoc): Promise<boolean> {
       if (!canCall(this.broker, "v1.k8s.envs.createEnv")) return false;
@@ -1133,12 +1134,11 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       try {
         await this.createImageEnvs(record._id, entity.namespace, entity.image, entity.name, namespace.name);
         this.logger.info(`deployment ${record._id}: the envs of its image '${entity.image}' made`);
-        return true;
       } catch (err) {
         if (this.isRetryableError(err)) throw err;
-        this.logger.warn(`envs of deployment ${record._id} not made: ${(err as Error).message}`);
-        return false;
+        this.logger.warn(`envs of deployment ${record._id} not made, not asked again: ${(err as Error).message}`);
       }
+      return true;
     },
 
     // --- reconciler hooks ---
@@ -1147,10 +1147,10 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       const creator = this.creating.get(creatingKey(record.namespace, record.name));
       const interrupted = creator === undefined && isInterruptedCreate(record);
       // Before the apply, so that the pods start with them.
-      const envsMade = creator === undefined && envsOwed(record) ? await this.makeOwedEnvs(record) : false;
+      const envsSettled = creator === undefined && envsOwed(record) ? await this.makeOwedEnvs(record) : false;
       const resolved = await this.resolve(record);
       await this.applyResolved(resolved, true);
-      const envsFrom = envsMade || creator?.envsMade === true ? { [ENVS_FROM_FIELD]: record.image } : {};
+      const envsFrom = envsSettled || creator?.envsMade === true ? { [ENVS_FROM_FIELD]: record.image } : {};
       // Applied: no longer Pending (the watch events say how the rollout goes from here).
       const status = record.status as DeploymentStatus | undefined;
       if (status === undefined || status.phase === "Pending") {
@@ -1161,7 +1161,7 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
           message: `revision ${String(record.revision ?? 1)} applied; waiting for the rollout`,
         };
         if (creator === undefined && !interrupted) {
-          if (envsMade) await this.updateEntity(null, record._id, { status: applied, ...envsFrom });
+          if (envsSettled) await this.updateEntity(null, record._id, { status: applied, ...envsFrom });
           else await this.setStatus(record._id, applied);
         } else {
           // A create's first apply: its first revision goes into the same write (the create's after-hook finds it).
@@ -1173,7 +1173,7 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
             await this.updateEntity(null, record._id, { status: applied, ...revision, ...envsFrom });
           });
         }
-      } else if (envsMade) {
+      } else if (envsSettled) {
         await this.updateEntity(null, record._id, envsFrom);
       }
       this.scheduleStatus(record._id);
