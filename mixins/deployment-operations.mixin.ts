@@ -859,7 +859,7 @@ export function DeploymentOperationsMixin(): MixinSchema {
         record: RawDoc,
         who: string | undefined,
       ): Promise<Record<string, unknown>> {
-        if (storedRevisions(record).length > 0) return {};
+        if (hasStoredRevisions(record)) return {};
         const spec = await this.specNow(record);
         return {
           [REVISIONS_FIELD]: [newRevision(Number(record.revision ?? 1), spec, changedFields(undefined, spec), { who })],
