@@ -8,7 +8,7 @@
  * headers on every answer.
  */
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
-import { STATUS_CODES } from "node:http";
+import { createServer, STATUS_CODES } from "node:http";
 import type { Duplex } from "node:stream";
 import { performance } from "node:perf_hooks";
 import type { Context, Logger, Service, ServiceSchema } from "moleculer";
@@ -20,6 +20,7 @@ import { auditEntry, isAudited } from "../lib/audit.ts";
 import { bearerToken, verifyToken, loadJwtSecret, type Identity } from "../lib/auth.ts";
 import { readConfig } from "../lib/config.ts";
 import { createRateLimiter, rateLimitFromEnv, type RateLimit, type RateLimiter } from "../lib/ratelimit.ts";
+import { TurnBatchedResponse } from "../lib/turn-batched-response.ts";
 import { invalid, unauthorized } from "../lib/errors.ts";
 import type { CallerMeta } from "../lib/meta.ts";
 import {
@@ -119,6 +120,7 @@ interface HttpError {
 }
 
 interface Methods {
+  createServer(): void;
   authenticate(ctx: Context<unknown, GatewayMeta>, req: GatewayRequest): Promise<Identity>;
   beforeCall(ctx: Context<unknown, GatewayMeta>, req: GatewayRequest, res: ServerResponse): Promise<void>;
   spend(limiter: RateLimiter, key: string): void;
@@ -137,6 +139,10 @@ interface Methods {
 
 interface LocalVars {
   server: Server;
+  /** moleculer-web's: whether `server` is HTTPS (never, see createServer). */
+  isHTTPS: boolean;
+  /** moleculer-web's request handler (the method its createServer gives the server). */
+  httpHandler(req: IncomingMessage, res: ServerResponse): Promise<void>;
   aliases: GatewayAlias[];
   jwtSecret: string;
   /** Buckets per verified userID. */
@@ -522,6 +528,18 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> & {
   },
 
   methods: {
+    /**
+     * Replaces moleculer-web's: the same plain HTTP server (the gateway serves HTTP; TLS ends in front of it) with its
+     * timeouts, whose answers are written once per event-loop turn, all together (lib/turn-batched-response.ts).
+     */
+    createServer(this: ApiThis): void {
+      if (this.server !== undefined) return;
+      this.server = createServer({ ServerResponse: TurnBatchedResponse }, this.httpHandler);
+      this.isHTTPS = false;
+      if (this.settings.httpServerTimeout) this.server.setTimeout(this.settings.httpServerTimeout);
+      if (this.settings.requestTimeout !== undefined) this.server.requestTimeout = this.settings.requestTimeout;
+    },
+
     /**
      * Verifies the request's bearer token, or throws a 401. Sets ctx.meta.userID and ctx.meta.roles.
      *
