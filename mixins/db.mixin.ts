@@ -303,6 +303,21 @@ function withoutHidden(doc: Record<string, unknown>): Record<string, unknown> {
   return out;
 }
 
+/** A document without the hidden fields; anything else as it is. */
+function hiddenStripped(doc: unknown): unknown {
+  return typeof doc === "object" && doc !== null ? withoutHidden(doc as Record<string, unknown>) : doc;
+}
+
+/** An entity as the service shows it (`publicEntity`); anything else as it is. */
+function published(svc: DbThis, doc: unknown): unknown {
+  return typeof doc === "object" && doc !== null ? svc.publicEntity(doc as Entity) : doc;
+}
+
+/** A stored NeDB document as the service shows it (`nedbEntity`, then `publicEntity`); anything else as it is. */
+function publishStored(svc: DbThis, doc: unknown): unknown {
+  return typeof doc === "object" && doc !== null ? svc.publicEntity(nedbEntity(doc as RawDoc)) : doc;
+}
+
 /**
  * A NeDB document as moleculer-db's transform answers it without `fields`, `excludeFields` or `populate` (its
  * MemoryAdapter's entityToObject is the document itself, encodeID the identity): the fields but the hidden ones and
@@ -479,9 +494,9 @@ export function DbMixin(options: DbMixinOptions): MixinSchema {
         return entity;
       },
 
+      // No named closures here (`const publish = (doc) => ...`): in the production build (esbuild's keepNames) each
+      // one created costs a defineProperty of its name, ~0.8 µs of every GET (docs/performance.md, change 41).
       async transformDocuments(this: DbThis, ctx: Context | null, params: Record<string, unknown>, docs: unknown) {
-        const publish = (doc: unknown): unknown =>
-          typeof doc === "object" && doc !== null ? this.publicEntity(doc as Entity) : doc;
         // NeDB documents with no field selection or populate asked (every get, list and event without `fields`): what
         // moleculer-db's transform gives, in one copy, without its chain of promise steps and the `delete _id` that
         // leaves the entity a slow dictionary-mode object (~10% of a GET of one deployment, docs/performance.md).
@@ -494,16 +509,12 @@ export function DbMixin(options: DbMixinOptions): MixinSchema {
           params.excludeFields == null &&
           params.populate == null
         ) {
-          const entity = (doc: unknown): unknown =>
-            typeof doc === "object" && doc !== null ? publish(nedbEntity(doc as RawDoc)) : doc;
-          return Array.isArray(docs) ? docs.map(entity) : entity(docs);
+          return Array.isArray(docs) ? docs.map((doc: unknown) => publishStored(this, doc)) : publishStored(this, docs);
         }
-        const strip = (doc: unknown): unknown =>
-          typeof doc === "object" && doc !== null ? withoutHidden(doc as Record<string, unknown>) : doc;
-        const input = Array.isArray(docs) ? docs.map(strip) : strip(docs);
+        const input = Array.isArray(docs) ? docs.map(hiddenStripped) : hiddenStripped(docs);
         const base = moleculerDb.methods.transformDocuments as DbBaseMethods["transformDocuments"];
         const out = await base.call(this, ctx, params, input);
-        return Array.isArray(out) ? out.map(publish) : publish(out);
+        return Array.isArray(out) ? out.map((doc: unknown) => published(this, doc)) : published(this, out);
       },
 
       async findRawById(this: DbThis, id: string): Promise<RawDoc | null> {
