@@ -24,9 +24,11 @@
  * listeners, and one that calls back into a write of the same deployment runs at once instead of waiting for itself.
  * Across nodes, the unique index (deployment, key) decides.
  *
- * Reactions: `k8s.deployments.created` → `createEnv` from the deployment's image (idempotent; the deployments service
- * also calls it directly on create, and on a change of image or for envs it owes: its `envsOwed`);
- * `k8s.deployments.removed` → the deployment's envs and their two objects removed; `k8s.namespaces.removed` → `clean`
+ * The env records a deployment's image lists are made by `createEnv`, which the deployments service calls on a create,
+ * on a change of image, and for a record whose envs it owes (its `envsOwed`, found by its resync): no reaction to
+ * `k8s.deployments.created` here (it did the same work a second time on every create).
+ *
+ * Reactions: `k8s.deployments.removed` → the deployment's envs and their two objects removed; `k8s.namespaces.removed` → `clean`
  * of that namespace; an env object of ours deleted (or a ConfigMap changed) behind
  * our back → re-applied while its deployment exists and the object has values to hold (an empty one found present is
  * deleted); every `resyncIntervalSeconds` (RESYNC_INTERVAL) a resync re-applies env objects that are missing or hold
@@ -369,8 +371,6 @@ interface EnvMethods {
    * exists and the object has values to hold; deletes it when it has none.
    */
   repairObject(object: KubernetesObject, kind: string, deleted: boolean): Promise<void>;
-  /** createEnv for a deployment from its image (the reactions to created/updated deployments); errors are logged. */
-  envsFromImage(deployment: DeploymentRecord): Promise<void>;
   /**
    * Checks every deployment that has envs against the cluster: a ConfigMap or Secret with values that is missing, or a
    * ConfigMap holding other plain values, is applied again (objects deleted while the suite was down send no event);
@@ -767,11 +767,6 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
         void this.resyncEnvs().catch((err: unknown) => this.logger.warn(`env resync failed: ${errorMessage(err)}`));
       });
     },
-    /** A new deployment gets the env records its image lists (the deployments service also calls createEnv). */
-    async "k8s.deployments.created"(ctx: Context<DeploymentRecord>) {
-      await this.envsFromImage(ctx.params);
-    },
-
     /** A removed deployment takes its envs and their ConfigMap/Secret with it. */
     async "k8s.deployments.removed"(ctx: Context<DeploymentRecord>) {
       const d = ctx.params;
@@ -813,16 +808,6 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
   methods: {
     publicEntity(entity: Entity): Entity {
       return maskEnv(entity);
-    },
-
-    async envsFromImage(d: DeploymentRecord): Promise<void> {
-      if (typeof d.image !== "string") return;
-      try {
-        // No names passed: the lookup of the deployment skips one that is already gone again.
-        await this.broker.call("v1.k8s.envs.createEnv", { deployment: d.id, namespace: d.namespace, image: d.image });
-      } catch (err) {
-        this.logger.warn(`createEnv for deployment '${d.id}' failed: ${errorMessage(err)}`);
-      }
     },
 
     async resyncEnvs(): Promise<EnvResyncResult> {

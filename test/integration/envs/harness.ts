@@ -58,7 +58,11 @@ export interface EnvHarness {
   lines: string[];
   /** Every `k8s.envs.*` event, with its payload. */
   events: RecordedEvent[];
-  /** Stores a deployment record in the test double and broadcasts `k8s.deployments.created`. */
+  /**
+   * Stores a deployment record in the test double, makes its image's envs with `createEnv` as the real service does on
+   * a create (the tests' image "none", not in the catalog, stands for an image without envs), and broadcasts
+   * `k8s.deployments.created`.
+   */
   addDeployment(fields: Omit<DeploymentRecord, "id">): Promise<DeploymentRecord>;
   /** Changes a deployment record of the test double and broadcasts `k8s.deployments.updated`. */
   updateDeployment(id: string, fields: Partial<Omit<DeploymentRecord, "id">>): Promise<DeploymentRecord>;
@@ -158,6 +162,13 @@ export async function startEnvHarness(options: EnvHarnessOptions = {}): Promise<
       if (options.realDeployments === true) throw new Error("addDeployment needs the test double");
       const record = { ...fields, id: newId() };
       deployments.set(record.id, record);
+      if (typeof record.image === "string" && record.image !== "none") {
+        await broker.call("v1.k8s.envs.createEnv", {
+          deployment: record.id,
+          namespace: record.namespace,
+          image: record.image,
+        });
+      }
       await broker.broadcast("k8s.deployments.created", record);
       return record;
     },
