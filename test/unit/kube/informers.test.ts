@@ -128,7 +128,8 @@ describe("cacheForm (the form cached objects are kept and handed out in)", () =>
     expect(cached).toEqual({
       apiVersion: "v1",
       kind: "Pod",
-      metadata: { name: "web-1", creationTimestamp: "2026-11-27T00:00:00.000Z" },
+      // As the API server and a watch event write it, not as Date's ISO string (…00.000Z).
+      metadata: { name: "web-1", creationTimestamp: "2026-11-27T00:00:00Z" },
       status: { phase: "Running" },
     });
     expect(Object.isFrozen(cached)).toBe(true);
