@@ -56,6 +56,7 @@ import type {
   KubeEventsResult,
   KubeListManyInput,
   KubeListManyResult,
+  KubeListParams,
   KubeListResult,
   KubeLogsResult,
   KubeTopResult,
@@ -71,6 +72,11 @@ import {
   type RawDoc,
 } from "./db.mixin.ts";
 import { guardedRecord } from "./membership.mixin.ts";
+
+/** What the ops read of a `v1.kube` service on this node (services/kube.service.ts `listCached`). */
+interface LocalKube {
+  listCached?: (params: KubeListParams) => KubeListResult | undefined;
+}
 import type { ReconcileOutcome } from "./reconciler.mixin.ts";
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -748,7 +754,11 @@ export function DeploymentOperationsMixin(): MixinSchema {
         return res.items as T[];
       },
 
-      /** The record's live objects of several kinds in one v1.kube call: one list per kind, in the order asked. */
+      /**
+       * The record's live objects of several kinds, one list per kind in the order asked: read from the watch cache of
+       * v1.kube on this node when it can answer them all (the same lists, without the call: ~5 µs of a 70 µs `state`),
+       * else in one `v1.kube.listMany` call.
+       */
       async opsLiveKinds(
         this: OpsThis,
         nsName: string,
@@ -756,9 +766,18 @@ export function DeploymentOperationsMixin(): MixinSchema {
         kinds: readonly (readonly [apiVersion: string, kind: string])[],
       ): Promise<KubernetesObject[][]> {
         const labelSelector = recordSelector(recordId);
-        const res = await this.broker.call<KubeListManyResult, KubeListManyInput>("v1.kube.listMany", {
-          lists: kinds.map(([apiVersion, kind]) => ({ apiVersion, kind, namespace: nsName, labelSelector })),
-        });
+        const lists = kinds.map(([apiVersion, kind]) => ({ apiVersion, kind, namespace: nsName, labelSelector }));
+        const kube = this.broker.getLocalService({ name: "kube", version: 1 }) as LocalKube | undefined;
+        if (typeof kube?.listCached === "function") {
+          const cached: KubernetesObject[][] = [];
+          for (const list of lists) {
+            const items = kube.listCached(list)?.items;
+            if (items === undefined) break;
+            cached.push(items as KubernetesObject[]);
+          }
+          if (cached.length === lists.length) return cached;
+        }
+        const res = await this.broker.call<KubeListManyResult, KubeListManyInput>("v1.kube.listMany", { lists });
         return res.lists.map((list) => list.items);
       },
 

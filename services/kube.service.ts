@@ -249,6 +249,7 @@ interface Methods {
   probe(): Promise<{ reachable: boolean; version?: string; error?: string }>;
   followLogs(params: KubeLogsParams, container: string): Promise<Readable>;
   listObjects(params: KubeListParams): Promise<KubeListResult>;
+  listCached(params: KubeListParams): KubeListResult | undefined;
   resolveContainer(namespace: string, pod: string): Promise<string>;
   onChange(kind: WatchedKind, type: ChangeType, object: KubernetesObject): void;
   checkRecovery(): Promise<void>;
@@ -607,21 +608,9 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
     /** list: the informer cache when the selector requires the managed-by label of a watched, synced kind; else the API. */
     async listObjects(this: This, params: KubeListParams): Promise<KubeListResult> {
       const { apiVersion, kind, namespace, labelSelector, fieldSelector } = params;
-      const name = fieldSelector === undefined ? undefined : nameOfFieldSelector(fieldSelector);
-      if ((fieldSelector === undefined || name !== undefined) && requiresManagedBy(labelSelector)) {
-        const cached = this.informers?.list(apiVersion, kind, {
-          ...(namespace === undefined ? {} : { namespace }),
-          ...(labelSelector === undefined ? {} : { labelSelector }),
-          ...(name === undefined ? {} : { name }),
-        });
-        if (cached !== undefined) {
-          // The cache's own objects: plain JSON, frozen, already in their public form (lib/kube/informers.ts).
-          const items = [...cached].sort(byNamespaceAndName);
-          return { items, cached: true };
-        }
-      } else if (labelSelector !== undefined) {
-        parseLabelSelector(labelSelector); // a malformed selector is a 422 here, not a 400 from the server
-      }
+      const cached = this.listCached(params);
+      if (cached !== undefined) return cached;
+      if (labelSelector !== undefined) parseLabelSelector(labelSelector); // a malformed selector is a 422 here, not a 400 from the server
       try {
         const list = await this.clientsFor().objects.list(
           apiVersion,
@@ -642,6 +631,26 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       } catch (err) {
         throw this.mapError(err);
       }
+    },
+
+    /**
+     * `list` answered from the informer cache, or undefined when the cache cannot answer it (a selector that does not
+     * require our managed-by label, a field selector other than one name, a kind not watched or not synced yet). A
+     * malformed label selector is a 422. Synchronous: services on this node read the cache through it without a call
+     * (the deployments' `state`).
+     */
+    listCached(this: This, params: KubeListParams): KubeListResult | undefined {
+      const { apiVersion, kind, namespace, labelSelector, fieldSelector } = params;
+      const name = fieldSelector === undefined ? undefined : nameOfFieldSelector(fieldSelector);
+      if ((fieldSelector !== undefined && name === undefined) || !requiresManagedBy(labelSelector)) return undefined;
+      const cached = this.informers?.list(apiVersion, kind, {
+        ...(namespace === undefined ? {} : { namespace }),
+        ...(labelSelector === undefined ? {} : { labelSelector }),
+        ...(name === undefined ? {} : { name }),
+      });
+      if (cached === undefined) return undefined;
+      // The cache's own objects: plain JSON, frozen, already in their public form (lib/kube/informers.ts).
+      return { items: [...cached].sort(byNamespaceAndName), cached: true };
     },
 
     /** The only container of a pod, or a 422 naming the choices. */

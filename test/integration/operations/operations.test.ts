@@ -108,6 +108,27 @@ describe("v1.k8s.deployments.state", () => {
     expect(state).not.toHaveProperty("lastFailureReason");
   });
 
+  it("answers from v1.kube's cache on this node, and the same through v1.kube.listMany when that cannot answer", async () => {
+    const lists = () =>
+      stack.sandbox.auditLog().filter((e) => e.verb === "list" && ["deployments", "pods"].includes(e.resource)).length;
+    const before = lists();
+    const cached = await stack.http("GET", `${base(web.id)}/state`, stack.tokens.vera);
+    expect(cached.status).toBe(200);
+    expect(lists()).toBe(before);
+    // As while a kind's cache is not synced yet: v1.kube answers listMany from the API server.
+    const kube = stack.services.getLocalService({ name: "kube", version: 1 }) as unknown as Record<string, unknown>;
+    const listCached = kube["listCached"];
+    kube["listCached"] = () => undefined;
+    try {
+      const listed = await stack.http("GET", `${base(web.id)}/state`, stack.tokens.vera);
+      expect(listed.status).toBe(200);
+      expect(listed.json).toEqual(cached.json);
+      expect(lists()).toBe(before + 2);
+    } finally {
+      kube["listCached"] = listCached;
+    }
+  });
+
   it("is 404 for a stranger and for an unknown id", async () => {
     expect((await stack.http("GET", `${base(web.id)}/state`, stack.tokens.mallory)).status).toBe(404);
     expect((await stack.http("GET", `${base("nope")}/state`, stack.tokens.alice)).status).toBe(404);
