@@ -75,7 +75,8 @@ export class TurnBatchedResponse<Request extends IncomingMessage = IncomingMessa
 
   override end(chunk?: unknown, encoding?: unknown, callback?: unknown): this {
     if (this.#pendingEnd !== undefined || !isEndArgument(chunk)) {
-      // A second end() while one waits: carried out in order (Node ignores it or reports it, as always).
+      // A second end() while one waits, or an argument Node refuses: carried out now, after the waiting one, so that
+      // Node ignores, reports or refuses it as always (a refusal is thrown here, to the caller).
       this.endNow();
       return super.end(chunk, encoding as BufferEncoding, callback as () => void);
     }
