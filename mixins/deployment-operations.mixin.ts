@@ -72,12 +72,12 @@ import {
   type RawDoc,
 } from "./db.mixin.ts";
 import { guardedRecord } from "./membership.mixin.ts";
+import type { ReconcileOutcome } from "./reconciler.mixin.ts";
 
 /** What the ops read of a `v1.kube` service on this node (services/kube.service.ts `listCached`). */
 interface LocalKube {
   listCached?: (params: KubeListParams) => KubeListResult | undefined;
 }
-import type { ReconcileOutcome } from "./reconciler.mixin.ts";
 
 // ---------------------------------------------------------------------------------------------------------------
 // Params and results

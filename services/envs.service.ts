@@ -28,8 +28,8 @@
  * on a change of image, and for a record whose envs it owes (its `envsOwed`, found by its resync): no reaction to
  * `k8s.deployments.created` here (it did the same work a second time on every create).
  *
- * Reactions: `k8s.deployments.removed` → the deployment's envs and their two objects removed; `k8s.namespaces.removed` → `clean`
- * of that namespace; an env object of ours deleted (or a ConfigMap changed) behind
+ * Reactions: `k8s.deployments.removed` → the deployment's envs and their two objects removed;
+ * `k8s.namespaces.removed` → `clean` of that namespace; an env object of ours deleted (or a ConfigMap changed) behind
  * our back → re-applied while its deployment exists and the object has values to hold (an empty one found present is
  * deleted); every `resyncIntervalSeconds` (RESYNC_INTERVAL) a resync re-applies env objects that are missing or hold
  * other plain values, deletes those present with nothing to hold (it reads, and writes only what drifted: an empty map

@@ -610,7 +610,8 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       const { apiVersion, kind, namespace, labelSelector, fieldSelector } = params;
       const cached = this.listCached(params);
       if (cached !== undefined) return cached;
-      if (labelSelector !== undefined) parseLabelSelector(labelSelector); // a malformed selector is a 422 here, not a 400 from the server
+      // A malformed selector is a 422 here, not a 400 from the server.
+      if (labelSelector !== undefined) parseLabelSelector(labelSelector);
       try {
         const list = await this.clientsFor().objects.list(
           apiVersion,
