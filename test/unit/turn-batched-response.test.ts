@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from "@jest/globals";
 import { Agent, createServer, request, ServerResponse, type IncomingMessage, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
+import { connect, type AddressInfo } from "node:net";
 import { TurnBatchedResponse } from "../../lib/turn-batched-response.ts";
 
 /**
@@ -159,6 +159,32 @@ describe("TurnBatchedResponse", () => {
       });
       expect(await get(port)).toMatchObject({ status: 500, body: "refused" });
       expect(seen.thrown).toBe("ERR_INVALID_ARG_TYPE");
+    });
+
+    it("answers pipelined requests on one connection in order", async () => {
+      const port = await serve(responseClass, (req, res) => {
+        res.setHeader("Content-Type", "text/plain");
+        res.end(`answer to ${req.url ?? "?"}`);
+      });
+      const raw = await new Promise<string>((resolve, reject) => {
+        const socket = connect(port, "127.0.0.1", () => {
+          // Three requests in one write: Node parses them in one turn and queues the later answers behind the first.
+          socket.write(
+            "GET /1 HTTP/1.1\r\nHost: x\r\n\r\nGET /2 HTTP/1.1\r\nHost: x\r\n\r\n" +
+              "GET /3 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+          );
+        });
+        let text = "";
+        socket.setEncoding("utf8");
+        socket.on("data", (chunk: string) => (text += chunk));
+        socket.on("end", () => resolve(text));
+        socket.on("error", reject);
+      });
+      const bodies = raw
+        .split("\r\n\r\n")
+        .slice(1)
+        .map((part) => part.split("HTTP/1.1")[0]);
+      expect(bodies).toEqual(["answer to /1", "answer to /2", "answer to /3"]);
     });
 
     it("sends a streamed answer whole and in order", async () => {
