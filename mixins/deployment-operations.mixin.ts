@@ -737,7 +737,7 @@ export function DeploymentOperationsMixin(): MixinSchema {
         return name;
       },
 
-      /** The record's live objects of one kind, from v1.kube's watch cache. */
+      /** The record's live objects of one kind, from v1.kube's watch cache (`opsLiveKinds` with one kind). */
       async opsLive<T extends KubernetesObject>(
         this: OpsThis,
         nsName: string,
@@ -745,13 +745,8 @@ export function DeploymentOperationsMixin(): MixinSchema {
         apiVersion: string,
         kind: string,
       ): Promise<T[]> {
-        const res = await this.broker.call<KubeListResult, Record<string, string>>("v1.kube.list", {
-          apiVersion,
-          kind,
-          namespace: nsName,
-          labelSelector: recordSelector(recordId),
-        });
-        return res.items as T[];
+        const [items = []] = await this.opsLiveKinds(nsName, recordId, [[apiVersion, kind]]);
+        return items as T[];
       },
 
       /**
