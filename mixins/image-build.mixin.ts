@@ -51,6 +51,7 @@ import {
   getIdFromAnnotation,
   sanitizeLabelValue,
 } from "../lib/manifests/labels.ts";
+import { kubeList } from "../lib/kube/local-list.ts";
 import type { CallerMeta } from "../lib/meta.ts";
 import { defineParams, type ParamsOf } from "../lib/params.ts";
 import { DNS_1123_LABEL } from "../lib/validators.ts";
@@ -431,7 +432,7 @@ export function ImageBuildMixin(): MixinSchema {
 
       /** The build's Job or pods, from v1.kube's watch cache. */
       async buildObjects(this: This, build: ImageBuild, kind: "Job" | "Pod"): Promise<KubernetesObject[]> {
-        const res = await this.broker.call<{ items: KubernetesObject[] }, Record<string, string>>("v1.kube.list", {
+        const res = await kubeList(this.broker, {
           apiVersion: kind === "Job" ? "batch/v1" : "v1",
           kind,
           namespace: build.namespace,

@@ -40,6 +40,7 @@ import {
   unavailable,
   type ValidationIssue,
 } from "../lib/errors.ts";
+import { kubeList } from "../lib/kube/local-list.ts";
 import type { CallerMeta } from "../lib/meta.ts";
 import {
   COMPONENT_LABEL,
@@ -1094,7 +1095,7 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
     /** The record's live objects of one kind (the informer cache). */
     async liveObjects(nsName: string, recordId: string, kind = "Deployment"): Promise<KubernetesObject[]> {
       const apiVersion = kind === "Pod" ? "v1" : (OBJECT_KINDS.find((k) => k.kind === kind)?.apiVersion ?? "v1");
-      const res = await this.broker.call<{ items: KubernetesObject[] }, Record<string, string>>("v1.kube.list", {
+      const res = await kubeList(this.broker, {
         apiVersion,
         kind,
         namespace: nsName,
@@ -1381,7 +1382,7 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
     async collectOrphans(): Promise<void> {
       const selector = `${MANAGED_BY_SELECTOR},${COMPONENT_LABEL}=deployment`;
       for (const k of OBJECT_KINDS) {
-        const res = await this.broker.call<{ items: KubernetesObject[] }, Record<string, string>>("v1.kube.list", {
+        const res = await kubeList(this.broker, {
           apiVersion: k.apiVersion,
           kind: k.kind,
           labelSelector: selector,

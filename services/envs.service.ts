@@ -60,6 +60,7 @@ import {
   renderEnvSecret,
   sanitizeLabelValue,
 } from "../lib/manifests/index.ts";
+import { kubeList } from "../lib/kube/local-list.ts";
 import { isInternal, type CallerMeta } from "../lib/meta.ts";
 import { defineParams, type ParamsOf } from "../lib/params.ts";
 import { DNS_1123_LABEL, DNS_1123_LABEL_MAX, ENV_VAR_NAME } from "../lib/validators.ts";
@@ -818,10 +819,7 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
         if (found === undefined) {
           found = new Map();
           for (const kind of ["ConfigMap", "Secret"]) {
-            const { items } = await this.broker.call<
-              { items: KubernetesObject[] },
-              { apiVersion: string; kind: string; namespace: string; labelSelector: string }
-            >("v1.kube.list", {
+            const { items } = await kubeList(this.broker, {
               apiVersion: "v1",
               kind,
               namespace,
@@ -870,10 +868,11 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       const verdicts = new Map<string, "records" | "gone" | "empty">();
       let deleted = 0;
       for (const kind of ["ConfigMap", "Secret"]) {
-        const { items } = await this.broker.call<
-          { items: KubernetesObject[] },
-          { apiVersion: string; kind: string; labelSelector: string }
-        >("v1.kube.list", { apiVersion: "v1", kind, labelSelector: `${MANAGED_BY_SELECTOR},${COMPONENT_LABEL}=env` });
+        const { items } = await kubeList(this.broker, {
+          apiVersion: "v1",
+          kind,
+          labelSelector: `${MANAGED_BY_SELECTOR},${COMPONENT_LABEL}=env`,
+        });
         for (const obj of items) {
           const deploymentId = getIdFromAnnotation(obj);
           const namespace = obj.metadata?.namespace;
@@ -1112,10 +1111,7 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       const labelSelector = `${MANAGED_BY_SELECTOR},${COMPONENT_LABEL}=env,${NAME_LABEL}=${sanitizeLabelValue(ref.name)}`;
       const present = new Set<string>();
       for (const kind of kinds) {
-        const { items } = await this.broker.call<
-          { items: KubernetesObject[] },
-          { apiVersion: string; kind: string; namespace: string; labelSelector: string; fieldSelector: string }
-        >("v1.kube.list", {
+        const { items } = await kubeList(this.broker, {
           apiVersion: "v1",
           kind,
           namespace: ref.namespaceName,
@@ -1167,10 +1163,12 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       } else {
         const labelSelector = `${MANAGED_BY_SELECTOR},${COMPONENT_LABEL}=env,${ID_LABEL}=${sanitizeLabelValue(deploymentId)}`;
         for (const kind of ["ConfigMap", "Secret"]) {
-          const { items } = await this.broker.call<
-            { items: KubernetesObject[] },
-            { apiVersion: string; kind: string; namespace: string; labelSelector: string }
-          >("v1.kube.list", { apiVersion: "v1", kind, namespace: namespaceName, labelSelector });
+          const { items } = await kubeList(this.broker, {
+            apiVersion: "v1",
+            kind,
+            namespace: namespaceName,
+            labelSelector,
+          });
           for (const o of items) {
             if (getIdFromAnnotation(o) === deploymentId) targets.push({ kind, name: o.metadata?.name ?? "" });
           }

@@ -42,6 +42,7 @@ import {
   type Quota as ManifestQuota,
 } from "../lib/manifests/index.ts";
 import type { KubeApplyInput, KubeApplyResult, KubeDeleteResult, KubeListResult } from "./kube.service.ts";
+import { kubeList } from "../lib/kube/local-list.ts";
 import { isAdmin, isInternal, type CallerMeta } from "../lib/meta.ts";
 import { defineParams, type ParamsOf } from "../lib/params.ts";
 import {
@@ -640,14 +641,14 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       const [nsList, rqList, lrList] = await Promise.all([
         record.clusterOwned === true
           ? Promise.resolve<KubeListResult>({ items: [], cached: true })
-          : this.broker.call<KubeListResult, object>("v1.kube.list", { ...NAMESPACE_REF, labelSelector: selector }),
-        this.broker.call<KubeListResult, object>("v1.kube.list", {
+          : kubeList(this.broker, { ...NAMESPACE_REF, labelSelector: selector }),
+        kubeList(this.broker, {
           apiVersion: "v1",
           kind: "ResourceQuota",
           namespace: nsName,
           labelSelector: selector,
         }),
-        this.broker.call<KubeListResult, object>("v1.kube.list", {
+        kubeList(this.broker, {
           apiVersion: "v1",
           kind: "LimitRange",
           namespace: nsName,
@@ -802,7 +803,7 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
         { apiVersion: "v1", kind: "ResourceQuota" },
         { apiVersion: "v1", kind: "LimitRange" },
       ] as const) {
-        const { items } = await this.broker.call<KubeListResult, object>("v1.kube.list", {
+        const { items } = await kubeList(this.broker, {
           ...ref,
           labelSelector: selector,
         });

@@ -41,6 +41,7 @@ import {
   renderPersistentVolumeClaim,
   sanitizeLabelValue,
 } from "../lib/manifests/index.ts";
+import { kubeList } from "../lib/kube/local-list.ts";
 import type { CallerMeta } from "../lib/meta.ts";
 import { defineParams, type ParamsOf } from "../lib/params.ts";
 import { ABSOLUTE_PATH, DNS_1123_LABEL, DNS_1123_LABEL_MAX, DNS_1123_SUBDOMAIN } from "../lib/validators.ts";
@@ -448,7 +449,7 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
 
     /** The record's claim from v1.kube's watch cache (no API request when synced). */
     async liveClaim(record: RawDoc): Promise<KubernetesObject | undefined> {
-      const { items } = await this.broker.call<KubeListResult, object>("v1.kube.list", {
+      const { items } = await kubeList(this.broker, {
         ...PVC_REF,
         namespace: String(record.namespaceName),
         labelSelector: `${MANAGED_BY_SELECTOR},${COMPONENT_LABEL}=volume,${ID_LABEL}=${sanitizeLabelValue(record._id)}`,
@@ -653,7 +654,7 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
      * the suite has a record of, or in every namespace when `everywhere`.
      */
     async sweepOrphans(everywhere: boolean): Promise<void> {
-      const { items } = await this.broker.call<KubeListResult, object>("v1.kube.list", {
+      const { items } = await kubeList(this.broker, {
         ...PVC_REF,
         labelSelector: `${MANAGED_BY_SELECTOR},${COMPONENT_LABEL}=volume`,
       });
