@@ -160,6 +160,8 @@ export async function startSandboxNode(env: Record<string, string> = {}): Promis
   let kubeconfig = "";
   const node = await forkNode(path.join(ROOT, "bench/fixtures/sandbox-node.ts"), env, {
     onReady: (m) => (kubeconfig = String(m.kubeconfig)),
+    // BENCH_PROF_SANDBOX=<dir>: a CPU profile of the sandbox's process, written there when it stops.
+    execArgv: cpuProfileFlags(process.env.BENCH_PROF_SANDBOX),
   });
   await writeFile(kubeconfigPath, kubeconfig, { mode: 0o600 });
   return {
@@ -173,6 +175,11 @@ export async function startSandboxNode(env: Record<string, string> = {}): Promis
       await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** Node's flags for a CPU profile written into `dir` when the process stops; none without a dir. */
+function cpuProfileFlags(dir: string | undefined): string[] {
+  return dir === undefined || dir === "" ? [] : ["--cpu-prof", `--cpu-prof-dir=${dir}`];
 }
 
 /** Reads `/proc/<pid>/status` VmRSS, in bytes (Linux). */
@@ -233,10 +240,7 @@ export async function startSuiteNode(
     },
     {
       // BENCH_PROF=<dir>: a CPU profile of the suite's process, written there when it stops.
-      execArgv: [
-        ...(await startScriptNodeFlags()),
-        ...(process.env.BENCH_PROF === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_PROF}`]),
-      ],
+      execArgv: [...(await startScriptNodeFlags()), ...cpuProfileFlags(process.env.BENCH_PROF)],
     },
   );
   const url = `http://127.0.0.1:${port}`;

@@ -5,6 +5,7 @@
 import { describe, it, expect, beforeEach, afterEach } from "@jest/globals";
 import { Store } from "../../../lib/sandbox/store.ts";
 import { startControllers, type Controllers } from "../../../lib/sandbox/controllers/index.ts";
+import { computeUsed } from "../../../lib/sandbox/controllers/quota.ts";
 import type { KubeObject } from "../../../lib/sandbox/types.ts";
 
 let store: Store;
@@ -583,6 +584,97 @@ describe("sandbox resource quota", () => {
         used.persistentvolumeclaims === "1"
       );
     });
+  });
+});
+
+describe("sandbox resource quota usage, kept from the store's events", () => {
+  const hard = {
+    pods: "20",
+    "requests.cpu": "10",
+    "requests.memory": "8Gi",
+    "limits.memory": "16Gi",
+    "count/configmaps": "5",
+    services: "5",
+  };
+  const resources = { requests: { cpu: "250m", memory: "128Mi" }, limits: { memory: "256Mi" } };
+  const createQuota = (): void => {
+    store.create("resourcequotas", {
+      apiVersion: "v1",
+      kind: "ResourceQuota",
+      metadata: { name: "compute", namespace: NS },
+      spec: { hard },
+    });
+  };
+  /** status.used summed over every stored object now, as the quota controller once did on each change. */
+  const summedNow = (): Record<string, string> => computeUsed(hard, (r) => store.list(r, { namespace: NS }).items);
+  const usedIsSum = (what: string): Promise<unknown> =>
+    waitFor(what, () => {
+      const used = status(get("resourcequotas", "compute")).used;
+      return JSON.stringify(used) === JSON.stringify(summedNow()) ? used : undefined;
+    });
+  const configMap = (name: string): KubeObject => ({
+    apiVersion: "v1",
+    kind: "ConfigMap",
+    metadata: { name, namespace: NS },
+    data: {},
+  });
+  const job: KubeObject = {
+    apiVersion: "batch/v1",
+    kind: "Job",
+    metadata: { name: "once", namespace: NS },
+    spec: {
+      template: { spec: { restartPolicy: "Never", containers: [{ name: "main", image: "busybox:1.36", resources }] } },
+    },
+  };
+
+  it("matches a sum over the stored objects through creates, scaling, deletes, finished pods and a quota made again", async () => {
+    createQuota();
+    store.create("deployments.apps", deployment("api", 3, resources));
+    store.create("configmaps", configMap("a"));
+    store.create("configmaps", configMap("b"));
+    store.create("services", {
+      apiVersion: "v1",
+      kind: "Service",
+      metadata: { name: "api", namespace: NS },
+      spec: { selector: { app: "api" }, ports: [{ port: 80 }] },
+    });
+    await waitFor("three ready pods", () => readyPods("api").length === 3);
+    const three = (await usedIsSum("used after the creates")) as Record<string, string>;
+    expect(three).toMatchObject({ pods: "3", "requests.cpu": "750m", "requests.memory": "384Mi", services: "1" });
+    // a and b, and the namespace's kube-root-ca.crt
+    expect(three["count/configmaps"]).toBe("3");
+
+    // Scaled down, a config map removed, a Job's pod run to completion (a finished pod uses nothing).
+    const scaleApi = (replicas: number): void => {
+      const api = get("deployments.apps", "api") as KubeObject;
+      store.update("deployments.apps", { ...api, spec: { ...spec(api), replicas } });
+    };
+    scaleApi(1);
+    store.delete("configmaps", NS, "a");
+    store.create("jobs.batch", job);
+    await waitFor("the Job complete", () =>
+      ((status(get("jobs.batch", "once")).conditions ?? []) as Rec[]).some((c) => c.type === "Complete"),
+    );
+    await waitFor("one pod of api", () => list("pods").filter((p) => p.metadata.name.startsWith("api-")).length === 1);
+    const one = (await usedIsSum("used after scaling down")) as Record<string, string>;
+    expect(one).toMatchObject({ pods: "1", "requests.cpu": "250m", "count/configmaps": "2" });
+
+    // The count freed by the delete is admitted again; the limit still holds.
+    store.create("configmaps", configMap("c"));
+    store.create("configmaps", configMap("d"));
+    store.create("configmaps", configMap("e"));
+    expect(() => store.create("configmaps", configMap("f"))).toThrow(
+      "exceeded quota: compute, requested: count/configmaps=1, used: count/configmaps=5, limited: count/configmaps=5",
+    );
+
+    // Without a quota nothing is counted; a new one starts from what is stored then.
+    store.delete("resourcequotas", NS, "compute");
+    scaleApi(2);
+    store.delete("configmaps", NS, "c");
+    await waitFor("two ready pods", () => readyPods("api").length === 2);
+    createQuota();
+    const again = (await usedIsSum("used of the new quota")) as Record<string, string>;
+    expect(again).toMatchObject({ pods: "2", "requests.cpu": "500m", "count/configmaps": "4" });
   });
 });
 
