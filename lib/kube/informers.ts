@@ -18,7 +18,7 @@ import {
   type KubernetesObjectApi,
 } from "@kubernetes/client-node";
 import { ID_LABEL, MANAGED_BY, MANAGED_BY_LABEL } from "../manifests/labels.ts";
-import { deepFreeze, plainCopy } from "./plain.ts";
+import { freezePooled, plainCopy, StringPool } from "./plain.ts";
 import { parseLabelSelector } from "./selector.ts";
 
 /** The label every object the suite renders carries (lib/manifests/labels.ts): the informers watch only those. */
@@ -47,17 +47,21 @@ export const WATCHED_KINDS: readonly WatchedKind[] = [
   { plural: "jobs", apiVersion: "batch/v1", kind: "Job", namespaced: true },
 ];
 
+/** The string values every watch cache of this process shares (lib/kube/plain.ts `StringPool`). */
+export const cachedStrings = new StringPool();
+
 /**
  * The form an object is kept in, and handed to every reader as it is (kube.service answers cached lists with the cache's
  * own objects): plain JSON with its apiVersion and kind (a list answer's items are client-node's typed models, with
  * Dates, and without kind), trimmed (`slim`), and frozen, so that no reader can change what the others read.
- * `parsed`: the object came from JSON.parse (a watch event), already plain.
+ * `parsed`: the object came from JSON.parse (a watch event), already plain. Its short strings are shared with the other
+ * cached objects (`cachedStrings`).
  */
 export function cacheForm(obj: KubernetesObject, kind: WatchedKind, parsed: boolean): KubernetesObject {
   const plain = (parsed ? obj : plainCopy(obj)) as KubernetesObject;
   if (plain.apiVersion === undefined) plain.apiVersion = kind.apiVersion;
   if (plain.kind === undefined) plain.kind = kind.kind;
-  return deepFreeze(slim(plain, kind.kind));
+  return freezePooled(slim(plain, kind.kind), cachedStrings);
 }
 
 /** `/api/v1/pods`, `/apis/apps/v1/deployments`: the all-namespaces collection path. */
