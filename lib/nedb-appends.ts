@@ -1,26 +1,29 @@
 /**
- * NeDB's appends through one open file handle.
+ * NeDB's appends through one open file descriptor, written synchronously.
  *
  * NeDB persists every insert, update and removal by appending lines to its data file with `fs.promises.appendFile` on
  * the file's path: open, write, close, three trips through libuv's thread pool per stored change. Measured here
  * (8,000 appends of a status-sized line): 30-77 µs of CPU each that way, 8-14 µs through one handle opened for
  * appending. (A V8 CPU profile of issue 9's Converge row, N = 1,000, put 18% of the main thread's busy samples in those
- * opens, writes and closes; the profiler over-counts native calls, the CPU figures are the better measure.)
+ * opens, writes and closes; the profiler over-counts native calls, the CPU figures are the better measure.) Even one
+ * promise write through the thread pool costs 35-40 µs of CPU for a 4 KB line on this VM, where a `write(2)` from the
+ * main thread costs 5-6 µs: the hand-over to a pool thread and the wake-up back are most of it (docs/performance.md,
+ * change 47). So the line is written with `writeSync`, as Redis writes its append-only file from its main thread: a
+ * write into the page cache, no `fsync` (NeDB never syncs its appends either).
  *
  * `appendThroughOneHandle` gives a datastore its own `persistNewStateAsync` that writes the same lines (NeDB's own
- * `model.serialize`, the datastore's `afterSerialization`) through a handle kept open for appending (`O_APPEND`: every
- * write lands at the end of the file). Before each append, one `stat` of the path (synchronous: a lookup in the
- * kernel's caches, ~1-2 µs, no thread-pool trip) checks that the path still names the file the handle has open; if
- * not — a compaction renamed a new file over it, or the file was removed, renamed or replaced under the running
- * process — the handle is dropped and the path opened again, so every append goes where NeDB's own append by path
- * would have gone, and fails as it would have (a directory in its place: EISDIR). NeDB runs every persistence step,
- * appends and compactions alike, one after the other on the datastore's executor, so no append interleaves with a
- * compaction. A failed write drops the handle too. `close()`, after the operations already queued, closes the handle;
- * appends after that go back to NeDB's open-write-close by path.
+ * `model.serialize`, the datastore's `afterSerialization`) through a descriptor kept open for appending (`O_APPEND`:
+ * every write lands at the end of the file). Before each append, one `stat` of the path (synchronous: a lookup in the
+ * kernel's caches, ~1-2 µs) checks that the path still names the file the descriptor has open; if not — a compaction
+ * renamed a new file over it, or the file was removed, renamed or replaced under the running process — the descriptor
+ * is dropped and the path opened again, so every append goes where NeDB's own append by path would have gone, and fails
+ * as it would have (a directory in its place: EISDIR). NeDB runs every persistence step, appends and compactions
+ * alike, one after the other on the datastore's executor, so no append interleaves with a compaction. A failed write
+ * drops the descriptor too. `close()`, after the operations already queued, closes it; appends after that go back to
+ * NeDB's open-write-close by path.
  */
 import { serialize } from "@seald-io/nedb/lib/model.js";
-import { fstatSync, statSync } from "node:fs";
-import { open, type FileHandle } from "node:fs/promises";
+import { closeSync, fstatSync, openSync, statSync, writeSync } from "node:fs";
 
 interface NedbPersistence {
   inMemoryOnly: boolean;
@@ -48,25 +51,30 @@ function isPersistedNedb(db: unknown): db is NedbPersistedDatastore {
 }
 
 export interface OneHandleAppender {
-  /** Closes the handle once the operations already queued on the datastore are done. */
+  /** Closes the descriptor once the operations already queued on the datastore are done. */
   close(): Promise<void>;
 }
 
 /**
- * Replaces `db.persistence.persistNewStateAsync` with appends through one handle (see the module comment). Returns
+ * Replaces `db.persistence.persistNewStateAsync` with appends through one descriptor (see the module comment). Returns
  * undefined, changing nothing, for a datastore that is not a file-backed NeDB 3 datastore.
  */
 export function appendThroughOneHandle(db: unknown): OneHandleAppender | undefined {
   if (!isPersistedNedb(db)) return undefined;
   const persistence = db.persistence;
   const appendByPath = persistence.persistNewStateAsync.bind(persistence);
-  let current: { handle: FileHandle; ino: number; dev: number } | undefined;
+  let current: { fd: number; ino: number; dev: number } | undefined;
   let closed = false;
 
   const drop = (): void => {
-    const old = current?.handle;
+    const old = current?.fd;
     current = undefined;
-    void old?.close().catch(() => undefined);
+    if (old === undefined) return;
+    try {
+      closeSync(old);
+    } catch {
+      // closing a descriptor that is given up anyway: nothing to do about it
+    }
   };
   /** Whether the data file's path still names the file `current` has open. */
   const stillNamed = (held: { ino: number; dev: number }): boolean => {
@@ -79,6 +87,7 @@ export function appendThroughOneHandle(db: unknown): OneHandleAppender | undefin
     return named !== undefined && named.ino === held.ino && named.dev === held.dev;
   };
 
+  // Async: a failure is a rejected promise, as NeDB's own append gives.
   persistence.persistNewStateAsync = async (newDocs: unknown[]): Promise<void> => {
     if (closed) return appendByPath(newDocs);
     let lines = "";
@@ -86,12 +95,19 @@ export function appendThroughOneHandle(db: unknown): OneHandleAppender | undefin
     if (lines.length === 0) return;
     if (current !== undefined && !stillNamed(current)) drop();
     if (current === undefined) {
-      const handle = await open(persistence.filename, "a", persistence.modes.fileMode);
-      const { ino, dev } = fstatSync(handle.fd);
-      current = { handle, ino, dev };
+      const fd = openSync(persistence.filename, "a", persistence.modes.fileMode);
+      try {
+        const { ino, dev } = fstatSync(fd);
+        current = { fd, ino, dev };
+      } catch (err) {
+        closeSync(fd);
+        throw err;
+      }
     }
     try {
-      await current.handle.appendFile(lines, "utf8");
+      const bytes = Buffer.from(lines, "utf8");
+      // A regular file takes the whole buffer at once; a short write (a full disk) goes on where it stopped.
+      for (let written = 0; written < bytes.length;) written += writeSync(current.fd, bytes, written);
     } catch (err) {
       drop();
       throw err;
@@ -102,9 +118,9 @@ export function appendThroughOneHandle(db: unknown): OneHandleAppender | undefin
     close: () =>
       db.executor.pushAsync(async () => {
         closed = true;
-        const old = current?.handle;
+        const old = current?.fd;
         current = undefined;
-        await old?.close();
+        if (old !== undefined) closeSync(old);
       }, true),
   };
 }

@@ -163,7 +163,7 @@ export interface DbVars {
   adapter: Adapter;
   dbState: { connected: boolean; reason: string; kind: "memory" | "nedb" | "mongo"; failures: number };
   dbRetryTimer: NodeJS.Timeout | undefined;
-  /** On NeDB with a file: its appends through one open handle (lib/nedb-appends.ts), closed on disconnect. */
+  /** On NeDB with a file: its appends through one open descriptor (lib/nedb-appends.ts), closed on disconnect. */
   nedbAppender: OneHandleAppender | undefined;
   /** Between started() and stopped(): only then are reconnects scheduled. */
   dbActive: boolean;
