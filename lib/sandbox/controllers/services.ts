@@ -83,6 +83,49 @@ export function inServiceRange(ip: string): boolean {
   return n >>> 20 === BASE >>> 20;
 }
 
+/**
+ * Object names by namespace and `key=value` pair — of pods' labels, or of services' selectors — kept from each
+ * object's current pairs: the endpoints controller's lookups on every pod event (which services select this pod?) and
+ * every sync (which pods does this service select?) go through it instead of scanning every service or pod of the
+ * namespace, which made N pods behind N services in one namespace cost N² selector checks (13% of the sandbox's busy
+ * time while 1,000 deployments rolled out). A name keeps its place in a pair's set while it keeps the pair, so lookups
+ * list names in the order they were first indexed, as the cache lists objects.
+ */
+export class PairIndex {
+  readonly #names = new Map<string, Map<string, Set<string>>>();
+  readonly #pairsOf = new Map<string, Set<string>>();
+
+  /** The pairs of `name` in `namespace` are now those of `map` (undefined or empty: none). */
+  set(namespace: string, name: string, map: Record<string, string> | undefined): void {
+    const objectKey = `${namespace}/${name}`;
+    const before = this.#pairsOf.get(objectKey);
+    const after = new Set(Object.entries(map ?? {}).map(([k, v]) => `${k}=${v}`));
+    let byPair = this.#names.get(namespace);
+    for (const pair of before ?? []) {
+      if (after.has(pair)) continue;
+      const names = byPair?.get(pair);
+      names?.delete(name);
+      if (names?.size === 0) byPair?.delete(pair);
+    }
+    for (const pair of after) {
+      if (before?.has(pair)) continue;
+      if (byPair === undefined) this.#names.set(namespace, (byPair = new Map()));
+      let names = byPair.get(pair);
+      if (names === undefined) byPair.set(pair, (names = new Set()));
+      names.add(name);
+    }
+    if (byPair?.size === 0) this.#names.delete(namespace);
+    if (after.size === 0) this.#pairsOf.delete(objectKey);
+    else this.#pairsOf.set(objectKey, after);
+  }
+
+  /** The names that have `key=value`, in the order they were first indexed with it. */
+  names(namespace: string, key: string, value: string): ReadonlySet<string> {
+    return this.#names.get(namespace)?.get(`${key}=${value}`) ?? EMPTY;
+  }
+}
+const EMPTY: ReadonlySet<string> = new Set();
+
 export function servicesController(ctx: Context): Controller {
   const name = "services";
   const ips = new ClusterIPs();
@@ -90,6 +133,38 @@ export function servicesController(ctx: Context): Controller {
   let nextNodePort = 30000;
   /** pod key -> services whose Endpoints listed it at the last sync. */
   const podServices = new Map<string, Set<string>>();
+  const podsByLabel = new PairIndex();
+  const servicesBySelector = new PairIndex();
+  const selectorOf = (svc: KubeObject | undefined): Record<string, string> | undefined =>
+    (svc?.spec as ServiceSpec | undefined)?.selector;
+
+  /** The cached pods of `namespace` that `selector` selects (none for an empty selector). */
+  function podsSelectedBy(namespace: string, selector: Record<string, string> | undefined): KubeObject[] {
+    // The selector's pair with the fewest pods: every selected pod has it.
+    let fewest: ReadonlySet<string> | undefined;
+    for (const [k, v] of Object.entries(selector ?? {})) {
+      const names = podsByLabel.names(namespace, k, v);
+      if (fewest === undefined || names.size < fewest.size) fewest = names;
+    }
+    const out: KubeObject[] = [];
+    for (const podName of fewest ?? []) {
+      const pod = ctx.cache.get(R.pods, namespace, podName);
+      if (pod !== undefined && mapSelectorMatches(selector, pod.metadata.labels)) out.push(pod);
+    }
+    return out;
+  }
+
+  /** The keys of the cached services of `namespace` whose selector selects `labels`. */
+  function servicesSelecting(namespace: string, labels: Record<string, string> | undefined): Set<string> {
+    const out = new Set<string>();
+    for (const [k, v] of Object.entries(labels ?? {})) {
+      for (const svcName of servicesBySelector.names(namespace, k, v)) {
+        if (mapSelectorMatches(selectorOf(ctx.cache.get(R.services, namespace, svcName)), labels))
+          out.add(objectKey(namespace, svcName));
+      }
+    }
+    return out;
+  }
 
   function allocateNodePort(): number {
     for (let i = 0; i < 2768; i++) {
@@ -192,8 +267,7 @@ export function servicesController(ctx: Context): Controller {
       { addresses: unknown[]; notReadyAddresses: unknown[]; ports: unknown[] }
     >();
     const listed = new Set<string>();
-    for (const pod of ctx.cache.list(R.pods, namespace)) {
-      if (!mapSelectorMatches(spec.selector, pod.metadata.labels)) continue;
+    for (const pod of podsSelectedBy(namespace ?? "", spec.selector)) {
       if (pod.metadata.deletionTimestamp !== undefined || podTerminal(pod)) continue;
       const status = statusOf<PodStatus>(pod);
       if (!status.podIP) continue;
@@ -339,6 +413,12 @@ export function servicesController(ctx: Context): Controller {
       const key = ev.resource.key;
       const meta = ev.object.metadata;
       if (key === R.services) {
+        // From the service as cached now (not the event's), as for pods below.
+        servicesBySelector.set(
+          meta.namespace ?? "",
+          meta.name,
+          selectorOf(ctx.cache.get(key, meta.namespace, meta.name)),
+        );
         const spec = (ev.object.spec ?? {}) as ServiceSpec;
         if (ev.type === "DELETED") {
           if (spec.clusterIP && spec.clusterIP !== "None") ips.release(spec.clusterIP);
@@ -346,15 +426,17 @@ export function servicesController(ctx: Context): Controller {
         } else if (spec.clusterIP && spec.clusterIP !== "None") ips.reserve(spec.clusterIP);
         ctx.queue.add(name, objectKey(meta.namespace, meta.name));
       } else if (key === R.pods) {
+        // The labels of the pod as cached now: a write made inside another controller's event handler may deliver its
+        // event before this one.
+        podsByLabel.set(
+          meta.namespace ?? "",
+          meta.name,
+          ctx.cache.get(key, meta.namespace, meta.name)?.metadata.labels,
+        );
         if (!podRelevant(ev, old)) return;
         const podKey = objectKey(meta.namespace, meta.name);
         const targets = new Set(podServices.get(podKey) ?? []);
-        if (ev.type !== "DELETED") {
-          for (const svc of ctx.cache.list(R.services, meta.namespace)) {
-            if (mapSelectorMatches((svc.spec as ServiceSpec | undefined)?.selector, meta.labels))
-              targets.add(objectKey(svc.metadata.namespace, svc.metadata.name));
-          }
-        }
+        if (ev.type !== "DELETED") for (const t of servicesSelecting(meta.namespace ?? "", meta.labels)) targets.add(t);
         for (const t of targets) ctx.queue.add(name, t);
       } else if (key === R.endpoints && ev.type === "DELETED") {
         if (ctx.cache.get(R.services, meta.namespace, meta.name))
@@ -365,7 +447,10 @@ export function servicesController(ctx: Context): Controller {
     },
     reconcile: syncEndpoints,
     resync(): void {
+      for (const pod of ctx.cache.list(R.pods))
+        podsByLabel.set(pod.metadata.namespace ?? "", pod.metadata.name, pod.metadata.labels);
       for (const svc of ctx.cache.list(R.services)) {
+        servicesBySelector.set(svc.metadata.namespace ?? "", svc.metadata.name, selectorOf(svc));
         const spec = (svc.spec ?? {}) as ServiceSpec;
         if (spec.clusterIP && spec.clusterIP !== "None") ips.reserve(spec.clusterIP);
         for (const p of spec.ports ?? []) if (p.nodePort !== undefined) nodePorts.add(p.nodePort);

@@ -78,6 +78,80 @@ function readyPods(app: string): KubeObject[] {
 }
 
 describe("sandbox service controller", () => {
+  it("lists in each Service's Endpoints exactly the ready pods its selector selects, through relabels and selector changes", async () => {
+    const service = (svcName: string, selector: Record<string, string>): KubeObject => ({
+      apiVersion: "v1",
+      kind: "Service",
+      metadata: { name: svcName, namespace: NS },
+      spec: { selector, ports: [{ port: 80 }] },
+    });
+    const pod = (podName: string, labels: Record<string, string>): KubeObject => ({
+      apiVersion: "v1",
+      kind: "Pod",
+      metadata: { name: podName, namespace: NS, labels },
+      spec: { containers: [{ name: "main", image: "nginx:1.27" }] },
+    });
+    store.create("services", service("web", { tier: "web" }));
+    store.create("services", service("web-blue", { tier: "web", color: "blue" }));
+    store.create("services", service("db", { tier: "db" }));
+    store.create("pods", pod("p1", { tier: "web", color: "blue" }));
+    store.create("pods", pod("p2", { tier: "web", color: "green" }));
+    store.create("pods", pod("p3", { tier: "db" }));
+    store.create("pods", pod("p4", { other: "x" }));
+
+    /** Each service's ready pod names: what a scan of every pod with every selector gives. */
+    const expected = (): Record<string, string[]> =>
+      Object.fromEntries(
+        list("services").map((svc) => {
+          const selector = (spec(svc).selector ?? {}) as Record<string, string>;
+          const selected = list("pods").filter(
+            (p) =>
+              Object.keys(selector).length > 0 &&
+              Object.entries(selector).every(([k, v]) => p.metadata.labels?.[k] === v) &&
+              ((status(p).conditions ?? []) as Rec[]).some((c) => c.type === "Ready" && c.status === "True"),
+          );
+          return [svc.metadata.name, selected.map((p) => p.metadata.name).sort()];
+        }),
+      );
+    const listed = (): Record<string, string[]> =>
+      Object.fromEntries(
+        list("services").map((svc) => {
+          const subsets = (get("endpoints", svc.metadata.name)?.subsets ?? []) as Rec[];
+          const names = subsets.flatMap((sub) =>
+            ((sub.addresses ?? []) as Rec[]).map((a) => String((a.targetRef as Rec).name)),
+          );
+          return [svc.metadata.name, names.sort()];
+        }),
+      );
+    const endpointsMatch = (what: string, check: (e: Record<string, string[]>) => boolean) =>
+      waitFor(what, () => {
+        const want = expected();
+        return check(want) && JSON.stringify(listed()) === JSON.stringify(want) ? want : undefined;
+      });
+
+    // "kubernetes" lives in the default namespace; these are this namespace's.
+    await endpointsMatch("p1, p2 and p3 ready", (e) => e.web?.length === 2 && e.db?.length === 1);
+    expect(expected()).toMatchObject({ web: ["p1", "p2"], "web-blue": ["p1"], db: ["p3"] });
+
+    // p2 turns blue, p3 leaves the db tier for the web tier, p1 goes.
+    const relabel = (podName: string, labels: Record<string, string>) => {
+      const current = get("pods", podName) as KubeObject;
+      store.update("pods", { ...current, metadata: { ...current.metadata, labels } });
+    };
+    relabel("p2", { tier: "web", color: "blue" });
+    relabel("p3", { tier: "web" });
+    store.delete("pods", NS, "p1");
+    await endpointsMatch("after the relabels", (e) => e.db?.length === 0 && e.web?.length === 2);
+    expect(expected()).toMatchObject({ web: ["p2", "p3"], "web-blue": ["p2"], db: [] });
+
+    // A selector changed, and a new service for pods that exist already.
+    const db = get("services", "db") as KubeObject;
+    store.update("services", { ...db, spec: { ...spec(db), selector: { other: "x" } } });
+    store.create("services", service("green", { color: "blue", tier: "web" }));
+    await endpointsMatch("after the selector change", (e) => e.db?.length === 1 && e.green?.length === 1);
+    expect(expected()).toMatchObject({ db: ["p4"], green: ["p2"] });
+  });
+
   it("allocates a stable cluster IP at create time and keeps Endpoints in step with ready pods", async () => {
     const svc = store.create("services", {
       apiVersion: "v1",
