@@ -24,6 +24,9 @@ export interface WatchRequest {
 
 type EventType = "ADDED" | "MODIFIED" | "DELETED" | "BOOKMARK" | "ERROR";
 
+/** The longest delay a Node timer takes (2^31 - 1 ms). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /** Stored objects never change, so each is serialized once for all the watches that send it. */
 const serialized = new WeakMap<object, string>();
 function json(object: object): string {
@@ -127,7 +130,9 @@ export function serveWatch(store: Store, res: ServerResponse, req: WatchRequest,
   }
   unsubscribe = store.subscribeRaw(deliver);
   res.on("close", end);
-  if (req.timeoutSeconds !== undefined && req.timeoutSeconds > 0) {
+  // A timeout past what a Node timer holds (~24.8 days) would fire at once (Node's TimeoutOverflowWarning): the watch
+  // then lasts until the client goes, as it would on the API server.
+  if (req.timeoutSeconds !== undefined && req.timeoutSeconds > 0 && req.timeoutSeconds * 1000 <= MAX_TIMER_MS) {
     timers.push(setTimeout(end, req.timeoutSeconds * 1000));
   }
   if (req.allowBookmarks) timers.push(setInterval(() => bookmark(), req.bookmarkIntervalMs));

@@ -233,6 +233,17 @@ describe("sandbox API watches", () => {
       metadata: { resourceVersion: expect.stringMatching(/^\d+$/) },
     });
   });
+
+  it("keeps a watch open whose timeoutSeconds is beyond what a timer holds, as the API server does", async () => {
+    const { events, ended } = await watch(
+      `/api/v1/namespaces/${NS}/configmaps?watch=true&timeoutSeconds=100000000000&labelSelector=team`,
+      () => false,
+      500,
+    );
+    // Aborted by the client after 500 ms, not ended by the server.
+    expect(ended).toBe(false);
+    expect(events[0]).toMatchObject({ type: "ADDED", object: { metadata: { name: "sel" } } });
+  });
 });
 
 describe("sandbox API writes", () => {
