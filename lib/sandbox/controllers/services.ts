@@ -90,17 +90,37 @@ export function inServiceRange(ip: string): boolean {
  * namespace, which made N pods behind N services in one namespace cost N² selector checks (13% of the sandbox's busy
  * time while 1,000 deployments rolled out). A name keeps its place in a pair's set while it keeps the pair, so lookups
  * list names in the order they were first indexed, as the cache lists objects.
+ *
+ * `onePair`: each name is kept under one of its pairs only, the one with the fewest names when it was indexed. For
+ * selectors: a pod a selector selects has all of the selector's pairs, so looking up each of the pod's labels finds
+ * every service that may select it — and services that all select on a label they share (our managed-by) are then
+ * found under their own pair, not all together under the shared one.
  */
 export class PairIndex {
   readonly #names = new Map<string, Map<string, Set<string>>>();
   readonly #pairsOf = new Map<string, Set<string>>();
+  readonly #onePair: boolean;
+
+  constructor(options: { onePair?: boolean } = {}) {
+    this.#onePair = options.onePair ?? false;
+  }
 
   /** The pairs of `name` in `namespace` are now those of `map` (undefined or empty: none). */
   set(namespace: string, name: string, map: Record<string, string> | undefined): void {
     const objectKey = `${namespace}/${name}`;
     const before = this.#pairsOf.get(objectKey);
-    const after = new Set(Object.entries(map ?? {}).map(([k, v]) => `${k}=${v}`));
+    let after = new Set(Object.entries(map ?? {}).map(([k, v]) => `${k}=${v}`));
     let byPair = this.#names.get(namespace);
+    if (this.#onePair && after.size > 1) {
+      // The pair it has now if it keeps it, else the one with the fewest names.
+      let chosen = [...(before ?? [])].find((pair) => after.has(pair));
+      if (chosen === undefined) {
+        for (const pair of after) {
+          if (chosen === undefined || (byPair?.get(pair)?.size ?? 0) < (byPair?.get(chosen)?.size ?? 0)) chosen = pair;
+        }
+      }
+      after = new Set([chosen as string]);
+    }
     for (const pair of before ?? []) {
       if (after.has(pair)) continue;
       const names = byPair?.get(pair);
@@ -134,7 +154,7 @@ export function servicesController(ctx: Context): Controller {
   /** pod key -> services whose Endpoints listed it at the last sync. */
   const podServices = new Map<string, Set<string>>();
   const podsByLabel = new PairIndex();
-  const servicesBySelector = new PairIndex();
+  const servicesBySelector = new PairIndex({ onePair: true });
   const selectorOf = (svc: KubeObject | undefined): Record<string, string> | undefined =>
     (svc?.spec as ServiceSpec | undefined)?.selector;
 
