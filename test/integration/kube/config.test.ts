@@ -4,7 +4,7 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
-import { VersionApi } from "@kubernetes/client-node";
+import { HttpMethod, RequestContext, VersionApi } from "@kubernetes/client-node";
 import { loadCluster, type Cluster } from "../../../lib/kube/config.ts";
 import { startSandbox, type Sandbox } from "../../../lib/sandbox/index.ts";
 
@@ -67,6 +67,20 @@ describe("loadCluster", () => {
     await expect(fromPath.kubeConfig.makeApiClient(VersionApi).getCode()).resolves.toMatchObject({
       gitVersion: expect.stringMatching(/^v1\./),
     });
+  });
+
+  it("gives every request to a cluster as one user the same connection pool, and the requests go through it", async () => {
+    const sandbox: Sandbox = await startSandbox({ port: 0, podReadyDelayMs: 20 });
+    cleanups.push(() => sandbox.stop());
+    const cluster = await loadCluster({ kubeconfig: sandbox.kubeconfig(), env: {} });
+    cleanups.push(() => cluster.stop());
+    const contexts = [1, 2, 3].map(() => new RequestContext(`${cluster.server}/version`, HttpMethod.GET));
+    for (const context of contexts) await cluster.kubeConfig.applySecurityAuthentication(context);
+    const [first, ...others] = contexts.map((c) => c.getDispatcher());
+    expect(first).toBeDefined();
+    for (const other of others) expect(other).toBe(first);
+    const api = cluster.kubeConfig.makeApiClient(VersionApi);
+    for (let i = 0; i < 3; i++) await expect(api.getCode()).resolves.toMatchObject({ gitVersion: expect.any(String) });
   });
 
   it("uses the in-cluster configuration when KUBERNETES_SERVICE_HOST is set", async () => {
