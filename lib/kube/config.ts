@@ -56,7 +56,9 @@ export class SharedConnectionKubeConfig extends KubeConfig {
 
   constructor() {
     super();
-    const self = this as unknown as { createDispatcher: CreateDispatcher };
+    const self = this as unknown as { createDispatcher?: CreateDispatcher };
+    // A client-node without it (it is not part of its API) keeps making a pool per request: slower, not wrong.
+    if (typeof self.createDispatcher !== "function") return;
     const createFresh = self.createDispatcher.bind(this);
     self.createDispatcher = (cluster, agentOptions) => {
       const id = `${cluster?.name ?? ""}\u0000${this.getCurrentUser()?.name ?? ""}`;
