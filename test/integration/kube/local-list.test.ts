@@ -6,8 +6,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
 import type { KubernetesObject } from "@kubernetes/client-node";
-import { ServiceBroker, type Context, type Middleware } from "moleculer";
+import { ServiceBroker } from "moleculer";
 import { kubeList, kubeListMany } from "../../../lib/kube/local-list.ts";
+import { actionCounter } from "../../helpers/broker.ts";
 import { startSandbox, type Sandbox } from "../../../lib/sandbox/index.ts";
 import kubeService, { type KubeListResult } from "../../../services/kube.service.ts";
 import { appObjects, waitFor } from "./harness.ts";
@@ -17,18 +18,6 @@ let kubeNode: ServiceBroker;
 let otherNode: ServiceBroker;
 /** Calls of each v1.kube action that reached the kube node. */
 const calls = new Map<string, number>();
-
-function actionCounter(): Middleware {
-  return {
-    name: "ActionCounter",
-    localAction(next: (ctx: Context) => Promise<unknown>, action: { name: string }) {
-      return (ctx: Context) => {
-        calls.set(action.name, (calls.get(action.name) ?? 0) + 1);
-        return next(ctx);
-      };
-    },
-  } as unknown as Middleware;
-}
 
 const callsOf = (action: string): number => calls.get(action) ?? 0;
 const names = (items: readonly KubernetesObject[]) => items.map((o) => o.metadata?.name).sort();
@@ -45,7 +34,7 @@ beforeAll(async () => {
     namespace,
     nodeID: "kube-node",
     transporter: "Fake",
-    middlewares: [actionCounter()],
+    middlewares: [actionCounter(calls)],
   });
   kubeNode.createService({ ...kubeService, settings: { ...kubeService.settings, kubeconfig: sandbox.kubeconfig() } });
   otherNode = new ServiceBroker({ logger: false, namespace, nodeID: "other-node", transporter: "Fake" });

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
-import { ServiceBroker, type Context, type Middleware } from "moleculer";
+import { ServiceBroker } from "moleculer";
 import type { NamespaceEntity } from "../../../lib/entities.ts";
 import type { Entity, ListResult } from "../../../mixins/db.mixin.ts";
+import { actionCounter } from "../../helpers/broker.ts";
 import { as, childServiceSchema, createRecordsBroker } from "../../helpers/records.ts";
 
 /**
@@ -10,19 +11,6 @@ import { as, childServiceSchema, createRecordsBroker } from "../../helpers/recor
  * removed member cannot read on, not even once.
  */
 const childService = childServiceSchema({ name: "kids", collection: "kids", waitForNamespaces: true });
-
-/** Counts the calls of each action that reach this broker's local services. */
-function actionCounter(calls: Map<string, number>): Middleware {
-  return {
-    name: "ActionCounter",
-    localAction(next: (ctx: Context) => Promise<unknown>, action: { name: string }) {
-      return (ctx: Context) => {
-        calls.set(action.name, (calls.get(action.name) ?? 0) + 1);
-        return next(ctx);
-      };
-    },
-  } as unknown as Middleware;
-}
 
 const owner = as("olga");
 const mike = as("mike");
