@@ -87,7 +87,7 @@ export function inServiceRange(ip: string): boolean {
  * Object names by namespace and `key=value` pair — of pods' labels, or of services' selectors — kept from each
  * object's current pairs: the endpoints controller's lookups on every pod event (which services select this pod?) and
  * every sync (which pods does this service select?) go through it instead of scanning every service or pod of the
- * namespace, which made N pods behind N services in one namespace cost N² selector checks (13% of the sandbox's busy
+ * namespace, which made N pods behind N services in one namespace cost N² selector checks (10% of the sandbox's busy
  * time while 1,000 deployments rolled out). A name keeps its place in a pair's set while it keeps the pair, so lookups
  * list names in the order they were first indexed, as the cache lists objects.
  *
