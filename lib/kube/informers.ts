@@ -48,7 +48,7 @@ export const WATCHED_KINDS: readonly WatchedKind[] = [
 ];
 
 /** The string values every watch cache of this process shares (lib/kube/plain.ts `StringPool`). */
-export const cachedStrings = new StringPool();
+const cachedStrings = new StringPool();
 
 /**
  * The form an object is kept in, and handed to every reader as it is (kube.service answers cached lists with the cache's
