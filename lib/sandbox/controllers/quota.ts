@@ -306,6 +306,12 @@ export function quotaController(ctx: Context): Controller {
     if (ctx.cache.isCached(resource)) return ctx.cache.list(resource, namespace);
     return ctx.store.listRefs(resource, namespace);
   }
+  /** One object as stored now, from where `objectsOf` lists its kind. */
+  function objectOf(namespace: string, resource: string, objName: string): KubeObject | undefined {
+    return ctx.cache.isCached(resource)
+      ? ctx.cache.get(resource, namespace, objName)
+      : ctx.store.getRef(resource, namespace, objName);
+  }
   /** status.used of `hard` in `namespace`, from the ledger. */
   function usedIn(namespace: string, hard: Record<string, string>): Record<string, string> {
     return usedFrom(hard, (resource) => ledger.usage(namespace, resource, () => objectsOf(namespace, resource)));
@@ -375,9 +381,7 @@ export function quotaController(ctx: Context): Controller {
       const ns = ev.object.metadata.namespace;
       if (ns === undefined || key === R.events) return;
       const objName = ev.object.metadata.name;
-      ledger.change(key, ns, objName, () =>
-        ctx.cache.isCached(key) ? ctx.cache.get(key, ns, objName) : ctx.store.getRef(key, ns, objName),
-      );
+      ledger.change(key, ns, objName, () => objectOf(ns, key, objName));
       if (key === R.quotas && ev.type === "DELETED" && ctx.cache.count(R.quotas, ns) === 0) ledger.forget(ns);
       if (key === R.quotas) {
         if (
