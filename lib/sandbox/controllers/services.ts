@@ -107,8 +107,8 @@ export class PairIndex {
 
   /** The pairs of `name` in `namespace` are now those of `map` (undefined or empty: none). */
   set(namespace: string, name: string, map: Record<string, string> | undefined): void {
-    const objectKey = `${namespace}/${name}`;
-    const before = this.#pairsOf.get(objectKey);
+    const indexKey = `${namespace}/${name}`;
+    const before = this.#pairsOf.get(indexKey);
     let after = new Set(Object.entries(map ?? {}).map(([k, v]) => `${k}=${v}`));
     let byPair = this.#names.get(namespace);
     if (this.#onePair && after.size > 1) {
@@ -135,8 +135,8 @@ export class PairIndex {
       names.add(name);
     }
     if (byPair?.size === 0) this.#names.delete(namespace);
-    if (after.size === 0) this.#pairsOf.delete(objectKey);
-    else this.#pairsOf.set(objectKey, after);
+    if (after.size === 0) this.#pairsOf.delete(indexKey);
+    else this.#pairsOf.set(indexKey, after);
   }
 
   /** The names that have `key=value`, in the order they were first indexed with it. */
