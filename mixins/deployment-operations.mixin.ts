@@ -464,6 +464,7 @@ export function DeploymentOperationsMixin(): MixinSchema {
     events: {
       rest: "GET /:id/events",
       permission: "read",
+      guardedReadOnly: true,
       params: idParams,
       async handler(this: OpsThis, ctx: Ctx<IdParams>): Promise<DeploymentEventsResult> {
         const record = await this.opsRecord(ctx);
@@ -507,6 +508,7 @@ export function DeploymentOperationsMixin(): MixinSchema {
     pods: {
       rest: "GET /:id/pods",
       permission: "read",
+      guardedReadOnly: true,
       params: idParams,
       async handler(this: OpsThis, ctx: Ctx<IdParams>): Promise<DeploymentPodInfo[]> {
         const record = await this.opsRecord(ctx);
@@ -556,6 +558,7 @@ export function DeploymentOperationsMixin(): MixinSchema {
       state: {
         rest: "GET /:id/state",
         permission: "read",
+        guardedReadOnly: true,
         params: idParams,
         async handler(this: OpsThis, ctx: Ctx<IdParams>): Promise<DeploymentState> {
           const record = await this.opsRecord(ctx);
@@ -584,6 +587,7 @@ export function DeploymentOperationsMixin(): MixinSchema {
       top: {
         rest: "GET /:id/top",
         permission: "read",
+        guardedReadOnly: true,
         params: idParams,
         async handler(this: OpsThis, ctx: Ctx<IdParams>): Promise<DeploymentTop> {
           const record = await this.opsRecord(ctx);

@@ -2,13 +2,14 @@ import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
 import type { Context, ServiceBroker } from "moleculer";
 import type { NamespaceEntity } from "../../../lib/entities.ts";
 import { guardedRecord, type DbMethods, type Entity } from "../../../mixins/db.mixin.ts";
+import { storedById } from "../../../lib/nedb-read.ts";
 import { as, childServiceSchema, createRecordsBroker } from "../../helpers/records.ts";
 
 /**
  * The membership guard reads a NeDB record by id from the datastore's memory (lib/nedb-read.ts) and hands the action
  * one copy of it (`guardedRecord`): every read sees the record as stored now, nothing a caller or a handler does to
  * what it was given reaches the store, and the copy leaves out the service's `leaveOut` fields unless the action lists
- * them in `guardedFields`.
+ * them in `guardedFields`. An action that declares `guardedReadOnly` is handed the stored record itself.
  */
 interface Kid extends Entity {
   name: string;
@@ -42,6 +43,16 @@ const kids = childServiceSchema({
         record.status.phase = "Scribbled";
         record.status.tags.push("scribbled");
         return fields;
+      },
+    },
+    /** Whether its guarded record is the datastore's own object, and the fields it has. */
+    peek: {
+      permission: "read" as const,
+      guardedReadOnly: true,
+      params: { $$strict: true, id: "string" },
+      handler(this: { adapter: { db: unknown } }, ctx: Context<{ id: string }>) {
+        const record = guardedRecord(ctx);
+        return { stored: record === storedById(this.adapter.db, ctx.params.id), fields: Object.keys(record ?? {}) };
       },
     },
     bulk: {
@@ -92,6 +103,16 @@ describe("the membership guard's record", () => {
   it("cannot be changed in the store by a handler changing its guarded record", async () => {
     await broker.call("v1.test.guarded.scribble", { id: kid.id }, owner);
     await expect(get()).resolves.toMatchObject({ name: "k", status: { phase: "Pending", tags: ["a"] } });
+  });
+
+  it("is the record as stored, uncopied and whole, for an action that declares it only reads it", async () => {
+    await expect(broker.call("v1.test.guarded.peek", { id: kid.id }, owner)).resolves.toEqual({
+      stored: true,
+      fields: expect.arrayContaining(["_id", "name", "namespace", "status", "bulk"]),
+    });
+    // Any other action gets its own copy.
+    const fields = await broker.call<string[], object>("v1.test.guarded.scribble", { id: kid.id }, owner);
+    expect(fields).toContain("status");
   });
 
   it("leaves out the leaveOut fields, but for an action that lists them in guardedFields", async () => {
