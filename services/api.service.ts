@@ -31,6 +31,13 @@ import {
   type OpenApiRoute,
 } from "../lib/openapi.ts";
 
+declare module "moleculer" {
+  interface ActionSchema {
+    /** ms a call of the action may take (0 = no limit), else the broker's requestTimeout: moleculer reads it, its types omit it. */
+    timeout?: number;
+  }
+}
+
 /** What `GET /api/health` answers. */
 export interface HealthResult {
   status: "ok";
@@ -468,9 +475,11 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> & {
     /**
      * moleculer-web's own entry point (its handler comes from the mixin), taken out of the broker's retryPolicy: the
      * actions it calls are retried on their own, and a retry of the whole HTTP request after their retryable 503 found
-     * no route any more and answered 404 instead of that 503.
+     * no route any more and answered 404 instead of that 503. No timeout of its own either: the action it calls has
+     * the broker's (requestTimeout, a 504 when it runs out), and a timer per request on top of that one cost ~1.5% of a
+     * read's CPU (docs/performance.md, change 52).
      */
-    rest: { retryPolicy: { enabled: false } },
+    rest: { retryPolicy: { enabled: false }, timeout: 0 },
 
     /** Liveness: the process answers. REST: GET /api/health (public). @throws nothing */
     health: {

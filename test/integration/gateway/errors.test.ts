@@ -1,6 +1,9 @@
 import { describe, it, expect, beforeAll, afterAll } from "@jest/globals";
 import http from "node:http";
+import { Readable } from "node:stream";
+import type { Context } from "moleculer";
 import { startGateway, type Gateway } from "../../fixtures/gateway.ts";
+import widgets from "../../fixtures/widgets.service.ts";
 
 /** node:http, for what fetch will not send: a GET with a body, a path exactly as written. */
 function rawRequest(
@@ -340,5 +343,80 @@ describe("api errors", () => {
       expect(res.status).toBe(404);
     }
     await expect(gw.broker.call("v1.k8s.widgets.stats")).resolves.toEqual(before);
+  });
+});
+
+describe("api timeouts", () => {
+  let gw: Gateway;
+  let token: string;
+  beforeAll(async () => {
+    // The broker's requestTimeout as moleculer.config.ts sets one (30 s there), short here.
+    gw = await startGateway(
+      {},
+      (b) => {
+        b.createService(widgets);
+        b.createService({
+          name: "k8s.sleepers",
+          version: 1,
+          settings: { rest: "/v1/k8s/sleepers" },
+          actions: {
+            sleep: {
+              rest: "GET /sleep",
+              handler: () => new Promise((resolve) => setTimeout(() => resolve({ woke: true }), 3000).unref()),
+            },
+            // A streamed answer (as `logs?follow=true` gives) that lasts longer than the requestTimeout.
+            ticks: {
+              rest: "GET /ticks",
+              handler(ctx: Context) {
+                (ctx.meta as Record<string, unknown>)["$responseType"] = "text/plain; charset=utf-8";
+                let n = 0;
+                const out = new Readable({ read() {} });
+                const timer = setInterval(() => {
+                  n += 1;
+                  out.push(`tick ${n}\n`);
+                  if (n === 8) {
+                    clearInterval(timer);
+                    out.push(null);
+                  }
+                }, 100);
+                return out;
+              },
+            },
+          },
+        });
+      },
+      "v1.k8s.sleepers.sleep",
+      { requestTimeout: 300 },
+    );
+    token = await gw.token({ userID: "alice" });
+  });
+  afterAll(async () => {
+    await gw.stop();
+  });
+
+  it("answers 504 once a domain action outlasts the broker's requestTimeout", async () => {
+    const t0 = performance.now();
+    const res = await gw.request("/api/v1/k8s/sleepers/sleep", { token });
+    const elapsed = performance.now() - t0;
+    expect(res.status).toBe(504);
+    const body = (await res.json()) as Record<string, unknown>;
+    // A 5xx keeps its name and type, not its message or data (the action's name stays in the log).
+    expect(body).toEqual({
+      name: "RequestTimeoutError",
+      message: "Gateway Timeout",
+      code: 504,
+      type: "REQUEST_TIMEOUT",
+      data: null,
+    });
+    expect(elapsed).toBeLessThan(2500);
+    // The gateway keeps answering.
+    expect((await gw.request("/api/v1/k8s/widgets", { token })).status).toBe(200);
+  });
+
+  it("streams an answer to its end however long it lasts past the requestTimeout", async () => {
+    const res = await gw.request("/api/v1/k8s/sleepers/ticks", { token });
+    expect(res.status).toBe(200);
+    const text = await res.text();
+    expect(text.split("\n").filter((l) => l !== "")).toEqual([1, 2, 3, 4, 5, 6, 7, 8].map((n) => `tick ${n}`));
   });
 });
