@@ -50,7 +50,7 @@ import {
   sanitizeLabelValue,
 } from "../lib/manifests/index.ts";
 import { kubeListMany } from "../lib/kube/local-list.ts";
-import { deploymentStateOf, podInfosOf } from "../lib/manifests/state.ts";
+import { podInfosOf, StateAnswers } from "../lib/manifests/state.ts";
 import type { CallerMeta } from "../lib/meta.ts";
 import { defineParams, type ParamsIn, type ParamsOf } from "../lib/params.ts";
 import type { KubeEventsResult, KubeLogsResult, KubeTopResult } from "../services/kube.service.ts";
@@ -306,6 +306,8 @@ interface OpsVars {
   logFollows: Set<PassThrough>;
   /** Kubernetes namespace names by namespace record id (see `namespaceNameOf`). */
   namespaceNames: Map<string, string>;
+  /** The last `state` answer of each record (lib/manifests/state.ts `StateAnswers`). */
+  stateAnswers: StateAnswers;
 }
 
 interface OpsMethods {
@@ -554,7 +556,7 @@ export function DeploymentOperationsMixin(): MixinSchema {
 
     actions: {
       ...clusterReads,
-      /** One dashboard summary from the watch cache: desired/updated/ready/available replicas, conditions, pod states, the last failure reason, whether a rollout is in progress, the revision. REST: GET /:id/state @throws NOT_FOUND, FORBIDDEN, K8S_UNAVAILABLE */
+      /** One dashboard summary from the watch cache: desired/updated/ready/available replicas, conditions, pod states, the last failure reason, whether a rollout is in progress, the revision; frozen (one answer is shared while nothing changes). REST: GET /:id/state @throws NOT_FOUND, FORBIDDEN, K8S_UNAVAILABLE */
       state: {
         rest: "GET /:id/state",
         permission: "read",
@@ -568,18 +570,16 @@ export function DeploymentOperationsMixin(): MixinSchema {
             ["v1", "Pod"],
           ])) as [V1Deployment[], V1Pod[]];
           const status = record.status as DeploymentStatus | undefined;
-          return deploymentStateOf(
-            {
-              id: record._id,
-              name: String(record.name),
-              namespace: nsName,
-              revision: Number(record.revision ?? 1),
-              desired: Number(record.replicas ?? 1),
-              phase: status?.phase ?? "Pending",
-            },
-            deps[0],
-            pods,
-          );
+          const input = {
+            id: record._id,
+            name: String(record.name),
+            namespace: nsName,
+            revision: Number(record.revision ?? 1),
+            desired: Number(record.replicas ?? 1),
+            phase: status?.phase ?? "Pending",
+          };
+          // The same answer object again while the record's values and the cached objects are the same ones.
+          return this.stateAnswers.answer(record, input, deps[0], pods);
         },
       },
 
@@ -1001,6 +1001,7 @@ export function DeploymentOperationsMixin(): MixinSchema {
       this.rollingBack = new Set();
       this.logFollows = new Set();
       this.namespaceNames = new Map();
+      this.stateAnswers = new StateAnswers();
       // Revisions hold secret values, `envsFrom` is bookkeeping: strip both from every entity that leaves the service
       // (responses and events).
       const base = this.publicEntity.bind(this);

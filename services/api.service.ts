@@ -20,6 +20,7 @@ import { auditEntry, isAudited } from "../lib/audit.ts";
 import { bearerToken, verifyToken, loadJwtSecret, type Identity } from "../lib/auth.ts";
 import { readConfig } from "../lib/config.ts";
 import { createRateLimiter, rateLimitFromEnv, type RateLimit, type RateLimiter } from "../lib/ratelimit.ts";
+import { jsonOf } from "../lib/shared-answer.ts";
 import { TurnBatchedResponse } from "../lib/turn-batched-response.ts";
 import { invalid, unauthorized } from "../lib/errors.ts";
 import type { CallerMeta } from "../lib/meta.ts";
@@ -142,6 +143,7 @@ interface Methods {
   errorHandler(req: GatewayRequest, res: ServerResponse, err: unknown): void;
   sendHttpError(req: GatewayRequest, res: ServerResponse, err: unknown): void;
   openApiDocument(): OpenApiDocument;
+  encodeResponse(req: GatewayRequest, res: ServerResponse, data: unknown): string;
 }
 
 interface LocalVars {
@@ -689,6 +691,11 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> & {
       }
       res.writeHead(status);
       res.end(json);
+    },
+
+    /** Replaces moleculer-web's (JSON.stringify): a shared answer's JSON is written once (lib/shared-answer.ts). */
+    encodeResponse(_req: GatewayRequest, _res: ServerResponse, data: unknown): string {
+      return jsonOf(data);
     },
 
     /** The OpenAPI document of the aliases the gateway resolves now and the registry's action schemas. */

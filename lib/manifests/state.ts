@@ -4,6 +4,7 @@
  */
 import type { V1ContainerStatus, V1Deployment, V1Pod } from "@kubernetes/client-node";
 import type { DeploymentCondition, DeploymentContainerInfo, DeploymentPodInfo, DeploymentState } from "../entities.ts";
+import { sharedAnswer } from "../shared-answer.ts";
 
 /** Container waiting reasons that mean the pod cannot run as it is. */
 export const FAILING_WAITING_REASONS: ReadonlySet<string> = new Set([
@@ -207,4 +208,50 @@ export function deploymentStateOf(
   if (failure?.message !== undefined) state.lastFailureMessage = failure.message;
   state.rolloutInProgress = rolloutInProgress(dep, input.desired);
   return state as DeploymentState;
+}
+
+/** What a remembered summary was made from: the input's values, the objects by identity. */
+interface RememberedState {
+  input: StateInput;
+  dep: V1Deployment | undefined;
+  pods: readonly V1Pod[];
+  state: DeploymentState;
+}
+
+function sameInput(a: StateInput, b: StateInput): boolean {
+  return (
+    a.id === b.id &&
+    a.name === b.name &&
+    a.namespace === b.namespace &&
+    a.revision === b.revision &&
+    a.desired === b.desired &&
+    a.phase === b.phase
+  );
+}
+
+function sameObjects(a: readonly object[], b: readonly object[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/**
+ * The last `deploymentStateOf` of each record, given again while nothing it was made from changed: the same input
+ * values and the same Deployment and pod objects (the watch cache puts a new frozen object in place of a changed one,
+ * so identity says unchanged). The summary is a shared answer (lib/shared-answer.ts): deep-frozen, its JSON written
+ * once by the gateway. Kept per record object (a WeakMap: a record replaced or removed takes its entry with it).
+ */
+export class StateAnswers {
+  readonly #byRecord = new WeakMap<object, RememberedState>();
+
+  /** `deploymentStateOf(input, dep, pods)`, shared and frozen; the same object as last time for `record` if unchanged. */
+  answer(record: object, input: StateInput, dep: V1Deployment | undefined, pods: readonly V1Pod[]): DeploymentState {
+    const known = this.#byRecord.get(record);
+    if (known !== undefined && known.dep === dep && sameInput(known.input, input) && sameObjects(known.pods, pods)) {
+      return known.state;
+    }
+    const state = sharedAnswer(deploymentStateOf(input, dep, pods));
+    this.#byRecord.set(record, { input, dep, pods, state });
+    return state;
+  }
 }

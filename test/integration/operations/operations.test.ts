@@ -129,6 +129,35 @@ describe("v1.k8s.deployments.state", () => {
     }
   });
 
+  it("answers the same again while nothing changed, and follows the cluster and the record once they do", async () => {
+    const memo = await stack.deploy("memo", { replicas: 1 });
+    const read = async () =>
+      (await stack.http("GET", `${base(memo.id)}/state`, stack.tokens.vera)).json as unknown as DeploymentState;
+    const first = await read();
+    expect(first).toMatchObject({ desired: 1, ready: 1, phase: "Available" });
+    expect(await read()).toEqual(first);
+    // The cluster: the pod deleted, the ReplicaSet makes another.
+    const gone = first.pods[0]?.name ?? "";
+    expect((await stack.kubectl("delete", "pod", "-n", "ops", gone, "--wait=false")).code).toBe(0);
+    const replaced = await waitUntil(async () => {
+      const state = await read();
+      return state.pods.length === 1 && state.pods[0]?.name !== gone && state.ready === 1 ? state : undefined;
+    });
+    expect(replaced.podPhases).toEqual({ Running: 1 });
+    // The record: scaled, then its revision and replicas.
+    const scaled = await stack.http("POST", `${base(memo.id)}/scale`, stack.tokens.alice, { replicas: 2 });
+    expect(scaled.status).toBe(200);
+    const after = await read();
+    expect(after).toMatchObject({ desired: 2, revision: replaced.revision + 1 });
+    await waitUntil(async () => ((await read()).ready === 2 ? true : undefined));
+    // A caller in this process gets the shared answer, frozen.
+    const shared = await stack.services.call<DeploymentState, { id: string }>("v1.k8s.deployments.state", {
+      id: memo.id,
+    });
+    expect(Object.isFrozen(shared) && Object.isFrozen(shared.pods[0])).toBe(true);
+    await stack.http("DELETE", base(memo.id), stack.tokens.alice);
+  });
+
   it("is 404 for a stranger and for an unknown id", async () => {
     expect((await stack.http("GET", `${base(web.id)}/state`, stack.tokens.mallory)).status).toBe(404);
     expect((await stack.http("GET", `${base("nope")}/state`, stack.tokens.alice)).status).toBe(404);

@@ -7,7 +7,9 @@ import {
   podInfoOf,
   podInfosOf,
   rolloutInProgress,
+  StateAnswers,
 } from "../../../lib/manifests/state.ts";
+import { isSharedAnswer, jsonOf } from "../../../lib/shared-answer.ts";
 
 const START = new Date("2026-11-26T10:00:00Z");
 
@@ -359,5 +361,68 @@ describe("deploymentStateOf", () => {
       "restartCount",
       "image",
     ]);
+  });
+});
+
+describe("StateAnswers", () => {
+  const input = { id: "rec1", name: "web", namespace: "shop", revision: 4, desired: 2, phase: "Available" as const };
+  const pods = [pod("web-a"), pod("web-b")];
+
+  it("answers deploymentStateOf, deep-frozen and shared", () => {
+    const state = new StateAnswers().answer({}, input, settled, pods);
+    expect(state).toEqual(deploymentStateOf(input, settled, pods));
+    expect(isSharedAnswer(state)).toBe(true);
+    for (const part of [state, state.pods, state.pods[0], state.pods[0]?.containers[0], state.conditions[0]]) {
+      expect(Object.isFrozen(part)).toBe(true);
+    }
+    expect(JSON.parse(jsonOf(state))).toEqual(deploymentStateOf(input, settled, pods));
+  });
+
+  it("gives the same object again for the same record, input values, Deployment and pods", () => {
+    const answers = new StateAnswers();
+    const record = {};
+    const first = answers.answer(record, input, settled, pods);
+    expect(answers.answer(record, { ...input }, settled, [...pods])).toBe(first);
+    // Another record (a replaced one) has its own.
+    expect(answers.answer({}, input, settled, pods)).not.toBe(first);
+  });
+
+  it.each([
+    ["the revision", { revision: 5 }],
+    ["the desired replicas", { desired: 3 }],
+    ["the phase", { phase: "Progressing" as const }],
+    ["the name", { name: "web2" }],
+    ["the namespace", { namespace: "shop2" }],
+    ["the id", { id: "rec2" }],
+  ])("makes a new one when %s changed", (_what, change) => {
+    const answers = new StateAnswers();
+    const record = {};
+    const first = answers.answer(record, input, settled, pods);
+    const changed = answers.answer(record, { ...input, ...change }, settled, pods);
+    expect(changed).not.toBe(first);
+    expect(changed).toEqual(deploymentStateOf({ ...input, ...change }, settled, pods));
+    // And remembers the new one.
+    expect(answers.answer(record, { ...input, ...change }, settled, pods)).toBe(changed);
+  });
+
+  it("makes a new one when the Deployment or any pod is another object, even an equal one", () => {
+    const answers = new StateAnswers();
+    const record = {};
+    const first = answers.answer(record, input, settled, pods);
+    const [a, b] = pods as [V1Pod, V1Pod];
+    const variants: [V1Deployment | undefined, V1Pod[]][] = [
+      [{ ...settled }, pods],
+      [undefined, pods],
+      [settled, [a, { ...b }]],
+      [settled, [a]],
+      [settled, [a, b, pod("web-c")]],
+      [settled, [b, a]],
+    ];
+    for (const [dep, list] of variants) {
+      const again = answers.answer(record, input, dep, list);
+      expect(again).not.toBe(first);
+      expect(again).toEqual(deploymentStateOf(input, dep, list));
+      expect(answers.answer(record, input, settled, pods)).not.toBe(again);
+    }
   });
 });
