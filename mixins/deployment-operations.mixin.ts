@@ -402,6 +402,7 @@ export function DeploymentOperationsMixin(): MixinSchema {
     logs: {
       rest: "GET /:id/logs",
       permission: "read",
+      guardedReadOnly: true,
       params: deploymentLogsParams,
       async handler(this: OpsThis, ctx: Ctx<DeploymentLogsParams>): Promise<DeploymentLogsResult> {
         const p = ctx.params;

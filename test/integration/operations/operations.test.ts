@@ -218,12 +218,12 @@ describe("v1.k8s.deployments.events", () => {
 });
 
 describe("the reads that take the stored record uncopied (guardedReadOnly)", () => {
-  it("leave it as it was: state, pods, top and events", async () => {
+  it("leave it as it was: state, pods, top, events and logs", async () => {
     const deployments = stack.services.getLocalService({ name: "k8s.deployments", version: 1 }) as unknown as {
       findRawById(id: string): Promise<Record<string, unknown> | null>;
     };
     const before = await deployments.findRawById(web.id);
-    for (const read of ["state", "pods", "top", "events"]) {
+    for (const read of ["state", "pods", "top", "events", "logs?tail=1"]) {
       expect((await stack.http("GET", `${base(web.id)}/${read}`, stack.tokens.vera)).status).toBe(200);
     }
     expect(await deployments.findRawById(web.id)).toEqual(before);
