@@ -116,10 +116,46 @@ describe("lib/manifests/env envChecksum", () => {
   });
 });
 
+/** The first canonicalJson, written the plain way: the oracle of the property below. */
+function canonicalJsonOracle(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map((item) => canonicalJsonOracle(item)).join(",")}]`;
+  if (typeof value === "object" && value !== null) {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJsonOracle(v)}`).join(",")}}`;
+  }
+  return JSON.stringify(value) ?? "null";
+}
+
 describe("lib/manifests/env canonicalJson", () => {
   it("sorts keys at every level and drops undefined members", () => {
     expect(canonicalJson({ b: 1, a: { d: [2, { y: 1, x: 0 }], c: undefined } })).toBe(
       '{"a":{"d":[2,{"x":0,"y":1}]},"b":1}',
+    );
+    expect(canonicalJson({ "\u00e9": 1, Z: 2, a: 3, "": [undefined, null, 'x"y'] })).toBe(
+      '{"":[null,null,"x\\"y"],"Z":2,"a":3,"\u00e9":1}',
+    );
+  });
+
+  it("is JSON that parses back to the value, whatever the key order (property)", () => {
+    fc.assert(
+      fc.property(fc.jsonValue(), (value) => {
+        const text = canonicalJson(value);
+        expect(JSON.parse(text)).toEqual(JSON.parse(JSON.stringify(value)));
+        expect(text).toBe(canonicalJsonOracle(value));
+      }),
+    );
+  });
+
+  it("writes the same text for the same members in any order, undefined members included (property)", () => {
+    const member = fc.oneof(fc.jsonValue(), fc.constant(undefined));
+    fc.assert(
+      fc.property(fc.dictionary(fc.string({ maxLength: 6 }), member, { maxKeys: 8 }), (record) => {
+        const reversed = Object.fromEntries(Object.entries(record).reverse());
+        expect(canonicalJson(reversed)).toBe(canonicalJson(record));
+        expect(canonicalJson({ nested: [record] })).toBe(canonicalJsonOracle({ nested: [reversed] }));
+      }),
     );
   });
 });
