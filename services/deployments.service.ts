@@ -64,6 +64,7 @@ import {
 } from "../lib/manifests/index.ts";
 import { defineParams, type ParamsIn, type ParamsOf } from "../lib/params.ts";
 import { ABSOLUTE_PATH, DNS_1123_LABEL, DNS_1123_LABEL_MAX, isDomainAllowed } from "../lib/validators.ts";
+import { ParsedJson } from "../lib/parsed-json.ts";
 import {
   DbMixin,
   idParams,
@@ -283,6 +284,8 @@ interface LocalVars extends DbVars, MembershipVars, ReconcilerVars {
    * check on a watch event. A string takes about a third of the memory of the objects (~6 MiB at 1,000 deployments).
    */
   rendered: Map<string, string>;
+  /** `rendered` parsed, for the last records whose objects sent watch events (lib/parsed-json.ts). */
+  parsedRenders: ParsedJson<DeploymentObject[]>;
   statusTimers: Map<string, NodeJS.Timeout>;
   envTimers: Map<string, NodeJS.Timeout>;
   /** Per record: the pending re-apply after a change of its image (`k8s.images.updated`). */
@@ -1355,7 +1358,7 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
         if (record === null) return;
         const where = `${obj.kind} ${obj.metadata?.namespace ?? ""}/${obj.metadata?.name ?? ""}`;
         const lastJson = this.rendered.get(recordId);
-        const last = lastJson === undefined ? undefined : (JSON.parse(lastJson) as DeploymentObject[]);
+        const last = lastJson === undefined ? undefined : this.parsedRenders.parse(recordId, lastJson);
         // Only objects of the last render count (not one we just deleted, nor a copy in another namespace); after a
         // restart nothing was rendered yet and a deleted object is put back all the same.
         const desired = last?.find(
@@ -1413,6 +1416,7 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
     this.allowedDomains = this.settings.allowedDomains ?? cfg.allowedDomains;
     this.ingressClass = this.settings.ingressClass ?? cfg.ingressClass;
     this.rendered = new Map();
+    this.parsedRenders = new ParsedJson();
     this.statusTimers = new Map();
     this.envTimers = new Map();
     this.imageTimers = new Map();
