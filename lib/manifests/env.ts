@@ -98,9 +98,9 @@ export function isEmptyEnvObject(object: V1ConfigMap | V1Secret): boolean {
 
 /**
  * Deterministic JSON: object keys sorted at every level (by UTF-16 code units, as `<` compares them), members whose
- * value is undefined left out, anything JSON cannot write as `null`. Built by concatenation: it runs for every render
- * compared with the last one applied (~3% of the suite's CPU converging deployments with entry arrays, sorts of
- * pairs and template strings; half that now, docs/performance.md change 54).
+ * value is undefined left out, anything JSON cannot write as `null`. Built by concatenation because it runs for every
+ * render compared with the last one applied: written with entry arrays, a sort of pairs and template strings it was
+ * ~3% of the suite's CPU converging deployments, half that now (docs/performance.md, change 54).
  */
 export function canonicalJson(value: unknown): string {
   if (typeof value !== "object" || value === null) return JSON.stringify(value) ?? "null";
