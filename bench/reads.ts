@@ -76,7 +76,14 @@ async function slice(target: Target, seconds: number): Promise<void> {
  * process's CPU per request (µs; the machine's drift moves it less than the throughput, which also depends on how
  * the load generator shares the CPUs).
  */
-function summary(target: Target): { rps: number; p99: number; p50: number; spread: string; cpuUs: number } {
+function summary(target: Target): {
+  rps: number;
+  p99: number;
+  p50: number;
+  spread: string;
+  cpuUs: number;
+  perSlice: number[];
+} {
   const requests = target.slices.reduce((sum, r) => sum + r.requests.total, 0);
   const seconds = target.slices.reduce((sum, r) => sum + r.duration, 0);
   const runs = target.slices.map((r) => ({ requests: r.requests.total, latency: r.latency }));
@@ -88,7 +95,17 @@ function summary(target: Target): { rps: number; p99: number; p50: number; sprea
     p50: pooledPercentile(runs, 50),
     spread: `${target.slices.length} slices of ${SLICE_SECONDS} s: ${k(Math.min(...perSlice))}-${k(Math.max(...perSlice))} req/s (median ${k(median(perSlice))})`,
     cpuUs: (target.cpuMs * 1000) / requests,
+    perSlice,
   };
+}
+
+/**
+ * The throughput ratio of each round (a target's slice against the bare gateway's slice of the same round), for the
+ * notes: how far the machine's drift within a run moves the ratio the row reports over all slices.
+ */
+function roundRatios(suite: number[], bare: number[]): string {
+  const ratios = suite.map((rate, i) => rate / (bare[i] ?? Number.NaN));
+  return `per round ${ratios.map((x) => x.toFixed(2)).join(" / ")}× (median ${median(ratios).toFixed(2)}×)`;
 }
 
 async function main(): Promise<void> {
@@ -174,7 +191,8 @@ async function main(): Promise<void> {
           target: "≥ 0.5× bare",
           met: r.rps >= 0.5 * b.rps,
           notes:
-            `${r.spread}; bare ${b.spread}; CPU per request ${r.cpuUs.toFixed(1)} µs, bare ${b.cpuUs.toFixed(1)} µs ` +
+            `${r.spread}; bare ${b.spread}; ${roundRatios(r.perSlice, b.perSlice)}; ` +
+            `CPU per request ${r.cpuUs.toFixed(1)} µs, bare ${b.cpuUs.toFixed(1)} µs ` +
             `(${(r.cpuUs / b.cpuUs).toFixed(2)}×)` +
             (target === stateTarget
               ? `; phase ${String((state as { phase?: unknown }).phase ?? "?")}; API server reads during all runs: ${apiReads} (0 = served from the watch cache)`
