@@ -1,6 +1,7 @@
 /**
  * Pure summaries of a deployment's live objects (its Deployment and pods from the watch cache) for `pods` and `state`
- * (mixins/deployment-operations.mixin.ts). No I/O, no clock: the same objects in, the same summary out.
+ * (mixins/deployment-operations.mixin.ts). No I/O, no clock: the same objects in, the same summary out — which is
+ * what lets `StateAnswers` give the last summary of a record again while its inputs are the same ones.
  */
 import type { V1ContainerStatus, V1Deployment, V1Pod } from "@kubernetes/client-node";
 import type { DeploymentCondition, DeploymentContainerInfo, DeploymentPodInfo, DeploymentState } from "../entities.ts";
