@@ -11,6 +11,9 @@
  * over the same stretch of time. This VM's speed drifts by up to 2× within seconds (the bare gateway alone: 22-42 µs of
  * CPU per request from one second to the next): runs one after the other compared whatever the machine was doing
  * then, and the ratio moved from 0.21× to 0.42× between runs of the same commit.
+ *
+ * Then two more rounds at 10 connections, for rows without a target: the p99 of an answer with less of the queue that
+ * 50 connections build on 2 vCPUs shared with the load generator (the bare gateway's own p99 at 50 is 5-10 ms here).
  */
 import { spawn } from "node:child_process";
 import { createRequire } from "node:module";
@@ -36,6 +39,12 @@ type Cannon = (opts: {
 const autocannon = createRequire(import.meta.url)("autocannon") as Cannon;
 
 const CONNECTIONS = 50;
+/**
+ * Fewer connections, for the rows that show the latency of an answer without most of the 50-connection queue: at 50
+ * connections the latency is mostly waiting (Little's law: 50 / throughput), for the bare gateway too.
+ */
+const FEW_CONNECTIONS = 10;
+const FEW_ROUNDS = 2;
 const WARM_UP_SECONDS = quick ? 1 : 3;
 const SLICE_SECONDS = quick ? 1 : 2;
 const ROUNDS = quick ? 2 : 5;
@@ -49,12 +58,14 @@ interface Target {
   slices: CannonResult[];
   /** CPU ms (user + system) the answering process used during the slices. */
   cpuMs: number;
+  /** The slices at FEW_CONNECTIONS. */
+  fewSlices: CannonResult[];
 }
 
-async function cannon(target: Target, seconds: number): Promise<CannonResult> {
+async function cannon(target: Target, seconds: number, connections = CONNECTIONS): Promise<CannonResult> {
   const result = await autocannon({
     url: target.url,
-    connections: CONNECTIONS,
+    connections,
     duration: seconds,
     headers: target.headers,
   });
@@ -97,6 +108,14 @@ function summary(target: Target): {
     cpuUs: (target.cpuMs * 1000) / requests,
     perSlice,
   };
+}
+
+/** p99, p50 (autocannon's whole milliseconds, pooled) and requests per second of a target's slices at FEW_CONNECTIONS. */
+function fewSummary(target: Target): { p99: number; p50: number; rps: number } {
+  const runs = target.fewSlices.map((r) => ({ requests: r.requests.total, latency: r.latency }));
+  const requests = target.fewSlices.reduce((sum, r) => sum + r.requests.total, 0);
+  const seconds = target.fewSlices.reduce((sum, r) => sum + r.duration, 0);
+  return { p99: pooledPercentile(runs, 99), p50: pooledPercentile(runs, 50), rps: requests / seconds };
 }
 
 /**
@@ -149,6 +168,7 @@ async function main(): Promise<void> {
       pid,
       slices: [],
       cpuMs: 0,
+      fewSlices: [],
     });
     const bareTarget = makeTarget("bare", `${bareUrl}/api/v1/bare/item`, bare.pid ?? 0, {});
     const stateTarget = makeTarget("state", `${base}/state`, suite.pid, headers);
@@ -161,6 +181,12 @@ async function main(): Promise<void> {
       for (let i = 0; i < targets.length; i++) {
         const target = targets[(round + i) % targets.length] as Target;
         await slice(target, SLICE_SECONDS);
+      }
+    }
+    for (let round = 0; round < FEW_ROUNDS; round++) {
+      for (let i = 0; i < targets.length; i++) {
+        const target = targets[(round + i) % targets.length] as Target;
+        target.fewSlices.push(await cannon(target, SLICE_SECONDS, FEW_CONNECTIONS));
       }
     }
     const apiReads = (await sandbox.counts()).reads - reads0;
@@ -199,6 +225,21 @@ async function main(): Promise<void> {
               : ""),
         },
       );
+    }
+    const bareFew = fewSummary(bareTarget);
+    for (const target of [stateTarget, getTarget]) {
+      const r = fewSummary(target);
+      rows.push({
+        row: "Reads",
+        name: `${target.name} of one deployment, p99 at ${FEW_CONNECTIONS} connections (less queue; no target)`,
+        unit: "ms",
+        suite: r.p99,
+        baseline: bareFew.p99,
+        baselineName: "bare moleculer-web gateway",
+        notes:
+          `p50 ${r.p50} ms (bare ${bareFew.p50} ms); ${Math.round(r.rps)} req/s (bare ${Math.round(bareFew.rps)}); ` +
+          `${FEW_ROUNDS} slices of ${SLICE_SECONDS} s each, after the ${CONNECTIONS}-connection rounds`,
+      });
     }
     await report("reads", rows);
   } finally {
