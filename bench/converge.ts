@@ -104,6 +104,8 @@ async function main(): Promise<void> {
   const rss0 = await suite.rss();
   const heap0 = suite.lastMemoryNote;
   const { rest } = await restClient(suite.url);
+  // The quota is set by an admin (QUOTA_SET_BY=admin); everything after is the non-admin user `bench`'s.
+  const { rest: adminRest } = await restClient(suite.url, "bench-admin", true);
   const php = await rest("GET", "/api/v1/k8s/images/resolve/php-8-1-0-fpm");
   const nginx = await rest("GET", "/api/v1/k8s/images/resolve/nginx-1-27");
 
@@ -111,8 +113,9 @@ async function main(): Promise<void> {
   let total = 0;
   for (const n of SIZES) {
     const nsName = `bench-s${n}`;
-    const ns = await rest("POST", "/api/v1/k8s/namespaces", {
+    const ns = await adminRest("POST", "/api/v1/k8s/namespaces", {
       name: nsName,
+      owner: "bench",
       quota: { cpu: 1_000_000, memory: 100_000_000, pods: 100_000 },
     });
     while ((await kubectl(kubeconfig, "get", "ns", nsName)).code !== 0) await sleep(50);

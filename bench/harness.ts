@@ -303,8 +303,8 @@ export async function startSuiteNode(
 export type Rest = (method: string, p: string, body?: unknown) => Promise<Record<string, unknown>>;
 
 /** A REST client for the suite at `url` with a token of `userID`; non-200 answers throw. */
-export async function restClient(url: string, userID = "bench"): Promise<{ rest: Rest; token: string }> {
-  const token = await signToken({ userID }, JWT_SECRET);
+export async function restClient(url: string, userID = "bench", admin = false): Promise<{ rest: Rest; token: string }> {
+  const token = await signToken({ userID, admin }, JWT_SECRET);
   const rest: Rest = async (method, p, body) => {
     const res = await fetch(`${url}${p}`, {
       method,

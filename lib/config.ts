@@ -49,6 +49,11 @@ export interface SuiteConfig {
   resyncIntervalSeconds: number;
   /** Quiet seconds after which a grown process gives memory back (MEMORY_RELEASE_IDLE_SECONDS, lib/memory.ts); 0 = off. */
   memoryReleaseIdleSeconds: number;
+  /**
+   * Who may set a namespace's quota over the gateway (QUOTA_SET_BY): "admin" (default; owners get the default quota and
+   * may not change it) or "owner" (a namespace's owners set their own). Internal calls (other services) always may.
+   */
+  quotaSetBy: "admin" | "owner";
 }
 
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace"] as const;
@@ -85,6 +90,10 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): SuiteConfig {
   if (logFormat !== "text" && logFormat !== "json") {
     throw new Error(`LOG_FORMAT must be 'text' or 'json', got '${logFormat}'`);
   }
+  const quotaSetBy = text(env, "QUOTA_SET_BY") ?? "admin";
+  if (quotaSetBy !== "admin" && quotaSetBy !== "owner") {
+    throw new Error(`QUOTA_SET_BY must be 'admin' or 'owner', got '${quotaSetBy}'`);
+  }
   const services = list(env, "SERVICES");
   return {
     port: integer(env, "PORT", 3000),
@@ -109,5 +118,6 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): SuiteConfig {
     sandboxKubeconfig: text(env, "SANDBOX_KUBECONFIG") ?? path.join(".sandbox", "kubeconfig"),
     resyncIntervalSeconds: integer(env, "RESYNC_INTERVAL", 300),
     memoryReleaseIdleSeconds: integer(env, "MEMORY_RELEASE_IDLE_SECONDS", 20),
+    quotaSetBy,
   };
 }

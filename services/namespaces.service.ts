@@ -174,6 +174,8 @@ interface Settings extends ServiceSettingSchema {
   allowedDomains?: string[];
   /** Quota for the fields a record does not set (DEFAULT_QUOTA). */
   defaultQuota?: ManifestQuota;
+  /** Who may set `quota` (QUOTA_SET_BY): "admin" (default) or "owner"; internal calls always may. */
+  quotaSetBy?: "admin" | "owner";
   /** Seconds between resyncs (RESYNC_INTERVAL) and the reconciler's backoff. */
   resyncIntervalSeconds?: number;
   reconciler?: ReconcilerOptions;
@@ -186,6 +188,7 @@ interface Settings extends ServiceSettingSchema {
 }
 interface ClusterMethods {
   checkDomain(domain: string): void;
+  checkQuotaRight(meta: CallerMeta, quota: Record<string, number | undefined> | undefined, current: unknown): void;
   kubeAvailable(): boolean;
   renderObjects(record: RawDoc): KubernetesObject[];
   clusterObjects(record: RawDoc): Promise<ClusterObjects>;
@@ -206,6 +209,7 @@ type LocalVars = DbVars &
   MembershipVars & {
     domains: { defaultDomain: string; allowed: string[] };
     defaultQuota: ManifestQuota;
+    quotaSetBy: "admin" | "owner";
     /** Records removed while the cluster was down, whose objects are still to delete (by id). */
     orphans: Map<string, Orphan>;
   };
@@ -226,7 +230,7 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
   actions: {
     // list, find, count, get come from the db mixin; membership limits them to the caller's namespaces.
 
-    /** Creates a namespace owned by the caller (an internal call passes `owner`) and applies its objects (Pending ClusterUnavailable when the cluster is down). REST: POST / @throws VALIDATION_ERROR, ALREADY_EXISTS, NAMESPACE_LOCKED, FORBIDDEN, DATABASE_UNAVAILABLE */
+    /** Creates a namespace owned by the caller (an internal call passes `owner`; `quota` from admins unless QUOTA_SET_BY=owner) and applies its objects (Pending ClusterUnavailable when the cluster is down). REST: POST / @throws VALIDATION_ERROR, ALREADY_EXISTS, NAMESPACE_LOCKED, FORBIDDEN, DATABASE_UNAVAILABLE */
     create: {
       rest: "POST /",
       permission: "signedIn",
@@ -258,6 +262,7 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
         const domainName = p.domain ?? this.domains.defaultDomain;
         this.checkDomain(domainName);
         checkQuota(p.quota);
+        this.checkQuotaRight(ctx.meta, p.quota, {});
         const kube = this.kubeAvailable();
         if (kube && !clusterOwned) {
           // A Namespace of that name that the suite does not manage (or that another record owns) is not taken over.
@@ -311,7 +316,7 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       },
     },
 
-    /** Changes a namespace's domain or quota (owners) and re-applies its objects; `name`, `owner`, `members` cannot change here. REST: PUT /:id, PATCH /:id @throws VALIDATION_ERROR, NOT_FOUND, NAMESPACE_LOCKED, FORBIDDEN, DATABASE_UNAVAILABLE */
+    /** Changes a namespace's domain (owners) or quota (admins, unless QUOTA_SET_BY=owner) and re-applies its objects; `name`, `owner`, `members` cannot change here. REST: PUT /:id, PATCH /:id @throws VALIDATION_ERROR, NOT_FOUND, NAMESPACE_LOCKED, FORBIDDEN, DATABASE_UNAVAILABLE */
     update: {
       rest: ["PUT /:id", "PATCH /:id"],
       permission: "owner",
@@ -322,6 +327,7 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
         checkQuota(quota);
         const previous = guardedRecord(ctx) ?? (await this.findRawById(ctx.params.id));
         if (previous === null) throw notFound("namespace", ctx.params.id);
+        this.checkQuotaRight(ctx.meta, quota, previous.quota);
         if (isTerminating(previous)) throw namespaceLocked(String(previous.name), "is being removed");
         const changes = {
           ...(newDomain === undefined ? {} : { domain: newDomain }),
@@ -934,6 +940,20 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       return (await this.transformDocuments(ctx, {}, record)) as NamespaceEntity;
     },
 
+    /**
+     * With QUOTA_SET_BY=admin (the default) a quota is the platform's limit on a tenant, not the tenant's own choice: a
+     * person who is not an admin may not give one that differs from `current` (the stored quota; none on create). Giving
+     * the same one back (a PUT of the entity as read) is fine.
+     */
+    checkQuotaRight(meta: CallerMeta, quota: Record<string, number | undefined> | undefined, current: unknown): void {
+      if (quota === undefined || this.quotaSetBy === "owner" || isInternal(meta) || isAdmin(meta)) return;
+      const stored = typeof current === "object" && current !== null ? (current as Record<string, unknown>) : {};
+      if (sameQuota(quota, stored)) return;
+      throw forbidden("only an admin may set a namespace's quota (QUOTA_SET_BY=admin); leave 'quota' out", {
+        field: "quota",
+      });
+    },
+
     checkDomain(value: string): void {
       if (!isDomainAllowed(value, this.domains.allowed)) {
         throw invalid(
@@ -953,9 +973,17 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       allowed: this.settings.allowedDomains ?? cfg.allowedDomains,
     };
     this.defaultQuota = this.settings.defaultQuota ?? DEFAULT_QUOTA;
+    this.quotaSetBy = this.settings.quotaSetBy ?? cfg.quotaSetBy;
     this.orphans = new Map();
   },
 };
+
+/** Whether two quotas set the same fields to the same values (a field set to undefined counts as not set). */
+function sameQuota(a: Record<string, unknown>, b: Record<string, unknown>): boolean {
+  const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
+  for (const key of keys) if (a[key] !== b[key]) return false;
+  return true;
+}
 
 /** Quota values must be exact integers (2^53 - 1 at most): larger ones would be rendered as rounded quantities. */
 function checkQuota(quota: Record<string, number | undefined> | undefined): void {

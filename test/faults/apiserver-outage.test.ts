@@ -59,7 +59,7 @@ describe("fault: the API server stopped while users work", () => {
     alice = await Rest.as(base, "alice");
     admin = await Rest.as(base, "root", true);
     await waitGateway(alice, 40_000, "/v1/k8s/images/resolve/nginx-1-27");
-    ({ nsId, imageId } = await seedTenant(alice, "outage", { cpu: 64000, memory: 65536, pods: 100 }));
+    ({ nsId, imageId } = await seedTenant(alice, admin, "outage", { cpu: 64000, memory: 65536, pods: 100 }));
   }, 60_000);
 
   afterAll(async () => {

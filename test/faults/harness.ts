@@ -225,15 +225,17 @@ export interface Answer {
 /** REST calls to the gateway with one user's token; network failures are answered as status 0. */
 export class Rest {
   readonly base: string;
+  readonly userID: string;
   readonly #token: string;
 
-  private constructor(base: string, token: string) {
+  private constructor(base: string, userID: string, token: string) {
     this.base = base;
+    this.userID = userID;
     this.#token = token;
   }
 
   static async as(base: string, userID: string, admin = false): Promise<Rest> {
-    return new Rest(base, await signToken({ userID, admin }, JWT_SECRET));
+    return new Rest(base, userID, await signToken({ userID, admin }, JWT_SECRET));
   }
 
   async call(method: string, route: string, body?: unknown, timeoutMs = 40_000): Promise<Answer> {
@@ -394,15 +396,17 @@ export function isCleanFailure(answer: Answer): boolean {
 }
 
 /**
- * The tenant every fault test works in: a namespace owned by `rest`'s user with room for the test's pods (`quota`),
- * and the catalog's nginx image id. Throws (failing the test's beforeAll) when the namespace is not created.
+ * The tenant every fault test works in: a namespace owned by `rest`'s user with room for the test's pods (`quota`,
+ * which only an admin sets: `admin` creates it for the owner), and the catalog's nginx image id. Throws (failing the
+ * test's beforeAll) when the namespace is not created.
  */
 export async function seedTenant(
   rest: Rest,
+  admin: Rest,
   name: string,
   quota: Record<string, number>,
 ): Promise<{ nsId: string; imageId: string }> {
-  const ns = await rest.call("POST", "/v1/k8s/namespaces", { name, quota });
+  const ns = await admin.call("POST", "/v1/k8s/namespaces", { name, owner: rest.userID, quota });
   if (ns.status !== 200) throw new Error(`namespace ${name} not created: ${ns.status} ${JSON.stringify(ns.body)}`);
   const image = await rest.call("GET", "/v1/k8s/images/resolve/nginx-1-27");
   return { nsId: String(ns.body.id), imageId: String(image.body.id) };

@@ -65,7 +65,7 @@ describe("fault: NATS restarted in the middle of traffic", () => {
     alice = await Rest.as(`http://127.0.0.1:${port}`, "alice");
     admin = await Rest.as(`http://127.0.0.1:${port}`, "root", true);
     await waitGateway(alice, 40_000, "/v1/k8s/images/resolve/nginx-1-27");
-    ({ nsId, imageId } = await seedTenant(alice, "traffic", {
+    ({ nsId, imageId } = await seedTenant(alice, admin, "traffic", {
       cpu: 64000,
       memory: 65536,
       pods: 100,

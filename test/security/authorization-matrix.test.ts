@@ -48,7 +48,8 @@ const BUILD: Record<string, (caller: Caller) => Built | Promise<Built>> = {
   "v1.k8s.namespaces.list": () => ({}),
   "v1.k8s.namespaces.create": (c) => ({ body: { name: `ns-${slug(c)}` } }),
   "v1.k8s.namespaces.get": () => ({ path: { id: s.team.namespace.id } }),
-  "v1.k8s.namespaces.update": () => ({ path: { id: s.team.namespace.id }, body: { quota: { pods: 40 } } }),
+  // (Not `quota`: only admins set it, QUOTA_SET_BY=admin; test/integration/records/namespaces.test.ts.)
+  "v1.k8s.namespaces.update": () => ({ path: { id: s.team.namespace.id }, body: { domain: "apps.example.com" } }),
   "v1.k8s.namespaces.remove": async (c) => {
     const copy = await internal<{ id: string }>("v1.k8s.namespaces.create", {
       name: copyName("rm", c),

@@ -15,6 +15,7 @@ describe("readConfig", () => {
       logLevel: "info",
       metricsPort: 3030,
       allowedDomains: [],
+      quotaSetBy: "admin",
     });
     expect(config.dataDir.endsWith("/data")).toBe(true);
   });
@@ -28,6 +29,7 @@ describe("readConfig", () => {
       KUBERNETES_SERVICE_HOST: "10.0.0.1",
       LOG_FORMAT: "json",
       LOG_LEVEL: "debug",
+      QUOTA_SET_BY: "owner",
     });
     expect(config).toMatchObject({
       port: 8080,
@@ -37,6 +39,7 @@ describe("readConfig", () => {
       inCluster: true,
       logFormat: "json",
       logLevel: "debug",
+      quotaSetBy: "owner",
     });
   });
 
@@ -46,6 +49,7 @@ describe("readConfig", () => {
     ["METRICS_PORT", "1.5"],
     ["LOG_LEVEL", "loud"],
     ["LOG_FORMAT", "xml"],
+    ["QUOTA_SET_BY", "anyone"],
   ])("refuses %s=%s, naming the variable", (name, value) => {
     expect(() => readConfig({ [name]: value })).toThrow(name);
   });

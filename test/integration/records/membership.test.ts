@@ -111,7 +111,8 @@ describe("membership of v1.k8s.namespaces", () => {
     });
 
     it("update", async () => {
-      const p = broker.call("v1.k8s.namespaces.update", { id: ns.id, quota: { pods: ACTORS.indexOf(actor) } }, o());
+      const domain = `team${ACTORS.indexOf(actor)}.example.com`;
+      const p = broker.call("v1.k8s.namespaces.update", { id: ns.id, domain }, o());
       await expectOutcome(p, CHANGE_NAMESPACE[actor]);
     });
 

@@ -39,13 +39,13 @@ function countAll(): Promise<number> {
 
 describe("v1.k8s.namespaces.create", () => {
   it("stores a namespace owned by the caller, with defaults, timestamps and a string id", async () => {
-    const ns = await create({ name: "my-app", quota: { cpu: 2000, memory: 1024, pods: 10 } });
+    const ns = await create({ name: "my-app" });
     expect(ns).toMatchObject({
       name: "my-app",
       domain: "apps.example.com",
       owner: "alice",
       members: [{ userID: "alice", role: "owner" }],
-      quota: { cpu: 2000, memory: 1024, pods: 10 },
+      quota: {},
       clusterOwned: false,
       status: { phase: "Pending" },
       uid: "",
@@ -169,6 +169,79 @@ describe("v1.k8s.namespaces.create with ALLOWED_DOMAINS", () => {
   });
 });
 
+describe("who sets a namespace's quota (QUOTA_SET_BY, default admin)", () => {
+  const quota = { cpu: 2000, memory: 1024, pods: 10 };
+
+  it("refuses a quota from an owner with 403 naming the field, storing nothing", async () => {
+    await expect(create({ name: "greedy", quota })).rejects.toMatchObject({
+      code: 403,
+      type: "FORBIDDEN",
+      data: { field: "quota" },
+    });
+    expect(await countAll()).toBe(0);
+    // An empty quota asks for nothing: the defaults, as without the field.
+    await expect(create({ name: "modest", quota: {} })).resolves.toMatchObject({ name: "modest", quota: {} });
+  });
+
+  it("takes a quota from an admin (for an owner) and from another service", async () => {
+    const byAdmin = await create({ name: "granted", owner: "alice", quota }, asAdmin());
+    expect(byAdmin).toMatchObject({ owner: "alice", members: [{ userID: "alice", role: "owner" }], quota });
+    const byService = await broker.call<NamespaceEntity, object>("v1.k8s.namespaces.create", {
+      name: "internal",
+      owner: "alice",
+      quota: { pods: 3 },
+    });
+    expect(byService).toMatchObject({ owner: "alice", quota: { pods: 3 } });
+  });
+
+  it("refuses an owner's change of the quota, and takes the same quota back with other changes", async () => {
+    const ns = await create({ name: "capped", owner: "alice", quota }, asAdmin());
+    const update = (params: object) =>
+      broker.call<NamespaceEntity, object>("v1.k8s.namespaces.update", { id: ns.id, ...params }, alice);
+    for (const changed of [{ ...quota, pods: 11 }, { cpu: 2000, memory: 1024 }, {}]) {
+      await expect(update({ domain: "other.example.com", quota: changed })).rejects.toMatchObject({
+        code: 403,
+        type: "FORBIDDEN",
+        data: { field: "quota" },
+      });
+    }
+    expect(await broker.call("v1.k8s.namespaces.get", { id: ns.id }, alice)).toMatchObject({
+      domain: "apps.example.com",
+      quota,
+    });
+    // A PUT of the entity as read sends the quota back unchanged (keys in another order): that is no change.
+    await expect(
+      update({ domain: "other.example.com", quota: { pods: 10, memory: 1024, cpu: 2000 } }),
+    ).resolves.toMatchObject({ domain: "other.example.com", quota });
+    await expect(update({ domain: "third.example.com" })).resolves.toMatchObject({ domain: "third.example.com" });
+  });
+
+  it("lets owners set their own quota with QUOTA_SET_BY=owner", async () => {
+    const ownerBroker = await createRecordsBroker({
+      services: ["namespaces"],
+      settings: { namespaces: { quotaSetBy: "owner" } },
+    });
+    try {
+      const ns = await ownerBroker.call<NamespaceEntity, object>(
+        "v1.k8s.namespaces.create",
+        { name: "self", quota },
+        alice,
+      );
+      expect(ns).toMatchObject({ owner: "alice", quota });
+      await expect(
+        ownerBroker.call("v1.k8s.namespaces.update", { id: ns.id, quota: { pods: 1 } }, alice),
+      ).resolves.toMatchObject({ quota: { pods: 1 } });
+      // Members who are not owners still may not change the namespace at all.
+      await ownerBroker.call("v1.k8s.namespaces.addMember", { id: ns.id, userID: "bob", role: "member" }, alice);
+      await expect(
+        ownerBroker.call("v1.k8s.namespaces.update", { id: ns.id, quota: { pods: 2 } }, bob),
+      ).rejects.toMatchObject({ code: 403 });
+    } finally {
+      await ownerBroker.stop();
+    }
+  });
+});
+
 describe("v1.k8s.namespaces.update", () => {
   it("changes domain and quota and moves updatedAt", async () => {
     const ns = await create({ name: "upd" });
@@ -176,7 +249,7 @@ describe("v1.k8s.namespaces.update", () => {
     const updated = await broker.call<NamespaceEntity, object>(
       "v1.k8s.namespaces.update",
       { id: ns.id, domain: "new.example.com", quota: { storage: 5 } },
-      alice,
+      asAdmin(),
     );
     expect(updated).toMatchObject({ id: ns.id, name: "upd", domain: "new.example.com", quota: { storage: 5 } });
     expect(updated.createdAt).toBe(ns.createdAt);
@@ -392,7 +465,7 @@ describe("k8s.namespaces domain events", () => {
     const updated = await broker.call<NamespaceEntity, object>(
       "v1.k8s.namespaces.update",
       { id: ns.id, quota: { pods: 3 } },
-      alice,
+      asAdmin(),
     );
     await broker.call("v1.k8s.namespaces.remove", { id: ns.id }, alice);
     await new Promise((r) => setTimeout(r, 10));

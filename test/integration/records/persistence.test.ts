@@ -4,7 +4,7 @@ import { mkdir, mkdtemp, readdir, readFile, readlink, rename, rm, writeFile } fr
 import { tmpdir } from "node:os";
 import path from "node:path";
 import type { NamespaceEntity } from "../../../lib/entities.ts";
-import { as, createRecordsBroker } from "../../helpers/records.ts";
+import { as, asAdmin, createRecordsBroker } from "../../helpers/records.ts";
 
 const alice = as("alice");
 let dataDir: string;
@@ -39,7 +39,7 @@ describe("v1.k8s.namespaces on NeDB files", () => {
     const changed = await first.call<NamespaceEntity, object>(
       "v1.k8s.namespaces.update",
       { id: ns.id, quota: { pods: 4 } },
-      alice,
+      asAdmin(),
     );
     const dropped = await first.call<NamespaceEntity, object>("v1.k8s.namespaces.create", { name: "dropped" }, alice);
     await first.call("v1.k8s.namespaces.remove", { id: dropped.id }, alice);
@@ -116,7 +116,7 @@ describe("v1.k8s.namespaces on NeDB files", () => {
     const file = path.join(dir, "namespaces.db");
     const broker = await start(dir);
     const first = await broker.call<NamespaceEntity, object>("v1.k8s.namespaces.create", { name: "one" }, alice);
-    await broker.call("v1.k8s.namespaces.update", { id: first.id, quota: { pods: 2 } }, alice);
+    await broker.call("v1.k8s.namespaces.update", { id: first.id, quota: { pods: 2 } }, asAdmin());
     expect(await handlesOf(file)).toBe(1);
     // NeDB's compaction writes a new file and renames it over the old one; later changes must land in the new file.
     const svc = broker.getLocalService({ name: "k8s.namespaces", version: 1 }) as unknown as {
@@ -124,7 +124,7 @@ describe("v1.k8s.namespaces on NeDB files", () => {
     };
     await svc.adapter.db.compactDatafileAsync();
     const second = await broker.call<NamespaceEntity, object>("v1.k8s.namespaces.create", { name: "two" }, alice);
-    await broker.call("v1.k8s.namespaces.update", { id: second.id, quota: { pods: 3 } }, alice);
+    await broker.call("v1.k8s.namespaces.update", { id: second.id, quota: { pods: 3 } }, asAdmin());
     expect(await handlesOf(file)).toBe(1);
     await broker.stop();
     expect(await handlesOf(file)).toBe(0);

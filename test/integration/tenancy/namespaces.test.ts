@@ -8,6 +8,8 @@ import { as, startTenancy, waitFor, type Tenancy } from "./harness.ts";
 
 const alice = as("alice");
 const bob = as("bob");
+/** Quotas are set by admins (QUOTA_SET_BY=admin, the default): the platform's limit on a tenant. */
+const admin = as("root", ["admin"]);
 let t: Tenancy;
 
 beforeAll(async () => {
@@ -34,7 +36,7 @@ interface Obj {
 
 describe("v1.k8s.namespaces.create", () => {
   it("makes the Namespace, ResourceQuota and LimitRange with the suite's labels and the record id", async () => {
-    const ns = await create({ name: "shop", quota: { cpu: 2000, memory: 2048, pods: 5 } });
+    const ns = await create({ name: "shop", owner: "alice", quota: { cpu: 2000, memory: 2048, pods: 5 } }, admin);
     expect(ns).toMatchObject({ name: "shop", status: { phase: "Active" } });
     const obj = await kubectlJson<Obj>("get", "namespace", "shop");
     expect(ns.uid).toBe(obj.metadata.uid);
@@ -101,7 +103,7 @@ describe("v1.k8s.namespaces.create", () => {
 
 describe("v1.k8s.namespaces.resourcequota", () => {
   it("reports hard and used from the cluster, used counting the pods that run", async () => {
-    const ns = await create({ name: "quota-use", quota: { pods: 4, cpu: 3000 } });
+    const ns = await create({ name: "quota-use", owner: "alice", quota: { pods: 4, cpu: 3000 } }, admin);
     const deployment = {
       apiVersion: "apps/v1",
       kind: "Deployment",
@@ -140,7 +142,7 @@ describe("v1.k8s.namespaces.resourcequota", () => {
 describe("v1.k8s.namespaces.update", () => {
   it("re-applies a changed quota", async () => {
     const ns = await create({ name: "grow" });
-    await t.broker.call("v1.k8s.namespaces.update", { id: ns.id, quota: { pods: 7 } }, alice);
+    await t.broker.call("v1.k8s.namespaces.update", { id: ns.id, quota: { pods: 7 } }, admin);
     const quota = await kubectlJson<Obj>("get", "resourcequota", "moleculer-k8s-quota", "-n", "grow");
     expect(quota.spec).toMatchObject({ hard: { pods: "7" } });
     expect(await get(ns.id)).toMatchObject({ status: { phase: "Active" }, quota: { pods: 7 } });
@@ -166,7 +168,7 @@ describe("v1.k8s.namespaces drift", () => {
   });
 
   it("puts back a ResourceQuota deleted or changed behind the suite's back", async () => {
-    await create({ name: "guarded", quota: { pods: 3 } });
+    await create({ name: "guarded", owner: "alice", quota: { pods: 3 } }, admin);
     await t.kubectl("delete", "resourcequota", "moleculer-k8s-quota", "-n", "guarded");
     await waitFor(
       async () => (await t.kubectlRaw("get", "resourcequota", "moleculer-k8s-quota", "-n", "guarded")).code === 0,

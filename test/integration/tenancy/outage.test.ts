@@ -36,8 +36,8 @@ describe("v1.k8s.namespaces.create while the cluster is down", () => {
     await t.stopSandbox();
     const ns = await t.broker.call<NamespaceEntity, object>(
       "v1.k8s.namespaces.create",
-      { name: "patient", quota: { pods: 6 } },
-      alice,
+      { name: "patient", owner: "alice", quota: { pods: 6 } },
+      as("root", ["admin"]),
     );
     expect(ns.status).toMatchObject({
       phase: "Pending",

@@ -19,6 +19,7 @@ let dir: string;
 let kubeconfig: string;
 let alice: string;
 let bob: string;
+let admin: string;
 
 async function kubectl(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
@@ -65,6 +66,7 @@ beforeAll(async () => {
   );
   alice = await gw.token({ userID: "alice" });
   bob = await gw.token({ userID: "bob" });
+  admin = await gw.token({ userID: "root", admin: true });
 });
 afterAll(async () => {
   await gw?.stop();
@@ -74,10 +76,15 @@ afterAll(async () => {
 
 describe("REST /api/v1/k8s/namespaces and /api/v1/k8s/volumes", () => {
   it("creates a namespace and a volume that the cluster has, with status and quota from the cluster", async () => {
-    const ns = await api("/v1/k8s/namespaces", alice, { method: "POST", body: { name: "web", quota: { pods: 3 } } });
+    const ns = await api("/v1/k8s/namespaces", alice, { method: "POST", body: { name: "web" } });
     expect(ns.status).toBe(200);
     expect(ns.body).toMatchObject({ name: "web", status: { phase: "Active" } });
     const id = String(ns.body.id);
+    // The quota is the platform's (QUOTA_SET_BY=admin): the owner's change is refused, an admin's is applied.
+    const ownQuota = await api(`/v1/k8s/namespaces/${id}`, alice, { method: "PATCH", body: { quota: { pods: 30 } } });
+    expect(ownQuota).toMatchObject({ status: 403, body: { type: "FORBIDDEN", data: { field: "quota" } } });
+    const granted = await api(`/v1/k8s/namespaces/${id}`, admin, { method: "PATCH", body: { quota: { pods: 3 } } });
+    expect(granted).toMatchObject({ status: 200, body: { quota: { pods: 3 }, status: { phase: "Active" } } });
     expect(await api(`/v1/k8s/namespaces/${id}/status`, alice)).toMatchObject({
       status: 200,
       body: { phase: "Active", uid: ns.body.uid },

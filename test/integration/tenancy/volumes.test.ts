@@ -166,8 +166,8 @@ describe("v1.k8s.volumes.create", () => {
   it("refuses a claim beyond the namespace's quota with 422, leaving no record and no claim", async () => {
     const small = await t.broker.call<NamespaceEntity, object>(
       "v1.k8s.namespaces.create",
-      { name: "small", quota: { storage: 1, persistentvolumeclaims: 5 } },
-      alice,
+      { name: "small", owner: "alice", quota: { storage: 1, persistentvolumeclaims: 5 } },
+      as("root", ["admin"]),
     );
     const err = await create({ namespace: small.id, name: "big", mountPath: "/d", size: "5Gi" }).catch(
       (e: unknown) => e,
@@ -297,7 +297,7 @@ describe("a namespace being removed", () => {
       type: "NAMESPACE_LOCKED",
     });
     await expect(
-      t.broker.call("v1.k8s.namespaces.update", { id: slow.id, quota: { pods: 1 } }, alice),
+      t.broker.call("v1.k8s.namespaces.update", { id: slow.id, domain: "late.example.com" }, alice),
     ).rejects.toMatchObject({ code: 409, type: "NAMESPACE_LOCKED" });
     await new Promise((r) => setTimeout(r, 200));
     await expect(t.broker.call("v1.k8s.namespaces.get", { id: slow.id })).resolves.toMatchObject({
