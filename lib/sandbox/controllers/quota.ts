@@ -26,16 +26,16 @@ export type Usage = Map<string, Quantity>;
 const ONE: Quantity = { milli: 1000n, format: "DecimalSI" };
 /** Compute resources every container must declare when a quota limits them (the "must specify" rule). */
 const VALIDATED = ["cpu", "memory", "requests.cpu", "requests.memory", "limits.cpu", "limits.memory"];
-/** Object-count names that predate `count/<resource>`. */
-const LEGACY_COUNTS: Record<string, string> = {
-  pods: "pods",
-  services: "services",
-  replicationcontrollers: "replicationcontrollers",
-  resourcequotas: "resourcequotas",
-  secrets: "secrets",
-  configmaps: "configmaps",
-  persistentvolumeclaims: "persistentvolumeclaims",
-};
+/** Object-count names that predate `count/<resource>` (a Set: a quota key may be any string, `constructor` too). */
+const LEGACY_COUNTS: ReadonlySet<string> = new Set([
+  "pods",
+  "services",
+  "replicationcontrollers",
+  "resourcequotas",
+  "secrets",
+  "configmaps",
+  "persistentvolumeclaims",
+]);
 
 function add(usage: Usage, key: string, q: Quantity): void {
   const prev = usage.get(key);
@@ -112,15 +112,14 @@ export function usageOf(resource: string, obj: KubeObject): Usage {
   if (resource === R.pvcs) return pvcUsage(obj);
   if (resource === R.services) return serviceUsage(obj);
   const usage: Usage = new Map([[`count/${resource}`, ONE]]);
-  const legacy = LEGACY_COUNTS[resource];
-  if (legacy) usage.set(legacy, ONE);
+  if (LEGACY_COUNTS.has(resource)) usage.set(resource, ONE);
   return usage;
 }
 
 /** Which kind a quota key is counted from (undefined: a kind the sandbox does not count). */
 export function resourceForQuotaKey(key: string): string | undefined {
   if (key.startsWith("count/")) return key.slice("count/".length);
-  if (LEGACY_COUNTS[key]) return key;
+  if (LEGACY_COUNTS.has(key)) return key;
   if (key.startsWith("services.")) return R.services;
   if (key === "requests.storage" || key.includes(".storageclass.storage.k8s.io/")) return R.pvcs;
   if (

@@ -60,14 +60,14 @@ function selectorText(sel: unknown): string {
   }
   return parts.length === 0 ? "<none>" : parts.join(",");
 }
-const ACCESS: Record<string, string> = {
-  ReadWriteOnce: "RWO",
-  ReadOnlyMany: "ROX",
-  ReadWriteMany: "RWX",
-  ReadWriteOncePod: "RWOP",
-};
+const ACCESS: ReadonlyMap<string, string> = new Map([
+  ["ReadWriteOnce", "RWO"],
+  ["ReadOnlyMany", "ROX"],
+  ["ReadWriteMany", "RWX"],
+  ["ReadWriteOncePod", "RWOP"],
+]);
 function accessModes(v: unknown): string {
-  return Array.isArray(v) && v.length > 0 ? v.map((m) => ACCESS[String(m)] ?? String(m)).join(",") : "";
+  return Array.isArray(v) && v.length > 0 ? v.map((m) => ACCESS.get(String(m)) ?? String(m)).join(",") : "";
 }
 
 function podStatus(o: KubeObject): string {

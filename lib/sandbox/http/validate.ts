@@ -63,6 +63,9 @@ function validateMetadata(o: KubeObject, causes: StatusCause[]): void {
   }
 }
 
+/** A container's fields that are lists. */
+const CONTAINER_LIST_FIELDS = ["command", "args", "ports", "env", "envFrom", "volumeMounts", "volumeDevices"] as const;
+
 function validatePodSpec(spec: unknown, field: string, causes: StatusCause[], restartPolicies?: string[]): void {
   const s = rec(spec);
   if (s === undefined) {
@@ -98,6 +101,13 @@ function validatePodSpec(spec: unknown, field: string, causes: StatusCause[], re
         });
       } else names.add(container.name);
       if (typeof container.image !== "string" || container.image.trim() === "") causes.push(required(`${cf}.image`));
+      // kube-apiserver cannot even decode these as anything but lists (400); a 422 naming the field is as clear.
+      for (const listField of CONTAINER_LIST_FIELDS) {
+        const value = container[listField];
+        if (value !== undefined && value !== null && !Array.isArray(value)) {
+          causes.push(invalid(`${cf}.${listField}`, value, "must be a list"));
+        }
+      }
       if (Array.isArray(container.ports)) {
         container.ports.forEach((p, j) => {
           const port = rec(p)?.containerPort;

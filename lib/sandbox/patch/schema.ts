@@ -36,7 +36,8 @@ export function listStrategy(path: readonly string[]): ListStrategy {
     return { type: "atomic" };
   }
   if (field === "finalizers" && !(path.length === 2 && path[0] === "metadata")) return { type: "atomic" };
-  return BY_FIELD[field] ?? { type: "atomic" };
+  // Own keys only: a patch may name any field, `valueOf` or `constructor` too (Object.prototype's, not a strategy).
+  return (Object.hasOwn(BY_FIELD, field) ? BY_FIELD[field] : undefined) ?? { type: "atomic" };
 }
 
 export function isPlainObject(value: unknown): value is Record<string, unknown> {

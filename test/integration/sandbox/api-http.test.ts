@@ -610,6 +610,38 @@ describe("sandbox API robustness", () => {
     );
   });
 
+  it("answers a strategic merge patch naming Object.prototype's fields or giving an object for a list with 422", async () => {
+    // Found by the property test below (seed -1826292477): `ports: {"valueOf": [null]}` was a 500.
+    const name = "smp-target";
+    const deployment = {
+      apiVersion: "apps/v1",
+      kind: "Deployment",
+      metadata: { name },
+      spec: {
+        selector: { matchLabels: { app: "s" } },
+        template: { metadata: { labels: { app: "s" } }, spec: { containers: [{ name: "c", image: "nginx" }] } },
+      },
+    };
+    expect((await call("POST", `/apis/apps/v1/namespaces/${NS}/deployments`, deployment)).status).toBe(201);
+    const before = sandbox.store.get("deployments.apps", NS, name);
+    expect(before?.metadata.name).toBe(name);
+    for (const ports of [{ valueOf: [null] }, { constructor: [1] }, { a: 1 }]) {
+      const res = await call(
+        "PATCH",
+        `/apis/apps/v1/namespaces/${NS}/deployments/${name}`,
+        { spec: { template: { spec: { containers: [{ name: "c", ports }] } } } },
+        { "Content-Type": "application/strategic-merge-patch+json" },
+      );
+      expect(res.status).toBe(422);
+      expect(res.json).toMatchObject({
+        kind: "Status",
+        reason: "Invalid",
+        details: { causes: [{ field: "spec.template.spec.containers[0].ports" }] },
+      });
+    }
+    expect(sandbox.store.get("deployments.apps", NS, name)).toEqual(before);
+  });
+
   it("never answers a malformed request with a 500, and the store stays consistent", async () => {
     const target = {
       apiVersion: "apps/v1",

@@ -99,6 +99,21 @@ describe("sandbox strategic merge patch", () => {
     expect(dropped).toEqual({ metadata: { finalizers: ["b"] } });
   });
 
+  it("merges a field named like an Object.prototype member (valueOf, constructor) as an atomic list", () => {
+    // The fuzz test of the sandbox's API found this as a 500: `ports: {"valueOf": [null]}` looked up `valueOf` in the
+    // table of list strategies and took Object.prototype.valueOf for one.
+    for (const name of ["valueOf", "constructor", "toString", "hasOwnProperty"]) {
+      expect(strategicMergePatch({ spec: { [name]: [1, 2] } }, { spec: { [name]: [3, null] } })).toEqual({
+        spec: { [name]: [3, null] },
+      });
+      const patched = strategicMergePatch(deployment(), {
+        spec: { template: { spec: { containers: [{ name: "web", ports: { [name]: [null] } }] } } },
+      }) as KubeObject;
+      const web = (patched.spec as Spec).template.spec.containers[0] as Record<string, unknown>;
+      expect(web.ports).toEqual({ [name]: [null] });
+    }
+  });
+
   it("keys Service ports by port and container ports by containerPort", () => {
     const svc = strategicMergePatch(
       { spec: { ports: [{ port: 80, name: "http" }] } },

@@ -82,6 +82,10 @@ describe("sandbox quota arithmetic", () => {
     expect(resourceForQuotaKey("limits.memory")).toBe("pods");
     expect(resourceForQuotaKey("requests.storage")).toBe("persistentvolumeclaims");
     expect(resourceForQuotaKey("services.nodeports")).toBe("services");
+    expect(resourceForQuotaKey("pods")).toBe("pods");
+    // Object.prototype's names are quota keys like any other unknown one, not legacy counts.
+    for (const key of ["constructor", "toString", "valueOf", "__proto__"])
+      expect(resourceForQuotaKey(key)).toBeUndefined();
   });
 
   it("words a refusal exactly as kube-apiserver does", () => {
