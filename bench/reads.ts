@@ -83,6 +83,14 @@ async function slice(target: Target, seconds: number): Promise<void> {
   target.slices.push(result);
 }
 
+/** Requests per second over all of `slices` and their pooled p99 and p50 (autocannon's whole milliseconds). */
+function pooled(slices: CannonResult[]): { requests: number; rps: number; p99: number; p50: number } {
+  const requests = slices.reduce((sum, r) => sum + r.requests.total, 0);
+  const seconds = slices.reduce((sum, r) => sum + r.duration, 0);
+  const runs = slices.map((r) => ({ requests: r.requests.total, latency: r.latency }));
+  return { requests, rps: requests / seconds, p99: pooledPercentile(runs, 99), p50: pooledPercentile(runs, 50) };
+}
+
 /**
  * Requests per second over all of a target's slices, the pooled p99 and p50, the slices' spread, and the answering
  * process's CPU per request (µs; the machine's drift moves it less than the throughput, which also depends on how
@@ -96,27 +104,17 @@ function summary(target: Target): {
   cpuUs: number;
   perSlice: number[];
 } {
-  const requests = target.slices.reduce((sum, r) => sum + r.requests.total, 0);
-  const seconds = target.slices.reduce((sum, r) => sum + r.duration, 0);
-  const runs = target.slices.map((r) => ({ requests: r.requests.total, latency: r.latency }));
+  const { requests, rps, p99, p50 } = pooled(target.slices);
   const perSlice = target.slices.map((r) => r.requests.total / r.duration);
   const k = (n: number) => `${(n / 1000).toFixed(1)}k`;
   return {
-    rps: requests / seconds,
-    p99: pooledPercentile(runs, 99),
-    p50: pooledPercentile(runs, 50),
+    rps,
+    p99,
+    p50,
     spread: `${target.slices.length} slices of ${SLICE_SECONDS} s: ${k(Math.min(...perSlice))}-${k(Math.max(...perSlice))} req/s (median ${k(median(perSlice))})`,
     cpuUs: (target.cpuMs * 1000) / requests,
     perSlice,
   };
-}
-
-/** p99, p50 (autocannon's whole milliseconds, pooled) and requests per second of a target's slices at FEW_CONNECTIONS. */
-function fewSummary(target: Target): { p99: number; p50: number; rps: number } {
-  const runs = target.fewSlices.map((r) => ({ requests: r.requests.total, latency: r.latency }));
-  const requests = target.fewSlices.reduce((sum, r) => sum + r.requests.total, 0);
-  const seconds = target.fewSlices.reduce((sum, r) => sum + r.duration, 0);
-  return { p99: pooledPercentile(runs, 99), p50: pooledPercentile(runs, 50), rps: requests / seconds };
 }
 
 /**
@@ -227,9 +225,9 @@ async function main(): Promise<void> {
         },
       );
     }
-    const bareFew = fewSummary(bareTarget);
+    const bareFew = pooled(bareTarget.fewSlices);
     for (const target of FEW_ROUNDS > 0 ? [stateTarget, getTarget] : []) {
-      const r = fewSummary(target);
+      const r = pooled(target.fewSlices);
       rows.push({
         row: "Reads",
         name: `${target.name} of one deployment, p99 at ${FEW_CONNECTIONS} connections (less queue; no target)`,
