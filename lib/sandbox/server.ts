@@ -64,6 +64,7 @@ import {
   sendStatus,
 } from "./http/util.ts";
 import { mergePatch, strategicMergePatch } from "./patch/merge.ts";
+import { isPlainObject } from "./patch/schema.ts";
 import { serverSideApply, trackUpdate } from "./patch/apply.ts";
 
 export const SERVER_VERSION = {
@@ -623,14 +624,7 @@ export class ApiServer {
     const limit = queryInt(query, "limit");
     const token = query.get("continue");
     if (token !== null && token !== "") {
-      let start: { ns?: string; name?: string };
-      try {
-        start = JSON.parse(Buffer.from(token, "base64url").toString("utf8")) as { ns?: string; name?: string };
-      } catch {
-        throw badRequestError("continue key is not valid: illegal base64 data");
-      }
-      const ns = start.ns ?? "";
-      const nm = start.name ?? "";
+      const { ns, name: nm } = decodeContinue(token);
       items = items.filter((o) => {
         const ons = o.metadata.namespace ?? "";
         return ons > ns || (ons === ns && o.metadata.name > nm);
@@ -1377,4 +1371,22 @@ function parseScale(body: Record<string, unknown>): number {
     ]);
   }
   return replicas;
+}
+
+/**
+ * The `{ns, name}` a `continue` token of this server holds; 400 for anything else. Any base64 of JSON decodes, so the
+ * shape is checked too (`null` was a 500).
+ */
+function decodeContinue(token: string): { ns: string; name: string } {
+  let start: unknown;
+  try {
+    start = JSON.parse(Buffer.from(token, "base64url").toString("utf8"));
+  } catch {
+    throw badRequestError("continue key is not valid: illegal base64 data");
+  }
+  const { ns = "", name = "" } = isPlainObject(start) ? start : {};
+  if (!isPlainObject(start) || typeof ns !== "string" || typeof name !== "string") {
+    throw badRequestError("continue key is not valid: server does not recognize this encoded version");
+  }
+  return { ns, name };
 }
