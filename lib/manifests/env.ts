@@ -100,9 +100,10 @@ export function isEmptyEnvObject(object: V1ConfigMap | V1Secret): boolean {
  * Deterministic JSON of JSON data (what renders and records hold: plain objects, arrays, strings, numbers, booleans,
  * null): object keys sorted at every level (by UTF-16 code units, as `<` compares them), members whose value is
  * undefined left out, anything JSON cannot write as `null`. Not JSON.stringify's rules for other values: a Date or an
- * object with `toJSON` is written by its own keys (`{}` for a Date), so renders must not hold one. Built by concatenation because it runs for every
- * render compared with the last one applied: written with entry arrays, a sort of pairs and template strings it was
- * ~3% of the suite's CPU converging deployments, half that now (docs/performance.md, change 54).
+ * object with `toJSON` is written by its own keys (`{}` for a Date), so renders must not hold one. Built by
+ * concatenation because it runs for every render compared with the last one applied: written with entry arrays, a sort
+ * of pairs and template strings it was ~3% of the suite's CPU converging deployments, half that now
+ * (docs/performance.md, change 54).
  */
 export function canonicalJson(value: unknown): string {
   if (typeof value !== "object" || value === null) return JSON.stringify(value) ?? "null";

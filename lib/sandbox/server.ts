@@ -64,7 +64,6 @@ import {
   sendStatus,
 } from "./http/util.ts";
 import { mergePatch, strategicMergePatch } from "./patch/merge.ts";
-import { isPlainObject } from "./patch/schema.ts";
 import { serverSideApply, trackUpdate } from "./patch/apply.ts";
 
 export const SERVER_VERSION = {
@@ -1384,8 +1383,8 @@ function decodeContinue(token: string): { ns: string; name: string } {
   } catch {
     throw badRequestError("continue key is not valid: illegal base64 data");
   }
-  const { ns = "", name = "" } = isPlainObject(start) ? start : {};
-  if (!isPlainObject(start) || typeof ns !== "string" || typeof name !== "string") {
+  const { ns = "", name = "" } = isRecord(start) ? start : {};
+  if (!isRecord(start) || typeof ns !== "string" || typeof name !== "string") {
     throw badRequestError("continue key is not valid: server does not recognize this encoded version");
   }
   return { ns, name };
