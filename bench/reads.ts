@@ -20,22 +20,26 @@ import { createRequire } from "node:module";
 import path from "node:path";
 import { freePort } from "../test/helpers/net.ts";
 import { cpuMsOf, quick, restClient, ROOT, sleep, startSandboxNode, startSuiteNode } from "./harness.ts";
-import { median, pooledPercentile, report, type BenchRow, type LatencySummary } from "./lib.ts";
+import { LatencyRecord, median, report, type BenchRow } from "./lib.ts";
 
 interface CannonResult {
-  latency: LatencySummary & { p50: number; p99: number };
   requests: { average: number; total: number };
   /** Seconds the run took. */
   duration: number;
   non2xx: number;
   errors: number;
 }
+/** What autocannon returns when called without a callback: its progress events, and a promise of the result. */
+interface CannonRun extends PromiseLike<CannonResult> {
+  /** Each answer: its status code, bytes, and latency in ms (fractional). */
+  on(event: "response", listener: (client: unknown, status: number, bytes: number, ms: number) => void): void;
+}
 type Cannon = (opts: {
   url: string;
   connections: number;
   duration: number;
   headers?: Record<string, string>;
-}) => Promise<CannonResult>;
+}) => CannonRun;
 const autocannon = createRequire(import.meta.url)("autocannon") as Cannon;
 
 const CONNECTIONS = 50;
@@ -57,19 +61,31 @@ interface Target {
   /** The process that answers (its CPU time is read around each slice). */
   pid: number;
   slices: CannonResult[];
+  /** The latency of every answer of the slices. */
+  latencies: LatencyRecord;
   /** CPU ms (user + system) the answering process used during the slices. */
   cpuMs: number;
-  /** The slices at FEW_CONNECTIONS. */
+  /** The slices at FEW_CONNECTIONS, and their answers' latencies. */
   fewSlices: CannonResult[];
+  fewLatencies: LatencyRecord;
 }
 
-async function cannon(target: Target, seconds: number, connections = CONNECTIONS): Promise<CannonResult> {
-  const result = await autocannon({
+/** A run of `seconds` against the target; with `record`, every answer's latency is added to it. */
+async function cannon(
+  target: Target,
+  seconds: number,
+  connections = CONNECTIONS,
+  record?: LatencyRecord,
+): Promise<CannonResult> {
+  const run = autocannon({
     url: target.url,
     connections,
     duration: seconds,
     headers: target.headers,
   });
+  // Non-2xx answers fail the run below, so only 2xx latencies are ever reported.
+  if (record !== undefined) run.on("response", (_client, _status, _bytes, ms) => record.add(ms));
+  const result = await run;
   if (result.non2xx > 0 || result.errors > 0)
     throw new Error(`${target.url}: ${result.non2xx} non-2xx answers, ${result.errors} errors`);
   return result;
@@ -78,17 +94,27 @@ async function cannon(target: Target, seconds: number, connections = CONNECTIONS
 /** One timed slice of a target; its answering process's CPU time is added to the target's. */
 async function slice(target: Target, seconds: number): Promise<void> {
   const cpu0 = await cpuMsOf(target.pid);
-  const result = await cannon(target, seconds);
+  const result = await cannon(target, seconds, CONNECTIONS, target.latencies);
   target.cpuMs += (await cpuMsOf(target.pid)) - cpu0;
   target.slices.push(result);
 }
 
-/** Requests per second over all of `slices` and their pooled p99 and p50 (autocannon's whole milliseconds). */
-function pooled(slices: CannonResult[]): { requests: number; rps: number; p99: number; p50: number } {
+/** Requests per second over all of `slices`, and the p99 and p50 of all their answers (ms). */
+function pooled(
+  slices: CannonResult[],
+  latencies: LatencyRecord,
+): { requests: number; rps: number; p99: number; p50: number; tail: string } {
   const requests = slices.reduce((sum, r) => sum + r.requests.total, 0);
   const seconds = slices.reduce((sum, r) => sum + r.duration, 0);
-  const runs = slices.map((r) => ({ requests: r.requests.total, latency: r.latency }));
-  return { requests, rps: requests / seconds, p99: pooledPercentile(runs, 99), p50: pooledPercentile(runs, 50) };
+  const p99 = latencies.percentile(99);
+  const p50 = latencies.percentile(50);
+  const tail = `p50 ${ms(p50)}, p90 ${ms(latencies.percentile(90))}, p99 ${ms(p99)}, p99.9 ${ms(latencies.percentile(99.9))}, max ${ms(latencies.percentile(100))} ms`;
+  return { requests, rps: requests / seconds, p99, p50, tail };
+}
+
+/** A latency for the notes (ms, to the hundredth). */
+function ms(value: number): string {
+  return value.toFixed(2);
 }
 
 /**
@@ -100,17 +126,19 @@ function summary(target: Target): {
   rps: number;
   p99: number;
   p50: number;
+  tail: string;
   spread: string;
   cpuUs: number;
   perSlice: number[];
 } {
-  const { requests, rps, p99, p50 } = pooled(target.slices);
+  const { requests, rps, p99, p50, tail } = pooled(target.slices, target.latencies);
   const perSlice = target.slices.map((r) => r.requests.total / r.duration);
   const k = (n: number) => `${(n / 1000).toFixed(1)}k`;
   return {
     rps,
     p99,
     p50,
+    tail,
     spread: `${target.slices.length} slices of ${SLICE_SECONDS} s: ${k(Math.min(...perSlice))}-${k(Math.max(...perSlice))} req/s (median ${k(median(perSlice))})`,
     cpuUs: (target.cpuMs * 1000) / requests,
     perSlice,
@@ -166,8 +194,10 @@ async function main(): Promise<void> {
       headers: h,
       pid,
       slices: [],
+      latencies: new LatencyRecord(),
       cpuMs: 0,
       fewSlices: [],
+      fewLatencies: new LatencyRecord(),
     });
     const bareTarget = makeTarget("bare", `${bareUrl}/api/v1/bare/item`, bare.pid ?? 0, {});
     const stateTarget = makeTarget("state", `${base}/state`, suite.pid, headers);
@@ -185,7 +215,7 @@ async function main(): Promise<void> {
     for (let round = 0; round < FEW_ROUNDS; round++) {
       for (let i = 0; i < targets.length; i++) {
         const target = targets[(round + i) % targets.length] as Target;
-        target.fewSlices.push(await cannon(target, SLICE_SECONDS, FEW_CONNECTIONS));
+        target.fewSlices.push(await cannon(target, SLICE_SECONDS, FEW_CONNECTIONS, target.fewLatencies));
       }
     }
     const apiReads = (await sandbox.counts()).reads - reads0;
@@ -204,7 +234,7 @@ async function main(): Promise<void> {
           baselineName: "bare moleculer-web gateway",
           target: "< 5 ms",
           met: r.p99 < 5,
-          notes: `p50 ${r.p50} ms (bare ${b.p50} ms); ${target.slices.reduce((n, s) => n + s.requests.total, 0)} requests`,
+          notes: `${r.tail}; bare ${b.tail}; ${target.latencies.count} answers`,
         },
         {
           row: "Reads",
@@ -225,9 +255,9 @@ async function main(): Promise<void> {
         },
       );
     }
-    const bareFew = pooled(bareTarget.fewSlices);
+    const bareFew = pooled(bareTarget.fewSlices, bareTarget.fewLatencies);
     for (const target of FEW_ROUNDS > 0 ? [stateTarget, getTarget] : []) {
-      const r = pooled(target.fewSlices);
+      const r = pooled(target.fewSlices, target.fewLatencies);
       rows.push({
         row: "Reads",
         name: `${target.name} of one deployment, p99 at ${FEW_CONNECTIONS} connections (less queue; no target)`,
@@ -236,7 +266,7 @@ async function main(): Promise<void> {
         baseline: bareFew.p99,
         baselineName: "bare moleculer-web gateway",
         notes:
-          `p50 ${r.p50} ms (bare ${bareFew.p50} ms); ${Math.round(r.rps)} req/s (bare ${Math.round(bareFew.rps)}); ` +
+          `${r.tail}; bare ${bareFew.tail}; ${Math.round(r.rps)} req/s (bare ${Math.round(bareFew.rps)}); ` +
           `${FEW_ROUNDS} slices of ${SLICE_SECONDS} s each, after the ${CONNECTIONS}-connection rounds`,
       });
     }

@@ -1,55 +1,61 @@
 import { describe, expect, it } from "@jest/globals";
-import { pooledPercentile, type LatencySummary } from "../../bench/lib.ts";
+import { LatencyRecord } from "../../bench/lib.ts";
 
-/** An autocannon latency summary: `below` up to p97_5, then p99, p99_9 (and beyond), max. */
-function summary(below: number, p99: number, p999: number, max = p999): LatencySummary {
-  return {
-    p1: below,
-    p2_5: below,
-    p10: below,
-    p25: below,
-    p50: below,
-    p75: below,
-    p90: below,
-    p97_5: below,
-    p99,
-    p99_9: p999,
-    p99_99: p999,
-    p99_999: p999,
-    max,
-  };
+function recordOf(values: number[]): LatencyRecord {
+  const record = new LatencyRecord();
+  for (const v of values) record.add(v);
+  return record;
 }
 
-describe("bench/lib pooledPercentile (the Reads row's p99 and p50 over its slices)", () => {
-  it("is a run's own percentile when there is one run, or several alike", () => {
-    const run = { requests: 1000, latency: summary(2, 6, 9, 12) };
-    expect(pooledPercentile([run], 99)).toBe(6);
-    expect(pooledPercentile([run], 50)).toBe(2);
-    expect(pooledPercentile([run, run, run], 99)).toBe(6);
+describe("bench/lib LatencyRecord (the Reads rows' percentiles over all of a target's answers)", () => {
+  it("answers the nearest-rank percentile: the smallest latency that q% of the answers do not exceed", () => {
+    // 1..100 in a shuffled order: the q-th percentile is q itself.
+    const values = Array.from({ length: 100 }, (_, i) => ((i * 37) % 100) + 1);
+    const record = recordOf(values);
+    expect(record.count).toBe(100);
+    expect(record.percentile(50)).toBe(50);
+    expect(record.percentile(99)).toBe(99);
+    expect(record.percentile(99.9)).toBe(100);
+    expect(record.percentile(100)).toBe(100);
+    expect(record.percentile(1)).toBe(1);
+    expect(record.percentile(0)).toBe(1);
+    // Between ranks it takes the higher: 34% of 3 answers is 1.02 answers, so the 2nd smallest.
+    expect(recordOf([3, 1, 2]).percentile(34)).toBe(2);
+    expect(recordOf([3, 1, 2]).percentile(33)).toBe(1);
   });
 
-  it("weighs each run by its requests, and errs high between two listed latencies", () => {
-    const fast = { requests: 1000, latency: summary(1, 1, 1) };
-    const slow = { requests: 1000, latency: summary(10, 20, 30) };
-    // 2.5% of the slow run (25 of 2,000 answers) took longer than 10 ms: more than 1% of all, so not 10 but 20.
-    expect(pooledPercentile([fast, slow], 99)).toBe(20);
-    // Half of all answers took 1 ms.
-    expect(pooledPercentile([fast, slow], 50)).toBe(1);
-    // A slow run of few answers hardly counts: 2.5% of 100 is 2.5 answers of 10,100.
-    expect(
-      pooledPercentile(
-        [
-          { ...fast, requests: 10_000 },
-          { ...slow, requests: 100 },
-        ],
-        99,
-      ),
-    ).toBe(1);
+  it("keeps fractions of a millisecond, which autocannon's own summary rounds away", () => {
+    const record = recordOf([0.41, 4.99, 0.42, 0.4]);
+    expect(record.percentile(50)).toBe(0.41);
+    expect(record.percentile(99)).toBe(4.99);
   });
 
-  it("answers the largest latency seen when nothing smaller holds, and NaN without answers", () => {
-    expect(pooledPercentile([{ requests: 10, latency: summary(1, 1, 1, 50) }], 100)).toBe(50);
-    expect(pooledPercentile([], 99)).toBeNaN();
-    expect(pooledPercentile([{ requests: 0, latency: summary(1, 1, 1) }], 99)).toBeNaN();
+  it("counts every answer alike, however the slices were split: one slow slice of few answers hardly moves p99", () => {
+    const record = recordOf([...Array<number>(10_000).fill(1), ...Array<number>(100).fill(20)]);
+    // 100 of 10,100 answers (0.99%) took 20 ms: the p99 is 1 ms, the p99.9 20 ms.
+    expect(record.percentile(99)).toBe(1);
+    expect(record.percentile(99.9)).toBe(20);
+    // 2.5% slow answers move it.
+    const slower = recordOf([...Array<number>(1000).fill(1), ...Array<number>(25).fill(20)]);
+    expect(slower.percentile(99)).toBe(20);
+  });
+
+  it("grows past its first buffer without losing answers, and stays right as answers keep coming after a read", () => {
+    const record = new LatencyRecord();
+    const n = 200_000; // more than the first 65,536
+    for (let i = n; i >= 1; i--) record.add(i / 1000);
+    expect(record.count).toBe(n);
+    expect(record.percentile(50)).toBe(100);
+    expect(record.percentile(100)).toBe(200);
+    record.add(0.0005);
+    record.add(1_000);
+    expect(record.count).toBe(n + 2);
+    expect(record.percentile(100)).toBe(1_000);
+    expect(record.percentile(0)).toBe(0.0005);
+  });
+
+  it("is NaN without answers", () => {
+    expect(new LatencyRecord().percentile(99)).toBeNaN();
+    expect(new LatencyRecord().count).toBe(0);
   });
 });
