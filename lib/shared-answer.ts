@@ -44,3 +44,50 @@ export function jsonOf(value: unknown): string {
   }
   return json;
 }
+
+/**
+ * The service name of the gateway (services/api.service.ts). What an action answers the gateway is only serialized,
+ * never changed, so it may be a shared answer; other callers on this node get their own copy (they may change it).
+ */
+export const GATEWAY_SERVICE = "api";
+
+/**
+ * One shared answer per stored record, for the last `max` records asked for, each given again while its record is the
+ * same stored object. On NeDB 3 that identity is the record's version: NeDB never changes a stored document, an update
+ * stores a new object in its place (lib/nedb-read.ts), so a new object means a new answer and nothing else does.
+ *
+ * Why: `get` of one record through the gateway copied the record and serialized the copy for every request, ~7% of
+ * such a read's CPU (docs/performance.md, change 57), for an answer that changes only when the record does. The bound
+ * keeps the memory to a hot set (an answer and its JSON per record).
+ */
+export class SharedAnswersByRecord {
+  readonly #entries = new Map<string, { stored: object; answer: object }>();
+  readonly #max: number;
+
+  constructor(max = 128) {
+    this.#max = max;
+  }
+
+  /**
+   * The shared answer for record `id` stored as `stored`: the one made last time when `stored` is the same object,
+   * else `make()`'s, deep-frozen and marked (`sharedAnswer`). `make` must return an object of its own, sharing nothing
+   * with the stored record (freezing it would freeze the store).
+   */
+  answerFor<T extends object>(id: string, stored: object, make: () => T): T {
+    const known = this.#entries.get(id);
+    this.#entries.delete(id);
+    const entry = known !== undefined && known.stored === stored ? known : { stored, answer: sharedAnswer(make()) };
+    // Most recently used last; the least recently used (the first) goes past the bound.
+    this.#entries.set(id, entry);
+    if (this.#entries.size > this.#max) {
+      const oldest = this.#entries.keys().next();
+      if (oldest.done !== true) this.#entries.delete(oldest.value);
+    }
+    return entry.answer as T;
+  }
+
+  /** How many records' answers are kept now (tests). */
+  get size(): number {
+    return this.#entries.size;
+  }
+}

@@ -31,8 +31,10 @@ import { readConfig } from "../lib/config.ts";
 import { alreadyExists, ERROR_TYPES, hasType, invalid, notFound, unavailable } from "../lib/errors.ts";
 import { useNedbAsyncApi } from "../lib/nedb.ts";
 import { appendThroughOneHandle, type OneHandleAppender } from "../lib/nedb-appends.ts";
+import { copyOfStored } from "../lib/nedb-read.ts";
 import { keepUnchangedIndexKeys } from "../lib/nedb-indexes.ts";
 import { defineParams, type ParamsOf } from "../lib/params.ts";
+import { GATEWAY_SERVICE, SharedAnswersByRecord } from "../lib/shared-answer.ts";
 
 /** A stored document as the adapter returns it (`_id`, not `id`). */
 export type RawDoc = Record<string, unknown> & { _id: string };
@@ -168,6 +170,8 @@ export interface DbVars {
   /** Between started() and stopped(): only then are reconnects scheduled. */
   dbActive: boolean;
   dbMixin: Required<DbMixinOptions>;
+  /** `get`'s answers to the gateway, one per record while it stays the same stored document (lib/shared-answer.ts). */
+  dbSharedEntities: SharedAnswersByRecord;
   /** With MONGO_URI: the adapter's arguments, until `started()` has imported the adapter and set `adapter`. */
   dbMongo: { uri: string; options: Record<string, unknown>; database: string | undefined } | undefined;
 }
@@ -318,6 +322,48 @@ function publishStored(svc: DbThis, doc: unknown): unknown {
   return typeof doc === "object" && doc !== null ? svc.publicEntity(nedbEntity(doc as RawDoc)) : doc;
 }
 
+/** Whether `transformDocuments` answers `params` with `publishStored` (NeDB, no field selection or populate). */
+function isPlainTransform(svc: DbThis, params: Record<string, unknown>): boolean {
+  return (
+    svc.dbState.kind !== "mongo" &&
+    svc.settings.idField === "id" &&
+    svc.settings.fields == null &&
+    (svc.settings.excludeFields ?? []).length === 0 &&
+    params.fields == null &&
+    params.excludeFields == null &&
+    params.populate == null
+  );
+}
+
+/**
+ * `get`'s entity of the record the guard read, as stored (NeDB's own object, never to be changed or handed on). The
+ * gateway, which only serializes it, gets the record's shared answer, made once per stored version (NeDB stores a new
+ * object for every change); any other caller its own copy. The entity is made before the copy, so the copy leaves
+ * out what the entity does not show (a deployment's revisions: up to 20 specs).
+ */
+async function entityOfStored(
+  svc: DbThis,
+  ctx: Context,
+  params: Record<string, unknown>,
+  stored: RawDoc,
+): Promise<Entity> {
+  // The fields the guard's copy leaves out (MembershipMixin `leaveOut`): no entity of `get` has them.
+  const leaveOut = (svc as { membershipLeaveOut?: readonly string[] }).membershipLeaveOut ?? [];
+  if (isPlainTransform(svc, params)) {
+    const makeEntity = (): Entity => copyOfStored(publishStored(svc, stored) as Entity, leaveOut);
+    if (ctx.caller === GATEWAY_SERVICE) return svc.dbSharedEntities.answerFor(stored._id, stored, makeEntity);
+    return makeEntity();
+  }
+  if (svc.dbState.kind === "mongo") {
+    // The adapter's own answer, a fresh object: rebuilt without those fields, not copied (values of the driver's types).
+    const own: Record<string, unknown> = {};
+    for (const key of Object.keys(stored)) if (!leaveOut.includes(key)) setOwn(own, key, stored[key]);
+    return (await svc.transformDocuments(ctx, params, own)) as Entity;
+  }
+  // Field selection or populate: moleculer-db's transform, on a copy.
+  return (await svc.transformDocuments(ctx, params, copyOfStored(stored, leaveOut))) as Entity;
+}
+
 /**
  * A NeDB document as moleculer-db's transform answers it without `fields`, `excludeFields` or `populate` (its
  * MemoryAdapter's entityToObject is the document itself, encodeID the identity): the fields but the hidden ones and
@@ -446,6 +492,9 @@ export function DbMixin(options: DbMixinOptions): MixinSchema {
       get: {
         rest: "GET /:id",
         permission: "read",
+        // The guard hands over the record as stored: `entityOfStored` copies what it answers, or gives the gateway the
+        // record's shared answer.
+        guardedReadOnly: true,
         params: getParams,
         async handler(this: DbThis, ctx: Context<GetParams>): Promise<Entity | Entity[] | Record<string, Entity>> {
           const params = withCleanFieldLists(ctx.params);
@@ -454,7 +503,7 @@ export function DbMixin(options: DbMixinOptions): MixinSchema {
             // The membership guard (mixins/membership.mixin.ts) read this very record a moment ago: answer from it
             // instead of reading it again (what moleculer-db's _get does for one id without `mapping`).
             if (guarded !== undefined && typeof params.id === "string" && params.mapping !== true) {
-              return (await this.transformDocuments(ctx, this.sanitizeParams(ctx, params), guarded)) as Entity;
+              return await entityOfStored(this, ctx, this.sanitizeParams(ctx, params), guarded);
             }
             try {
               return await this._get(ctx, this.sanitizeParams(ctx, params));
@@ -500,15 +549,7 @@ export function DbMixin(options: DbMixinOptions): MixinSchema {
         // NeDB documents with no field selection or populate asked (every get, list and event without `fields`): what
         // moleculer-db's transform gives, in one copy, without its chain of promise steps and the `delete _id` that
         // leaves the entity a slow dictionary-mode object (~10% of a GET of one deployment, docs/performance.md).
-        if (
-          this.dbState.kind !== "mongo" &&
-          this.settings.idField === "id" &&
-          this.settings.fields == null &&
-          (this.settings.excludeFields ?? []).length === 0 &&
-          params.fields == null &&
-          params.excludeFields == null &&
-          params.populate == null
-        ) {
+        if (isPlainTransform(this, params)) {
           return Array.isArray(docs) ? docs.map((doc: unknown) => publishStored(this, doc)) : publishStored(this, docs);
         }
         const input = Array.isArray(docs) ? docs.map(hiddenStripped) : hiddenStripped(docs);
@@ -727,6 +768,7 @@ export function DbMixin(options: DbMixinOptions): MixinSchema {
 
     created(this: DbThis) {
       this.dbMixin = config;
+      this.dbSharedEntities = new SharedAnswersByRecord();
       const cfg = readConfig();
       const s = this.settings.db ?? {};
       const mongoUri = s.memory === true ? undefined : (s.mongoUri ?? cfg.mongoUri);

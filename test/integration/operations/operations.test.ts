@@ -4,6 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
 import type { DeploymentEntity, DeploymentPodInfo, DeploymentState, DeploymentTop } from "../../../lib/entities.ts";
+import { storedById } from "../../../lib/nedb-read.ts";
 import { startOpsStack, waitUntil, type OpsStack } from "./stack.ts";
 
 let stack: OpsStack;
@@ -214,6 +215,52 @@ describe("v1.k8s.deployments.events", () => {
         (e.involvedObject.name === "web" || e.involvedObject.name.startsWith("web-")),
     );
     expect(items.length).toBe(fromKubectl.length);
+  });
+});
+
+describe("v1.k8s.deployments.get", () => {
+  it("answers the record as stored now, the gateway one shared answer per version, any other caller its own copy", async () => {
+    const entity = await stack.deploy("shown", { replicas: 1 });
+    const deployments = stack.services.getLocalService({ name: "k8s.deployments", version: 1 }) as unknown as {
+      adapter: { db: unknown };
+      dbSharedEntities: { size: number };
+    };
+    const read = () => stack.http("GET", base(entity.id), stack.tokens.vera);
+    const first = await read();
+    expect(first.status).toBe(200);
+    expect(first.json).toMatchObject({ id: entity.id, name: "shown", replicas: 1, namespace: stack.ns.id });
+    // A create's first revision is stored with the record; it never leaves the service.
+    expect(Object.keys(first.json)).not.toContain("revisions");
+    expect(Object.keys(storedById(deployments.adapter.db, entity.id) ?? {})).toContain("revisions");
+    expect((await read()).text).toBe(first.text);
+    expect(deployments.dbSharedEntities.size).toBeGreaterThan(0);
+    // Freezing the shared answer froze nothing of the store.
+    const stored = storedById(deployments.adapter.db, entity.id) as Record<string, unknown>;
+    expect(Object.isFrozen(stored) || Object.isFrozen(stored.status) || Object.isFrozen(stored.vHosts)).toBe(false);
+
+    // A caller in this process gets a copy it may change; neither the store nor the gateway's answer sees it.
+    const own = await stack.services.call<DeploymentEntity & { vHosts: string[] }, { id: string }>(
+      "v1.k8s.deployments.get",
+      { id: entity.id },
+      { meta: { userID: "vera" } },
+    );
+    expect(Object.isFrozen(own)).toBe(false);
+    own.name = "changed";
+    own.vHosts.push("changed.example.com");
+    expect((await read()).text).toBe(first.text);
+
+    // A new version of the record: the next answer shows it.
+    expect((await stack.http("POST", `${base(entity.id)}/scale`, stack.tokens.alice, { replicas: 2 })).status).toBe(
+      200,
+    );
+    const scaled = await read();
+    expect(scaled.json).toMatchObject({ id: entity.id, replicas: 2 });
+    expect((await read()).text).toBe(scaled.text);
+
+    // A field selection answers only those fields, as before.
+    const some = await stack.http("GET", `${base(entity.id)}?fields=name,replicas`, stack.tokens.vera);
+    expect(some.json).toEqual({ name: "shown", replicas: 2 });
+    await stack.http("DELETE", base(entity.id), stack.tokens.alice);
   });
 });
 
