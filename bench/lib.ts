@@ -127,7 +127,10 @@ export class LatencyRecord {
     this.sorted = false;
   }
 
-  /** The q-th percentile by nearest rank: the smallest recorded latency that q% of the answers do not exceed; NaN when empty. */
+  /**
+   * The q-th percentile by nearest rank: the smallest recorded latency that q% of the answers do not exceed; NaN
+   * when empty.
+   */
   percentile(q: number): number {
     if (this.size === 0) return Number.NaN;
     if (!this.sorted) {
