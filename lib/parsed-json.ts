@@ -1,3 +1,5 @@
+import { setMostRecent } from "./recently-used.ts";
+
 /**
  * `JSON.parse` of a keyed JSON text, remembered for the last few keys while their text stays the same.
  *
@@ -18,14 +20,8 @@ export class ParsedJson<T> {
   /** `JSON.parse(text)` for `key`: the value parsed last time when `text` is the same, else parsed now and kept. */
   parse(key: string, text: string): T {
     const known = this.#entries.get(key);
-    this.#entries.delete(key);
     const entry = known !== undefined && known.text === text ? known : { text, value: JSON.parse(text) as T };
-    // Most recently used last; the least recently used (the first) goes past the bound.
-    this.#entries.set(key, entry);
-    if (this.#entries.size > this.#max) {
-      const oldest = this.#entries.keys().next();
-      if (oldest.done !== true) this.#entries.delete(oldest.value);
-    }
+    setMostRecent(this.#entries, key, entry, this.#max);
     return entry.value;
   }
 

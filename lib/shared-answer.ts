@@ -7,6 +7,7 @@
  * (docs/performance.md, change 53), for an answer that changes only when the cluster or the record does. Only objects
  * marked here are serialized once: a frozen object may hold objects that are not, so freezing alone says nothing.
  */
+import { setMostRecent } from "./recently-used.ts";
 
 /** Deep-frozen answers that may be serialized once. */
 const sharedAnswers = new WeakSet<object>();
@@ -75,14 +76,8 @@ export class SharedAnswersByRecord {
    */
   answerFor<T extends object>(id: string, stored: object, make: () => T): T {
     const known = this.#entries.get(id);
-    this.#entries.delete(id);
     const entry = known !== undefined && known.stored === stored ? known : { stored, answer: sharedAnswer(make()) };
-    // Most recently used last; the least recently used (the first) goes past the bound.
-    this.#entries.set(id, entry);
-    if (this.#entries.size > this.#max) {
-      const oldest = this.#entries.keys().next();
-      if (oldest.done !== true) this.#entries.delete(oldest.value);
-    }
+    setMostRecent(this.#entries, id, entry, this.#max);
     return entry.answer as T;
   }
 

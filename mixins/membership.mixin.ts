@@ -43,7 +43,15 @@ import { isAdmin, isInternal, type CallerMeta } from "../lib/meta.ts";
 import { defineParams, type ParamsOf } from "../lib/params.ts";
 import { ROLES, type Member, type Role } from "../lib/entities.ts";
 import { copyOfStored, storedById } from "../lib/nedb-read.ts";
-import { asMixin, guardedRecord, type DbMethods, type DbVars, type MixinSchema, type RawDoc } from "./db.mixin.ts";
+import {
+  asMixin,
+  guardedRecord,
+  withoutFields,
+  type DbMethods,
+  type DbVars,
+  type MixinSchema,
+  type RawDoc,
+} from "./db.mixin.ts";
 
 export type Permission = "list" | "read" | "write" | "owner" | "signedIn" | "admin" | "internal" | "any" | "custom";
 export type AccessLevel = "read" | "write" | "owner";
@@ -319,10 +327,8 @@ async function readRecord(
   }
   const record = await svc.findRawById(id);
   if (record === null || !omit.some((field) => Object.hasOwn(record, field))) return record;
-  // The adapter's own copy: rebuilt without the fields (a `delete` would leave a slow dictionary-mode object).
-  const out: Record<string, unknown> = {};
-  for (const key of Object.keys(record)) if (!omit.includes(key)) out[key] = record[key];
-  return out as RawDoc;
+  // The adapter's own copy: rebuilt without the fields.
+  return withoutFields(record, omit);
 }
 
 /** list/find/count: refuse code-running operators, then AND the caller's query under the membership filter. */
