@@ -46,11 +46,30 @@ export function jsonOf(value: unknown): string {
   return json;
 }
 
+/** The services that only serialize what their calls answer (the suite's gateway): they may be given shared answers. */
+const answerSerializers = new WeakSet<object>();
+
 /**
- * The service name of the gateway (services/api.service.ts). What an action answers the gateway is only serialized,
- * never changed, so it may be a shared answer; other callers on this node get their own copy (they may change it).
+ * Marks `service` as one that only serializes what its calls answer — never changes it, never hands it on — so that
+ * an action may answer it with a shared answer (services/api.service.ts marks the gateway in `created`).
  */
-export const GATEWAY_SERVICE = "api";
+export function markAnswerSerializer(service: object): void {
+  answerSerializers.add(service);
+}
+
+/**
+ * Whether the service that made a call, named `caller` (`ctx.caller`), is one of this node's marked by
+ * `markAnswerSerializer`. Another service of the same name (an application's own gateway is often called `api` too)
+ * is not, and gets its own copy. A call from another node is serialized on its way back anyway.
+ */
+export function callerOnlySerializes(
+  broker: { getLocalService(name: string): unknown },
+  caller: string | null,
+): boolean {
+  if (caller === null) return false;
+  const service = broker.getLocalService(caller);
+  return typeof service === "object" && service !== null && answerSerializers.has(service);
+}
 
 /**
  * One shared answer per stored record, for the last `max` records asked for, each given again while its record is the

@@ -34,7 +34,7 @@ import { appendThroughOneHandle, type OneHandleAppender } from "../lib/nedb-appe
 import { copyOfStored } from "../lib/nedb-read.ts";
 import { keepUnchangedIndexKeys } from "../lib/nedb-indexes.ts";
 import { defineParams, type ParamsOf } from "../lib/params.ts";
-import { GATEWAY_SERVICE, SharedAnswersByRecord } from "../lib/shared-answer.ts";
+import { callerOnlySerializes, SharedAnswersByRecord } from "../lib/shared-answer.ts";
 
 /** A stored document as the adapter returns it (`_id`, not `id`). */
 export type RawDoc = Record<string, unknown> & { _id: string };
@@ -366,7 +366,7 @@ async function entityOfStored(
   const leaveOut = (svc as { membershipLeaveOut?: readonly string[] }).membershipLeaveOut ?? [];
   if (isPlainTransform(svc, params)) {
     // An anonymous arrow: a named closure made per call costs a defineProperty of its name in the build (change 41).
-    if (ctx.caller === GATEWAY_SERVICE) {
+    if (callerOnlySerializes(svc.broker, ctx.caller)) {
       return svc.dbSharedEntities.answerFor(stored._id, stored, () => entityCopy(svc, stored, leaveOut));
     }
     return entityCopy(svc, stored, leaveOut);

@@ -20,7 +20,7 @@ import { auditEntry, isAudited } from "../lib/audit.ts";
 import { bearerToken, verifyToken, loadJwtSecret, type Identity } from "../lib/auth.ts";
 import { readConfig } from "../lib/config.ts";
 import { createRateLimiter, rateLimitFromEnv, type RateLimit, type RateLimiter } from "../lib/ratelimit.ts";
-import { GATEWAY_SERVICE, jsonOf } from "../lib/shared-answer.ts";
+import { jsonOf, markAnswerSerializer } from "../lib/shared-answer.ts";
 import { TurnBatchedResponse } from "../lib/turn-batched-response.ts";
 import { invalid, unauthorized } from "../lib/errors.ts";
 import type { CallerMeta } from "../lib/meta.ts";
@@ -448,7 +448,7 @@ function gatewayRoutes(settings: Settings, bodyLimit: string): ApiRouteSchema[] 
 const schema: ServiceSchema<Settings, Methods, LocalVars> & {
   merged?: (this: Service, schema: ServiceSchema<Settings>) => void;
 } = {
-  name: GATEWAY_SERVICE,
+  name: "api",
   mixins: [ApiGateway],
 
   settings: {
@@ -755,6 +755,8 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> & {
   },
 
   created() {
+    // What the gateway's calls answer is only serialized (encodeResponse): it may be given shared answers.
+    markAnswerSerializer(this);
     const config = readConfig();
     this.jwtSecret = loadJwtSecret({
       jwtSecret: this.settings.jwtSecret ?? config.jwtSecret,

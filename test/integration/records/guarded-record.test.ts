@@ -3,6 +3,7 @@ import type { Context, ServiceBroker } from "moleculer";
 import type { NamespaceEntity } from "../../../lib/entities.ts";
 import { guardedRecord, type DbMethods, type Entity } from "../../../mixins/db.mixin.ts";
 import { storedById } from "../../../lib/nedb-read.ts";
+import { markAnswerSerializer } from "../../../lib/shared-answer.ts";
 import { as, childServiceSchema, createRecordsBroker } from "../../helpers/records.ts";
 
 /**
@@ -68,12 +69,46 @@ const kids = childServiceSchema({
 
 const owner = as("olga");
 
+/** An application's own service that happens to be called `api`, as gateways often are: it changes what it reads. */
+const impostor = {
+  name: "api",
+  actions: {
+    readAndChange: {
+      params: { id: "string" },
+      async handler(ctx: Context<{ id: string }, { userID: string }>) {
+        const kid = await ctx.call<Kid, { id: string }>("v1.test.guarded.get", { id: ctx.params.id });
+        kid.name = "changed by api";
+        kid.status.tags.push("api");
+        return kid;
+      },
+    },
+  },
+};
+
+/** A service marked as one that only serializes what its calls answer (what the suite's gateway is). */
+const serializer = {
+  name: "serializer",
+  created(this: object) {
+    markAnswerSerializer(this);
+  },
+  actions: {
+    read: {
+      params: { id: "string" },
+      handler(ctx: Context<{ id: string }, { userID: string }>): Promise<Kid> {
+        return ctx.call<Kid, { id: string }>("v1.test.guarded.get", { id: ctx.params.id });
+      },
+    },
+  },
+};
+
 describe("the membership guard's record", () => {
   let broker: ServiceBroker;
   let kid: Kid;
   beforeAll(async () => {
     broker = await createRecordsBroker({ services: ["namespaces"], noStart: true });
     broker.createService(kids);
+    broker.createService(impostor);
+    broker.createService(serializer);
     await broker.start();
     const ns = await broker.call<NamespaceEntity, object>("v1.k8s.namespaces.create", { name: "guarded" }, owner);
     kid = await broker.call<Kid, object>("v1.test.guarded.create", { namespace: ns.id, name: "k" }, owner);
@@ -122,5 +157,23 @@ describe("the membership guard's record", () => {
     await expect(broker.call("v1.test.guarded.bulk", { id: kid.id }, owner)).resolves.toEqual([
       { spec: { image: "nginx" } },
     ]);
+  });
+
+  it("is a copy for a service on this node that may change it, even one called `api` like the suite's gateway", async () => {
+    const changed = await broker.call<Kid, { id: string }>("api.readAndChange", { id: kid.id }, owner);
+    expect(changed).toMatchObject({ name: "changed by api", status: { tags: ["a", "api"] } });
+    await expect(get()).resolves.toMatchObject({ name: "k", status: { tags: ["a"] } });
+  });
+
+  it("is one shared, frozen answer per stored version for a service that only serializes it", async () => {
+    const read = () => broker.call<Kid, { id: string }>("serializer.read", { id: kid.id }, owner);
+    const first = await read();
+    expect(Object.isFrozen(first) && Object.isFrozen(first.status.tags)).toBe(true);
+    expect(await read()).toBe(first);
+    await broker.call("v1.test.guarded.setPhase", { id: kid.id, phase: "Available" }, owner);
+    const next = await read();
+    expect(next).not.toBe(first);
+    expect(next).toMatchObject({ status: { phase: "Available" } });
+    await broker.call("v1.test.guarded.setPhase", { id: kid.id, phase: "Pending" }, owner);
   });
 });
