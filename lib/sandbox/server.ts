@@ -1383,9 +1383,9 @@ function decodeContinue(token: string): { ns: string; name: string } {
   } catch {
     throw badRequestError("continue key is not valid: illegal base64 data");
   }
-  const { ns = "", name = "" } = isRecord(start) ? start : {};
-  if (!isRecord(start) || typeof ns !== "string" || typeof name !== "string") {
-    throw badRequestError("continue key is not valid: server does not recognize this encoded version");
+  if (isRecord(start)) {
+    const { ns = "", name = "" } = start;
+    if (typeof ns === "string" && typeof name === "string") return { ns, name };
   }
-  return { ns, name };
+  throw badRequestError("continue key is not valid: server does not recognize this encoded version");
 }
