@@ -64,7 +64,7 @@ import {
 } from "../lib/manifests/index.ts";
 import { defineParams, type ParamsIn, type ParamsOf } from "../lib/params.ts";
 import { ABSOLUTE_PATH, DNS_1123_LABEL, DNS_1123_LABEL_MAX, isDomainAllowed } from "../lib/validators.ts";
-import { ParsedJson } from "../lib/parsed-json.ts";
+import { AppliedRenders } from "../lib/applied-renders.ts";
 import {
   DbMixin,
   idParams,
@@ -280,19 +280,16 @@ interface LocalVars extends DbVars, MembershipVars, ReconcilerVars {
   allowedDomains: string[];
   ingressClass: string | undefined;
   /**
-   * The objects last applied per record, as canonical JSON: compared as strings with a new render, parsed for a drift
-   * check on a watch event. A string takes about a third of the memory of the objects (~6 MiB at 1,000 deployments).
+   * What was last applied per record: a digest of the objects, compared with a new render's, and the generation of
+   * each object; the objects themselves for the last records applied or checked, for a drift check on a watch event
+   * (lib/applied-renders.ts).
    */
-  rendered: Map<string, string>;
-  /** `rendered` parsed, for the last records whose objects sent watch events (lib/parsed-json.ts). */
-  parsedRenders: ParsedJson<DeploymentObject[]>;
+  applied: AppliedRenders<DeploymentObject[]>;
   statusTimers: Map<string, NodeJS.Timeout>;
   envTimers: Map<string, NodeJS.Timeout>;
   /** Per record: the pending re-apply after a change of its image (`k8s.images.updated`). */
   imageTimers: Map<string, NodeJS.Timeout>;
   driftTimers: Map<string, NodeJS.Timeout>;
-  /** The metadata.generation of each object as we last applied it (`Kind/namespace/name`). */
-  appliedGenerations: Map<string, number>;
   /**
    * `namespace/name` of records whose create is running on this node, with who creates them and whether their image's
    * envs were made: their first apply carries the env checksum already, and stores the first revision (and `envsFrom`)
@@ -497,10 +494,6 @@ function creatingKey(namespace: unknown, name: unknown): string {
   return `${String(namespace)}/${String(name)}`;
 }
 
-function objectKey(o: KubernetesObject): string {
-  return `${o.kind ?? ""}/${o.metadata?.namespace ?? ""}/${o.metadata?.name ?? ""}`;
-}
-
 /** The first field where `live` does not hold what `desired` says (for log lines), e.g. `spec.replicas`. */
 export function driftPath(desired: unknown, live: unknown, at = ""): string {
   if (Array.isArray(desired) && Array.isArray(live) && desired.length === live.length) {
@@ -621,7 +614,7 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
         if (record === null) throw notFound("deployment", ctx.params.id);
         const removed = (await this.removeEntity(ctx, ctx.params.id)) as unknown as DeploymentEntity;
         this.cancelReconcile(ctx.params.id);
-        this.rendered.delete(ctx.params.id);
+        this.applied.delete(ctx.params.id);
         try {
           const ns = await this.namespaceOf(String(record.namespace));
           await this.deleteObjects(record, ns.name);
@@ -643,7 +636,7 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
         const removed = await this.removeEntities(ctx, {});
         for (const record of records) {
           this.cancelReconcile(record._id);
-          this.rendered.delete(record._id);
+          this.applied.delete(record._id);
           try {
             const ns = await this.namespaceOf(String(record.namespace));
             await this.deleteObjects(record, ns.name);
@@ -732,7 +725,7 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       await this.removeEntities(null, { namespace: nsId });
       for (const record of records) {
         this.cancelReconcile(record._id);
-        this.rendered.delete(record._id);
+        this.applied.delete(record._id);
         if (typeof ctx.params.name === "string") {
           await this.deleteObjects(record, ctx.params.name).catch(() => undefined);
         }
@@ -814,7 +807,7 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
         if (!outcome.ok && !outcome.retrying) {
           const record = await this.findRawById(recordId);
           await this.removeEntity(null, recordId).catch(() => undefined);
-          this.rendered.delete(recordId);
+          this.applied.delete(recordId);
           if (record !== null) await this.deleteObjects(record, ns.name).catch(() => undefined);
           throw outcome.error;
         }
@@ -1036,11 +1029,13 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
     },
 
     async applyResolved(resolved: Resolved, force: boolean): Promise<void> {
+      const id = resolved.record._id;
       const objects = renderDeploymentObjects(resolved.input);
       // The render counts as the desired state from now on: watch events of this very apply may arrive before its
-      // answer, and must not look like drift.
-      const before = this.rendered.get(resolved.record._id);
-      this.rendered.set(resolved.record._id, canonicalJson(objects));
+      // answer, and must not look like drift. What is kept is a copy parsed from the JSON (keys sorted, no undefined
+      // fields, as a drift check compares): `objects` go to v1.kube.apply, whose caller-side validation may change them.
+      const json = canonicalJson(objects);
+      const before = this.applied.record(id, json, JSON.parse(json) as DeploymentObject[]);
       let res: { objects: KubernetesObject[] };
       try {
         res = await this.broker.call<{ objects: KubernetesObject[] }, Record<string, unknown>>("v1.kube.apply", {
@@ -1049,14 +1044,17 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
           force,
         });
       } catch (err) {
-        if (before === undefined) this.rendered.delete(resolved.record._id);
-        else this.rendered.set(resolved.record._id, before);
+        this.applied.restore(id, before);
         throw err;
       }
-      for (const o of res.objects) {
-        const generation = o.metadata?.generation;
-        if (typeof generation === "number") this.appliedGenerations.set(objectKey(o), generation);
-      }
+      this.applied.setGenerations(
+        id,
+        res.objects.flatMap((o) => {
+          const kind = OBJECT_KINDS.find((k) => k.kind === o.kind)?.kind;
+          const generation = o.metadata?.generation;
+          return kind !== undefined && typeof generation === "number" ? [[kind, generation] as [string, number]] : [];
+        }),
+      );
       // Objects of an earlier render that this one no longer has (an Ingress without vHosts, a renamed ConfigMap). The
       // first apply of a record being created has none (its id is new): skipping the scan spares 4 cached lists and
       // their copies per create (docs/performance.md).
@@ -1200,7 +1198,10 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       }
       // After a restart nothing was rendered yet: the start-up resync records what is live, so that the watch can tell
       // an edit behind our back (a modified object is compared with the last render) before the next resync.
-      if (!this.rendered.has(record._id)) this.rendered.set(record._id, canonicalJson(desired));
+      if (!this.applied.has(record._id)) {
+        const json = canonicalJson(desired);
+        this.applied.record(record._id, json, JSON.parse(json) as DeploymentObject[]);
+      }
       return false;
     },
 
@@ -1277,10 +1278,9 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       const record = await this.findRawById(recordId);
       // A create in flight applies with the env values createEnv made: nothing to add.
       if (record === null || this.creating.has(creatingKey(record.namespace, record.name))) return;
-      const last = this.rendered.get(recordId);
-      if (last !== undefined) {
+      if (this.applied.has(recordId)) {
         const { input } = await this.resolve(record);
-        if (canonicalJson(renderDeploymentObjects(input)) === last) return;
+        if (this.applied.isApplied(recordId, canonicalJson(renderDeploymentObjects(input)))) return;
       }
       await this.reconcileNow(recordId);
     },
@@ -1324,10 +1324,9 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       await this.recordRevision(recordId, {});
       const current = await this.findRawById(recordId);
       if (current === null) return;
-      const last = this.rendered.get(recordId);
-      if (last !== undefined) {
+      if (this.applied.has(recordId)) {
         const { input } = await this.resolve(current);
-        if (canonicalJson(renderDeploymentObjects(input)) === last) return;
+        if (this.applied.isApplied(recordId, canonicalJson(renderDeploymentObjects(input)))) return;
       } else if (!(await this.needsReconcile(current))) {
         return;
       }
@@ -1357,22 +1356,26 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
         const record = await this.findRawById(recordId);
         if (record === null) return;
         const where = `${obj.kind} ${obj.metadata?.namespace ?? ""}/${obj.metadata?.name ?? ""}`;
-        const lastJson = this.rendered.get(recordId);
-        const last = lastJson === undefined ? undefined : this.parsedRenders.parse(recordId, lastJson);
+        const last = await this.applied.lastRender(recordId, async () => {
+          const { input } = await this.resolve(record);
+          return canonicalJson(renderDeploymentObjects(input));
+        });
+        // The record renders differently from what was applied last: the apply that follows (or the resync) decides.
+        if (last === "changed") return;
         // Only objects of the last render count (not one we just deleted, nor a copy in another namespace); after a
         // restart nothing was rendered yet and a deleted object is put back all the same.
-        const desired = last?.find(
+        const desired = (last === "none" ? undefined : last.objects)?.find(
           (o) =>
             o.kind === obj.kind &&
             o.metadata?.name === obj.metadata?.name &&
             o.metadata?.namespace === obj.metadata?.namespace,
         );
-        if (type === "deleted" && (last === undefined || desired !== undefined)) {
+        if (type === "deleted" && (last === "none" || desired !== undefined)) {
           this.logger.info(`${where} deleted behind our back: re-applying`);
           this.scheduleDriftRepair(recordId);
         } else if (type === "modified" && desired !== undefined && isDrifted(desired, obj)) {
           // An event about an older version than we applied last (its status being written meanwhile) is no drift.
-          const applied = this.appliedGenerations.get(objectKey(obj));
+          const applied = obj.kind === undefined ? undefined : this.applied.generation(recordId, obj.kind);
           const generation = obj.metadata?.generation;
           if (applied !== undefined && typeof generation === "number" && generation < applied) return;
           this.logger.info(`${where} changed behind our back (${driftPath(desired, obj)}): re-applying`);
@@ -1415,14 +1418,12 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
     this.maxReplicas = this.settings.maxReplicas ?? envCap ?? DEFAULT_MAX_REPLICAS;
     this.allowedDomains = this.settings.allowedDomains ?? cfg.allowedDomains;
     this.ingressClass = this.settings.ingressClass ?? cfg.ingressClass;
-    this.rendered = new Map();
-    this.parsedRenders = new ParsedJson();
+    this.applied = new AppliedRenders();
     this.statusTimers = new Map();
     this.envTimers = new Map();
     this.imageTimers = new Map();
     this.driftTimers = new Map();
     this.creating = new Map();
-    this.appliedGenerations = new Map();
   },
 
   stopped() {

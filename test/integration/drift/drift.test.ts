@@ -5,6 +5,7 @@
  * resync over 200 converged deployments with nothing drifted sends no write (and no read) to the API server.
  */
 import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
+import { AppliedRenders } from "../../../lib/applied-renders.ts";
 import type { DeploymentEntity, ImageEntity, NamespaceEntity } from "../../../lib/entities.ts";
 import { startStack, waitUntil, type Stack } from "../deployments/stack.ts";
 
@@ -157,11 +158,11 @@ describe("v1.k8s.deployments drift correction", () => {
 describe("v1.k8s.deployments drift correction after a restart", () => {
   it("repairs an edited Deployment once the start-up resync ran, though nothing was applied since the restart", async () => {
     const deployments = stack.services.getLocalService("v1.k8s.deployments") as unknown as {
-      rendered: Map<string, unknown>;
+      applied: AppliedRenders<unknown>;
       resync(): Promise<string[]>;
     };
     // A restarted service knows no render yet; its start-up resync finds nothing drifted and applies nothing.
-    deployments.rendered.clear();
+    deployments.applied = new AppliedRenders();
     expect(await deployments.resync()).toEqual([]);
     await kubectlOk("scale", "deploy", "web", "-n", "shop", "--replicas=4");
     await repaired("replicas back to 2", async () => (await get("deploy", "web"))?.spec.replicas === 2);
@@ -194,6 +195,7 @@ describe("v1.k8s.deployments resync over 200 converged deployments", () => {
     await new Promise((r) => setTimeout(r, 500));
 
     const deployments = stack.services.getLocalService("v1.k8s.deployments") as unknown as {
+      applied: AppliedRenders<unknown>;
       resync(): Promise<string[]>;
     };
     const before = stack.sandbox.requestCounts();
@@ -209,7 +211,9 @@ describe("v1.k8s.deployments resync over 200 converged deployments", () => {
     console.log(`resync of 200 converged deployments: ${Math.round(ms)} ms`);
     expect(ms).toBeLessThan(15_000);
 
-    // One drifted object among the 200: only its record is re-applied.
+    // One drifted object among the 200: only its record is re-applied. Its objects are no longer kept (only the last
+    // 64 records' are): the drift check renders its record again and compares with what was applied.
+    expect(deployments.applied.keepsObjectsOf(ids[101] ?? "")).toBe(false);
     await kubectlOk("scale", "deploy", "app-100", "-n", "shop", "--replicas=3");
     await repaired("app-100 scaled back", async () => (await get("deploy", "app-100"))?.spec.replicas === 1);
   }, 120_000);
