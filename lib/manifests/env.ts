@@ -15,7 +15,7 @@
  * secret against it, so it is only as private as the namespace's Deployments are (which, for tenants, is the same
  * audience that can read the Secret).
  */
-import { createHash } from "node:crypto";
+import { hash } from "node:crypto";
 import type { V1ConfigMap, V1Secret } from "@kubernetes/client-node";
 import { generateAnnotations, generateLabels } from "./labels.ts";
 
@@ -126,7 +126,7 @@ export function canonicalJson(value: unknown): string {
 
 /** sha256 (hex) of a value's canonical JSON. */
 export function sha256Hex(value: unknown): string {
-  return createHash("sha256").update(canonicalJson(value)).digest("hex");
+  return hash("sha256", canonicalJson(value), "hex");
 }
 
 /**

@@ -2,7 +2,7 @@
  * Hashes and names as the kube-controller-manager makes them: the pod-template-hash (FNV-32a of the pod template,
  * written with apimachinery's SafeEncodeString alphabet) and the 5-character random suffixes of generated names.
  */
-import { createHash, randomInt } from "node:crypto";
+import { hash, randomInt } from "node:crypto";
 
 /** apimachinery util/rand: consonants and digits that cannot spell words. */
 export const SAFE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789";
@@ -73,7 +73,7 @@ export function randomSuffix(length = 5): string {
 
 /** Hex SHA-256 of a text: digests, container ids and other stable fake identifiers. */
 export function sha256Hex(text: string): string {
-  return createHash("sha256").update(text).digest("hex");
+  return hash("sha256", text, "hex");
 }
 
 /** A deterministic pseudo-random generator (mulberry32) seeded from a text. */
