@@ -9,7 +9,7 @@ interface Applied {
   readonly generations: Map<string, number>;
 }
 
-/** What `objects` found: the objects last applied, none applied on this node, or a render that differs now. */
+/** What `lastRender` finds: the objects last applied, none applied on this node, or a render that differs now. */
 export type LastRender<T> = { readonly objects: T } | "none" | "changed";
 
 /** The digest a render is known by: two renders are the same when their canonical JSON digests the same. */
@@ -20,7 +20,7 @@ export function renderDigest(canonicalJson: string): string {
 /**
  * What the deployments service last applied per record: for every record a digest of the objects' canonical JSON and
  * the generation the API server gave each object; the objects themselves only for the last few records applied or
- * checked (most recently used first).
+ * checked (the most recently used ones, up to a bound).
  *
  * Why: the objects were kept per record as canonical JSON, 3.4 KB a deployment (3.3 MiB of the heap at 1,000, the
  * largest single item after the watch caches; docs/performance.md change 59), to be compared as strings with a new
