@@ -12,7 +12,7 @@
  *
  * Label values are made valid deterministically by `sanitizeLabelValue`.
  */
-import { hash as digest } from "node:crypto";
+import { hash as cryptoHash } from "node:crypto";
 import { LABEL_VALUE_MAX, isValidLabelValue } from "./validate.ts";
 
 export const MANAGED_BY = "moleculer-k8s";
@@ -60,7 +60,7 @@ export interface LabelInput {
  */
 export function sanitizeLabelValue(value: string): string {
   if (isValidLabelValue(value)) return value;
-  const hash = digest("sha256", value, "hex").slice(0, 8);
+  const hash = cryptoHash("sha256", value, "hex").slice(0, 8);
   const cleaned = value
     .replace(/[^-_.A-Za-z0-9]/g, "-")
     .slice(0, LABEL_VALUE_MAX - hash.length - 1)

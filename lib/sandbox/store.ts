@@ -4,6 +4,7 @@
  * methods, which hand out the stored (never mutated) objects without copying.
  */
 import { randomUUID } from "node:crypto";
+import { jsonCopy } from "./json.ts";
 import { combineMatchers, parseFieldSelector, parseLabelSelector, type Matcher } from "./selectors.ts";
 import {
   alreadyExistsError,
@@ -69,9 +70,8 @@ const LABEL_NAMED = new Set(["namespaces", "services"]);
 const GENERATE_CHARS = "bcdfghjklmnpqrstvwxz2456789";
 const SEEDED_NAMESPACES = ["default", "kube-system", "kube-public", "kube-node-lease"];
 
-export function clone<T>(value: T): T {
-  return value === undefined ? value : (JSON.parse(JSON.stringify(value)) as T);
-}
+/** A copy of a stored (JSON) value: what a JSON round trip gives (lib/sandbox/json.ts). */
+export const clone = jsonCopy;
 
 /** Order-insensitive deep equality of JSON values. */
 export function jsonEqual(a: unknown, b: unknown): boolean {

@@ -2,7 +2,8 @@
  * Hashes and names as the kube-controller-manager makes them: the pod-template-hash (FNV-32a of the pod template,
  * written with apimachinery's SafeEncodeString alphabet) and the 5-character random suffixes of generated names.
  */
-import { hash, randomInt } from "node:crypto";
+import { hash as cryptoHash, randomInt } from "node:crypto";
+import { jsonCopy } from "../json.ts";
 
 /** apimachinery util/rand: consonants and digits that cannot spell words. */
 export const SAFE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789";
@@ -56,7 +57,7 @@ export function safeEncode(text: string): string {
 export function podTemplateHash(template: unknown, collisionCount?: number): string {
   let normalized = template;
   if (template !== null && typeof template === "object") {
-    const t = structuredClone(template) as { metadata?: { labels?: Record<string, string> } };
+    const t = jsonCopy(template) as { metadata?: { labels?: Record<string, string> } };
     if (t.metadata?.labels) delete t.metadata.labels["pod-template-hash"];
     normalized = zeroless(t);
   }
@@ -73,7 +74,7 @@ export function randomSuffix(length = 5): string {
 
 /** Hex SHA-256 of a text: digests, container ids and other stable fake identifiers. */
 export function sha256Hex(text: string): string {
-  return hash("sha256", text, "hex");
+  return cryptoHash("sha256", text, "hex");
 }
 
 /** A deterministic pseudo-random generator (mulberry32) seeded from a text. */

@@ -2,6 +2,7 @@
  * The controllers' machinery: an informer-like cache fed by store events, a de-duplicating work queue, named timers
  * that all go away on stop(), and small object helpers shared by the controllers.
  */
+import { jsonCopy } from "../json.ts";
 import type { KubeObject, ObjectMeta, OwnerReference, StoreEvent } from "../types.ts";
 import type { Store } from "../store.ts";
 import type { EventRecorder } from "./events.ts";
@@ -369,9 +370,8 @@ export function isoSeconds(date: Date): string {
   return date.toISOString().replace(/\.\d{3}Z$/, "Z");
 }
 
-export function copy<T>(value: T): T {
-  return structuredClone(value);
-}
+/** A copy of an object a controller changes (a JSON copy: lib/sandbox/json.ts). */
+export const copy = jsonCopy;
 
 export function meta(obj: KubeObject): ObjectMeta {
   return obj.metadata;

@@ -3,6 +3,7 @@
  * format (`{"f:spec":{"f:replicas":{}}}`), ownership per field manager, conflicts, and removal of fields a manager
  * stops applying.
  */
+import { jsonCopy } from "../json.ts";
 import { StatusError } from "../status.ts";
 import type { KubeObject } from "../types.ts";
 import { isPlainObject, itemKey, listStrategy, sameKey } from "./schema.ts";
@@ -35,9 +36,7 @@ const SERVER_METADATA = new Set([
   "generateName",
 ]);
 
-function copy<T>(value: T): T {
-  return value === undefined ? value : (JSON.parse(JSON.stringify(value)) as T);
-}
+const copy = jsonCopy;
 
 function jsonEq(a: unknown, b: unknown): boolean {
   return JSON.stringify(sortKeys(a)) === JSON.stringify(sortKeys(b));

@@ -2,12 +2,11 @@
  * JSON merge patch (RFC 7396) and strategic merge patch (k8s.io/apimachinery/pkg/util/strategicpatch) applied to
  * plain JSON values. Both return a new value and never modify their inputs.
  */
+import { jsonCopy } from "../json.ts";
 import { badRequestError } from "../status.ts";
 import { isPlainObject, itemKey, listStrategy, sameKey } from "./schema.ts";
 
-function copy<T>(value: T): T {
-  return value === undefined ? value : (JSON.parse(JSON.stringify(value)) as T);
-}
+const copy = jsonCopy;
 
 /** RFC 7396: objects merge recursively, null removes, everything else replaces. */
 export function mergePatch(target: unknown, patch: unknown): unknown {
