@@ -286,11 +286,6 @@ function httpErrorOf(err: unknown): HttpError {
   return { status, retryable, body: { name, message, code: status, type, data } };
 }
 
-/**
- * body-parser's errors (bad JSON, too large, a Content-Encoding that does not decode, a charset it does not know) as
- * client errors keeping their HTTP status. Without this, moleculer-web re-wraps a non-moleculer error with `err.code`
- * as its code, and zlib's string codes (`Z_DATA_ERROR`) made a corrupt gzip/deflate/br body a 500.
- */
 type Middleware = (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void) => void;
 
 /**
@@ -299,13 +294,18 @@ type Middleware = (req: IncomingMessage, res: ServerResponse, next: (err?: unkno
  * gateway's busy time under a load of GETs (docs/performance.md change 60); every request that may have a body still
  * goes through body-parser, which decides as before (a `Content-Length: 0` is parsed as an empty body).
  */
-export function onlyWithBody(parser: Middleware): Middleware {
+function onlyWithBody(parser: Middleware): Middleware {
   return (req, res, next) => {
     if (req.headers["transfer-encoding"] === undefined && req.headers["content-length"] === undefined) next();
     else parser(req, res, next);
   };
 }
 
+/**
+ * body-parser's errors (bad JSON, too large, a Content-Encoding that does not decode, a charset it does not know) as
+ * client errors keeping their HTTP status. Without this, moleculer-web re-wraps a non-moleculer error with `err.code`
+ * as its code, and zlib's string codes (`Z_DATA_ERROR`) made a corrupt gzip/deflate/br body a 500.
+ */
 function bodyReadError(err: unknown): unknown {
   if (!isRecord(err) || err instanceof Errors.MoleculerError) return err;
   const status = typeof err["status"] === "number" ? err["status"] : err["statusCode"];
