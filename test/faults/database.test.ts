@@ -71,6 +71,16 @@ describe("fault: the database unavailable (NeDB files that cannot be written)", 
       alice,
     );
 
+    // Its status writes (Progressing, then Available) done first: one landing between a file's rename and the mkdir
+    // below opened the path again and made a new file there (EEXIST), a race of the test's own, not the outage's.
+    await waitFor(
+      "the deployment made before the outage Available",
+      async () =>
+        (await b.call<{ status: { phase: string } }, object>("v1.k8s.deployments.get", { id: before.id }, alice)).status
+          .phase === "Available",
+      15_000,
+    );
+
     // The database goes: each data file becomes a directory.
     const files = (await readdir(dataDir)).filter((f) => f.endsWith(".db"));
     expect(files).toEqual(expect.arrayContaining(RECORD_SERVICES.map((s) => `${s}.db`)));
