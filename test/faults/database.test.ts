@@ -63,6 +63,14 @@ describe("fault: the database unavailable (NeDB files that cannot be written)", 
       console.log("FAULT database (MongoDB): skipped, MONGO_URI is not set; NeDB files tested");
     }
     const b = broker as ServiceBroker;
+    const available = (what: string, id: string): Promise<true> =>
+      waitFor(
+        what,
+        async () =>
+          (await b.call<{ status: { phase: string } }, object>("v1.k8s.deployments.get", { id }, alice)).status
+            .phase === "Available",
+        15_000,
+      );
     const ns = await b.call<{ id: string }, object>("v1.k8s.namespaces.create", { name: "dbfault" }, alice);
     const image = await b.call<{ id: string }, object>("v1.k8s.images.resolveName", { name: "nginx-1-27" }, alice);
     const before = await b.call<{ id: string }, object>(
@@ -73,13 +81,7 @@ describe("fault: the database unavailable (NeDB files that cannot be written)", 
 
     // Its status writes (Progressing, then Available) done first: one landing between a file's rename and the mkdir
     // below opened the path again and made a new file there (EEXIST), a race of the test's own, not the outage's.
-    await waitFor(
-      "the deployment made before the outage Available",
-      async () =>
-        (await b.call<{ status: { phase: string } }, object>("v1.k8s.deployments.get", { id: before.id }, alice)).status
-          .phase === "Available",
-      15_000,
-    );
+    await available("the deployment made before the outage Available", before.id);
 
     // The database goes: each data file becomes a directory.
     const files = (await readdir(dataDir)).filter((f) => f.endsWith(".db"));
@@ -134,13 +136,7 @@ describe("fault: the database unavailable (NeDB files that cannot be written)", 
       { name: "during", namespace: ns.id, image: image.id },
       alice,
     );
-    await waitFor(
-      "the new deployment Available",
-      async () =>
-        (await b.call<{ status: { phase: string } }, object>("v1.k8s.deployments.get", { id: after.id }, alice)).status
-          .phase === "Available",
-      15_000,
-    );
+    await available("the new deployment Available", after.id);
     const convergeMs = Date.now() - upAt;
 
     // After a restart the files say what the reads said: the acknowledged writes, not the failed ones.
