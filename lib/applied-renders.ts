@@ -41,15 +41,16 @@ export class AppliedRenders<T> {
   }
 
   /**
-   * Counts `objects` (whose canonical JSON is `json`) as what is applied for `key` from now on: the generations known
-   * so far stay until `setGenerations` (events of the objects' older versions can still come). Returns the entry it
-   * replaced, for `restore` when the apply fails.
+   * Counts the objects of canonical JSON `json` as what is applied for `key` from now on, and keeps them parsed from it
+   * (keys sorted, no undefined fields, as a drift check compares; and shared with no one, not even the caller, whose
+   * own objects may go on to be changed). The generations known so far stay until `setGenerations` (events of the
+   * objects' older versions can still come). Returns the entry it replaced, for `restore` when the apply fails.
    */
-  record(key: string, json: string, objects: T): Applied | undefined {
+  record(key: string, json: string): Applied | undefined {
     const before = this.#applied.get(key);
     const digest = renderDigest(json);
     this.#applied.set(key, { digest, generations: before?.generations ?? new Map() });
-    setMostRecent(this.#recent, key, { digest, objects }, this.#max);
+    setMostRecent(this.#recent, key, { digest, objects: JSON.parse(json) as T }, this.#max);
     return before;
   }
 

@@ -1032,10 +1032,8 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       const id = resolved.record._id;
       const objects = renderDeploymentObjects(resolved.input);
       // The render counts as the desired state from now on: watch events of this very apply may arrive before its
-      // answer, and must not look like drift. What is kept is a copy parsed from the JSON (keys sorted, no undefined
-      // fields, as a drift check compares): `objects` go to v1.kube.apply, whose caller-side validation may change them.
-      const json = canonicalJson(objects);
-      const before = this.applied.record(id, json, JSON.parse(json) as DeploymentObject[]);
+      // answer, and must not look like drift.
+      const before = this.applied.record(id, canonicalJson(objects));
       let res: { objects: KubernetesObject[] };
       try {
         res = await this.broker.call<{ objects: KubernetesObject[] }, Record<string, unknown>>("v1.kube.apply", {
@@ -1050,6 +1048,7 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       this.applied.setGenerations(
         id,
         res.objects.flatMap((o) => {
+          // Our kinds only, each kept as one shared string rather than the answer's copy of it.
           const kind = OBJECT_KINDS.find((k) => k.kind === o.kind)?.kind;
           const generation = o.metadata?.generation;
           return kind !== undefined && typeof generation === "number" ? [[kind, generation] as [string, number]] : [];
@@ -1198,10 +1197,7 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       }
       // After a restart nothing was rendered yet: the start-up resync records what is live, so that the watch can tell
       // an edit behind our back (a modified object is compared with the last render) before the next resync.
-      if (!this.applied.has(record._id)) {
-        const json = canonicalJson(desired);
-        this.applied.record(record._id, json, JSON.parse(json) as DeploymentObject[]);
-      }
+      if (!this.applied.has(record._id)) this.applied.record(record._id, canonicalJson(desired));
       return false;
     },
 

@@ -10,12 +10,12 @@ describe("AppliedRenders", () => {
     const applied = new AppliedRenders<Objs>();
     expect(applied.has("a")).toBe(false);
     expect(applied.isApplied("a", json(1))).toBe(false);
-    applied.record("a", json(1), objs(1));
+    applied.record("a", json(1));
     expect(applied.has("a")).toBe(true);
     expect(applied.isApplied("a", json(1))).toBe(true);
     expect(applied.isApplied("a", json(2))).toBe(false);
     expect(applied.isApplied("b", json(1))).toBe(false);
-    applied.record("a", json(2), objs(2));
+    applied.record("a", json(2));
     expect(applied.isApplied("a", json(1))).toBe(false);
     expect(applied.isApplied("a", json(2))).toBe(true);
     applied.delete("a");
@@ -25,26 +25,26 @@ describe("AppliedRenders", () => {
 
   it("restores what an apply replaced when it fails, or forgets a first one", () => {
     const applied = new AppliedRenders<Objs>();
-    expect(applied.record("a", json(1), objs(1))).toBeUndefined();
+    expect(applied.record("a", json(1))).toBeUndefined();
     applied.setGenerations("a", [["Deployment", 3]]);
-    const before = applied.record("a", json(2), objs(2));
+    const before = applied.record("a", json(2));
     applied.restore("a", before);
     expect(applied.isApplied("a", json(1))).toBe(true);
     expect(applied.generation("a", "Deployment")).toBe(3);
-    const first = applied.record("b", json(1), objs(1));
+    const first = applied.record("b", json(1));
     applied.restore("b", first);
     expect(applied.has("b")).toBe(false);
   });
 
   it("keeps the generations of the apply before until the new apply answers", () => {
     const applied = new AppliedRenders<Objs>();
-    applied.record("a", json(1), objs(1));
+    applied.record("a", json(1));
     expect(applied.generation("a", "Deployment")).toBeUndefined();
     applied.setGenerations("a", [
       ["Deployment", 1],
       ["Service", 1],
     ]);
-    applied.record("a", json(2), objs(2));
+    applied.record("a", json(2));
     expect(applied.generation("a", "Deployment")).toBe(1);
     applied.setGenerations("a", [["Deployment", 2]]);
     expect(applied.generation("a", "Deployment")).toBe(2);
@@ -56,24 +56,27 @@ describe("AppliedRenders", () => {
 
   it("answers a drift check with the objects kept from the apply, without rendering", async () => {
     const applied = new AppliedRenders<Objs>();
-    const kept = objs(1);
-    applied.record("a", json(1), kept);
+    applied.record("a", json(1));
     let renders = 0;
-    const last = await applied.lastRender("a", () => {
+    const render = () => {
       renders++;
       return Promise.resolve(json(1));
-    });
-    expect(last).toEqual({ objects: kept });
-    expect(last !== "none" && last !== "changed" && last.objects).toBe(kept);
+    };
+    const last = await applied.lastRender("a", render);
+    expect(last).toEqual({ objects: objs(1) });
+    // The same objects each time: the ones kept from the apply, not a render parsed anew.
+    const kept = last !== "none" && last !== "changed" && last.objects;
+    const again = await applied.lastRender("a", render);
+    expect(again !== "none" && again !== "changed" && again.objects).toBe(kept);
     expect(renders).toBe(0);
     expect(await applied.lastRender("none-here", () => Promise.resolve(json(1)))).toBe("none");
   });
 
   it("renders a record whose objects are no longer kept, and uses them only when they digest as applied", async () => {
     const applied = new AppliedRenders<Objs>(2);
-    applied.record("a", json(1), objs(1));
-    applied.record("b", json(2), objs(2));
-    applied.record("c", json(3), objs(3)); // the bound is 2: a's objects are dropped, its digest stays
+    applied.record("a", json(1));
+    applied.record("b", json(2));
+    applied.record("c", json(3)); // the bound is 2: a's objects are dropped, its digest stays
     expect(applied.keepsObjectsOf("a")).toBe(false);
     expect(applied.keepsObjectsOf("c")).toBe(true);
     expect(applied.size).toEqual({ applied: 3, kept: 2 });
@@ -89,14 +92,14 @@ describe("AppliedRenders", () => {
 
   it("reads the apply again after rendering: one recorded meanwhile wins", async () => {
     const applied = new AppliedRenders<Objs>(1);
-    applied.record("a", json(1), objs(1));
-    applied.record("b", json(2), objs(2)); // a's objects dropped
+    applied.record("a", json(1));
+    applied.record("b", json(2)); // a's objects dropped
     const renderWhileApplying = async () => {
-      applied.record("a", json(5), objs(5)); // an apply of a new render while the drift check rendered the old one
+      applied.record("a", json(5)); // an apply of a new render while the drift check rendered the old one
       return Promise.resolve(json(1));
     };
     expect(await applied.lastRender("a", renderWhileApplying)).toEqual({ objects: objs(5) });
-    applied.record("c", json(3), objs(3)); // a's dropped again
+    applied.record("c", json(3)); // a's dropped again
     const removedWhileRendering = async () => {
       applied.delete("a");
       return Promise.resolve(json(5));
