@@ -15,7 +15,6 @@ import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "mole
 import { PassThrough, type Readable } from "node:stream";
 import {
   CoreV1Api,
-  KubernetesObjectApi,
   Log,
   VersionApi,
   type CoreV1Event,
@@ -28,6 +27,7 @@ import { defineParams, type ParamsIn, type ParamsOf } from "../lib/params.ts";
 import { ERROR_TYPES, hasCode, invalid, unavailable } from "../lib/errors.ts";
 import { loadCluster, type Cluster, type ClusterSource } from "../lib/kube/config.ts";
 import { applyObjects } from "../lib/kube/apply.ts";
+import { ObjectApi } from "../lib/kube/object-api.ts";
 import { kubeError } from "../lib/kube/errors.ts";
 import { plainCopy } from "../lib/kube/plain.ts";
 import { Informers, type ChangeType, type WatchedKind } from "../lib/kube/informers.ts";
@@ -225,7 +225,7 @@ interface Settings extends ServiceSettingSchema {
 }
 
 interface Clients {
-  objects: KubernetesObjectApi;
+  objects: ObjectApi;
   core: CoreV1Api;
   version: VersionApi;
   log: Log;
@@ -736,7 +736,7 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
     this.cluster = cluster;
     const kc = cluster.kubeConfig;
     this.kubeClients = {
-      objects: KubernetesObjectApi.makeApiClient(kc),
+      objects: ObjectApi.fromConfig(kc),
       core: kc.makeApiClient(CoreV1Api),
       version: kc.makeApiClient(VersionApi),
       log: new Log(kc),

@@ -4,10 +4,11 @@
  * cluster-scoped objects, then namespaced ones — group after group (the objects of a group at once), stopping at the
  * first group with a failure.
  */
-import { PatchStrategy, type KubernetesObject, type KubernetesObjectApi } from "@kubernetes/client-node";
+import { PatchStrategy, type KubernetesObject } from "@kubernetes/client-node";
 import type { Errors } from "moleculer";
 import { invalid } from "../errors.ts";
 import { kubeError } from "./errors.ts";
+import { MODEL_NAMED_KINDS, type ObjectApi } from "./object-api.ts";
 import { plainCopy } from "./plain.ts";
 
 /** An object with what SSA needs: apiVersion, kind and metadata.name. */
@@ -116,9 +117,13 @@ export function describeObject(obj: ApplyObject): string {
  * Returns the applied objects as the server answered them, in that order. On a failure the next groups are not sent,
  * and the error (mapped by kubeError) names the first object in that order that failed and how many objects were
  * applied (`data.applied`, which counts the others of its group that succeeded alongside it).
+ *
+ * An object is sent as the JSON it is and its answer kept as parsed (lib/kube/object-api.ts `applyAsIs`), but for the
+ * kinds whose client-node model names fields apart from the wire (`MODEL_NAMED_KINDS`: LimitRange's `_default`), which
+ * go through client-node's ObjectSerializer (`patch`) as before.
  */
 export async function applyObjects(
-  api: KubernetesObjectApi,
+  api: ObjectApi,
   objects: readonly unknown[],
   options: ApplyOptions,
 ): Promise<KubernetesObject[]> {
@@ -138,14 +143,20 @@ export async function applyObjects(
     const results = await Promise.allSettled(
       group.map((obj) =>
         schedule(() =>
-          api.patch(
-            obj,
-            undefined,
-            options.dryRun === true ? "All" : undefined,
-            options.fieldManager,
-            options.force ?? false,
-            PatchStrategy.ServerSideApply,
-          ),
+          MODEL_NAMED_KINDS.has(obj.kind)
+            ? api.patch(
+                obj,
+                undefined,
+                options.dryRun === true ? "All" : undefined,
+                options.fieldManager,
+                options.force ?? false,
+                PatchStrategy.ServerSideApply,
+              )
+            : api.applyAsIs(obj, {
+                fieldManager: options.fieldManager,
+                force: options.force ?? false,
+                dryRun: options.dryRun === true,
+              }),
         ),
       ),
     );
