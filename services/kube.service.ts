@@ -340,7 +340,7 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       async handler(this: This, ctx: Context<KubeGetParams>): Promise<KubernetesObject> {
         const { apiVersion, kind, namespace, name } = ctx.params;
         try {
-          const obj = await this.clientsFor().objects.read({
+          const obj = await this.clientsFor().objects.readAsIs({
             apiVersion,
             kind,
             metadata: { name, ...(namespace === undefined ? {} : { namespace }) },
@@ -613,16 +613,11 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       // A malformed selector is a 422 here, not a 400 from the server.
       if (labelSelector !== undefined) parseLabelSelector(labelSelector);
       try {
-        const list = await this.clientsFor().objects.list(
-          apiVersion,
-          kind,
-          namespace,
-          undefined,
-          undefined,
-          undefined,
-          fieldSelector,
-          labelSelector,
-        );
+        const list = await this.clientsFor().objects.listAsIs(apiVersion, kind, {
+          ...(namespace === undefined ? {} : { namespace }),
+          ...(labelSelector === undefined ? {} : { labelSelector }),
+          ...(fieldSelector === undefined ? {} : { fieldSelector }),
+        });
         return {
           items: list.items
             .map((item) => toPublic({ ...item, apiVersion: item.apiVersion ?? apiVersion, kind: item.kind ?? kind }))

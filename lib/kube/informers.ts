@@ -15,10 +15,10 @@ import {
   type KubeConfig,
   type KubernetesListObject,
   type KubernetesObject,
-  type KubernetesObjectApi,
 } from "@kubernetes/client-node";
 import { ID_LABEL, MANAGED_BY, MANAGED_BY_LABEL } from "../manifests/labels.ts";
-import { freezePooled, plainCopy, StringPool } from "./plain.ts";
+import type { ObjectApi } from "./object-api.ts";
+import { freezePooled, StringPool } from "./plain.ts";
 import { parseLabelSelector } from "./selector.ts";
 
 /** The label every object the suite renders carries (lib/manifests/labels.ts): the informers watch only those. */
@@ -52,16 +52,14 @@ const cachedStrings = new StringPool();
 
 /**
  * The form an object is kept in, and handed to every reader as it is (kube.service answers cached lists with the cache's
- * own objects): plain JSON with its apiVersion and kind (a list answer's items are client-node's typed models, with
- * Dates, and without kind), trimmed (`slim`), and frozen, so that no reader can change what the others read.
- * `parsed`: the object came from JSON.parse (a watch event), already plain. Its short strings are shared with the other
- * cached objects (`cachedStrings`).
+ * own objects): the object as parsed from the server's JSON (a watch event, or an item of a list: lib/kube/object-api.ts
+ * `listAsIs`), with its apiVersion and kind (a list's items come without), trimmed (`slim`), and frozen, so that no
+ * reader can change what the others read. Its short strings are shared with the other cached objects (`cachedStrings`).
  */
-export function cacheForm(obj: KubernetesObject, kind: WatchedKind, parsed: boolean): KubernetesObject {
-  const plain = (parsed ? obj : plainCopy(obj)) as KubernetesObject;
-  if (plain.apiVersion === undefined) plain.apiVersion = kind.apiVersion;
-  if (plain.kind === undefined) plain.kind = kind.kind;
-  return freezePooled(slim(plain, kind.kind), cachedStrings);
+export function cacheForm(obj: KubernetesObject, kind: WatchedKind): KubernetesObject {
+  if (obj.apiVersion === undefined) obj.apiVersion = kind.apiVersion;
+  if (obj.kind === undefined) obj.kind = kind.kind;
+  return freezePooled(slim(obj, kind.kind), cachedStrings);
 }
 
 /** `/api/v1/pods`, `/apis/apps/v1/deployments`: the all-namespaces collection path. */
@@ -198,7 +196,7 @@ class RelistingWatch extends Watch {
         callback(
           phase,
           phase === "ADDED" || phase === "MODIFIED" || phase === "DELETED"
-            ? cacheForm(apiObj as KubernetesObject, this.#kind, true)
+            ? cacheForm(apiObj as KubernetesObject, this.#kind)
             : apiObj,
           watchObj,
         ),
@@ -241,12 +239,7 @@ export class Informers {
   #started = false;
   #stopped = false;
 
-  constructor(
-    kubeConfig: KubeConfig,
-    api: KubernetesObjectApi,
-    callbacks: InformerCallbacks,
-    options: InformerOptions = {},
-  ) {
+  constructor(kubeConfig: KubeConfig, api: ObjectApi, callbacks: InformerCallbacks, options: InformerOptions = {}) {
     this.#callbacks = callbacks;
     this.#timers = options.timers ?? realTimers;
     this.#backoff = options.backoff ?? { initialMs: 1000, maxMs: 30_000 };
@@ -266,17 +259,8 @@ export class Informers {
         idByKey: new Map(),
       };
       const list = async (): Promise<KubernetesListObject<KubernetesObject>> => {
-        const result = await api.list(
-          kind.apiVersion,
-          kind.kind,
-          undefined,
-          undefined,
-          undefined,
-          undefined,
-          undefined,
-          labelSelector,
-        );
-        result.items = result.items.map((item) => cacheForm(item, kind, false));
+        const result = await api.listAsIs(kind.apiVersion, kind.kind, { labelSelector });
+        result.items = result.items.map((item) => cacheForm(item, kind));
         // ListWatch fills its cache synchronously after this promise settles; mark the kind current after that.
         setImmediate(() => this.#listed(state));
         return result;

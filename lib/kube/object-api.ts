@@ -1,18 +1,22 @@
 /**
- * client-node's KubernetesObjectApi with a server-side apply that sends the object as the JSON it is and hands back
- * the server's answer as parsed, as kubernetes-fluent-client does (STYLE §2.5), over client-node's own configured
- * connection (authentication, TLS, middleware: `requestPromise`).
+ * client-node's KubernetesObjectApi with a server-side apply that sends the object as the JSON it is, a list and a
+ * read, all handing back the server's answer as parsed, as kubernetes-fluent-client does (STYLE §2.5), over client-node's
+ * own configured connection (authentication, TLS, middleware: `requestPromise`).
  *
  * Why: `KubernetesObjectApi.patch` walks the object through client-node's ObjectSerializer into its wire form, then
  * walks the answer back into typed models (Dates, model field names) which `v1.kube` copied back to plain JSON for its
  * callers: four passes over every object of every apply, ~6% of the CPU of a deployment's create (docs/performance.md,
- * change 63). The renders are plain JSON already, in the wire form but for the kinds below.
+ * change 63). The renders are plain JSON already, in the wire form but for the kinds below. And a typed list put
+ * model field names into the watch cache (a listed LimitRange's `_default`, where a watched one has `default`), which
+ * made the namespaces' drift check see every listed LimitRange as drifted (change 64); `v1.kube.get` and an uncached
+ * `v1.kube.list` answered them so too, where a cached list answered `default`.
  */
 import {
   HttpMethod,
   KubernetesObjectApi,
   PatchStrategy,
   type KubeConfig,
+  type KubernetesListObject,
   type KubernetesObject,
   type ResponseContext,
 } from "@kubernetes/client-node";
@@ -62,6 +66,35 @@ export class ObjectApi extends KubernetesObjectApi {
     request.setQueryParam("fieldManager", options.fieldManager);
     request.setQueryParam("force", String(options.force));
     request.setBody(JSON.stringify(spec));
+    return this.requestPromise(request, AS_PARSED);
+  }
+
+  /**
+   * The objects of one kind (in `namespace`, else in every namespace; those the selectors select), as the server
+   * listed them: the wire form, items without apiVersion and kind (as the server sends them). A failure throws
+   * client-node's ApiException.
+   */
+  async listAsIs(
+    apiVersion: string,
+    kind: string,
+    query: { namespace?: string; labelSelector?: string; fieldSelector?: string } = {},
+  ): Promise<KubernetesListObject<KubernetesObject>> {
+    const path = await this.specUriPath(
+      { apiVersion, kind, metadata: query.namespace === undefined ? {} : { namespace: query.namespace } },
+      "list",
+    );
+    const request = this.configuration.baseServer.makeRequestContext(path, HttpMethod.GET);
+    request.setHeaderParam("Accept", "application/json, */*;q=0.8");
+    if (query.labelSelector !== undefined) request.setQueryParam("labelSelector", query.labelSelector);
+    if (query.fieldSelector !== undefined) request.setQueryParam("fieldSelector", query.fieldSelector);
+    return this.requestPromise(request, AS_PARSED);
+  }
+
+  /** One object (`spec` names it), as the server answered: the wire form. A failure throws client-node's ApiException. */
+  async readAsIs(spec: KubernetesObject): Promise<KubernetesObject> {
+    const path = await this.specUriPath(spec, "read");
+    const request = this.configuration.baseServer.makeRequestContext(path, HttpMethod.GET);
+    request.setHeaderParam("Accept", "application/json, */*;q=0.8");
     return this.requestPromise(request, AS_PARSED);
   }
 

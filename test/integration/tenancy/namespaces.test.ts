@@ -4,7 +4,7 @@
  */
 import { describe, it, expect, beforeAll, afterAll } from "@jest/globals";
 import type { NamespaceEntity } from "../../../lib/entities.ts";
-import { as, startTenancy, waitFor, type Tenancy } from "./harness.ts";
+import { as, startTenancy, tenancySchemas, waitFor, type Tenancy } from "./harness.ts";
 
 const alice = as("alice");
 const bob = as("bob");
@@ -243,6 +243,42 @@ describe("v1.k8s.namespaces drift", () => {
     expect(reconciled).toEqual([]);
     expect(after.writes).toBe(before.writes);
     expect(await t.broker.call("v1.k8s.namespaces.count")).toBeGreaterThan(3);
+  });
+
+  it("sends no write on a resync after v1.kube starts again on a cluster that already holds the objects", async () => {
+    const ns = await create({ name: "kept", quota: { cpu: 1000, memory: 1024, pods: 4 } }, admin);
+    await waitFor(async () => (await get(ns.id)).status.phase === "Active", 5000, "kept Active");
+    // A new v1.kube fills its watch cache by listing what is there, as after a restart of the process.
+    const kube = t.broker.getLocalService("v1.kube");
+    if (kube === undefined) throw new Error("v1.kube runs on this broker");
+    await t.broker.destroyService(kube);
+    t.broker.createService(tenancySchemas(t.sandbox.kubeconfig()).kube);
+    await waitFor(
+      () =>
+        t.broker.call("v1.kube.readiness").then(
+          () => true,
+          () => false,
+        ),
+      5000,
+      "v1.kube ready again",
+    );
+    // The listed LimitRange reads as the cluster holds it (kubectl's `default`), not as client-node's model names it.
+    const limits = await t.broker.call<{ items: { spec: { limits: Record<string, unknown>[] } }[] }, object>(
+      "v1.kube.list",
+      {
+        apiVersion: "v1",
+        kind: "LimitRange",
+        namespace: "kept",
+        labelSelector: "app.kubernetes.io/managed-by=moleculer-k8s",
+      },
+    );
+    expect(limits.items[0]?.spec.limits[0]).toMatchObject({ type: "Container", default: { cpu: "500m" } });
+    expect(limits.items[0]?.spec.limits[0]).not.toHaveProperty("_default");
+    const svc = t.broker.getLocalService("v1.k8s.namespaces") as unknown as { resync(): Promise<string[]> };
+    const before = t.sandbox.requestCounts();
+    const reconciled = await svc.resync();
+    expect(reconciled).toEqual([]);
+    expect(t.sandbox.requestCounts().writes).toBe(before.writes);
   });
 });
 

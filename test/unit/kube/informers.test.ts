@@ -120,15 +120,16 @@ describe("slim keeps V8's fast form (a deleted property turns an object into a d
 describe("cacheForm (the form cached objects are kept and handed out in)", () => {
   const secrets = WATCHED_KINDS.find((k) => k.kind === "Secret");
   const pods = WATCHED_KINDS.find((k) => k.kind === "Pod");
-  it("makes a list item plain JSON with its kind, frozen all the way down", () => {
+  it("gives a list item its apiVersion and kind, frozen all the way down", () => {
     if (pods === undefined) throw new Error("Pods are watched");
-    const created = new Date("2026-11-27T00:00:00Z");
-    const item = { metadata: { name: "web-1", creationTimestamp: created }, status: { phase: "Running" } };
-    const cached = cacheForm(item as never, pods, false) as unknown as Record<string, unknown>;
+    const item = {
+      metadata: { name: "web-1", creationTimestamp: "2026-11-27T00:00:00Z" },
+      status: { phase: "Running" },
+    };
+    const cached = cacheForm(item as never, pods) as unknown as Record<string, unknown>;
     expect(cached).toEqual({
       apiVersion: "v1",
       kind: "Pod",
-      // As the API server and a watch event write it, not as Date's ISO string (…00.000Z).
       metadata: { name: "web-1", creationTimestamp: "2026-11-27T00:00:00Z" },
       status: { phase: "Running" },
     });
@@ -142,7 +143,7 @@ describe("cacheForm (the form cached objects are kept and handed out in)", () =>
   it("keeps no Secret values", () => {
     if (secrets === undefined) throw new Error("Secrets are watched");
     const secret = { kind: "Secret", metadata: { name: "env" }, data: { A: "MQ==" }, stringData: { B: "2" } };
-    expect(cacheForm(secret as never, secrets, true)).toEqual({
+    expect(cacheForm(secret as never, secrets)).toEqual({
       apiVersion: "v1",
       kind: "Secret",
       metadata: { name: "env" },
