@@ -186,6 +186,10 @@ interface Settings extends ServiceSettingSchema {
    */
   sweepOrphans?: boolean;
 }
+interface StatusWriteOptions {
+  /** Leave a record that is being removed (Terminating) as it is: the status a cluster event implies. */
+  unlessTerminating?: boolean;
+}
 interface ClusterMethods {
   checkDomain(domain: string): void;
   checkQuotaRight(meta: CallerMeta, quota: Record<string, number | undefined> | undefined, current: unknown): void;
@@ -195,7 +199,8 @@ interface ClusterMethods {
   applyRecord(record: RawDoc): Promise<void>;
   deleteClusterObjects(name: string, clusterOwned: boolean, id: string): Promise<boolean>;
   finishRemoval(record: RawDoc): Promise<void>;
-  setStatus(id: string, status: NamespaceStatus, uid?: string): Promise<void>;
+  setStatus(id: string, status: NamespaceStatus, uid?: string, options?: StatusWriteOptions): Promise<void>;
+  writeStatus(id: string, status: NamespaceStatus, uid?: string, options?: StatusWriteOptions): Promise<void>;
   updateUid(record: RawDoc, object: KubernetesObject): Promise<void>;
   transformResource(object: KubernetesObject): NamespaceStatus;
   applyError(err: unknown): Errors.MoleculerError;
@@ -212,6 +217,8 @@ type LocalVars = DbVars &
     quotaSetBy: "admin" | "owner";
     /** Records removed while the cluster was down, whose objects are still to delete (by id). */
     orphans: Map<string, Orphan>;
+    /** The last status write of each record still running (setStatus runs a record's writes one after another). */
+    statusWrites: Map<string, Promise<void>>;
   };
 type Ctx<P> = Context<P, CallerMeta>;
 
@@ -833,9 +840,32 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
     },
 
     /** Writes the record's status (and uid) only when they changed. */
-    async setStatus(recordId: string, status: NamespaceStatus, uid?: string): Promise<void> {
+    /**
+     * Writes the record's status (and uid) when they differ from what is stored. A record's writes run one after
+     * another, each deciding on the record as the one before it left it: a cluster event's status read before a
+     * removal began must not land after the removal's Terminating and undo it (`unlessTerminating`).
+     */
+    setStatus(recordId: string, status: NamespaceStatus, uid?: string, options?: StatusWriteOptions): Promise<void> {
+      const before = this.statusWrites.get(recordId) ?? Promise.resolve();
+      const write = before.then(() => this.writeStatus(recordId, status, uid, options));
+      const settled = write.catch(() => undefined);
+      this.statusWrites.set(recordId, settled);
+      void settled.then(() => {
+        if (this.statusWrites.get(recordId) === settled) this.statusWrites.delete(recordId);
+      });
+      return write;
+    },
+
+    /** One status write of setStatus. */
+    async writeStatus(
+      recordId: string,
+      status: NamespaceStatus,
+      uid?: string,
+      options: StatusWriteOptions = {},
+    ): Promise<void> {
       const current = await this.findRawById(recordId);
       if (current === null) return;
+      if (options.unlessTerminating === true && isTerminating(current)) return;
       const before = (current.status ?? {}) as NamespaceStatus;
       const changes: Record<string, unknown> = {};
       const sameReason = before.phase === status.phase && before.reason === status.reason;
@@ -902,7 +932,9 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
         const status = record.status as NamespaceStatus | undefined;
         const failing =
           status?.reason === NAMESPACE_REASONS.CLUSTER_UNAVAILABLE || status?.reason === NAMESPACE_REASONS.APPLY_FAILED;
-        if (implied.phase !== "Active" || !failing) await this.setStatus(recordId, implied);
+        if (implied.phase !== "Active" || !failing) {
+          await this.setStatus(recordId, implied, undefined, { unlessTerminating: true });
+        }
         if (implied.phase !== "Active") return;
       }
       const wanted = this.renderObjects(record).find(
@@ -975,6 +1007,7 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
     this.defaultQuota = this.settings.defaultQuota ?? DEFAULT_QUOTA;
     this.quotaSetBy = this.settings.quotaSetBy ?? cfg.quotaSetBy;
     this.orphans = new Map();
+    this.statusWrites = new Map();
   },
 };
 

@@ -317,6 +317,51 @@ describe("v1.k8s.namespaces.remove", () => {
     expect((await t.kubectlRaw("get", "namespace", "doomed")).stderr).toMatch(/NotFound/);
   });
 
+  it("is not undone by a cluster event that read the record before the removal began", async () => {
+    const ns = await create({ name: "racing" });
+    await waitFor(async () => (await get(ns.id)).status.phase === "Active", 5000, "racing Active");
+    const listed = await t.broker.call<{ items: Record<string, unknown>[] }, object>("v1.kube.list", {
+      apiVersion: "v1",
+      kind: "Namespace",
+      fieldSelector: "metadata.name=racing",
+      labelSelector: "app.kubernetes.io/managed-by=moleculer-k8s",
+    });
+    const svc = t.broker.getLocalService("v1.k8s.namespaces") as unknown as {
+      findRawById(id: string): Promise<unknown>;
+      onClusterObject(type: string, object: unknown): Promise<void>;
+    };
+    // A "modified" event of the Active Namespace reads the record, and is held there until the removal has begun.
+    const findRawById = svc.findRawById;
+    let release = (): void => undefined;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    svc.findRawById = async (id: string) => {
+      svc.findRawById = findRawById;
+      const record = await findRawById(id);
+      await held;
+      return record;
+    };
+    const event = svc.onClusterObject("modified", listed.items[0]);
+    const removing = await t.broker.call<NamespaceEntity, object>("v1.k8s.namespaces.remove", { id: ns.id }, alice);
+    expect(removing.status.phase).toBe("Terminating");
+    release();
+    await event;
+    // The event's Active must not replace Terminating: the record would then take the Namespace's deletion for a
+    // deletion outside the suite, and create it again.
+    await waitFor(
+      () =>
+        get(ns.id).then(
+          (entity) => {
+            expect(entity.status.phase).toBe("Terminating");
+            return false;
+          },
+          (err: { code?: number }) => err.code === 404,
+        ),
+      8000,
+      "the record gone",
+    );
+    expect((await t.kubectlRaw("get", "namespace", "racing")).stderr).toMatch(/NotFound/);
+  });
+
   it("in the cluster-owned namespace default, applies and removes only the quota and limits", async () => {
     const ns = await create({ name: "default", quota: { pods: 9 } }, as("root", ["admin"]));
     expect(ns).toMatchObject({ clusterOwned: true, status: { phase: "Active" } });
