@@ -5,8 +5,10 @@
  * resync over 200 converged deployments with nothing drifted sends no write (and no read) to the API server.
  */
 import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
+import type { ServiceSchema } from "moleculer";
 import { AppliedRenders } from "../../../lib/applied-renders.ts";
 import type { DeploymentEntity, ImageEntity, NamespaceEntity } from "../../../lib/entities.ts";
+import kubeService from "../../../services/kube.service.ts";
 import { startStack, waitUntil, type Stack } from "../deployments/stack.ts";
 
 let stack: Stack;
@@ -217,4 +219,31 @@ describe("v1.k8s.deployments resync over 200 converged deployments", () => {
     await kubectlOk("scale", "deploy", "app-100", "-n", "shop", "--replicas=3");
     await repaired("app-100 scaled back", async () => (await get("deploy", "app-100"))?.spec.replicas === 1);
   }, 120_000);
+
+  it("sends no write after v1.kube starts again on the cluster that holds them (its cache filled by lists)", async () => {
+    const kube = stack.services.getLocalService("v1.kube");
+    if (kube === undefined) throw new Error("v1.kube runs on the services' broker");
+    await stack.services.destroyService(kube);
+    stack.services.createService({
+      ...kubeService,
+      settings: { ...kubeService.settings, kubeconfig: stack.sandbox.kubeconfig() },
+    } as unknown as ServiceSchema);
+    await waitUntil(
+      () =>
+        stack.services.call("v1.kube.readiness").then(
+          () => true,
+          () => undefined,
+        ),
+      10_000,
+      "v1.kube ready again",
+    );
+    const resyncing = ["v1.k8s.deployments", "v1.k8s.namespaces", "v1.k8s.volumes"].map(
+      (name) => stack.services.getLocalService(name) as unknown as { resync(): Promise<string[]> },
+    );
+    const before = stack.sandbox.requestCounts();
+    const reconciled = await Promise.all(resyncing.map((svc) => svc.resync()));
+    const after = stack.sandbox.requestCounts();
+    expect(reconciled).toEqual([[], [], []]);
+    expect(after.writes - before.writes).toBe(0);
+  }, 60_000);
 });
