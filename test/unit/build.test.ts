@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
-import { mkdir, readFile, rm, utimes, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rm, utimes, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { buildSuite, isBuildCurrent } from "../../scripts/build.ts";
@@ -60,4 +60,32 @@ describe("scripts/build.ts: is the last build current?", () => {
     await writeFile(record, (await readFile(record, "utf8")).slice(0, 20));
     expect(await isBuildCurrent([ENTRY], OUT)).toBe(false);
   });
+});
+
+describe("scripts/build.ts: the production build", () => {
+  /** Node keeps a module source longer than this (its EXTERN_APEX) outside V8's heap, as UTF-16 unless it is ASCII. */
+  const EXTERNAL_SOURCE_MIN = 0xfbee9;
+
+  it("writes every chunk that Node keeps as an external source in ASCII (one byte a character)", async () => {
+    const out = `${SCRATCH}/full`;
+    await buildSuite(["scripts/start.ts"], out);
+    const dir = path.resolve(ROOT, out, "chunks");
+    const files = (await readdir(dir)).filter((f) => f.endsWith(".js"));
+    const large: string[] = [];
+    for (const file of files) {
+      const text = await readFile(path.join(dir, file), "utf8");
+      if (Buffer.byteLength(text) <= EXTERNAL_SOURCE_MIN) continue;
+      large.push(file);
+      let at = -1;
+      for (let i = 0; i < text.length && at < 0; i++) if (text.charCodeAt(i) > 0x7f) at = i;
+      expect({ file, nonAscii: at < 0 ? "" : text.slice(Math.max(0, at - 40), at + 10) }).toEqual({
+        file,
+        nonAscii: "",
+      });
+    }
+    // The check saw the chunk it is about (client-node with undici, ~1.7 MB).
+    expect(large.length).toBeGreaterThan(0);
+    // The license comments are kept, beside the chunks.
+    expect((await readdir(dir)).some((f) => f.endsWith(".LEGAL.txt"))).toBe(true);
+  }, 60_000);
 });
