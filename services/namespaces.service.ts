@@ -839,7 +839,6 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       }
     },
 
-    /** Writes the record's status (and uid) only when they changed. */
     /**
      * Writes the record's status (and uid) when they differ from what is stored. A record's writes run one after
      * another, each deciding on the record as the one before it left it: a cluster event's status read before a
