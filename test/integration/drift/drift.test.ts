@@ -9,6 +9,7 @@ import type { ServiceSchema } from "moleculer";
 import { AppliedRenders } from "../../../lib/applied-renders.ts";
 import type { DeploymentEntity, ImageEntity, NamespaceEntity } from "../../../lib/entities.ts";
 import kubeService from "../../../services/kube.service.ts";
+import { startKubeAgain } from "../../helpers/broker.ts";
 import { startStack, waitUntil, type Stack } from "../deployments/stack.ts";
 
 let stack: Stack;
@@ -221,22 +222,10 @@ describe("v1.k8s.deployments resync over 200 converged deployments", () => {
   }, 120_000);
 
   it("sends no write after v1.kube starts again on the cluster that holds them (its cache filled by lists)", async () => {
-    const kube = stack.services.getLocalService("v1.kube");
-    if (kube === undefined) throw new Error("v1.kube runs on the services' broker");
-    await stack.services.destroyService(kube);
-    stack.services.createService({
+    await startKubeAgain(stack.services, {
       ...kubeService,
       settings: { ...kubeService.settings, kubeconfig: stack.sandbox.kubeconfig() },
     } as unknown as ServiceSchema);
-    await waitUntil(
-      () =>
-        stack.services.call("v1.kube.readiness").then(
-          () => true,
-          () => undefined,
-        ),
-      10_000,
-      "v1.kube ready again",
-    );
     const resyncing = ["v1.k8s.deployments", "v1.k8s.namespaces", "v1.k8s.volumes"].map(
       (name) => stack.services.getLocalService(name) as unknown as { resync(): Promise<string[]> },
     );

@@ -4,6 +4,7 @@
  */
 import { describe, it, expect, beforeAll, afterAll } from "@jest/globals";
 import type { NamespaceEntity } from "../../../lib/entities.ts";
+import { startKubeAgain } from "../../helpers/broker.ts";
 import { as, startTenancy, tenancySchemas, waitFor, type Tenancy } from "./harness.ts";
 
 const alice = as("alice");
@@ -248,20 +249,7 @@ describe("v1.k8s.namespaces drift", () => {
   it("sends no write on a resync after v1.kube starts again on a cluster that already holds the objects", async () => {
     const ns = await create({ name: "kept", quota: { cpu: 1000, memory: 1024, pods: 4 } }, admin);
     await waitFor(async () => (await get(ns.id)).status.phase === "Active", 5000, "kept Active");
-    // A new v1.kube fills its watch cache by listing what is there, as after a restart of the process.
-    const kube = t.broker.getLocalService("v1.kube");
-    if (kube === undefined) throw new Error("v1.kube runs on this broker");
-    await t.broker.destroyService(kube);
-    t.broker.createService(tenancySchemas(t.sandbox.kubeconfig()).kube);
-    await waitFor(
-      () =>
-        t.broker.call("v1.kube.readiness").then(
-          () => true,
-          () => false,
-        ),
-      5000,
-      "v1.kube ready again",
-    );
+    await startKubeAgain(t.broker, tenancySchemas(t.sandbox.kubeconfig()).kube);
     // The listed LimitRange reads as the cluster holds it (kubectl's `default`), not as client-node's model names it.
     const limits = await t.broker.call<{ items: { spec: { limits: Record<string, unknown>[] } }[] }, object>(
       "v1.kube.list",
