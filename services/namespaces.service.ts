@@ -385,11 +385,12 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
           this.scheduleReconcile(record._id);
           return removed as unknown as NamespaceEntity;
         }
-        await this.setStatus(record._id, {
+        const terminating: NamespaceStatus = {
           phase: "Terminating",
           reason: NAMESPACE_REASONS.DELETING,
           message: "the cluster is deleting the namespace and everything in it",
-        });
+        };
+        await this.setStatus(record._id, terminating);
         let deleted: boolean;
         try {
           deleted = await this.deleteClusterObjects(nsName, clusterOwned, record._id);
@@ -404,7 +405,9 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
           this.scheduleReconcile(record._id);
           return removed as unknown as NamespaceEntity;
         }
-        const current = (await this.findRawById(record._id)) ?? record;
+        // Gone already when the cluster was quick (the watch saw the Namespace deleted and the record removed): the
+        // answer is the record as the removal left it, Terminating, not as it was before.
+        const current = (await this.findRawById(record._id)) ?? { ...record, status: terminating };
         const entity = await this.entityOf(ctx, current);
         // Nothing to wait for: no Namespace (already gone) or a cluster-owned one (only our objects were deleted).
         if (!deleted || clusterOwned) await this.removeEntity(ctx, record._id).catch(() => undefined);
@@ -687,11 +690,17 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
         const live = await this.clusterObjects(record).catch(() => undefined);
         if (live?.namespace?.metadata?.deletionTimestamp !== undefined) {
           // Deleted behind our back and still terminating: it is applied again when the cluster reports it gone.
-          await this.setStatus(record._id, {
-            phase: "Pending",
-            reason: NAMESPACE_REASONS.NAMESPACE_TERMINATING,
-            message: "the Namespace was deleted outside the suite; it is created again once the cluster has removed it",
-          });
+          await this.setStatus(
+            record._id,
+            {
+              phase: "Pending",
+              reason: NAMESPACE_REASONS.NAMESPACE_TERMINATING,
+              message:
+                "the Namespace was deleted outside the suite; it is created again once the cluster has removed it",
+            },
+            undefined,
+            { unlessTerminating: true },
+          );
           return;
         }
       }
@@ -703,7 +712,8 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
           .call<KubernetesObject, object>("v1.kube.get", { ...NAMESPACE_REF, name: String(record.name) })
           .catch(() => undefined);
       }
-      await this.setStatus(record._id, { phase: "Active" }, ns?.metadata?.uid);
+      // A removal that began while this apply ran stays Terminating: its deletion follows.
+      await this.setStatus(record._id, { phase: "Active" }, ns?.metadata?.uid, { unlessTerminating: true });
     },
 
     /**
@@ -786,18 +796,26 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
 
     async onReconcileFailed(record: RawDoc, err: unknown): Promise<void> {
       const terminating = isTerminating(record);
+      // A record that was not being removed when its reconcile began may be now: that removal's status stays.
+      const unlessTerminating = { unlessTerminating: !terminating };
       if (this.isRetryableError(err)) {
         const status = this.unavailableStatus(err);
-        await this.setStatus(record._id, terminating ? { ...status, phase: "Terminating" } : status);
+        await this.setStatus(
+          record._id,
+          terminating ? { ...status, phase: "Terminating" } : status,
+          undefined,
+          unlessTerminating,
+        );
         return;
       }
       const message = err instanceof Error ? err.message : String(err);
       this.logger.warn(`namespace ${String(record.name)}: the cluster refused it: ${message}`);
-      await this.setStatus(record._id, {
-        phase: terminating ? "Terminating" : "Pending",
-        reason: NAMESPACE_REASONS.APPLY_FAILED,
-        message,
-      });
+      await this.setStatus(
+        record._id,
+        { phase: terminating ? "Terminating" : "Pending", reason: NAMESPACE_REASONS.APPLY_FAILED, message },
+        undefined,
+        unlessTerminating,
+      );
     },
 
     /** A queued id without a record: a namespace removed while the cluster was down; delete its objects now. */

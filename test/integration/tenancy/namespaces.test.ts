@@ -305,6 +305,25 @@ describe("v1.k8s.namespaces.remove", () => {
     expect((await t.kubectlRaw("get", "namespace", "doomed")).stderr).toMatch(/NotFound/);
   });
 
+  it("answers Terminating when the cluster finished the removal before the answer", async () => {
+    const ns = await create({ name: "quick" });
+    await waitFor(async () => (await get(ns.id)).status.phase === "Active", 5000, "quick Active");
+    const svc = t.broker.getLocalService("v1.k8s.namespaces") as unknown as {
+      findRawById(id: string): Promise<unknown>;
+      deleteClusterObjects(...args: unknown[]): Promise<boolean>;
+    };
+    // The deletion returns only once the watch has seen the Namespace gone and the record removed.
+    const deleteClusterObjects = svc.deleteClusterObjects;
+    svc.deleteClusterObjects = async (...args: unknown[]) => {
+      svc.deleteClusterObjects = deleteClusterObjects;
+      const started = await deleteClusterObjects(...args);
+      await waitFor(async () => (await svc.findRawById(ns.id)) === null, 8000, "the record removed");
+      return started;
+    };
+    const removing = await t.broker.call<NamespaceEntity, object>("v1.k8s.namespaces.remove", { id: ns.id }, alice);
+    expect(removing).toMatchObject({ id: ns.id, status: { phase: "Terminating" } });
+  });
+
   it("is not undone by a cluster event that read the record before the removal began", async () => {
     const ns = await create({ name: "racing" });
     await waitFor(async () => (await get(ns.id)).status.phase === "Active", 5000, "racing Active");
