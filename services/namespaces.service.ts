@@ -187,7 +187,10 @@ interface Settings extends ServiceSettingSchema {
   sweepOrphans?: boolean;
 }
 interface StatusWriteOptions {
-  /** Leave a record that is being removed (Terminating) as it is: the status a cluster event implies. */
+  /**
+   * Leave a record that is being removed (Terminating) as it is: for a status decided on the record as read before a
+   * removal may have begun (a cluster event's, an apply's, a failed reconcile's).
+   */
   unlessTerminating?: boolean;
 }
 interface ClusterMethods {
@@ -859,8 +862,8 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
 
     /**
      * Writes the record's status (and uid) when they differ from what is stored. A record's writes run one after
-     * another, each deciding on the record as the one before it left it: a cluster event's status read before a
-     * removal began must not land after the removal's Terminating and undo it (`unlessTerminating`).
+     * another, each deciding on the record as the one before it left it: a status decided before a removal began (a
+     * cluster event's, an apply's) must not land after the removal's Terminating and undo it (`unlessTerminating`).
      */
     setStatus(recordId: string, status: NamespaceStatus, uid?: string, options?: StatusWriteOptions): Promise<void> {
       const before = this.statusWrites.get(recordId) ?? Promise.resolve();
