@@ -19,6 +19,8 @@
  *   schedules a retry with capped exponential backoff (`settings.reconciler.initialBackoffMs` 1000 → `maxBackoffMs`
  *   30000); success clears the backoff. Resolves `{ ok: true }` or `{ ok: false, error, retrying }`; never throws. A
  *   record that no longer exists is dropped from the queue.
+ * - `reconcileSettled(id)`: resolves once the reconcile of `id` running now (and any chained behind it) has ended; at
+ *   once when none runs. For a change made outside `reconcile` (a removal) that must not cross an apply in flight.
  * - `scheduleReconcile(id, delayMs?)`: queue a retry (next backoff step unless a delay is given).
  * - `cancelReconcile(id)`: forget a queued retry (a removed record).
  * - `resync()`: every candidate with `needsReconcile` true is reconciled (16 records at a time); returns the ids it
@@ -66,6 +68,7 @@ export interface ReconcilerHooks {
 
 export interface ReconcilerMethods extends ReconcilerHooks {
   reconcileNow(id: string): Promise<ReconcileOutcome>;
+  reconcileSettled(id: string): Promise<void>;
   scheduleReconcile(id: string, delayMs?: number): void;
   cancelReconcile(id: string): void;
   resync(): Promise<string[]>;
@@ -291,6 +294,14 @@ export function ReconcilerMixin(): MixinSchema {
           if (state.running.get(id) === run) state.running.delete(id);
         });
         return run;
+      },
+
+      async reconcileSettled(this: ReconcilerThis, id: string): Promise<void> {
+        // reconcileNow's promise never rejects; a later reconcileNow chains behind this one, so wait for the last.
+        for (let running = this.reconcilerState.running.get(id); running !== undefined;) {
+          await running;
+          running = this.reconcilerState.running.get(id);
+        }
       },
 
       scheduleReconcile(this: ReconcilerThis, id: string, delayMs?: number): void {

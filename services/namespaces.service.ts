@@ -394,6 +394,9 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
           message: "the cluster is deleting the namespace and everything in it",
         };
         await this.setStatus(record._id, terminating);
+        // An apply of this record already under way ends first: arriving after the deletion, it would create the
+        // Namespace again. Reconciles that start from now on find the record Terminating and finish the removal.
+        await this.reconcileSettled(record._id);
         let deleted: boolean;
         try {
           deleted = await this.deleteClusterObjects(nsName, clusterOwned, record._id);

@@ -305,6 +305,42 @@ describe("v1.k8s.namespaces.remove", () => {
     expect((await t.kubectlRaw("get", "namespace", "doomed")).stderr).toMatch(/NotFound/);
   });
 
+  it("lets an apply already under way end before it deletes: the Namespace is not created again", async () => {
+    const ns = await create({ name: "busy" });
+    await waitFor(async () => (await get(ns.id)).status.phase === "Active", 5000, "busy Active");
+    const svc = t.broker.getLocalService("v1.k8s.namespaces") as unknown as {
+      applyRecord(record: unknown): Promise<void>;
+      reconcileNow(id: string): Promise<unknown>;
+    };
+    // A reconcile of the record holds its apply until the removal has been asked for.
+    const applyRecord = svc.applyRecord;
+    let release = (): void => undefined;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    svc.applyRecord = async (record: unknown) => {
+      svc.applyRecord = applyRecord;
+      await held;
+      return applyRecord(record);
+    };
+    const reconciling = svc.reconcileNow(ns.id);
+    const removing = t.broker.call<NamespaceEntity, object>("v1.k8s.namespaces.remove", { id: ns.id }, alice);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    release();
+    await reconciling;
+    expect((await removing).status.phase).toBe("Terminating");
+    await waitFor(
+      () =>
+        get(ns.id).then(
+          () => false,
+          (err: { code?: number }) => err.code === 404,
+        ),
+      8000,
+      "the record gone",
+    );
+    // Gone, and still gone a moment later: no late apply made it again.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect((await t.kubectlRaw("get", "namespace", "busy")).stderr).toMatch(/NotFound/);
+  });
+
   it("answers Terminating when the cluster finished the removal before the answer", async () => {
     const ns = await create({ name: "quick" });
     await waitFor(async () => (await get(ns.id)).status.phase === "Active", 5000, "quick Active");
