@@ -614,6 +614,9 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
         if (record === null) throw notFound("deployment", ctx.params.id);
         const removed = (await this.removeEntity(ctx, ctx.params.id)) as unknown as DeploymentEntity;
         this.cancelReconcile(ctx.params.id);
+        // An apply of this record already under way ends first: arriving after the deletion, it would leave objects
+        // without a record behind.
+        await this.reconcileSettled(ctx.params.id);
         this.applied.delete(ctx.params.id);
         try {
           const ns = await this.namespaceOf(String(record.namespace));

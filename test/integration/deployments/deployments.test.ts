@@ -322,6 +322,43 @@ describe("v1.k8s.deployments.generate", () => {
 });
 
 describe("v1.k8s.deployments.remove", () => {
+  it("lets an apply already under way end before it deletes the objects: none is left behind", async () => {
+    const late = await call<DeploymentEntity>("v1.k8s.deployments.create", {
+      name: "late",
+      namespace: ns.id,
+      image: nginx.id,
+    });
+    await waitForPhase(late.id, "Available");
+    const svc = stack.services.getLocalService("v1.k8s.deployments") as unknown as {
+      applyResolved(...args: unknown[]): Promise<unknown>;
+      reconcileNow(id: string): Promise<unknown>;
+    };
+    // A reconcile of the record holds its apply until the removal has been asked for.
+    const applyResolved = svc.applyResolved;
+    let release = (): void => undefined;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    svc.applyResolved = async (...args: unknown[]) => {
+      svc.applyResolved = applyResolved;
+      await held;
+      return applyResolved(...args);
+    };
+    const reconciling = svc.reconcileNow(late.id);
+    const removing = call("v1.k8s.deployments.remove", { id: late.id });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    release();
+    await reconciling;
+    await removing;
+    const left = () =>
+      stack.kubectl("get", "deploy,svc,cm", "-n", "shop", "-l", "app.kubernetes.io/name=late", "-o", "name");
+    await waitUntil(async () => {
+      const res = await left();
+      return res.code === 0 && res.stdout.trim() === "";
+    });
+    // Still none a moment later: no late apply made them again.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect((await left()).stdout.trim()).toBe("");
+  });
+
   it("removes the record and every object", async () => {
     const [web] = await call<DeploymentEntity[]>("v1.k8s.deployments.find", { query: { name: "web" } });
     if (web === undefined) throw new Error("no web deployment");
