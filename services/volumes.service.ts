@@ -309,6 +309,9 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
         const users = await this.mountedBy(record);
         if (users.length > 0) throw inUse("volume", String(record.name), users);
         const orphan = { namespace: String(record.namespaceName), name: String(record.name) };
+        // An apply of this record already under way ends first: arriving after the deletion, it would make the claim
+        // again, without a record.
+        await this.reconcileSettled(record._id);
         if (this.kubeAvailable()) {
           try {
             await this.deleteClaim(orphan.namespace, orphan.name, record._id);

@@ -203,6 +203,35 @@ describe("v1.k8s.volumes drift and removal", () => {
     );
   });
 
+  it("lets an apply already under way end before it deletes the claim: none is left behind", async () => {
+    const vol = await create({ namespace: ns.id, name: "late", mountPath: "/late" });
+    await waitFor(async () => (await get(vol.id)).status.phase === "Bound", 5000, "late Bound");
+    const svc = t.broker.getLocalService("v1.k8s.volumes") as unknown as {
+      applyRecord(record: unknown): Promise<void>;
+      reconcileNow(id: string): Promise<unknown>;
+    };
+    // A reconcile of the record holds its apply until the removal has been asked for.
+    const applyRecord = svc.applyRecord;
+    let release = (): void => undefined;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    svc.applyRecord = async (record: unknown) => {
+      svc.applyRecord = applyRecord;
+      await held;
+      return applyRecord(record);
+    };
+    const reconciling = svc.reconcileNow(vol.id);
+    const removing = t.broker.call("v1.k8s.volumes.remove", { id: vol.id }, alice);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    release();
+    await reconciling;
+    await removing;
+    const gone = async () => /NotFound/.test((await t.kubectlRaw("get", "pvc", "late", "-n", "media")).stderr);
+    await waitFor(gone, 5000, "claim gone");
+    // Still gone a moment later: no late apply made it again.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(await gone()).toBe(true);
+  });
+
   it("goes with its namespace: no claim, no record", async () => {
     const gone = await t.broker.call<NamespaceEntity, object>("v1.k8s.namespaces.create", { name: "scratch" }, alice);
     await create({ namespace: gone.id, name: "a", mountPath: "/a" });
