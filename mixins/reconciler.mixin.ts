@@ -19,8 +19,11 @@
  *   schedules a retry with capped exponential backoff (`settings.reconciler.initialBackoffMs` 1000 → `maxBackoffMs`
  *   30000); success clears the backoff. Resolves `{ ok: true }` or `{ ok: false, error, retrying }`; never throws. A
  *   record that no longer exists is dropped from the queue.
- * - `reconcileSettled(id)`: resolves once the reconcile of `id` running now (and any chained behind it) has ended; at
- *   once when none runs. For a change made outside `reconcile` (a removal) that must not cross an apply in flight.
+ * - `exclusive(id, work)`: runs `work` once the applies and reconciles of `id` chained before it have ended, and
+ *   chains what comes after it behind it: a reconcile, and a create's or update's own apply (`applyOrUndo`), never
+ *   cross one another for one record.
+ * - `reconcileSettled(id)`: resolves once the apply or reconcile of `id` running now (and any chained behind it) has
+ *   ended; at once when none runs. For a change made outside them (a removal) that must not cross an apply in flight.
  * - `scheduleReconcile(id, delayMs?)`: queue a retry (next backoff step unless a delay is given).
  * - `cancelReconcile(id)`: forget a queued retry (a removed record).
  * - `resync()`: every candidate with `needsReconcile` true is reconciled (16 records at a time); returns the ids it
@@ -68,6 +71,7 @@ export interface ReconcilerHooks {
 
 export interface ReconcilerMethods extends ReconcilerHooks {
   reconcileNow(id: string): Promise<ReconcileOutcome>;
+  exclusive<T>(id: string, work: () => Promise<T>): Promise<T>;
   reconcileSettled(id: string): Promise<void>;
   scheduleReconcile(id: string, delayMs?: number): void;
   cancelReconcile(id: string): void;
@@ -84,7 +88,8 @@ export interface ReconcilerVars {
   reconcilerState: {
     active: boolean;
     queue: Map<string, QueueEntry>;
-    running: Map<string, Promise<ReconcileOutcome>>;
+    /** Per record: the end of the last apply or reconcile chained for it (`exclusive`); never rejects. */
+    running: Map<string, Promise<void>>;
     resyncTimer: NodeJS.Timeout | undefined;
     resyncing: Promise<string[]> | undefined;
     intervalMs: number;
@@ -178,6 +183,7 @@ export function isDrifted(desired: unknown, live: unknown): boolean {
 /** What `applyOrUndo` needs of a service that applies its records itself (namespaces, volumes). */
 export interface ApplyingService<Status> {
   applyRecord(record: RawDoc): Promise<void>;
+  exclusive<T>(id: string, work: () => Promise<T>): Promise<T>;
   isRetryableError(err: unknown): boolean;
   setStatus(recordId: string, status: Status): Promise<void>;
   unavailableStatus(err: unknown): Status;
@@ -196,7 +202,8 @@ export async function applyOrUndo<Status>(
   undo: () => Promise<void>,
 ): Promise<void> {
   try {
-    await svc.applyRecord(record);
+    // In the record's chain: a removal asked for meanwhile waits for this apply (`reconcileSettled`).
+    await svc.exclusive(record._id, () => svc.applyRecord(record));
   } catch (err) {
     if (!svc.isRetryableError(err)) {
       await undo();
@@ -247,8 +254,7 @@ export function ReconcilerMixin(): MixinSchema {
 
       reconcileNow(this: ReconcilerThis, id: string): Promise<ReconcileOutcome> {
         const state = this.reconcilerState;
-        const before = state.running.get(id) ?? Promise.resolve<ReconcileOutcome>({ ok: true });
-        const run = before.then(async (): Promise<ReconcileOutcome> => {
+        return this.exclusive(id, async (): Promise<ReconcileOutcome> => {
           const queued = state.queue.get(id);
           if (queued?.timer !== undefined) {
             clearTimeout(queued.timer);
@@ -289,15 +295,24 @@ export function ReconcilerMixin(): MixinSchema {
             return { ok: false, error: err, retrying };
           }
         });
-        state.running.set(id, run);
-        void run.finally(() => {
-          if (state.running.get(id) === run) state.running.delete(id);
+      },
+
+      exclusive<T>(this: ReconcilerThis, id: string, work: () => Promise<T>): Promise<T> {
+        const state = this.reconcilerState;
+        const run = (state.running.get(id) ?? Promise.resolve()).then(work);
+        const ended = run.then(
+          () => undefined,
+          () => undefined,
+        );
+        state.running.set(id, ended);
+        void ended.then(() => {
+          if (state.running.get(id) === ended) state.running.delete(id);
         });
         return run;
       },
 
       async reconcileSettled(this: ReconcilerThis, id: string): Promise<void> {
-        // reconcileNow's promise never rejects; a later reconcileNow chains behind this one, so wait for the last.
+        // The chained promises never reject; a later apply or reconcile chains behind this one, so wait for the last.
         for (let running = this.reconcilerState.running.get(id); running !== undefined;) {
           await running;
           running = this.reconcilerState.running.get(id);

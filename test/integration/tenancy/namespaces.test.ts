@@ -341,6 +341,51 @@ describe("v1.k8s.namespaces.remove", () => {
     expect((await t.kubectlRaw("get", "namespace", "busy")).stderr).toMatch(/NotFound/);
   });
 
+  it("lets the create's own apply end before it deletes: a namespace removed while created is not left behind", async () => {
+    const svc = t.broker.getLocalService("v1.k8s.namespaces") as unknown as {
+      applyRecord(record: unknown): Promise<void>;
+      findRaw(query: object): Promise<{ _id: string }[]>;
+    };
+    // The create's apply waits until the removal has been asked for.
+    const applyRecord = svc.applyRecord;
+    let release = (): void => undefined;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    svc.applyRecord = async (record: unknown) => {
+      svc.applyRecord = applyRecord;
+      await held;
+      return applyRecord(record);
+    };
+    const creating = create({ name: "brief" }).catch((err: unknown) => err);
+    const [stored] = await waitFor(
+      async () => {
+        const found = await svc.findRaw({ name: "brief" });
+        return found.length > 0 ? found : undefined;
+      },
+      5000,
+      "the record stored",
+    );
+    const removing = t.broker.call<NamespaceEntity, object>(
+      "v1.k8s.namespaces.remove",
+      { id: stored?._id ?? "" },
+      alice,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    release();
+    await creating;
+    expect((await removing).status.phase).toBe("Terminating");
+    await waitFor(
+      () =>
+        get(stored?._id ?? "").then(
+          () => false,
+          (err: { code?: number }) => err.code === 404,
+        ),
+      8000,
+      "the record gone",
+    );
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect((await t.kubectlRaw("get", "namespace", "brief")).stderr).toMatch(/NotFound/);
+  });
+
   it("answers Terminating when the cluster finished the removal before the answer", async () => {
     const ns = await create({ name: "quick" });
     await waitFor(async () => (await get(ns.id)).status.phase === "Active", 5000, "quick Active");
