@@ -38,6 +38,7 @@
  */
 import type { Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import { readConfig } from "../lib/config.ts";
+import { KeyedChain } from "../lib/keyed-chain.ts";
 import { asMixin, type DbMethods, type MixinSchema, type RawDoc } from "./db.mixin.ts";
 
 /** Records a resync compares and reconciles at once. */
@@ -88,8 +89,8 @@ export interface ReconcilerVars {
   reconcilerState: {
     active: boolean;
     queue: Map<string, QueueEntry>;
-    /** Per record: the end of the last apply or reconcile chained for it (`exclusive`); never rejects. */
-    running: Map<string, Promise<void>>;
+    /** Per record, the applies and reconciles chained for it (`exclusive`). */
+    running: KeyedChain;
     resyncTimer: NodeJS.Timeout | undefined;
     resyncing: Promise<string[]> | undefined;
     intervalMs: number;
@@ -298,25 +299,11 @@ export function ReconcilerMixin(): MixinSchema {
       },
 
       exclusive<T>(this: ReconcilerThis, id: string, work: () => Promise<T>): Promise<T> {
-        const state = this.reconcilerState;
-        const run = (state.running.get(id) ?? Promise.resolve()).then(work);
-        const ended = run.then(
-          () => undefined,
-          () => undefined,
-        );
-        state.running.set(id, ended);
-        void ended.then(() => {
-          if (state.running.get(id) === ended) state.running.delete(id);
-        });
-        return run;
+        return this.reconcilerState.running.run(id, work);
       },
 
-      async reconcileSettled(this: ReconcilerThis, id: string): Promise<void> {
-        // The chained promises never reject; a later apply or reconcile chains behind this one, so wait for the last.
-        for (let running = this.reconcilerState.running.get(id); running !== undefined;) {
-          await running;
-          running = this.reconcilerState.running.get(id);
-        }
+      reconcileSettled(this: ReconcilerThis, id: string): Promise<void> {
+        return this.reconcilerState.running.settled(id);
       },
 
       scheduleReconcile(this: ReconcilerThis, id: string, delayMs?: number): void {
@@ -392,7 +379,7 @@ export function ReconcilerMixin(): MixinSchema {
       this.reconcilerState = {
         active: false,
         queue: new Map(),
-        running: new Map(),
+        running: new KeyedChain(),
         resyncTimer: undefined,
         resyncing: undefined,
         intervalMs: seconds * 1000,
@@ -425,7 +412,7 @@ export function ReconcilerMixin(): MixinSchema {
       for (const entry of state.queue.values()) if (entry.timer !== undefined) clearTimeout(entry.timer);
       state.queue.clear();
       await Promise.allSettled([
-        ...state.running.values(),
+        state.running.allSettled(),
         ...(state.resyncing === undefined ? [] : [state.resyncing]),
       ]);
     },

@@ -61,6 +61,7 @@ import {
   sanitizeLabelValue,
 } from "../lib/manifests/index.ts";
 import { kubeList } from "../lib/kube/local-list.ts";
+import { KeyedChain } from "../lib/keyed-chain.ts";
 import { isInternal, type CallerMeta } from "../lib/meta.ts";
 import { defineParams, type ParamsOf } from "../lib/params.ts";
 import { DNS_1123_LABEL, DNS_1123_LABEL_MAX, ENV_VAR_NAME } from "../lib/validators.ts";
@@ -394,7 +395,7 @@ interface EnvMethods {
 
 type Methods = DbMethods & MembershipMethods & EnvMethods;
 interface LocalVars extends DbVars, MembershipVars {
-  envLocks: Map<string, Promise<unknown>>;
+  envLocks: KeyedChain;
   /** The deployment locks the current call chain holds (see withLock). */
   envLockScope: AsyncLocalStorage<ReadonlyMap<string, { active: boolean }>>;
   envRetries: Map<string, { attempt: number; timer: NodeJS.Timeout }>;
@@ -1012,17 +1013,7 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
         this.envLockScope.run(scope, fn).finally(() => {
           token.active = false;
         });
-      const previous = this.envLocks.get(deploymentId) ?? Promise.resolve();
-      const run = previous.then(guarded, guarded);
-      const tail = run.then(
-        () => undefined,
-        () => undefined,
-      );
-      this.envLocks.set(deploymentId, tail);
-      void tail.then(() => {
-        if (this.envLocks.get(deploymentId) === tail) this.envLocks.delete(deploymentId);
-      });
-      return run;
+      return this.envLocks.run(deploymentId, guarded);
     },
 
     async envsOf(deploymentId: string): Promise<RawDoc[]> {
@@ -1280,7 +1271,7 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
   },
 
   created() {
-    this.envLocks = new Map();
+    this.envLocks = new KeyedChain();
     this.envLockScope = new AsyncLocalStorage();
     this.envRetries = new Map();
     this.envApplied = new Map();

@@ -43,6 +43,7 @@ import {
 } from "../lib/manifests/index.ts";
 import type { KubeApplyInput, KubeApplyResult, KubeDeleteResult, KubeListResult } from "./kube.service.ts";
 import { kubeList } from "../lib/kube/local-list.ts";
+import { KeyedChain } from "../lib/keyed-chain.ts";
 import { isAdmin, isInternal, type CallerMeta } from "../lib/meta.ts";
 import { defineParams, type ParamsOf } from "../lib/params.ts";
 import {
@@ -220,8 +221,8 @@ type LocalVars = DbVars &
     quotaSetBy: "admin" | "owner";
     /** Records removed while the cluster was down, whose objects are still to delete (by id). */
     orphans: Map<string, Orphan>;
-    /** The last status write of each record still running (setStatus runs a record's writes one after another). */
-    statusWrites: Map<string, Promise<void>>;
+    /** Each record's status writes, one after another (setStatus). */
+    statusWrites: KeyedChain;
   };
 type Ctx<P> = Context<P, CallerMeta>;
 
@@ -869,14 +870,7 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
      * cluster event's, an apply's) must not land after the removal's Terminating and undo it (`unlessTerminating`).
      */
     setStatus(recordId: string, status: NamespaceStatus, uid?: string, options?: StatusWriteOptions): Promise<void> {
-      const before = this.statusWrites.get(recordId) ?? Promise.resolve();
-      const write = before.then(() => this.writeStatus(recordId, status, uid, options));
-      const settled = write.catch(() => undefined);
-      this.statusWrites.set(recordId, settled);
-      void settled.then(() => {
-        if (this.statusWrites.get(recordId) === settled) this.statusWrites.delete(recordId);
-      });
-      return write;
+      return this.statusWrites.run(recordId, () => this.writeStatus(recordId, status, uid, options));
     },
 
     /** One status write of setStatus. */
@@ -1030,7 +1024,7 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
     this.defaultQuota = this.settings.defaultQuota ?? DEFAULT_QUOTA;
     this.quotaSetBy = this.settings.quotaSetBy ?? cfg.quotaSetBy;
     this.orphans = new Map();
-    this.statusWrites = new Map();
+    this.statusWrites = new KeyedChain();
   },
 };
 
