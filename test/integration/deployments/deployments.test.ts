@@ -8,6 +8,7 @@ import path from "node:path";
 import { stringify } from "yaml";
 import type { DeploymentEntity, ImageEntity, NamespaceEntity } from "../../../lib/entities.ts";
 import type { DeploymentGenerateResult, DeploymentStatusResult } from "../../../services/deployments.service.ts";
+import { holdNextCall } from "../../helpers/hold.ts";
 import { startStack, waitUntil, type Stack } from "./stack.ts";
 
 const ALICE = { meta: { userID: "alice" } };
@@ -330,18 +331,10 @@ describe("v1.k8s.deployments.remove", () => {
     });
     await waitForPhase(late.id, "Available");
     const svc = stack.services.getLocalService("v1.k8s.deployments") as unknown as {
-      applyResolved(...args: unknown[]): Promise<unknown>;
       reconcileNow(id: string): Promise<unknown>;
     };
     // A reconcile of the record holds its apply until the removal has been asked for.
-    const applyResolved = svc.applyResolved;
-    let release = (): void => undefined;
-    const held = new Promise<void>((resolve) => (release = resolve));
-    svc.applyResolved = async (...args: unknown[]) => {
-      svc.applyResolved = applyResolved;
-      await held;
-      return applyResolved(...args);
-    };
+    const { release } = holdNextCall(svc, "applyResolved");
     const reconciling = svc.reconcileNow(late.id);
     const removing = call("v1.k8s.deployments.remove", { id: late.id });
     await new Promise((resolve) => setTimeout(resolve, 200));

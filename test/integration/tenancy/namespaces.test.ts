@@ -5,6 +5,7 @@
 import { describe, it, expect, beforeAll, afterAll } from "@jest/globals";
 import type { NamespaceEntity } from "../../../lib/entities.ts";
 import { startKubeAgain } from "../../helpers/broker.ts";
+import { holdNextCall } from "../../helpers/hold.ts";
 import { as, startTenancy, tenancySchemas, waitFor, type Tenancy } from "./harness.ts";
 
 const alice = as("alice");
@@ -309,18 +310,10 @@ describe("v1.k8s.namespaces.remove", () => {
     const ns = await create({ name: "busy" });
     await waitFor(async () => (await get(ns.id)).status.phase === "Active", 5000, "busy Active");
     const svc = t.broker.getLocalService("v1.k8s.namespaces") as unknown as {
-      applyRecord(record: unknown): Promise<void>;
       reconcileNow(id: string): Promise<unknown>;
     };
     // A reconcile of the record holds its apply until the removal has been asked for.
-    const applyRecord = svc.applyRecord;
-    let release = (): void => undefined;
-    const held = new Promise<void>((resolve) => (release = resolve));
-    svc.applyRecord = async (record: unknown) => {
-      svc.applyRecord = applyRecord;
-      await held;
-      return applyRecord(record);
-    };
+    const { release } = holdNextCall(svc, "applyRecord");
     const reconciling = svc.reconcileNow(ns.id);
     const removing = t.broker.call<NamespaceEntity, object>("v1.k8s.namespaces.remove", { id: ns.id }, alice);
     await new Promise((resolve) => setTimeout(resolve, 200));
@@ -343,18 +336,10 @@ describe("v1.k8s.namespaces.remove", () => {
 
   it("lets the create's own apply end before it deletes: a namespace removed while created is not left behind", async () => {
     const svc = t.broker.getLocalService("v1.k8s.namespaces") as unknown as {
-      applyRecord(record: unknown): Promise<void>;
       findRaw(query: object): Promise<{ _id: string }[]>;
     };
     // The create's apply waits until the removal has been asked for.
-    const applyRecord = svc.applyRecord;
-    let release = (): void => undefined;
-    const held = new Promise<void>((resolve) => (release = resolve));
-    svc.applyRecord = async (record: unknown) => {
-      svc.applyRecord = applyRecord;
-      await held;
-      return applyRecord(record);
-    };
+    const { release } = holdNextCall(svc, "applyRecord");
     const creating = create({ name: "brief" }).catch((err: unknown) => err);
     const [stored] = await waitFor(
       async () => {
@@ -415,19 +400,10 @@ describe("v1.k8s.namespaces.remove", () => {
       labelSelector: "app.kubernetes.io/managed-by=moleculer-k8s",
     });
     const svc = t.broker.getLocalService("v1.k8s.namespaces") as unknown as {
-      findRawById(id: string): Promise<unknown>;
       onClusterObject(type: string, object: unknown): Promise<void>;
     };
     // A "modified" event of the Active Namespace reads the record, and is held there until the removal has begun.
-    const findRawById = svc.findRawById;
-    let release = (): void => undefined;
-    const held = new Promise<void>((resolve) => (release = resolve));
-    svc.findRawById = async (id: string) => {
-      svc.findRawById = findRawById;
-      const record = await findRawById(id);
-      await held;
-      return record;
-    };
+    const { release } = holdNextCall(svc, "findRawById", { answerHeld: true });
     const event = svc.onClusterObject("modified", listed.items[0]);
     const removing = await t.broker.call<NamespaceEntity, object>("v1.k8s.namespaces.remove", { id: ns.id }, alice);
     expect(removing.status.phase).toBe("Terminating");

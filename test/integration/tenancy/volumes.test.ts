@@ -4,6 +4,7 @@
  */
 import { describe, it, expect, beforeAll, afterAll } from "@jest/globals";
 import type { NamespaceEntity, VolumeEntity } from "../../../lib/entities.ts";
+import { holdNextCall } from "../../helpers/hold.ts";
 import { as, startTenancy, waitFor, type Tenancy } from "./harness.ts";
 
 const alice = as("alice");
@@ -207,18 +208,10 @@ describe("v1.k8s.volumes drift and removal", () => {
     const vol = await create({ namespace: ns.id, name: "late", mountPath: "/late" });
     await waitFor(async () => (await get(vol.id)).status.phase === "Bound", 5000, "late Bound");
     const svc = t.broker.getLocalService("v1.k8s.volumes") as unknown as {
-      applyRecord(record: unknown): Promise<void>;
       reconcileNow(id: string): Promise<unknown>;
     };
     // A reconcile of the record holds its apply until the removal has been asked for.
-    const applyRecord = svc.applyRecord;
-    let release = (): void => undefined;
-    const held = new Promise<void>((resolve) => (release = resolve));
-    svc.applyRecord = async (record: unknown) => {
-      svc.applyRecord = applyRecord;
-      await held;
-      return applyRecord(record);
-    };
+    const { release } = holdNextCall(svc, "applyRecord");
     const reconciling = svc.reconcileNow(vol.id);
     const removing = t.broker.call("v1.k8s.volumes.remove", { id: vol.id }, alice);
     await new Promise((resolve) => setTimeout(resolve, 200));
