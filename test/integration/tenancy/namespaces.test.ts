@@ -27,6 +27,18 @@ function create(params: Record<string, unknown>, opts = alice): Promise<Namespac
 function get(id: string): Promise<NamespaceEntity> {
   return t.broker.call<NamespaceEntity, { id: string }>("v1.k8s.namespaces.get", { id });
 }
+/** Waits until the record is gone (`get` answers 404). */
+function recordGone(id: string): Promise<boolean> {
+  return waitFor(
+    () =>
+      get(id).then(
+        () => false,
+        (err: { code?: number }) => err.code === 404,
+      ),
+    8000,
+    "the record gone",
+  );
+}
 async function kubectlJson<T = Record<string, unknown>>(...args: string[]): Promise<T> {
   return JSON.parse(await t.kubectl(...args, "-o", "json")) as T;
 }
@@ -292,15 +304,7 @@ describe("v1.k8s.namespaces.remove", () => {
       { code: 409, type: "NAMESPACE_LOCKED" },
       { code: 404, type: "NOT_FOUND" },
     ]).toContainEqual({ code: again.code, type: again.type });
-    await waitFor(
-      () =>
-        get(ns.id).then(
-          () => false,
-          (err: { code?: number }) => err.code === 404,
-        ),
-      8000,
-      "the record gone",
-    );
+    await recordGone(ns.id);
     const res = await t.kubectlRaw("get", "all,pvc,cm,secret,quota,limits", "-n", "doomed", "-o", "name");
     expect(res.stdout.trim()).toBe("");
     expect((await t.kubectlRaw("get", "namespace", "doomed")).stderr).toMatch(/NotFound/);
@@ -320,15 +324,7 @@ describe("v1.k8s.namespaces.remove", () => {
     release();
     await reconciling;
     expect((await removing).status.phase).toBe("Terminating");
-    await waitFor(
-      () =>
-        get(ns.id).then(
-          () => false,
-          (err: { code?: number }) => err.code === 404,
-        ),
-      8000,
-      "the record gone",
-    );
+    await recordGone(ns.id);
     // Gone, and still gone a moment later: no late apply made it again.
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect((await t.kubectlRaw("get", "namespace", "busy")).stderr).toMatch(/NotFound/);
@@ -358,15 +354,7 @@ describe("v1.k8s.namespaces.remove", () => {
     release();
     await creating;
     expect((await removing).status.phase).toBe("Terminating");
-    await waitFor(
-      () =>
-        get(stored?._id ?? "").then(
-          () => false,
-          (err: { code?: number }) => err.code === 404,
-        ),
-      8000,
-      "the record gone",
-    );
+    await recordGone(stored?._id ?? "");
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect((await t.kubectlRaw("get", "namespace", "brief")).stderr).toMatch(/NotFound/);
   });
