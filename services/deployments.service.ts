@@ -65,6 +65,7 @@ import {
 import { defineParams, type ParamsIn, type ParamsOf } from "../lib/params.ts";
 import { ABSOLUTE_PATH, DNS_1123_LABEL, DNS_1123_LABEL_MAX, isDomainAllowed } from "../lib/validators.ts";
 import { AppliedRenders } from "../lib/applied-renders.ts";
+import { KeyedChain } from "../lib/keyed-chain.ts";
 import {
   DbMixin,
   idParams,
@@ -286,6 +287,11 @@ interface LocalVars extends DbVars, MembershipVars, ReconcilerVars {
    */
   applied: AppliedRenders<DeploymentObject[]>;
   statusTimers: Map<string, NodeJS.Timeout>;
+  /**
+   * Per record, its status refreshes one after another: each reads the cluster and then writes, so one that overlapped
+   * a later one could land last with what the cluster said before.
+   */
+  statusRefreshes: KeyedChain;
   envTimers: Map<string, NodeJS.Timeout>;
   /** Per record: the pending re-apply after a change of its image (`k8s.images.updated`). */
   imageTimers: Map<string, NodeJS.Timeout>;
@@ -1239,7 +1245,9 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
     },
 
     scheduleStatus(recordId: string): void {
-      this.oncePerBurst(this.statusTimers, recordId, "status not refreshed", (id) => this.refreshStatus(id));
+      this.oncePerBurst(this.statusTimers, recordId, "status not refreshed", (id) =>
+        this.statusRefreshes.run(id, () => this.refreshStatus(id)),
+      );
     },
 
     /**
@@ -1419,6 +1427,7 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
     this.ingressClass = this.settings.ingressClass ?? cfg.ingressClass;
     this.applied = new AppliedRenders();
     this.statusTimers = new Map();
+    this.statusRefreshes = new KeyedChain();
     this.envTimers = new Map();
     this.imageTimers = new Map();
     this.driftTimers = new Map();

@@ -193,6 +193,42 @@ describe("v1.k8s.deployments.create", () => {
   });
 });
 
+describe("v1.k8s.deployments status", () => {
+  it("ends on the cluster's latest state when two status refreshes overlap: the older one never lands last", async () => {
+    const svc = stack.services.getLocalService("v1.k8s.deployments") as unknown as object;
+    // The first refresh that finds the rollout under way holds its write until the pods are ready and a later refresh
+    // has had its turn.
+    const refresh = holdNextCall(svc, "setStatus", {
+      when: (_id, status) => (status as DeploymentEntity["status"]).phase === "Progressing",
+    });
+    const created = await call<DeploymentEntity>("v1.k8s.deployments.create", {
+      name: "overlap",
+      namespace: ns.id,
+      image: nginx.id,
+    });
+    const [heldId] = await refresh.held;
+    expect(heldId).toBe(created.id);
+    await waitUntil(async () => {
+      const res = await stack.kubectl(
+        "get",
+        "deploy",
+        "overlap",
+        "-n",
+        "shop",
+        "-o",
+        "jsonpath={.status.availableReplicas}",
+      );
+      return res.stdout.trim() === "1";
+    });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    refresh.release();
+    await refresh.done;
+    const settled = await waitForPhase(created.id, "Available", 3_000);
+    expect(settled.status).toMatchObject({ readyReplicas: 1, availableReplicas: 1 });
+    await call("v1.k8s.deployments.remove", { id: created.id });
+  });
+});
+
 describe("v1.k8s.deployments.update", () => {
   it("re-renders as a new revision: scaling, a new vHost, and a config change that rolls the pods", async () => {
     const [web] = await call<DeploymentEntity[]>("v1.k8s.deployments.find", { query: { name: "web" } });
