@@ -11,7 +11,19 @@
 import fs from "node:fs/promises";
 import path from "node:path";
 import type { AgentOptions } from "node:https";
-import { KubeConfig, type Cluster as KubeCluster, type RequestContext } from "@kubernetes/client-node";
+import {
+  createConfiguration,
+  KubeConfig,
+  ServerConfiguration,
+  setHeaderMiddleware,
+  wrapHttpLibrary,
+  type ApiConstructor,
+  type ApiType,
+  type Cluster as KubeCluster,
+  type RequestContext,
+} from "@kubernetes/client-node";
+import clientNodePackage from "@kubernetes/client-node/package.json" with { type: "json" };
+import { UndiciRequestLibrary } from "./http.ts";
 import type { Sandbox, SandboxOptions } from "../sandbox/index.ts";
 import { readConfig } from "../config.ts";
 
@@ -40,16 +52,20 @@ export interface Cluster {
   stop(): Promise<void>;
 }
 
+/** The User-Agent client-node sends (its `getUserAgent`, not exported): the API server's logs and audit name it. */
+const CLIENT_NODE_USER_AGENT = `kubernetes-client-javascript/${clientNodePackage.version}`;
+
 type Dispatcher = NonNullable<ReturnType<RequestContext["getDispatcher"]>>;
 
 type CreateDispatcher = (cluster: KubeCluster | null, agentOptions: AgentOptions) => Dispatcher | undefined;
 
 /**
- * A KubeConfig whose requests share one dispatcher (connection pool) per cluster and user. client-node's
- * `applySecurityAuthentication` asks its `createDispatcher` for a new undici Agent on every request; this one hands
- * out the pool made the first time. (It used to take the new Agent and close it again: 1.3% of the suite's busy time
- * while converging 1,000 deployments, mostly the error object undici makes to close an Agent.) `createDispatcher` is
- * private in client-node's types, so it is replaced on the instance.
+ * A KubeConfig whose requests share one dispatcher (connection pool) per cluster and user, and whose API clients send
+ * with undici's `request` rather than its `fetch` (lib/kube/http.ts). client-node's `applySecurityAuthentication` asks
+ * its `createDispatcher` for a new undici Agent on every request; this one hands out the pool made the first time. (It
+ * used to take the new Agent and close it again: 1.3% of the suite's busy time while converging 1,000 deployments,
+ * mostly the error object undici makes to close an Agent.) `createDispatcher` is private in client-node's types, so
+ * it is replaced on the instance.
  */
 export class SharedConnectionKubeConfig extends KubeConfig {
   readonly #dispatchers = new Map<string, Dispatcher>();
@@ -68,6 +84,19 @@ export class SharedConnectionKubeConfig extends KubeConfig {
       if (fresh !== undefined) this.#dispatchers.set(id, fresh);
       return fresh;
     };
+  }
+
+  /** As client-node's `makeApiClient` (the cluster's server, this config's authentication, its User-Agent), with `request`. */
+  override makeApiClient<T extends ApiType>(apiClientType: ApiConstructor<T>): T {
+    const cluster = this.getCurrentCluster();
+    if (cluster === null) throw new Error("No active cluster!");
+    const configuration = createConfiguration({
+      baseServer: new ServerConfiguration(cluster.server, {}),
+      authMethods: { default: this },
+      httpApi: wrapHttpLibrary(new UndiciRequestLibrary()),
+      middleware: [setHeaderMiddleware("User-Agent", CLIENT_NODE_USER_AGENT)],
+    });
+    return new apiClientType(configuration);
   }
 
   /** Closes every shared connection pool (open watches and log streams included). */

@@ -17,6 +17,7 @@ import {
   type KubernetesObject,
 } from "@kubernetes/client-node";
 import { ID_LABEL, MANAGED_BY, MANAGED_BY_LABEL } from "../manifests/labels.ts";
+import { watchStream } from "./http.ts";
 import type { ObjectApi } from "./object-api.ts";
 import { freezePooled, StringPool } from "./plain.ts";
 import { parseLabelSelector } from "./selector.ts";
@@ -160,8 +161,9 @@ export function slim<T>(obj: T, kind = (obj as Trimmable)?.kind): T {
 }
 
 /**
- * client-node's Watch with two additions: it asks for bookmarks and a server-side timeout, and, when told to
- * (`relistNext`), answers the next watch with a 410 Gone so that ListWatch drops its resourceVersion and lists afresh.
+ * client-node's Watch, read with undici's `request` (lib/kube/http.ts `watchStream`), with two additions: it asks for
+ * bookmarks and a server-side timeout, and, when told to (`relistNext`), answers the next watch with a 410 Gone so
+ * that ListWatch drops its resourceVersion and lists afresh.
  */
 class RelistingWatch extends Watch {
   relistNext = false;
@@ -189,7 +191,8 @@ class RelistingWatch extends Watch {
       setImmediate(() => done(Object.assign(new Error("relist after a failure"), { statusCode: 410 })));
       return controller;
     }
-    return super.watch(
+    return watchStream(
+      this.config,
       path,
       { ...queryParams, allowWatchBookmarks: true, timeoutSeconds: this.#timeoutSeconds },
       (phase, apiObj, watchObj) =>
