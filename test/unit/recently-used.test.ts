@@ -18,6 +18,29 @@ describe("setMostRecent (the bound of the caches of the last records read)", () 
     ]);
   });
 
+  it("keeps the order when the key set last is set again, or removed and set again", () => {
+    const entries = new Map<string, number>();
+    setMostRecent(entries, "a", 1, 3);
+    setMostRecent(entries, "b", 2, 3);
+    setMostRecent(entries, "b", 3, 3);
+    expect([...entries]).toEqual([
+      ["a", 1],
+      ["b", 3],
+    ]);
+    entries.delete("b");
+    setMostRecent(entries, "c", 4, 3);
+    setMostRecent(entries, "c", 5, 3);
+    entries.delete("c");
+    setMostRecent(entries, "a", 6, 3);
+    setMostRecent(entries, "c", 7, 3);
+    expect([...entries]).toEqual([
+      ["a", 6],
+      ["c", 7],
+    ]);
+    setMostRecent(entries, "d", 8, 1);
+    expect([...entries]).toEqual([["d", 8]]);
+  });
+
   it("brings a map over the bound back to it, and keeps nothing with a bound of 0", () => {
     const entries = new Map([
       ["a", 1],
