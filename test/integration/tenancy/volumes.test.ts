@@ -225,6 +225,34 @@ describe("v1.k8s.volumes drift and removal", () => {
     expect(await gone()).toBe(true);
   });
 
+  it("lets the create's own apply end before it deletes: a volume removed while created leaves no claim", async () => {
+    const svc = t.broker.getLocalService("v1.k8s.volumes") as unknown as {
+      findRaw(query: object): Promise<{ _id: string }[]>;
+    };
+    // The create's apply waits until the removal has been asked for.
+    const { release } = holdNextCall(svc, "applyRecord");
+    const creating = create({ namespace: ns.id, name: "brief", mountPath: "/brief" }).catch((err: unknown) => err);
+    const [stored] = await waitFor(
+      async () => {
+        const found = await svc.findRaw({ name: "brief" });
+        return found.length > 0 ? found : undefined;
+      },
+      5000,
+      "the record stored",
+    );
+    const removing = t.broker.call("v1.k8s.volumes.remove", { id: stored?._id ?? "" }, alice);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    release();
+    await creating;
+    await removing;
+    expect(await svc.findRaw({ name: "brief" })).toEqual([]);
+    const gone = async () => /NotFound/.test((await t.kubectlRaw("get", "pvc", "brief", "-n", "media")).stderr);
+    await waitFor(gone, 5000, "claim gone");
+    // Still gone a moment later: the create's apply did not make it again after the removal.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(await gone()).toBe(true);
+  });
+
   it("goes with its namespace: no claim, no record", async () => {
     const gone = await t.broker.call<NamespaceEntity, object>("v1.k8s.namespaces.create", { name: "scratch" }, alice);
     await create({ namespace: gone.id, name: "a", mountPath: "/a" });
