@@ -4,7 +4,10 @@
  * line split across chunks, a silent stream).
  */
 import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
+import { mkdtemp, rm } from "node:fs/promises";
 import http from "node:http";
+import os from "node:os";
+import path from "node:path";
 import type { AddressInfo } from "node:net";
 import { gzipSync } from "node:zlib";
 import {
@@ -19,13 +22,15 @@ import { loadCluster, type Cluster } from "../../../lib/kube/config.ts";
 import { UndiciRequestLibrary, watchStream } from "../../../lib/kube/http.ts";
 
 let cluster: Cluster;
+let dir = "";
 let server: http.Server;
 let base = "";
 /** What the small server answers, by path. */
 const routes = new Map<string, (req: http.IncomingMessage, res: http.ServerResponse) => void>();
 
 beforeAll(async () => {
-  cluster = await loadCluster({ env: {}, cwd: "/tmp", sandbox: { port: 0, podReadyDelayMs: 20 } });
+  dir = await mkdtemp(path.join(os.tmpdir(), "kube-http-"));
+  cluster = await loadCluster({ env: {}, cwd: dir, sandbox: { port: 0, podReadyDelayMs: 20 } });
   server = http.createServer((req, res) => {
     const route = routes.get(new URL(req.url ?? "/", "http://x").pathname);
     if (route === undefined) {
@@ -42,6 +47,7 @@ afterAll(async () => {
   server.closeAllConnections();
   await new Promise((resolve) => server.close(resolve));
   await cluster?.stop();
+  await rm(dir, { recursive: true, force: true });
 });
 
 /** A KubeConfig for the small server (no credentials: undici's own pool). */
@@ -62,14 +68,14 @@ interface Watched {
   controller: AbortController;
 }
 
-async function watch(kc: KubeConfig, path: string, timeoutMs?: number): Promise<Watched> {
+async function watch(kc: KubeConfig, watchPath: string, timeoutMs?: number): Promise<Watched> {
   const events: Watched["events"] = [];
   let calls = 0;
   let end = (_err: unknown): void => undefined;
   const ended = new Promise<unknown>((resolve) => (end = resolve));
   const controller = await watchStream(
     kc,
-    path,
+    watchPath,
     { labelSelector: "a=b", skipped: undefined },
     (phase, obj) => events.push({ phase, name: (obj as { metadata?: { name?: unknown } }).metadata?.name }),
     (err) => {
