@@ -159,6 +159,22 @@ export async function waitFor<T>(
   }
 }
 
+/** The id of the record named `name` once the service has stored it (a create still under way, for race tests). */
+export async function storedId(
+  svc: { findRaw(query: object): Promise<{ _id: string }[]> },
+  name: string,
+): Promise<string> {
+  const [stored] = await waitFor(
+    async () => {
+      const found = await svc.findRaw({ name });
+      return found.length > 0 ? found : undefined;
+    },
+    5000,
+    `the record ${name} stored`,
+  );
+  return stored?._id ?? "";
+}
+
 /** Calling options as a signed-in person. */
 export function as(userID: string, roles: string[] = []) {
   return { meta: { userID, roles } };

@@ -6,7 +6,7 @@ import { describe, it, expect, beforeAll, afterAll } from "@jest/globals";
 import type { NamespaceEntity } from "../../../lib/entities.ts";
 import { startKubeAgain } from "../../helpers/broker.ts";
 import { holdNextCall } from "../../helpers/hold.ts";
-import { as, startTenancy, tenancySchemas, waitFor, type Tenancy } from "./harness.ts";
+import { as, startTenancy, storedId, tenancySchemas, waitFor, type Tenancy } from "./harness.ts";
 
 const alice = as("alice");
 const bob = as("bob");
@@ -337,24 +337,13 @@ describe("v1.k8s.namespaces.remove", () => {
     // The create's apply waits until the removal has been asked for.
     const { release } = holdNextCall(svc, "applyRecord");
     const creating = create({ name: "brief" }).catch((err: unknown) => err);
-    const [stored] = await waitFor(
-      async () => {
-        const found = await svc.findRaw({ name: "brief" });
-        return found.length > 0 ? found : undefined;
-      },
-      5000,
-      "the record stored",
-    );
-    const removing = t.broker.call<NamespaceEntity, object>(
-      "v1.k8s.namespaces.remove",
-      { id: stored?._id ?? "" },
-      alice,
-    );
+    const id = await storedId(svc, "brief");
+    const removing = t.broker.call<NamespaceEntity, object>("v1.k8s.namespaces.remove", { id }, alice);
     await new Promise((resolve) => setTimeout(resolve, 200));
     release();
     await creating;
     expect((await removing).status.phase).toBe("Terminating");
-    await recordGone(stored?._id ?? "");
+    await recordGone(id);
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect((await t.kubectlRaw("get", "namespace", "brief")).stderr).toMatch(/NotFound/);
   });

@@ -5,7 +5,7 @@
 import { describe, it, expect, beforeAll, afterAll } from "@jest/globals";
 import type { NamespaceEntity, VolumeEntity } from "../../../lib/entities.ts";
 import { holdNextCall } from "../../helpers/hold.ts";
-import { as, startTenancy, waitFor, type Tenancy } from "./harness.ts";
+import { as, startTenancy, storedId, waitFor, type Tenancy } from "./harness.ts";
 
 const alice = as("alice");
 const bob = as("bob");
@@ -232,15 +232,7 @@ describe("v1.k8s.volumes drift and removal", () => {
     // The create's apply waits until the removal has been asked for.
     const { release } = holdNextCall(svc, "applyRecord");
     const creating = create({ namespace: ns.id, name: "brief", mountPath: "/brief" }).catch((err: unknown) => err);
-    const [stored] = await waitFor(
-      async () => {
-        const found = await svc.findRaw({ name: "brief" });
-        return found.length > 0 ? found : undefined;
-      },
-      5000,
-      "the record stored",
-    );
-    const removing = t.broker.call("v1.k8s.volumes.remove", { id: stored?._id ?? "" }, alice);
+    const removing = t.broker.call("v1.k8s.volumes.remove", { id: await storedId(svc, "brief") }, alice);
     await new Promise((resolve) => setTimeout(resolve, 200));
     release();
     await creating;
