@@ -312,6 +312,8 @@ interface ImageRecord {
 interface EnvMethods {
   /** The deployment (and its namespace's name); 404 when either is unknown, 409 NAMESPACE_LOCKED when Terminating. */
   deploymentRef(deploymentId: string, hint?: Partial<Omit<DeploymentRef, "id">>): Promise<DeploymentRef>;
+  /** Whether v1.k8s.deployments says the deployment is gone (404); false when it has it or cannot say now. */
+  deploymentGone(deploymentId: string): Promise<boolean>;
   /** deploymentRef, or undefined when the deployment (or its namespace) is gone. */
   findDeploymentRef(deploymentId: string): Promise<DeploymentRef | undefined>;
   /** authorize() on the deployment's namespace, with strangers told the deployment is not found. */
@@ -665,6 +667,10 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
             : p.image;
         const entries = image.env ?? [];
         return this.withLock(ref.id, async () => {
+          // Removed before this lock was taken: `k8s.deployments.removed` (which takes the same lock) has removed its
+          // envs already, and what is made now would stay with no deployment. Removed later: that handler waits for
+          // this lock and removes what is made here.
+          if (await this.deploymentGone(ref.id)) throw notFound("deployment", ref.id);
           const current = await this.envsOf(ref.id);
           const have = new Set(current.map((r) => String(r.key)));
           const added: (EnvValues & { namespace: string; deployment: string; value: string })[] = [];
@@ -951,6 +957,15 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       }
       if (sortMentions(ctx.params.sort, "value")) {
         throw invalid("sort", "The 'sort' field may not sort by 'value'.", "sortField", "value");
+      }
+    },
+
+    async deploymentGone(deploymentId: string): Promise<boolean> {
+      try {
+        await this.broker.call("v1.k8s.deployments.get", { id: deploymentId });
+        return false;
+      } catch (err) {
+        return hasCode(err, 404) && !isRetryable(err);
       }
     },
 

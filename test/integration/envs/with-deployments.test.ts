@@ -8,6 +8,7 @@ import { ApiException, AppsV1Api, KubeConfig, type V1Deployment } from "@kuberne
 import { SECRET_MASK, type EnvEntity } from "../../../lib/entities.ts";
 import { CHECKSUM_ANNOTATION } from "../../../lib/manifests/index.ts";
 import { as, startEnvHarness, waitFor, type EnvHarness } from "./harness.ts";
+import { holdNextCall } from "../../helpers/hold.ts";
 
 let h: EnvHarness;
 let apps: AppsV1Api;
@@ -122,6 +123,30 @@ describe("v1.k8s.envs with v1.k8s.deployments", () => {
       5000,
       "env objects deleted",
     );
+  });
+
+  it("makes no envs for a deployment removed while its create was on the way to making them", async () => {
+    const image = await h.broker.call<{ id: string }, { name: string }>("v1.k8s.images.resolveName", {
+      name: "php-8-1-0-fpm",
+    });
+    const svc = h.broker.getLocalService("v1.k8s.deployments") as unknown as {
+      findRaw(query: object): Promise<{ _id: string }[]>;
+    };
+    // The create's envs wait until its record has been removed (what removing its namespace does to it).
+    const envs = holdNextCall(svc, "createImageEnvs");
+    const creating = h.broker
+      .call("v1.k8s.deployments.create", { name: "brief-php", namespace: ns.id, image: image.id }, as("alice"))
+      .catch((err: unknown) => err);
+    const [id] = (await envs.held) as [string];
+    await h.broker.call("v1.k8s.deployments.remove", { id }, as("alice"));
+    envs.release();
+    await envs.done;
+    await creating;
+    const count = () => h.broker.call<number, unknown>("v1.k8s.envs.count", { query: { deployment: id } });
+    expect(await count()).toBe(0);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(await count()).toBe(0);
+    expect(await gone(h.core.readNamespacedSecret({ name: "brief-php-env", namespace: "roll" }))).toBe(true);
   });
 
   it("let no secret value reach a response, an event or a log line", () => {
