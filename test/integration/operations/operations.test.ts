@@ -253,7 +253,12 @@ describe("v1.k8s.deployments.get", () => {
     expect((await stack.http("POST", `${base(entity.id)}/scale`, stack.tokens.alice, { replicas: 2 })).status).toBe(
       200,
     );
-    const scaled = await read();
+    // Once the rollout has settled (its status writes are new versions too), two reads answer the same version.
+    const scaled = await waitUntil(async () => {
+      const answer = await read();
+      const status = (answer.json as { status?: { phase?: string; readyReplicas?: number } }).status;
+      return status?.phase === "Available" && status.readyReplicas === 2 ? answer : undefined;
+    });
     expect(scaled.json).toMatchObject({ id: entity.id, replicas: 2 });
     expect((await read()).text).toBe(scaled.text);
 
