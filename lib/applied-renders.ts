@@ -7,6 +7,8 @@ interface Applied {
   readonly digest: string;
   /** The `metadata.generation` the API server answered for each object of the apply, by kind. */
   readonly generations: Map<string, number>;
+  /** By kind, the `liveFingerprint` of the last live object a drift check found in line with this apply. */
+  readonly inLine: Map<string, string>;
 }
 
 /** What `lastRender` finds: the objects last applied, none applied on this node, or a render that differs now. */
@@ -15,6 +17,23 @@ export type LastRender<T> = { readonly objects: T } | "none" | "changed";
 /** The digest a render is known by: two renders are the same when their canonical JSON digests the same. */
 export function renderDigest(canonicalJson: string): string {
   return hash("sha256", canonicalJson, "base64");
+}
+
+/**
+ * What a drift check of a live object reads besides its spec, digested: its `metadata.generation`, labels and
+ * annotations. For kinds whose generation the API server moves on every change of the spec (a Deployment), two live
+ * objects with the same fingerprint differ at most in their status; undefined for an object without a generation.
+ */
+export function liveFingerprint(obj: {
+  metadata?: { generation?: number; labels?: object; annotations?: object };
+}): string | undefined {
+  const m = obj.metadata;
+  if (typeof m?.generation !== "number") return undefined;
+  return hash(
+    "sha256",
+    `${m.generation}\n${JSON.stringify(m.labels ?? {})}\n${JSON.stringify(m.annotations ?? {})}`,
+    "base64",
+  );
 }
 
 /**
@@ -49,7 +68,7 @@ export class AppliedRenders<T> {
   record(key: string, json: string): Applied | undefined {
     const before = this.#applied.get(key);
     const digest = renderDigest(json);
-    this.#applied.set(key, { digest, generations: before?.generations ?? new Map() });
+    this.#applied.set(key, { digest, generations: before?.generations ?? new Map(), inLine: new Map() });
     setMostRecent(this.#recent, key, { digest, objects: JSON.parse(json) as T }, this.#max);
     return before;
   }
@@ -64,12 +83,25 @@ export class AppliedRenders<T> {
   setGenerations(key: string, generations: Iterable<[kind: string, generation: number]>): void {
     const applied = this.#applied.get(key);
     if (applied === undefined) return;
-    this.#applied.set(key, { digest: applied.digest, generations: new Map(generations) });
+    this.#applied.set(key, { digest: applied.digest, generations: new Map(generations), inLine: applied.inLine });
   }
 
   /** The generation last answered for `key`'s object of `kind` (one object per kind in a render). */
   generation(key: string, kind: string): number | undefined {
     return this.#applied.get(key)?.generations.get(kind);
+  }
+
+  /**
+   * Whether `key`'s live object of `kind` with this `liveFingerprint` was found in line with the apply recorded now: an
+   * event of it (a Deployment's status written) needs no drift check.
+   */
+  liveInLine(key: string, kind: string, fingerprint: string): boolean {
+    return this.#applied.get(key)?.inLine.get(kind) === fingerprint;
+  }
+
+  /** Notes that a drift check found `key`'s live object of `kind` in line with the apply recorded now. */
+  markInLine(key: string, kind: string, fingerprint: string): void {
+    this.#applied.get(key)?.inLine.set(kind, fingerprint);
   }
 
   has(key: string): boolean {

@@ -64,7 +64,7 @@ import {
 } from "../lib/manifests/index.ts";
 import { defineParams, type ParamsIn, type ParamsOf } from "../lib/params.ts";
 import { ABSOLUTE_PATH, DNS_1123_LABEL, DNS_1123_LABEL_MAX, isDomainAllowed } from "../lib/validators.ts";
-import { AppliedRenders } from "../lib/applied-renders.ts";
+import { AppliedRenders, liveFingerprint } from "../lib/applied-renders.ts";
 import { KeyedChain } from "../lib/keyed-chain.ts";
 import {
   DbMixin,
@@ -1359,6 +1359,11 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       if (recordId === undefined || obj.metadata?.labels?.[COMPONENT_LABEL] !== "deployment") return;
       if (obj.kind === "Deployment") this.scheduleStatus(recordId);
       if (type === "added") return;
+      // A rollout writes a Deployment's status several times: events of the generation, labels and annotations of one
+      // already found in line with the last apply. Its spec moves the generation, so nothing a drift check reads has
+      // changed, and the record need not be read and rendered again for it.
+      const fingerprint = type === "modified" && obj.kind === "Deployment" ? liveFingerprint(obj) : undefined;
+      if (fingerprint !== undefined && this.applied.liveInLine(recordId, "Deployment", fingerprint)) return;
       void (async () => {
         const record = await this.findRawById(recordId);
         if (record === null) return;
@@ -1387,6 +1392,9 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
           if (applied !== undefined && typeof generation === "number" && generation < applied) return;
           this.logger.info(`${where} changed behind our back (${driftPath(desired, obj)}): re-applying`);
           this.scheduleDriftRepair(recordId);
+        } else if (fingerprint !== undefined && desired !== undefined) {
+          // In line with the objects `lastRender` just answered, which are those of the apply recorded now.
+          this.applied.markInLine(recordId, "Deployment", fingerprint);
         }
       })().catch((err: unknown) => this.logger.debug(`event for ${recordId} not handled: ${(err as Error).message}`));
     },

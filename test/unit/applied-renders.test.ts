@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@jest/globals";
-import { AppliedRenders, renderDigest } from "../../lib/applied-renders.ts";
+import { AppliedRenders, liveFingerprint, renderDigest } from "../../lib/applied-renders.ts";
 
 type Objs = { kind: string; n: number }[];
 const json = (n: number) => JSON.stringify([{ kind: "Deployment", n }]);
@@ -105,6 +105,40 @@ describe("AppliedRenders", () => {
       return Promise.resolve(json(5));
     };
     expect(await applied.lastRender("a", removedWhileRendering)).toBe("none");
+  });
+
+  it("keeps a live object found in line until the next apply, through the answer's generations and an undone apply", () => {
+    const applied = new AppliedRenders<Objs>();
+    applied.markInLine("a", "Deployment", "fp1"); // nothing applied: nothing noted
+    expect(applied.liveInLine("a", "Deployment", "fp1")).toBe(false);
+    applied.record("a", json(1));
+    applied.markInLine("a", "Deployment", "fp1");
+    expect(applied.liveInLine("a", "Deployment", "fp1")).toBe(true);
+    expect(applied.liveInLine("a", "Deployment", "fp2")).toBe(false);
+    expect(applied.liveInLine("a", "Service", "fp1")).toBe(false);
+    applied.setGenerations("a", [["Deployment", 2]]); // the same apply's answer
+    expect(applied.liveInLine("a", "Deployment", "fp1")).toBe(true);
+    const before = applied.record("a", json(2)); // a new apply: nothing is known in line with it yet
+    expect(applied.liveInLine("a", "Deployment", "fp1")).toBe(false);
+    applied.restore("a", before); // that apply failed: the one before is what is live
+    expect(applied.liveInLine("a", "Deployment", "fp1")).toBe(true);
+    applied.delete("a");
+    expect(applied.liveInLine("a", "Deployment", "fp1")).toBe(false);
+  });
+
+  it("fingerprints a live object by its generation, labels and annotations, not by its status", () => {
+    const live = (generation: number | undefined, labels: object, status: object) => ({
+      metadata: { ...(generation === undefined ? {} : { generation }), labels, annotations: { x: "1" } },
+      status,
+    });
+    const one = liveFingerprint(live(1, { app: "a" }, { readyReplicas: 0 }));
+    expect(liveFingerprint(live(1, { app: "a" }, { readyReplicas: 1 }))).toBe(one);
+    expect(liveFingerprint(live(2, { app: "a" }, { readyReplicas: 0 }))).not.toBe(one);
+    expect(liveFingerprint(live(1, { app: "b" }, { readyReplicas: 0 }))).not.toBe(one);
+    expect(liveFingerprint({ metadata: { generation: 1, labels: { app: "a" }, annotations: { x: "2" } } })).not.toBe(
+      one,
+    );
+    expect(liveFingerprint(live(undefined, { app: "a" }, {}))).toBeUndefined();
   });
 
   it("digests equal JSON alike and different JSON apart", () => {
