@@ -187,6 +187,11 @@ export interface EnvResyncResult {
    * to hold (deleted).
    */
   repaired: number;
+  /**
+   * Deployments found gone whose env records were still stored: their removal was not seen (v1.k8s.envs down when it
+   * was broadcast, the event lost). Their records are removed, and their ConfigMap/Secret with them (the sweep).
+   */
+  removed: number;
 }
 
 export interface EnvRePatchResult {
@@ -379,7 +384,8 @@ interface EnvMethods {
    * Checks every deployment that has envs against the cluster: a ConfigMap or Secret with values that is missing, or a
    * ConfigMap holding other plain values, is applied again (objects deleted while the suite was down send no event);
    * one present with no value to hold is deleted; an empty one that is absent is converged. Reads only when nothing
-   * drifted. Secret values cannot be compared (v1.kube never returns them).
+   * drifted. Secret values cannot be compared (v1.kube never returns them). The records of a deployment found gone are
+   * removed (its removal was not seen here), and the sweep then deletes its objects.
    */
   resyncEnvs(): Promise<EnvResyncResult>;
   /**
@@ -839,6 +845,7 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
         return found;
       };
       let repaired = 0;
+      let removed = 0;
       for (const deploymentId of deploymentIds) {
         let ref: DeploymentRef | undefined;
         try {
@@ -847,7 +854,15 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
           if (hasCode(err, 409)) continue; // namespace being removed
           throw err;
         }
-        if (ref === undefined) continue;
+        if (ref === undefined) {
+          // Gone (a 404 that no retry changes: not a deployments service that is away) with its env records left:
+          // its removal was not seen here. What `k8s.deployments.removed` would have done; the sweep below then
+          // deletes its objects, which no record holds any more. A create of an env for it checks under the same
+          // lock that its deployment is there (createEnv), so none is added after this.
+          this.logger.info(`deployment '${deploymentId}' is gone: removing the env records it left`);
+          if ((await this.removeDeploymentEnvs(deploymentId)) > 0) removed += 1;
+          continue;
+        }
         const { plain, secret } = splitValues((await this.envsOf(deploymentId)).map(toValues));
         const objects = await objectsIn(ref.namespaceName);
         const name = envObjectName(ref.name);
@@ -866,7 +881,7 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       await this.sweepOrphanObjects().catch((err: unknown) =>
         this.logger.warn(`orphaned env objects not swept now: ${errorMessage(err)}`),
       );
-      return { checked: deploymentIds.size, repaired };
+      return { checked: deploymentIds.size, repaired, removed };
     },
 
     async sweepOrphanObjects(): Promise<number> {

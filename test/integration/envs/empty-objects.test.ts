@@ -195,7 +195,7 @@ describe("v1.k8s.envs objects only while they hold a value", () => {
     await available(web.id);
     await new Promise((r) => setTimeout(r, 300)); // the last watch events settle
     // Empty and absent is converged.
-    expect(await resync()).toEqual({ envs: { checked: 0, repaired: 0 }, writes: 0 });
+    expect(await resync()).toEqual({ envs: { checked: 0, repaired: 0, removed: 0 }, writes: 0 });
     // Still nothing after the watch saw the deletion (no repair of an object that should not exist).
     expect(await envObjects()).toEqual([]);
   });
@@ -228,7 +228,7 @@ describe("v1.k8s.envs objects only while they hold a value", () => {
     // Empty but present is drift: both deleted (two writes), then converged.
     expect((await resync()).writes).toBe(2);
     expect(await envObjects()).toEqual([]);
-    expect(await resync()).toEqual({ envs: { checked: 0, repaired: 0 }, writes: 0 });
+    expect(await resync()).toEqual({ envs: { checked: 0, repaired: 0, removed: 0 }, writes: 0 });
   });
 
   it("deletes an empty ConfigMap left beside a deployment's secret values on the next resync", async () => {
@@ -248,10 +248,10 @@ describe("v1.k8s.envs objects only while they hold a value", () => {
     await new Promise((r) => setTimeout(r, 300)); // the watch cache catches up
     // Drift of that deployment: its objects are brought back to the record (the Secret re-applied, the ConfigMap deleted).
     const { envs, writes } = await resync();
-    expect(envs).toEqual({ checked: 1, repaired: 1 });
+    expect(envs).toEqual({ checked: 1, repaired: 1, removed: 0 });
     expect(writes).toBe(2);
     expect(await envObjects()).toEqual(["secret/web-env"]);
-    expect(await resync()).toEqual({ envs: { checked: 1, repaired: 0 }, writes: 0 });
+    expect(await resync()).toEqual({ envs: { checked: 1, repaired: 0, removed: 0 }, writes: 0 });
     await call("v1.k8s.envs.remove", { id: token.id });
     expect(await envObjects()).toEqual([]);
   });

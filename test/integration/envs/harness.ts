@@ -66,8 +66,11 @@ export interface EnvHarness {
   addDeployment(fields: Omit<DeploymentRecord, "id">): Promise<DeploymentRecord>;
   /** Changes a deployment record of the test double and broadcasts `k8s.deployments.updated`. */
   updateDeployment(id: string, fields: Partial<Omit<DeploymentRecord, "id">>): Promise<DeploymentRecord>;
-  /** Drops a deployment record from the test double and broadcasts `k8s.deployments.removed`. */
-  removeDeployment(id: string): Promise<void>;
+  /**
+   * Drops a deployment record from the test double and broadcasts `k8s.deployments.removed`; with `unseen`, no event
+   * (as for a deployment removed while v1.k8s.envs was down).
+   */
+  removeDeployment(id: string, options?: { unseen?: boolean }): Promise<void>;
   /** A namespace record owned by `owner` (internal create) and its Namespace in the sandbox. */
   createNamespace(name: string, owner: string): Promise<{ id: string; name: string }>;
   /** Stops the sandbox (the cluster goes away); the broker keeps running. */
@@ -180,10 +183,10 @@ export async function startEnvHarness(options: EnvHarnessOptions = {}): Promise<
       await broker.broadcast("k8s.deployments.updated", record);
       return record;
     },
-    async removeDeployment(id) {
+    async removeDeployment(id, { unseen = false } = {}) {
       const record = deployments.get(id);
       deployments.delete(id);
-      if (record !== undefined) await broker.broadcast("k8s.deployments.removed", record);
+      if (record !== undefined && !unseen) await broker.broadcast("k8s.deployments.removed", record);
     },
     async createNamespace(name, owner) {
       const ns = await broker.call<{ id: string; name: string }, { name: string; owner: string }>(

@@ -63,7 +63,7 @@ describe("v1.k8s.envs.resync", () => {
   it("writes nothing when nothing drifted", async () => {
     const writes = h.sandbox.requestCounts().writes;
     const result: EnvResyncResult = await h.broker.call("v1.k8s.envs.resync", {});
-    expect(result).toEqual({ checked: 1, repaired: 0 });
+    expect(result).toEqual({ checked: 1, repaired: 0, removed: 0 });
     expect(h.sandbox.requestCounts().writes).toBe(writes);
   });
 
@@ -71,21 +71,51 @@ describe("v1.k8s.envs.resync", () => {
     await h.core.deleteNamespacedConfigMap({ name: "web-env", namespace: "sync" });
     await h.core.deleteNamespacedSecret({ name: "web-env", namespace: "sync" });
     expect(await values(h)).toEqual({});
-    expect(await h.broker.call("v1.k8s.envs.resync", {})).toEqual({ checked: 1, repaired: 1 });
+    expect(await h.broker.call("v1.k8s.envs.resync", {})).toEqual({ checked: 1, repaired: 1, removed: 0 });
     expect(await values(h)).toEqual({ plain: { MODE: "a" }, secret: { PASS: "resync-Secr3t-1" } });
     await h.core.patchNamespacedConfigMap({
       name: "web-env",
       namespace: "sync",
       body: [{ op: "replace", path: "/data/MODE", value: "b" }],
     });
-    expect(await h.broker.call("v1.k8s.envs.resync", {})).toEqual({ checked: 1, repaired: 1 });
+    expect(await h.broker.call("v1.k8s.envs.resync", {})).toEqual({ checked: 1, repaired: 1, removed: 0 });
     expect((await values(h)).plain).toEqual({ MODE: "a" });
+  });
+
+  it("removes the env records and objects of a deployment whose removal it did not see", async () => {
+    const api = await h.addDeployment({ name: "api", namespace: web.namespace, image: "none" });
+    await h.broker.call("v1.k8s.envs.createEnv", { deployment: api.id, namespace: api.namespace, image });
+    const apiObjects = () =>
+      Promise.all([
+        h.core.readNamespacedConfigMap({ name: "api-env", namespace: "sync" }).then(
+          () => true,
+          () => false,
+        ),
+        h.core.readNamespacedSecret({ name: "api-env", namespace: "sync" }).then(
+          () => true,
+          () => false,
+        ),
+      ]);
+    expect(await apiObjects()).toEqual([true, true]);
+    // Removed with no k8s.deployments.removed seen here (v1.k8s.envs down at the time).
+    await h.removeDeployment(api.id, { unseen: true });
+    const count = (deployment: string) =>
+      h.broker.call<number, { query: Record<string, string> }>("v1.k8s.envs.count", { query: { deployment } });
+    expect(await count(api.id)).toBe(2);
+
+    expect(await h.broker.call("v1.k8s.envs.resync", {})).toEqual({ checked: 2, repaired: 0, removed: 1 });
+    expect(await count(api.id)).toBe(0);
+    expect(await apiObjects()).toEqual([false, false]);
+    // The other deployment's envs and objects are untouched, and the next resync has nothing left to do.
+    expect(await count(web.id)).toBe(2);
+    expect(await values(h)).toEqual({ plain: { MODE: "a" }, secret: { PASS: "resync-Secr3t-1" } });
+    expect(await h.broker.call("v1.k8s.envs.resync", {})).toEqual({ checked: 1, repaired: 0, removed: 0 });
   });
 
   it("skips deployments that are gone", async () => {
     await h.removeDeployment(web.id);
     await waitFor(async () => (await h.broker.call<number, unknown>("v1.k8s.envs.count", {})) === 0, 5000, "envs gone");
-    expect(await h.broker.call("v1.k8s.envs.resync", {})).toEqual({ checked: 0, repaired: 0 });
+    expect(await h.broker.call("v1.k8s.envs.resync", {})).toEqual({ checked: 0, repaired: 0, removed: 0 });
   });
 
   it("runs on its own every resyncIntervalSeconds", async () => {
