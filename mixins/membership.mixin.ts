@@ -38,11 +38,12 @@
  * ```
  */
 import type { Context, ServiceSchema, ServiceSettingSchema, Service } from "moleculer";
-import { forbidden, invalid, notFound } from "../lib/errors.ts";
+import { forbidden, hasCode, invalid, notFound } from "../lib/errors.ts";
 import { isAdmin, isInternal, type CallerMeta } from "../lib/meta.ts";
 import { defineParams, type ParamsOf } from "../lib/params.ts";
 import { ROLES, type Member, type Role } from "../lib/entities.ts";
 import { copyOfStored, storedById } from "../lib/nedb-read.ts";
+import { isRetryableError } from "./reconciler.mixin.ts";
 import {
   asMixin,
   guardedRecord,
@@ -140,6 +141,14 @@ export interface MembershipMethods {
   roleInNamespace(namespaceId: string, userID: string): Promise<Role | null>;
   /** The filter that limits list/find/count to what `userID` may see. */
   membershipFilter(userID: string): Promise<Record<string, unknown>>;
+  /**
+   * The namespaces of these child records whose namespace record is gone: v1.k8s.namespaces has no such record (read
+   * on this node, else its `get` answers a 404 that no retry changes). For a service that missed
+   * `k8s.namespaces.removed` (it was down: moleculer keeps no event for a service that is away), so that its resync
+   * removes what the event would have. Throws while that cannot be told (the namespaces service or its database away:
+   * a retryable error), so that nothing is taken for gone that is only out of reach.
+   */
+  goneNamespaces(records: readonly RawDoc[]): Promise<Set<string>>;
 }
 
 export interface MembershipVars {
@@ -284,6 +293,14 @@ export function MembershipMixin(options: { scope: MembershipScope; leaveOut?: re
         return this.broker.call<Role | null, AccessParams>("v1.k8s.namespaces.access", { id: namespaceId, userID });
       },
 
+      async goneNamespaces(this: MembershipThis, records: readonly RawDoc[]): Promise<Set<string>> {
+        const gone = new Set<string>();
+        for (const namespaceId of new Set(records.map((r) => String(r.namespace)))) {
+          if (await namespaceGone(this, namespaceId)) gone.add(namespaceId);
+        }
+        return gone;
+      },
+
       async membershipFilter(this: MembershipThis, userID: string): Promise<Record<string, unknown>> {
         if (scope === "catalog") return {};
         if (scope === "namespace") return { "members.userID": userID };
@@ -307,6 +324,20 @@ export function MembershipMixin(options: { scope: MembershipScope; leaveOut?: re
 function localNamespaces(svc: MembershipThis): MembershipThis | undefined {
   const local = svc.broker.getLocalService({ name: "k8s.namespaces", version: 1 }) as MembershipThis | undefined;
   return local?.membershipScope === "namespace" ? local : undefined;
+}
+
+/** Whether v1.k8s.namespaces has no record with this id (see `goneNamespaces`). */
+async function namespaceGone(svc: MembershipThis, namespaceId: string): Promise<boolean> {
+  const local = localNamespaces(svc);
+  if (local !== undefined) return (await readRecord(local, namespaceId, false)) === null;
+  try {
+    // A root call (no caller meta): trusted, as the membership checks' own calls.
+    await svc.broker.call("v1.k8s.namespaces.get", { id: namespaceId });
+    return false;
+  } catch (err) {
+    if (hasCode(err, 404) && !isRetryableError(err)) return true;
+    throw err;
+  }
 }
 
 /**

@@ -273,6 +273,11 @@ type Methods = DbMethods &
     reapplyIfChanged(recordId: string): Promise<void>;
     onObjectEvent(obj: KubernetesObject, type: "added" | "modified" | "deleted"): void;
     collectOrphans(): Promise<void>;
+    /**
+     * Removes the records of a namespace that went (each emits k8s.deployments.removed) and, given the namespace's
+     * name, deletes their objects; without it (a removal the resync found) collectOrphans deletes them.
+     */
+    removeNamespaceRecords(nsId: string, nsName: string | undefined): Promise<void>;
     setStatus(recordId: string, status: DeploymentStatus): Promise<void>;
   };
 
@@ -730,15 +735,7 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
     async "k8s.namespaces.removed"(ctx: Context<{ id?: string; name?: string }>) {
       const nsId = ctx.params.id;
       if (typeof nsId !== "string") return;
-      const records = await this.findRaw({ namespace: nsId });
-      await this.removeEntities(null, { namespace: nsId });
-      for (const record of records) {
-        this.cancelReconcile(record._id);
-        this.applied.delete(record._id);
-        if (typeof ctx.params.name === "string") {
-          await this.deleteObjects(record, ctx.params.name).catch(() => undefined);
-        }
-      }
+      await this.removeNamespaceRecords(nsId, typeof ctx.params.name === "string" ? ctx.params.name : undefined);
     },
     "kube.deployments.*"(ctx: Context<KubernetesObject>) {
       this.onObjectEvent(ctx.params, eventType(ctx.eventName ?? undefined));
@@ -1211,10 +1208,33 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
     },
 
     async reconcileCandidates(): Promise<RawDoc[]> {
+      let records = await this.findRaw({});
+      // The records of a namespace removed while this service was away (its k8s.namespaces.removed never came):
+      // removed as that event would have; their objects are collected next, as those of any record gone.
+      const gone = await this.goneNamespaces(records).catch((err: unknown) => {
+        this.logger.debug(`namespaces of the records not checked now: ${(err as Error).message}`);
+        return new Set<string>();
+      });
+      for (const nsId of gone) {
+        this.logger.info(`namespace '${nsId}' is gone: removing the deployment records left in it`);
+        await this.removeNamespaceRecords(nsId, undefined);
+      }
+      if (gone.size > 0) records = records.filter((r) => !gone.has(String(r.namespace)));
       await this.collectOrphans().catch((err: unknown) =>
         this.logger.debug(`orphaned objects not collected now: ${(err as Error).message}`),
       );
-      return this.findRaw({});
+      return records;
+    },
+
+    async removeNamespaceRecords(nsId: string, nsName: string | undefined): Promise<void> {
+      const records = await this.findRaw({ namespace: nsId });
+      await this.removeEntities(null, { namespace: nsId });
+      for (const record of records) {
+        this.cancelReconcile(record._id);
+        this.applied.delete(record._id);
+        // Without the namespace's name (a removal found by the resync) the objects are left to collectOrphans.
+        if (nsName !== undefined) await this.deleteObjects(record, nsName).catch(() => undefined);
+      }
     },
 
     async onReconcileFailed(record: RawDoc, err: unknown): Promise<void> {

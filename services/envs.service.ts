@@ -189,7 +189,7 @@ export interface EnvResyncResult {
   repaired: number;
   /**
    * Deployments found gone whose env records were still stored: their removal was not seen (v1.k8s.envs down when it
-   * was broadcast, the event lost). Their records are removed, and their ConfigMap/Secret with them (the sweep).
+   * was broadcast, the event lost). Their records are removed, and their ConfigMap/Secret with them.
    */
   removed: number;
 }
@@ -365,8 +365,11 @@ interface EnvMethods {
   patchDeployment(ref: DeploymentRef): Promise<EnvPatchResult>;
   /** patchDeployment for code that already holds the deployment's lock (taking it again would wait for itself). */
   patchUnlocked(ref: DeploymentRef): Promise<EnvPatchResult>;
-  /** Deletes a deployment's two env objects (by name when known, else by label); errors are logged, not thrown. */
-  deleteEnvObjects(deploymentId: string, namespaceName: string, deploymentName?: string): Promise<void>;
+  /**
+   * Deletes a deployment's two env objects (by name when both names are known, else by its id label: in every
+   * namespace when the namespace's name is not known, as when its record went first); errors are logged, not thrown.
+   */
+  deleteEnvObjects(deploymentId: string, namespaceName: string | undefined, deploymentName?: string): Promise<void>;
   /** Removes the env records of a deployment and deletes its objects. */
   removeDeploymentEnvs(deploymentId: string, namespaceName?: string, deploymentName?: string): Promise<number>;
   /** Removes every env record of a namespace (all when undefined) and deletes their objects. */
@@ -384,8 +387,8 @@ interface EnvMethods {
    * Checks every deployment that has envs against the cluster: a ConfigMap or Secret with values that is missing, or a
    * ConfigMap holding other plain values, is applied again (objects deleted while the suite was down send no event);
    * one present with no value to hold is deleted; an empty one that is absent is converged. Reads only when nothing
-   * drifted. Secret values cannot be compared (v1.kube never returns them). The records of a deployment found gone are
-   * removed (its removal was not seen here), and the sweep then deletes its objects.
+   * drifted. Secret values cannot be compared (v1.kube never returns them). The records and objects of a deployment
+   * found gone are removed (its removal was not seen here).
    */
   resyncEnvs(): Promise<EnvResyncResult>;
   /**
@@ -791,7 +794,9 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
         });
         namespaceName = ns.name;
       } catch {
-        namespaceName = undefined; // the namespace went too: its objects go with it
+        // The namespace record went first: its objects are found by the deployment's id label, in whichever namespace
+        // (one the cluster keeps, `default`, still holds them).
+        namespaceName = undefined;
       }
       await this.removeDeploymentEnvs(d.id, namespaceName, d.name).catch((err: unknown) => {
         this.logger.warn(`removing the envs of deployment '${d.id}' failed: ${errorMessage(err)}`);
@@ -856,9 +861,9 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
         }
         if (ref === undefined) {
           // Gone (a 404 that no retry changes: not a deployments service that is away) with its env records left:
-          // its removal was not seen here. What `k8s.deployments.removed` would have done; the sweep below then
-          // deletes its objects, which no record holds any more. A create of an env for it checks under the same
-          // lock that its deployment is there (createEnv), so none is added after this.
+          // its removal was not seen here. What `k8s.deployments.removed` would have done: the records, and the
+          // objects found by the deployment's id label. A create of an env for it checks under the same lock that its
+          // deployment is there (createEnv), so none is added after this.
           this.logger.info(`deployment '${deploymentId}' is gone: removing the env records it left`);
           if ((await this.removeDeploymentEnvs(deploymentId)) > 0) removed += 1;
           continue;
@@ -1176,22 +1181,30 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       return { checksum: checksumOf(records), configMapName: name, secretName: name, applied };
     },
 
-    async deleteEnvObjects(deploymentId: string, namespaceName: string, deploymentName?: string): Promise<void> {
-      const targets: { kind: string; name: string }[] = [];
-      if (deploymentName !== undefined) {
+    async deleteEnvObjects(
+      deploymentId: string,
+      namespaceName: string | undefined,
+      deploymentName?: string,
+    ): Promise<void> {
+      const targets: { kind: string; namespace: string; name: string }[] = [];
+      if (deploymentName !== undefined && namespaceName !== undefined) {
         const name = envObjectName(deploymentName);
-        targets.push({ kind: "ConfigMap", name }, { kind: "Secret", name });
+        targets.push(
+          { kind: "ConfigMap", namespace: namespaceName, name },
+          { kind: "Secret", namespace: namespaceName, name },
+        );
       } else {
         const labelSelector = `${MANAGED_BY_SELECTOR},${COMPONENT_LABEL}=env,${ID_LABEL}=${sanitizeLabelValue(deploymentId)}`;
         for (const kind of ["ConfigMap", "Secret"]) {
           const { items } = await kubeList(this.broker, {
             apiVersion: "v1",
             kind,
-            namespace: namespaceName,
+            ...(namespaceName === undefined ? {} : { namespace: namespaceName }),
             labelSelector,
           });
           for (const o of items) {
-            if (getIdFromAnnotation(o) === deploymentId) targets.push({ kind, name: o.metadata?.name ?? "" });
+            if (getIdFromAnnotation(o) !== deploymentId) continue;
+            targets.push({ kind, namespace: o.metadata?.namespace ?? "", name: o.metadata?.name ?? "" });
           }
         }
       }
@@ -1200,11 +1213,11 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
           await this.broker.call("v1.kube.delete", {
             apiVersion: "v1",
             kind: t.kind,
-            namespace: namespaceName,
+            namespace: t.namespace,
             name: t.name,
           });
         } catch (err) {
-          this.logger.warn(`deleting ${t.kind} ${namespaceName}/${t.name} failed: ${errorMessage(err)}`);
+          this.logger.warn(`deleting ${t.kind} ${t.namespace}/${t.name} failed: ${errorMessage(err)}`);
         }
       }
     },
@@ -1217,7 +1230,7 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       }
       this.envApplied.delete(deploymentId);
       const removed = await this.withLock(deploymentId, () => this.removeEntities(null, { deployment: deploymentId }));
-      if (namespaceName !== undefined) await this.deleteEnvObjects(deploymentId, namespaceName, deploymentName);
+      await this.deleteEnvObjects(deploymentId, namespaceName, deploymentName);
       return removed;
     },
 

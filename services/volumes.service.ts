@@ -178,6 +178,11 @@ interface VolumeMethods {
   unavailableStatus(err: unknown): VolumeStatus;
   mountedBy(record: RawDoc): Promise<string[]>;
   sweepOrphans(everywhere: boolean): Promise<void>;
+  /**
+   * Removes the volume records of a namespace that went; their claims are deleted when `deleteClaims` (a namespace the
+   * cluster keeps, or one whose removal the resync found: its claims may still be there), else they go with it.
+   */
+  removeNamespaceRecords(nsId: string, deleteClaims: boolean): Promise<void>;
   forgetTimers(recordId: string): void;
 }
 type Methods = DbMethods & MembershipMethods & ReconcilerMethods & VolumeMethods;
@@ -393,14 +398,7 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
     },
     /** The namespace's volume records go with it (their claims with its Namespace; in `default`, deleted here). */
     async "k8s.namespaces.removed"(ctx: Context<NamespaceEntity>) {
-      const ns = ctx.params;
-      const records = await this.findRaw({ namespace: ns.id });
-      for (const r of records) {
-        this.forgetTimers(r._id);
-        if (ns.clusterOwned) this.orphans.set(r._id, { namespace: ns.name, name: String(r.name) });
-      }
-      await this.removeEntities(null, { namespace: ns.id });
-      for (const r of records) if (this.orphans.has(r._id)) void this.reconcileNow(r._id);
+      await this.removeNamespaceRecords(ctx.params.id, ctx.params.clusterOwned === true);
     },
   },
 
@@ -487,12 +485,33 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
     },
 
     async reconcileCandidates(): Promise<RawDoc[]> {
+      let records = await this.findRaw({});
+      // The records of a namespace removed while this service was away (its k8s.namespaces.removed never came).
+      const gone = await this.goneNamespaces(records).catch((err: unknown) => {
+        this.logger.debug(`namespaces of the records not checked now: ${(err as Error).message}`);
+        return new Set<string>();
+      });
+      for (const nsId of gone) {
+        this.logger.info(`namespace '${nsId}' is gone: removing the volume records left in it`);
+        await this.removeNamespaceRecords(nsId, true);
+      }
+      if (gone.size > 0) records = records.filter((r) => !gone.has(String(r.namespace)));
       if (this.settings.sweepOrphans !== false) {
         await this.sweepOrphans(this.settings.sweepOrphans === true).catch((err: unknown) =>
           this.logger.warn(`Orphan sweep skipped: ${err instanceof Error ? err.message : String(err)}`),
         );
       }
-      return this.findRaw({});
+      return records;
+    },
+
+    async removeNamespaceRecords(nsId: string, deleteClaims: boolean): Promise<void> {
+      const records = await this.findRaw({ namespace: nsId });
+      for (const r of records) {
+        this.forgetTimers(r._id);
+        if (deleteClaims) this.orphans.set(r._id, { namespace: String(r.namespaceName), name: String(r.name) });
+      }
+      await this.removeEntities(null, { namespace: nsId });
+      for (const r of records) if (this.orphans.has(r._id)) void this.reconcileNow(r._id);
     },
 
     async onReconcileFailed(record: RawDoc, err: unknown): Promise<void> {
