@@ -142,13 +142,13 @@ export interface MembershipMethods {
   /** The filter that limits list/find/count to what `userID` may see. */
   membershipFilter(userID: string): Promise<Record<string, unknown>>;
   /**
-   * The namespaces of these child records whose namespace record is gone: v1.k8s.namespaces has no such record (read
-   * on this node, else its `get` answers a 404 that no retry changes). For a service that missed
-   * `k8s.namespaces.removed` (it was down: moleculer keeps no event for a service that is away), so that its resync
-   * removes what the event would have. Throws while that cannot be told (the namespaces service or its database away:
-   * a retryable error), so that nothing is taken for gone that is only out of reach.
+   * For a resync of child records: runs `remove` for each namespace of `records` whose namespace record is gone
+   * (v1.k8s.namespaces has no such record: read on this node, else its `get` answers a 404 that no retry changes) and
+   * answers the other records. It is for a service that missed `k8s.namespaces.removed` (it was down: moleculer keeps
+   * no event for a service that is away): `remove` does what the event would have. While that cannot be told (the
+   * namespaces service or its database away) nothing is taken for gone: `records` as they are.
    */
-  goneNamespaces(records: readonly RawDoc[]): Promise<Set<string>>;
+  withoutGoneNamespaces(records: RawDoc[], remove: (namespaceId: string) => Promise<void>): Promise<RawDoc[]>;
 }
 
 export interface MembershipVars {
@@ -293,12 +293,25 @@ export function MembershipMixin(options: { scope: MembershipScope; leaveOut?: re
         return this.broker.call<Role | null, AccessParams>("v1.k8s.namespaces.access", { id: namespaceId, userID });
       },
 
-      async goneNamespaces(this: MembershipThis, records: readonly RawDoc[]): Promise<Set<string>> {
+      async withoutGoneNamespaces(
+        this: MembershipThis,
+        records: RawDoc[],
+        remove: (namespaceId: string) => Promise<void>,
+      ): Promise<RawDoc[]> {
         const gone = new Set<string>();
-        for (const namespaceId of new Set(records.map((r) => String(r.namespace)))) {
-          if (await namespaceGone(this, namespaceId)) gone.add(namespaceId);
+        try {
+          for (const namespaceId of new Set(records.map((r) => String(r.namespace)))) {
+            if (await namespaceGone(this, namespaceId)) gone.add(namespaceId);
+          }
+        } catch (err) {
+          this.logger.debug(`namespaces of the records not checked now: ${(err as Error).message}`);
+          return records;
         }
-        return gone;
+        for (const namespaceId of gone) {
+          this.logger.info(`namespace '${namespaceId}' is gone: removing the ${entityName(this)} records left in it`);
+          await remove(namespaceId);
+        }
+        return gone.size === 0 ? records : records.filter((r) => !gone.has(String(r.namespace)));
       },
 
       async membershipFilter(this: MembershipThis, userID: string): Promise<Record<string, unknown>> {
@@ -326,7 +339,7 @@ function localNamespaces(svc: MembershipThis): MembershipThis | undefined {
   return local?.membershipScope === "namespace" ? local : undefined;
 }
 
-/** Whether v1.k8s.namespaces has no record with this id (see `goneNamespaces`). */
+/** Whether v1.k8s.namespaces has no record with this id (see `withoutGoneNamespaces`). */
 async function namespaceGone(svc: MembershipThis, namespaceId: string): Promise<boolean> {
   const local = localNamespaces(svc);
   if (local !== undefined) return (await readRecord(local, namespaceId, false)) === null;

@@ -1208,18 +1208,11 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
     },
 
     async reconcileCandidates(): Promise<RawDoc[]> {
-      let records = await this.findRaw({});
       // The records of a namespace removed while this service was away (its k8s.namespaces.removed never came):
       // removed as that event would have; their objects are collected next, as those of any record gone.
-      const gone = await this.goneNamespaces(records).catch((err: unknown) => {
-        this.logger.debug(`namespaces of the records not checked now: ${(err as Error).message}`);
-        return new Set<string>();
-      });
-      for (const nsId of gone) {
-        this.logger.info(`namespace '${nsId}' is gone: removing the deployment records left in it`);
-        await this.removeNamespaceRecords(nsId, undefined);
-      }
-      if (gone.size > 0) records = records.filter((r) => !gone.has(String(r.namespace)));
+      const records = await this.withoutGoneNamespaces(await this.findRaw({}), (nsId) =>
+        this.removeNamespaceRecords(nsId, undefined),
+      );
       await this.collectOrphans().catch((err: unknown) =>
         this.logger.debug(`orphaned objects not collected now: ${(err as Error).message}`),
       );

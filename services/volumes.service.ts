@@ -485,17 +485,10 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
     },
 
     async reconcileCandidates(): Promise<RawDoc[]> {
-      let records = await this.findRaw({});
       // The records of a namespace removed while this service was away (its k8s.namespaces.removed never came).
-      const gone = await this.goneNamespaces(records).catch((err: unknown) => {
-        this.logger.debug(`namespaces of the records not checked now: ${(err as Error).message}`);
-        return new Set<string>();
-      });
-      for (const nsId of gone) {
-        this.logger.info(`namespace '${nsId}' is gone: removing the volume records left in it`);
-        await this.removeNamespaceRecords(nsId, true);
-      }
-      if (gone.size > 0) records = records.filter((r) => !gone.has(String(r.namespace)));
+      const records = await this.withoutGoneNamespaces(await this.findRaw({}), (nsId) =>
+        this.removeNamespaceRecords(nsId, true),
+      );
       if (this.settings.sweepOrphans !== false) {
         await this.sweepOrphans(this.settings.sweepOrphans === true).catch((err: unknown) =>
           this.logger.warn(`Orphan sweep skipped: ${err instanceof Error ? err.message : String(err)}`),
