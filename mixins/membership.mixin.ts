@@ -300,7 +300,8 @@ export function MembershipMixin(options: { scope: MembershipScope; leaveOut?: re
       ): Promise<RawDoc[]> {
         const gone = new Set<string>();
         try {
-          for (const namespaceId of new Set(records.map((r) => String(r.namespace)))) {
+          const namespaceIds = new Set(records.flatMap((r) => (typeof r.namespace === "string" ? [r.namespace] : [])));
+          for (const namespaceId of namespaceIds) {
             if (await namespaceGone(this, namespaceId)) gone.add(namespaceId);
           }
         } catch (err) {
@@ -311,7 +312,9 @@ export function MembershipMixin(options: { scope: MembershipScope; leaveOut?: re
           this.logger.info(`namespace '${namespaceId}' is gone: removing the ${entityName(this)} records left in it`);
           await remove(namespaceId);
         }
-        return gone.size === 0 ? records : records.filter((r) => !gone.has(String(r.namespace)));
+        return gone.size === 0
+          ? records
+          : records.filter((r) => typeof r.namespace !== "string" || !gone.has(r.namespace));
       },
 
       async membershipFilter(this: MembershipThis, userID: string): Promise<Record<string, unknown>> {
