@@ -15,8 +15,8 @@ import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "mole
 import { PassThrough, type Readable } from "node:stream";
 import {
   CoreV1Api,
-  Log,
   VersionApi,
+  type KubeConfig,
   type CoreV1Event,
   type KubernetesObject,
   type PodMetric,
@@ -26,6 +26,7 @@ import { Errors } from "moleculer";
 import { defineParams, type ParamsIn, type ParamsOf } from "../lib/params.ts";
 import { ERROR_TYPES, hasCode, invalid, unavailable } from "../lib/errors.ts";
 import { loadCluster, type Cluster, type ClusterSource } from "../lib/kube/config.ts";
+import { podLogStream } from "../lib/kube/http.ts";
 import { applyObjects } from "../lib/kube/apply.ts";
 import { ObjectApi } from "../lib/kube/object-api.ts";
 import { kubeError } from "../lib/kube/errors.ts";
@@ -228,7 +229,8 @@ interface Clients {
   objects: ObjectApi;
   core: CoreV1Api;
   version: VersionApi;
-  log: Log;
+  /** For the requests client-node has no typed client for here (a followed pod log: lib/kube/http.ts). */
+  kubeConfig: KubeConfig;
 }
 
 interface LocalVars {
@@ -667,27 +669,27 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
 
     /** Opens a follow log request; the returned stream ends with it and aborts it when destroyed. */
     async followLogs(this: This, p: KubeLogsParams, container: string): Promise<Readable> {
-      const out = new PassThrough();
-      // Log.log pipes the response into `out`; its source stream errors when we abort: listen, so it cannot throw.
-      out.on("pipe", (source: Readable) => {
-        source.on("error", () => {
-          if (!out.destroyed) out.end();
-        });
-      });
-      let controller: AbortController;
+      let opened: { stream: Readable; controller: AbortController };
       try {
-        controller = await this.clientsFor().log.log(p.namespace, p.pod, container, out, {
+        opened = await podLogStream(this.clientsFor().kubeConfig, p.namespace, p.pod, {
+          container,
           follow: true,
-          ...(p.tailLines === undefined ? {} : { tailLines: p.tailLines }),
-          ...(p.sinceSeconds === undefined ? {} : { sinceSeconds: p.sinceSeconds }),
-          ...(p.limitBytes === undefined ? {} : { limitBytes: p.limitBytes }),
-          ...(p.previous === undefined ? {} : { previous: p.previous }),
-          ...(p.timestamps === undefined ? {} : { timestamps: p.timestamps }),
+          tailLines: p.tailLines,
+          sinceSeconds: p.sinceSeconds,
+          limitBytes: p.limitBytes,
+          previous: p.previous,
+          timestamps: p.timestamps,
         });
       } catch (err) {
-        out.destroy();
         throw this.mapError(err);
       }
+      const { stream, controller } = opened;
+      const out = new PassThrough();
+      // The response errors when we abort it (or the connection drops): the follow just ends.
+      stream.on("error", () => {
+        if (!out.destroyed) out.end();
+      });
+      stream.pipe(out);
       // Moleculer streams a response to a remote caller but does not tell this node when the caller destroys its end:
       // the request is aborted (and the stream ended) after maxSeconds in any case.
       const limit = setTimeout(() => controller.abort(), (p.maxSeconds ?? 3600) * 1000);
@@ -734,7 +736,7 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       objects: ObjectApi.fromConfig(kc),
       core: kc.makeApiClient(CoreV1Api),
       version: kc.makeApiClient(VersionApi),
-      log: new Log(kc),
+      kubeConfig: kc,
     };
     const where = cluster.kubeconfigPath === undefined ? "" : `, kubeconfig written to ${cluster.kubeconfigPath}`;
     const probe = await this.probe();

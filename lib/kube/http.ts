@@ -13,13 +13,17 @@
  * read to its end before the answer is handed on (client-node's generated code does not read the body of a 401), gzip
  * asked for and undone (kube-apiserver compresses large lists), failures as undici raises them (lib/kube/errors.ts
  * finds their network code with or without fetch's `TypeError` around them). The watch keeps client-node's `Watch`
- * contract: `done` once, a connect and then an inactivity timeout, the AbortController handed back.
+ * contract: `done` once, a connect and then an inactivity timeout, the AbortController handed back. A followed pod log
+ * (`podLogStream`) is read the same way, instead of client-node's `Log`, which also answers every refusal without its
+ * Status (a follow of a container that is waiting to start said "HTTP 400" instead of why).
  */
 import { promisify } from "node:util";
 import { gunzip } from "node:zlib";
 import { StringDecoder } from "node:string_decoder";
 import { STATUS_CODES } from "node:http";
+import type { Readable } from "node:stream";
 import {
+  ApiException,
   HttpMethod,
   RequestContext,
   ResponseContext,
@@ -177,6 +181,58 @@ export async function watchStream(
     doneOnce(err);
   }
   return controller;
+}
+
+/** What a pod's log is asked with (the API's query parameters of `GET .../pods/<pod>/log`). */
+export interface PodLogQuery {
+  container: string;
+  follow?: boolean | undefined;
+  tailLines?: number | undefined;
+  sinceSeconds?: number | undefined;
+  limitBytes?: number | undefined;
+  previous?: boolean | undefined;
+  timestamps?: boolean | undefined;
+}
+
+/**
+ * Opens `GET /api/v1/namespaces/<namespace>/pods/<pod>/log` and answers its body as a Node stream, with the
+ * AbortController that ends it. Any answer but 200 is thrown as client-node's ApiException with the API's Status as
+ * its body (lib/kube/errors.ts reads its reason and message: a missing pod is a 404 naming it, a container waiting to
+ * start a 400 saying so); a failure to connect is undici's own error.
+ */
+export async function podLogStream(
+  kubeConfig: KubeConfig,
+  namespace: string,
+  pod: string,
+  query: PodLogQuery,
+): Promise<{ stream: Readable; controller: AbortController }> {
+  const cluster = kubeConfig.getCurrentCluster();
+  if (cluster === null) throw new Error("No currently active cluster");
+  const url = new URL(
+    `${cluster.server}/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(pod)}/log`,
+  );
+  for (const [key, value] of Object.entries(query)) {
+    if (value !== undefined) url.searchParams.set(key, String(value));
+  }
+  const controller = new AbortController();
+  const context = new RequestContext(url.toString(), HttpMethod.GET);
+  await kubeConfig.applySecurityAuthentication(context);
+  const answer = await request(url, {
+    method: "GET",
+    headers: context.getHeaders(),
+    signal: controller.signal,
+    ...dispatcherOf(context),
+  });
+  if (answer.statusCode !== 200) {
+    const body = await answer.body.text();
+    throw new ApiException(
+      answer.statusCode,
+      `HTTP ${answer.statusCode} from the Kubernetes API`,
+      body,
+      flatHeaders(answer.headers),
+    );
+  }
+  return { stream: answer.body, controller };
 }
 
 /** What client-node's Watch hands `done` when its timeout ended the watch. */

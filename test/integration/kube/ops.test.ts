@@ -67,6 +67,33 @@ describe("v1.kube.logs", () => {
     await new Promise((r) => stream.once("close", r));
   });
 
+  it("refuses a follow with the API server's reason, as it refuses a read", async () => {
+    // Each refusal as the API server words it (client-node's Log answered "HTTP 404" / "HTTP 400" for every one).
+    for (const follow of [false, true]) {
+      await expect(
+        h.broker.call("v1.kube.logs", { namespace: "ops", pod: "nope", container: "main", follow }),
+      ).rejects.toMatchObject({
+        code: 404,
+        type: "K8S_NOT_FOUND",
+        message: 'pods "nope" not found',
+        data: { kind: "pods", name: "nope" },
+      });
+      await expect(
+        h.broker.call("v1.kube.logs", { namespace: "ops", pod, container: "nope", follow }),
+      ).rejects.toMatchObject({
+        code: 422,
+        type: "K8S_INVALID",
+        message: `container nope is not valid for pod ${pod}`,
+      });
+      await expect(
+        h.broker.call("v1.kube.logs", { namespace: "ops", pod, container: "main", previous: true, follow }),
+      ).rejects.toMatchObject({
+        code: 422,
+        message: `previous terminated container "main" in pod "${pod}" not found`,
+      });
+    }
+  });
+
   it("ends a followed log after maxSeconds", async () => {
     const stream = await h.broker.call<Readable, Params>("v1.kube.logs", {
       namespace: "ops",
