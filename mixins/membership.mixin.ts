@@ -43,6 +43,14 @@ import { isAdmin, isInternal, type CallerMeta } from "../lib/meta.ts";
 import { defineParams, type ParamsOf } from "../lib/params.ts";
 import { ROLES, type Member, type Role } from "../lib/entities.ts";
 import { copyOfStored, storedById } from "../lib/nedb-read.ts";
+import { kubeList } from "../lib/kube/local-list.ts";
+import {
+  COMPONENT_LABEL,
+  ID_LABEL,
+  MANAGED_BY_SELECTOR,
+  getIdFromAnnotation,
+  sanitizeLabelValue,
+} from "../lib/manifests/labels.ts";
 import { isRetryableError } from "./reconciler.mixin.ts";
 import {
   asMixin,
@@ -142,11 +150,14 @@ export interface MembershipMethods {
   /** The filter that limits list/find/count to what `userID` may see. */
   membershipFilter(userID: string): Promise<Record<string, unknown>>;
   /**
-   * For a resync of child records: runs `remove` for each namespace of `records` whose namespace record is gone
-   * (v1.k8s.namespaces has no such record: read on this node, else its `get` answers a 404 that no retry changes) and
-   * answers the other records. It is for a service that missed `k8s.namespaces.removed` (it was down: moleculer keeps
-   * no event for a service that is away): `remove` does what the event would have. While that cannot be told (the
-   * namespaces service or its database away) nothing is taken for gone: `records` as they are.
+   * For a resync of child records: runs `remove` for each namespace of `records` that is gone and answers the other
+   * records. Gone: v1.k8s.namespaces has no such record (read on this node, else its `get` answers a 404 that no retry
+   * changes) and the cluster holds none of that record's namespace objects (its Namespace, ResourceQuota, LimitRange,
+   * unless being deleted), as after a removal. It is for a service that missed `k8s.namespaces.removed` (it was down:
+   * moleculer keeps no event for a service that is away): `remove` does what the event would have. A record missing
+   * while its Namespace is still there is not a removal (a namespaces service started on an empty database, say):
+   * nothing is removed for it. While that cannot be told (the namespaces service, its database or the cluster away)
+   * nothing is taken for gone: `records` as they are.
    */
   withoutGoneNamespaces(records: RawDoc[], remove: (namespaceId: string) => Promise<void>): Promise<RawDoc[]>;
 }
@@ -342,18 +353,35 @@ function localNamespaces(svc: MembershipThis): MembershipThis | undefined {
   return local?.membershipScope === "namespace" ? local : undefined;
 }
 
-/** Whether v1.k8s.namespaces has no record with this id (see `withoutGoneNamespaces`). */
+/** Whether the namespace with this record id is gone: no record, and none of its objects left (`withoutGoneNamespaces`). */
 async function namespaceGone(svc: MembershipThis, namespaceId: string): Promise<boolean> {
+  return !(await namespaceRecordExists(svc, namespaceId)) && !(await namespaceObjectsExist(svc, namespaceId));
+}
+
+async function namespaceRecordExists(svc: MembershipThis, namespaceId: string): Promise<boolean> {
   const local = localNamespaces(svc);
-  if (local !== undefined) return (await readRecord(local, namespaceId, false)) === null;
+  if (local !== undefined) return (await readRecord(local, namespaceId, false)) !== null;
   try {
     // A root call (no caller meta): trusted, as the membership checks' own calls.
     await svc.broker.call("v1.k8s.namespaces.get", { id: namespaceId });
-    return false;
+    return true;
   } catch (err) {
-    if (hasCode(err, 404) && !isRetryableError(err)) return true;
+    if (hasCode(err, 404) && !isRetryableError(err)) return false;
     throw err;
   }
+}
+
+/** Whether the cluster still holds a Namespace, ResourceQuota or LimitRange of this namespace record, not being deleted. */
+async function namespaceObjectsExist(svc: MembershipThis, namespaceId: string): Promise<boolean> {
+  const labelSelector = `${MANAGED_BY_SELECTOR},${COMPONENT_LABEL}=namespace,${ID_LABEL}=${sanitizeLabelValue(namespaceId)}`;
+  for (const kind of ["Namespace", "ResourceQuota", "LimitRange"]) {
+    const { items } = await kubeList(svc.broker, { apiVersion: "v1", kind, labelSelector });
+    const live = items.some(
+      (o) => o.metadata?.deletionTimestamp === undefined && getIdFromAnnotation(o) === namespaceId,
+    );
+    if (live) return true;
+  }
+  return false;
 }
 
 /**

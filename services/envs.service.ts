@@ -388,7 +388,7 @@ interface EnvMethods {
    * ConfigMap holding other plain values, is applied again (objects deleted while the suite was down send no event);
    * one present with no value to hold is deleted; an empty one that is absent is converged. Reads only when nothing
    * drifted. Secret values cannot be compared (v1.kube never returns them). The records and objects of a deployment
-   * found gone are removed (its removal was not seen here).
+   * found gone (no record, no Deployment in the cluster) are removed: its removal was not seen here.
    */
   resyncEnvs(): Promise<EnvResyncResult>;
   /**
@@ -398,6 +398,8 @@ interface EnvMethods {
    * many. Part of every resync.
    */
   sweepOrphanObjects(): Promise<number>;
+  /** Whether the cluster holds a Deployment of this deployment record (not being deleted). */
+  deploymentObjectLive(deploymentId: string): Promise<boolean>;
   /** Runs resyncEnvs every `resyncIntervalSeconds` while started. */
   scheduleResync(): void;
   /** Refuses queries and sorts on `value` from callers outside the broker. */
@@ -860,8 +862,17 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
           throw err;
         }
         if (ref === undefined) {
-          // Gone (a 404 that no retry changes: not a deployments service that is away) with its env records left:
-          // its removal was not seen here. What `k8s.deployments.removed` would have done: the records, and the
+          // No record (a 404 that no retry changes: not a deployments service that is away). A removal leaves no
+          // Deployment behind (it is deleted with the record, or collected by the deployments' resync); one still
+          // there means a lost record, not a removal (a deployments service on an empty database looks the same), and
+          // its env values, generated secrets among them, are kept.
+          if (await this.deploymentObjectLive(deploymentId)) {
+            this.logger.warn(
+              `deployment '${deploymentId}' has no record but its Deployment is in the cluster: envs kept`,
+            );
+            continue;
+          }
+          // Its removal was not seen here. What `k8s.deployments.removed` would have done: the records, and the
           // objects found by the deployment's id label. A create of an env for it checks under the same lock that its
           // deployment is there (createEnv), so none is added after this.
           this.logger.info(`deployment '${deploymentId}' is gone: removing the env records it left`);
@@ -887,6 +898,15 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
         this.logger.warn(`orphaned env objects not swept now: ${errorMessage(err)}`),
       );
       return { checked: deploymentIds.size, repaired, removed };
+    },
+
+    async deploymentObjectLive(deploymentId: string): Promise<boolean> {
+      const { items } = await kubeList(this.broker, {
+        apiVersion: "apps/v1",
+        kind: "Deployment",
+        labelSelector: `${MANAGED_BY_SELECTOR},${COMPONENT_LABEL}=deployment,${ID_LABEL}=${sanitizeLabelValue(deploymentId)}`,
+      });
+      return items.some((o) => o.metadata?.deletionTimestamp === undefined && getIdFromAnnotation(o) === deploymentId);
     },
 
     async sweepOrphanObjects(): Promise<number> {

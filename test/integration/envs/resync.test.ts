@@ -112,6 +112,37 @@ describe("v1.k8s.envs.resync", () => {
     expect(await h.broker.call("v1.k8s.envs.resync", {})).toEqual({ checked: 1, repaired: 0, removed: 0 });
   });
 
+  it("keeps the envs of a deployment whose record is missing while its Deployment is still in the cluster", async () => {
+    const db = await h.addDeployment({ name: "db", namespace: web.namespace, image: "none" });
+    await h.broker.call("v1.k8s.envs.createEnv", { deployment: db.id, namespace: db.namespace, image });
+    const ours = {
+      "app.kubernetes.io/managed-by": "moleculer-k8s",
+      "app.kubernetes.io/component": "deployment",
+      "moleculer-k8s/id": db.id,
+    };
+    const deployment = {
+      apiVersion: "apps/v1",
+      kind: "Deployment",
+      metadata: { name: "db", namespace: "sync", labels: ours, annotations: { "moleculer-k8s/id": db.id } },
+      spec: {
+        selector: { matchLabels: { app: "db" } },
+        template: { metadata: { labels: { app: "db" } }, spec: { containers: [{ name: "db", image: "mariadb:11" }] } },
+      },
+    };
+    await h.broker.call("v1.kube.apply", { objects: [deployment], fieldManager: "test" });
+    // The record is missing but the Deployment is there: a lost record (a deployments service on an empty database),
+    // not a removal. Its env values, a generated secret among them, are kept.
+    await h.removeDeployment(db.id, { unseen: true });
+    const count = () =>
+      h.broker.call<number, { query: Record<string, string> }>("v1.k8s.envs.count", { query: { deployment: db.id } });
+    expect(await h.broker.call("v1.k8s.envs.resync", {})).toEqual({ checked: 2, repaired: 0, removed: 0 });
+    expect(await count()).toBe(2);
+    // Once the Deployment is gone too, it was a removal.
+    await h.broker.call("v1.kube.delete", { apiVersion: "apps/v1", kind: "Deployment", namespace: "sync", name: "db" });
+    expect(await h.broker.call("v1.k8s.envs.resync", {})).toEqual({ checked: 2, repaired: 0, removed: 1 });
+    expect(await count()).toBe(0);
+  });
+
   it("skips deployments that are gone", async () => {
     await h.removeDeployment(web.id);
     await waitFor(async () => (await h.broker.call<number, unknown>("v1.k8s.envs.count", {})) === 0, 5000, "envs gone");

@@ -3,7 +3,9 @@
  * that is down, so `k8s.namespaces.removed` never reaches them. Their resync finds the namespace record gone and
  * removes what the event would have: the deployment and volume records, their envs, and their objects in the cluster
  * (here in `default`, a namespace the cluster keeps). The whole suite on one broker against the sandbox; the lost event
- * is the namespace record removed from its datastore with no broadcast.
+ * is a removal done by hand without a broadcast: the namespace record taken from its datastore, and its objects from
+ * the cluster as `v1.k8s.namespaces.remove` deletes them. A record missing while its namespace is still in the cluster
+ * is not a removal, and nothing is removed for it.
  */
 import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
 import type { Service } from "moleculer";
@@ -69,17 +71,31 @@ async function deployWithVolume(namespace: Entity): Promise<{ deployment: Entity
 
 let lost: Entity;
 let kept: Entity;
+let survivor: Entity;
 let inLost: { deployment: Entity; volume: Entity };
 let inKept: { deployment: Entity; volume: Entity };
+let inSurvivor: { deployment: Entity; volume: Entity };
+
+/** The namespace record taken from the datastore of v1.k8s.namespaces, with no event. */
+async function dropNamespaceRecord(id: string): Promise<void> {
+  const namespaces = stack.services.getLocalService("v1.k8s.namespaces") as unknown as Service & {
+    adapter: { removeById(id: string): Promise<RawDoc> };
+  };
+  await namespaces.adapter.removeById(id);
+}
 
 beforeAll(async () => {
   stack = await startStack();
   // `default` is kept by the cluster when its record goes: only the suite's objects in it are removed.
   lost = await call<Entity>("v1.k8s.namespaces.create", { name: "default", owner: "alice" });
   kept = await call<Entity>("v1.k8s.namespaces.create", { name: "kept", owner: "alice" });
-  await waitUntil(async () => (await stack.kubectl("get", "ns", "kept")).code === 0, 10_000, "the kept Namespace");
+  survivor = await call<Entity>("v1.k8s.namespaces.create", { name: "survivor", owner: "alice" });
+  for (const name of ["kept", "survivor"]) {
+    await waitUntil(async () => (await stack.kubectl("get", "ns", name)).code === 0, 10_000, `the ${name} Namespace`);
+  }
   inLost = await deployWithVolume(lost);
   inKept = await deployWithVolume(kept);
+  inSurvivor = await deployWithVolume(survivor);
   await waitUntil(async () => (await objectsOf("default", inLost.deployment.id)).length >= 2, 10_000, "objects");
 }, 60_000);
 
@@ -95,11 +111,36 @@ describe("a namespace removed while the deployments and volumes services were aw
     expect(await objectsOf("default", inLost.volume.id)).toHaveLength(1);
     expect(await call<unknown[]>("v1.k8s.envs.find", { query: { deployment: inLost.deployment.id } })).not.toEqual([]);
 
-    // The namespace record goes and no k8s.namespaces.removed is broadcast.
-    const namespaces = stack.services.getLocalService("v1.k8s.namespaces") as unknown as Service & {
-      adapter: { removeById(id: string): Promise<RawDoc> };
-    };
-    await namespaces.adapter.removeById(lost.id);
+    // The removal of `default`'s record, as v1.k8s.namespaces.remove does it (the record removed, its quota and limits
+    // deleted: in that order here, so that no repair of a record still there puts them back), but no
+    // k8s.namespaces.removed is broadcast.
+    await dropNamespaceRecord(lost.id);
+    const removed = await stack.kubectl(
+      "delete",
+      "resourcequota,limitrange",
+      "-n",
+      "default",
+      "-l",
+      `moleculer-k8s/id=${lost.id}`,
+    );
+    expect(removed.stdout).toMatch(/resourcequota.*deleted/);
+    // v1.kube's watch has seen the deletions (the resync reads its cache).
+    await waitUntil(
+      async () => {
+        for (const kind of ["ResourceQuota", "LimitRange"]) {
+          const { items } = await call<{ items: unknown[] }>("v1.kube.list", {
+            apiVersion: "v1",
+            kind,
+            namespace: "default",
+            labelSelector: `app.kubernetes.io/managed-by=moleculer-k8s,moleculer-k8s/id=${lost.id}`,
+          });
+          if (items.length > 0) return false;
+        }
+        return true;
+      },
+      10_000,
+      "the quota and limits gone from the watch cache",
+    );
     // Nothing reacted: the records are all still there.
     expect(await records("deployments", lost.id)).toHaveLength(1);
     expect(await records("volumes", lost.id)).toHaveLength(1);
@@ -132,6 +173,21 @@ describe("a namespace removed while the deployments and volumes services were aw
     );
     expect(await objectsOf("kept", inKept.volume.id)).toHaveLength(1);
     expect(await envSecret("kept", "app")).toBe(true);
+  });
+
+  it("removes nothing for a namespace whose record is missing while the cluster still holds it", async () => {
+    // Not a removal: the Namespace, its quota and limits are all there (a namespaces service started on an empty
+    // database would look the same).
+    await dropNamespaceRecord(survivor.id);
+    await resync("deployments");
+    await resync("volumes");
+    expect((await records("deployments", survivor.id)).map((d) => d.id)).toEqual([inSurvivor.deployment.id]);
+    expect((await records("volumes", survivor.id)).map((v) => v.id)).toEqual([inSurvivor.volume.id]);
+    expect(await objectsOf("survivor", inSurvivor.deployment.id)).toEqual(
+      expect.arrayContaining(["Deployment/app", "Service/app-service"]),
+    );
+    expect(await objectsOf("survivor", inSurvivor.volume.id)).toHaveLength(1);
+    expect(await envSecret("survivor", "app")).toBe(true);
   });
 
   it("takes nothing for gone while the namespaces service cannot answer", async () => {
