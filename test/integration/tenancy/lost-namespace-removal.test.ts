@@ -76,6 +76,22 @@ let inLost: { deployment: Entity; volume: Entity };
 let inKept: { deployment: Entity; volume: Entity };
 let inSurvivor: { deployment: Entity; volume: Entity };
 
+/** A namespace's deployment and volume: their records, envs and objects all still there. */
+async function expectKept(
+  nsName: string,
+  namespace: Entity,
+  made: { deployment: Entity; volume: Entity },
+): Promise<void> {
+  expect((await records("deployments", namespace.id)).map((d) => d.id)).toEqual([made.deployment.id]);
+  expect((await records("volumes", namespace.id)).map((v) => v.id)).toEqual([made.volume.id]);
+  expect(await call<unknown[]>("v1.k8s.envs.find", { query: { deployment: made.deployment.id } })).not.toEqual([]);
+  expect(await objectsOf(nsName, made.deployment.id)).toEqual(
+    expect.arrayContaining(["Deployment/app", "Service/app-service"]),
+  );
+  expect(await objectsOf(nsName, made.volume.id)).toHaveLength(1);
+  expect(await envSecret(nsName, "app")).toBe(true);
+}
+
 /** The namespace record taken from the datastore of v1.k8s.namespaces, with no event. */
 async function dropNamespaceRecord(id: string): Promise<void> {
   const namespaces = stack.services.getLocalService("v1.k8s.namespaces") as unknown as Service & {
@@ -166,13 +182,7 @@ describe("a namespace removed while the deployments and volumes services were aw
     );
 
     // The other namespace's records and objects are untouched.
-    expect((await records("deployments", kept.id)).map((d) => d.id)).toEqual([inKept.deployment.id]);
-    expect((await records("volumes", kept.id)).map((v) => v.id)).toEqual([inKept.volume.id]);
-    expect(await objectsOf("kept", inKept.deployment.id)).toEqual(
-      expect.arrayContaining(["Deployment/app", "Service/app-service"]),
-    );
-    expect(await objectsOf("kept", inKept.volume.id)).toHaveLength(1);
-    expect(await envSecret("kept", "app")).toBe(true);
+    await expectKept("kept", kept, inKept);
   });
 
   it("removes nothing for a namespace whose record is missing while the cluster still holds it", async () => {
@@ -181,13 +191,7 @@ describe("a namespace removed while the deployments and volumes services were aw
     await dropNamespaceRecord(survivor.id);
     await resync("deployments");
     await resync("volumes");
-    expect((await records("deployments", survivor.id)).map((d) => d.id)).toEqual([inSurvivor.deployment.id]);
-    expect((await records("volumes", survivor.id)).map((v) => v.id)).toEqual([inSurvivor.volume.id]);
-    expect(await objectsOf("survivor", inSurvivor.deployment.id)).toEqual(
-      expect.arrayContaining(["Deployment/app", "Service/app-service"]),
-    );
-    expect(await objectsOf("survivor", inSurvivor.volume.id)).toHaveLength(1);
-    expect(await envSecret("survivor", "app")).toBe(true);
+    await expectKept("survivor", survivor, inSurvivor);
   });
 
   it("takes nothing for gone while the namespaces service cannot answer", async () => {
@@ -196,10 +200,6 @@ describe("a namespace removed while the deployments and volumes services were aw
     await stack.services.destroyService(namespaces);
     await resync("deployments");
     await resync("volumes");
-    expect((await records("deployments", kept.id)).map((d) => d.id)).toEqual([inKept.deployment.id]);
-    expect((await records("volumes", kept.id)).map((v) => v.id)).toEqual([inKept.volume.id]);
-    expect(await objectsOf("kept", inKept.deployment.id)).toEqual(
-      expect.arrayContaining(["Deployment/app", "Service/app-service"]),
-    );
+    await expectKept("kept", kept, inKept);
   });
 });
