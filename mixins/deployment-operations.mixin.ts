@@ -41,14 +41,7 @@ import type {
 } from "../lib/entities.ts";
 import { SECRET_MASK } from "../lib/entities.ts";
 import { ERROR_TYPES, invalid, notFound } from "../lib/errors.ts";
-import {
-  canonicalJson,
-  COMPONENT_LABEL,
-  envChecksum,
-  ID_LABEL,
-  MANAGED_BY_SELECTOR,
-  sanitizeLabelValue,
-} from "../lib/manifests/index.ts";
+import { canonicalJson, envChecksum, recordSelector } from "../lib/manifests/index.ts";
 import { kubeListMany } from "../lib/kube/local-list.ts";
 import { podInfosOf, StateAnswers } from "../lib/manifests/state.ts";
 import type { CallerMeta } from "../lib/meta.ts";
@@ -340,11 +333,6 @@ interface OpsMethods {
 type OpsThis = Service<DeploymentOperationsSettings> & OpsVars & OpsMethods & DbMethods & DbVars & HostMembers;
 type Ctx<P> = Context<P, CallerMeta & { rolledBackFrom?: number; $responseType?: string }>;
 
-/** The selector of every object (and pod) of one deployment record. */
-function recordSelector(recordId: string): string {
-  return `${MANAGED_BY_SELECTOR},${COMPONENT_LABEL}=deployment,${ID_LABEL}=${sanitizeLabelValue(recordId)}`;
-}
-
 function byName(a: KubernetesObject, b: KubernetesObject): number {
   const x = a.metadata?.name ?? "";
   const y = b.metadata?.name ?? "";
@@ -595,7 +583,7 @@ export function DeploymentOperationsMixin(): MixinSchema {
           const nsName = await this.namespaceNameOf(String(record.namespace));
           const usage = await this.broker.call<KubeTopResult, Record<string, string>>("v1.kube.top", {
             namespace: nsName,
-            labelSelector: recordSelector(record._id),
+            labelSelector: recordSelector("deployment", record._id),
           });
           return {
             id: record._id,
@@ -753,7 +741,7 @@ export function DeploymentOperationsMixin(): MixinSchema {
         recordId: string,
         kinds: readonly (readonly [apiVersion: string, kind: string])[],
       ): Promise<KubernetesObject[][]> {
-        const labelSelector = recordSelector(recordId);
+        const labelSelector = recordSelector("deployment", recordId);
         const lists = kinds.map(([apiVersion, kind]) => ({ apiVersion, kind, namespace: nsName, labelSelector }));
         return kubeListMany(this.broker, lists);
       },

@@ -44,13 +44,7 @@ import { defineParams, type ParamsOf } from "../lib/params.ts";
 import { ROLES, type Member, type Role } from "../lib/entities.ts";
 import { copyOfStored, storedById } from "../lib/nedb-read.ts";
 import { kubeList } from "../lib/kube/local-list.ts";
-import {
-  COMPONENT_LABEL,
-  ID_LABEL,
-  MANAGED_BY_SELECTOR,
-  getIdFromAnnotation,
-  sanitizeLabelValue,
-} from "../lib/manifests/labels.ts";
+import { getIdFromAnnotation, recordSelector } from "../lib/manifests/labels.ts";
 import { isRetryableError } from "./reconciler.mixin.ts";
 import {
   asMixin,
@@ -373,7 +367,7 @@ async function namespaceRecordExists(svc: MembershipThis, namespaceId: string): 
 
 /** Whether the cluster still holds a Namespace, ResourceQuota or LimitRange of this namespace record, not being deleted. */
 async function namespaceObjectsExist(svc: MembershipThis, namespaceId: string): Promise<boolean> {
-  const labelSelector = `${MANAGED_BY_SELECTOR},${COMPONENT_LABEL}=namespace,${ID_LABEL}=${sanitizeLabelValue(namespaceId)}`;
+  const labelSelector = recordSelector("namespace", namespaceId);
   for (const kind of ["Namespace", "ResourceQuota", "LimitRange"]) {
     const { items } = await kubeList(svc.broker, { apiVersion: "v1", kind, labelSelector });
     const live = items.some(

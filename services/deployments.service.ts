@@ -44,7 +44,6 @@ import { kubeList } from "../lib/kube/local-list.ts";
 import type { CallerMeta } from "../lib/meta.ts";
 import {
   COMPONENT_LABEL,
-  ID_LABEL,
   MANAGED_BY_SELECTOR,
   MAX_DEPLOYMENT_NAME_LENGTH,
   canonicalJson,
@@ -56,11 +55,11 @@ import {
   imageReference,
   ingressName,
   renderDeploymentObjects,
-  sanitizeLabelValue,
   serviceName,
   type DeploymentInput,
   type DeploymentObject,
   type ImageSpec,
+  recordSelector,
 } from "../lib/manifests/index.ts";
 import { defineParams, type ParamsIn, type ParamsOf } from "../lib/params.ts";
 import { ABSOLUTE_PATH, DNS_1123_LABEL, DNS_1123_LABEL_MAX, isDomainAllowed } from "../lib/validators.ts";
@@ -361,11 +360,6 @@ function validationError(issues: ValidationIssue[]): Errors.ValidationError {
     ERROR_TYPES.VALIDATION_ERROR,
     issues,
   );
-}
-
-/** The selector of every object (and pod) of one deployment record. */
-function recordSelector(recordId: string): string {
-  return `${MANAGED_BY_SELECTOR},${COMPONENT_LABEL}=deployment,${ID_LABEL}=${sanitizeLabelValue(recordId)}`;
 }
 
 function toImageSpec(image: ImageEntity): ImageSpec {
@@ -1105,7 +1099,7 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
         apiVersion,
         kind,
         namespace: nsName,
-        labelSelector: recordSelector(recordId),
+        labelSelector: recordSelector("deployment", recordId),
       });
       return res.items;
     },

@@ -51,7 +51,6 @@ import {
   envChecksum,
   envObjectName,
   getIdFromAnnotation,
-  ID_LABEL,
   isEmptyEnvObject,
   isManaged,
   MANAGED_BY_SELECTOR,
@@ -59,6 +58,7 @@ import {
   renderEnvConfigMap,
   renderEnvSecret,
   sanitizeLabelValue,
+  recordSelector,
 } from "../lib/manifests/index.ts";
 import { kubeList } from "../lib/kube/local-list.ts";
 import { KeyedChain } from "../lib/keyed-chain.ts";
@@ -904,7 +904,7 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       const { items } = await kubeList(this.broker, {
         apiVersion: "apps/v1",
         kind: "Deployment",
-        labelSelector: `${MANAGED_BY_SELECTOR},${COMPONENT_LABEL}=deployment,${ID_LABEL}=${sanitizeLabelValue(deploymentId)}`,
+        labelSelector: recordSelector("deployment", deploymentId),
       });
       return items.some((o) => o.metadata?.deletionTimestamp === undefined && getIdFromAnnotation(o) === deploymentId);
     },
@@ -1214,7 +1214,7 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
           { kind: "Secret", namespace: namespaceName, name },
         );
       } else {
-        const labelSelector = `${MANAGED_BY_SELECTOR},${COMPONENT_LABEL}=env,${ID_LABEL}=${sanitizeLabelValue(deploymentId)}`;
+        const labelSelector = recordSelector("env", deploymentId);
         for (const kind of ["ConfigMap", "Secret"]) {
           const { items } = await kubeList(this.broker, {
             apiVersion: "v1",

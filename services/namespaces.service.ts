@@ -31,15 +31,14 @@ import {
   COMPONENT_LABEL,
   DEFAULT_QUOTA,
   getIdFromAnnotation,
-  ID_LABEL,
   LIMIT_RANGE_NAME,
   MANAGED_BY_SELECTOR,
   renderLimitRange,
   renderNamespace,
   renderResourceQuota,
   RESOURCE_QUOTA_NAME,
-  sanitizeLabelValue,
   type Quota as ManifestQuota,
+  recordSelector,
 } from "../lib/manifests/index.ts";
 import type { KubeApplyInput, KubeApplyResult, KubeDeleteResult, KubeListResult } from "./kube.service.ts";
 import { kubeList } from "../lib/kube/local-list.ts";
@@ -658,7 +657,7 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
     /** The record's objects as the cluster has them (v1.kube's watch cache: no request to the API server when synced). */
     async clusterObjects(record: RawDoc): Promise<ClusterObjects> {
       const nsName = String(record.name);
-      const selector = `${MANAGED_BY_SELECTOR},${COMPONENT_LABEL}=namespace,${ID_LABEL}=${sanitizeLabelValue(record._id)}`;
+      const selector = recordSelector("namespace", record._id);
       const mine = (items: KubernetesObject[], objectName: string) =>
         items.find((o) => o.metadata?.name === objectName && getIdFromAnnotation(o) === record._id);
       const [nsList, rqList, lrList] = await Promise.all([

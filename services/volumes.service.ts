@@ -35,11 +35,10 @@ import {
   COMPONENT_LABEL,
   DEFAULT_VOLUME_SIZE,
   getIdFromAnnotation,
-  ID_LABEL,
   isValidStorageSize,
   MANAGED_BY_SELECTOR,
   renderPersistentVolumeClaim,
-  sanitizeLabelValue,
+  recordSelector,
 } from "../lib/manifests/index.ts";
 import { kubeList } from "../lib/kube/local-list.ts";
 import type { CallerMeta } from "../lib/meta.ts";
@@ -453,7 +452,7 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       const { items } = await kubeList(this.broker, {
         ...PVC_REF,
         namespace: String(record.namespaceName),
-        labelSelector: `${MANAGED_BY_SELECTOR},${COMPONENT_LABEL}=volume,${ID_LABEL}=${sanitizeLabelValue(record._id)}`,
+        labelSelector: recordSelector("volume", record._id),
       });
       return items.find((o) => o.metadata?.name === record.name && getIdFromAnnotation(o) === record._id);
     },

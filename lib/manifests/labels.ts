@@ -69,6 +69,15 @@ export function sanitizeLabelValue(value: string): string {
   return cleaned === "" ? hash : `${cleaned}-${hash}`;
 }
 
+/**
+ * The label selector of the objects the suite rendered for one record: ours (managed-by), of that component
+ * (`deployment`, `env`, `volume`, `namespace`), carrying the record's id label. A label value is cut to 63 characters,
+ * so callers that must not take another record's object also compare the id annotation (`getIdFromAnnotation`).
+ */
+export function recordSelector(component: Component, recordId: string): string {
+  return `${MANAGED_BY_SELECTOR},${COMPONENT_LABEL}=${component},${ID_LABEL}=${sanitizeLabelValue(recordId)}`;
+}
+
 /** All labels of an object the suite renders. */
 export function generateLabels(input: LabelInput): Record<string, string> {
   return {

@@ -11,10 +11,43 @@ import {
   generateLabels,
   getIdFromAnnotation,
   isManaged,
+  recordSelector,
   sanitizeLabelValue,
   selectorLabels,
+  type Component,
 } from "../../../lib/manifests/labels.ts";
 import { isValidLabelValue } from "../../../lib/manifests/validate.ts";
+import { parseLabelSelector } from "../../../lib/kube/selector.ts";
+
+describe("lib/manifests/labels recordSelector", () => {
+  const components: Component[] = ["namespace", "volume", "env", "deployment", "image"];
+
+  it("is the selector of a record's objects", () => {
+    expect(recordSelector("deployment", "abc")).toBe(
+      "app.kubernetes.io/managed-by=moleculer-k8s,app.kubernetes.io/component=deployment,moleculer-k8s/id=abc",
+    );
+  });
+
+  it("selects what generateLabels gives that record's objects, and nothing of another record or component", () => {
+    fc.assert(
+      fc.property(
+        fc.constantFrom(...components),
+        fc.constantFrom(...components),
+        fc.string({ minLength: 1, maxLength: 80 }),
+        fc.string({ minLength: 1, maxLength: 80 }),
+        (component, otherComponent, id, otherId) => {
+          const matches = parseLabelSelector(recordSelector(component, id));
+          expect(matches(generateLabels({ component, name: "app", id }))).toBe(true);
+          const same = sanitizeLabelValue(otherId) === sanitizeLabelValue(id);
+          expect(matches(generateLabels({ component, name: "app", id: otherId }))).toBe(same);
+          expect(matches(generateLabels({ component: otherComponent, name: "app", id }))).toBe(
+            otherComponent === component,
+          );
+        },
+      ),
+    );
+  });
+});
 
 describe("lib/manifests/labels generateLabels", () => {
   it("gives every object the managed-by, part-of, name, instance, component and id labels", () => {
