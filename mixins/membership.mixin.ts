@@ -43,8 +43,7 @@ import { isAdmin, isInternal, type CallerMeta } from "../lib/meta.ts";
 import { defineParams, type ParamsOf } from "../lib/params.ts";
 import { ROLES, type Member, type Role } from "../lib/entities.ts";
 import { copyOfStored, storedById } from "../lib/nedb-read.ts";
-import { kubeList } from "../lib/kube/local-list.ts";
-import { getIdFromAnnotation, recordSelector } from "../lib/manifests/labels.ts";
+import { recordObjectLive } from "../lib/kube/local-list.ts";
 import { isRetryableError } from "./reconciler.mixin.ts";
 import {
   asMixin,
@@ -367,13 +366,8 @@ async function namespaceRecordExists(svc: MembershipThis, namespaceId: string): 
 
 /** Whether the cluster still holds a Namespace, ResourceQuota or LimitRange of this namespace record, not being deleted. */
 async function namespaceObjectsExist(svc: MembershipThis, namespaceId: string): Promise<boolean> {
-  const labelSelector = recordSelector("namespace", namespaceId);
   for (const kind of ["Namespace", "ResourceQuota", "LimitRange"]) {
-    const { items } = await kubeList(svc.broker, { apiVersion: "v1", kind, labelSelector });
-    const live = items.some(
-      (o) => o.metadata?.deletionTimestamp === undefined && getIdFromAnnotation(o) === namespaceId,
-    );
-    if (live) return true;
+    if (await recordObjectLive(svc.broker, { apiVersion: "v1", kind }, "namespace", namespaceId)) return true;
   }
   return false;
 }

@@ -60,7 +60,7 @@ import {
   sanitizeLabelValue,
   recordSelector,
 } from "../lib/manifests/index.ts";
-import { kubeList } from "../lib/kube/local-list.ts";
+import { kubeList, recordObjectLive } from "../lib/kube/local-list.ts";
 import { KeyedChain } from "../lib/keyed-chain.ts";
 import { isInternal, type CallerMeta } from "../lib/meta.ts";
 import { defineParams, type ParamsOf } from "../lib/params.ts";
@@ -900,13 +900,8 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       return { checked: deploymentIds.size, repaired, removed };
     },
 
-    async deploymentObjectLive(deploymentId: string): Promise<boolean> {
-      const { items } = await kubeList(this.broker, {
-        apiVersion: "apps/v1",
-        kind: "Deployment",
-        labelSelector: recordSelector("deployment", deploymentId),
-      });
-      return items.some((o) => o.metadata?.deletionTimestamp === undefined && getIdFromAnnotation(o) === deploymentId);
+    deploymentObjectLive(deploymentId: string): Promise<boolean> {
+      return recordObjectLive(this.broker, { apiVersion: "apps/v1", kind: "Deployment" }, "deployment", deploymentId);
     },
 
     async sweepOrphanObjects(): Promise<number> {

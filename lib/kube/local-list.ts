@@ -10,6 +10,7 @@
  */
 import type { KubernetesObject } from "@kubernetes/client-node";
 import type { ServiceBroker } from "moleculer";
+import { getIdFromAnnotation, recordSelector, type Component } from "../manifests/labels.ts";
 import type {
   KubeListManyInput,
   KubeListManyResult,
@@ -33,6 +34,20 @@ export async function kubeList(broker: ServiceBroker, params: KubeListParams): P
   const cached = localKube(broker)?.listCached(params);
   if (cached !== undefined) return cached;
   return broker.call<KubeListResult, KubeListParams>("v1.kube.list", params);
+}
+
+/**
+ * Whether the cluster holds an object of this kind that the suite rendered for this record (its selector, and its id
+ * annotation: a label value is cut to 63 characters) and that is not being deleted.
+ */
+export async function recordObjectLive(
+  broker: ServiceBroker,
+  ref: { apiVersion: string; kind: string },
+  component: Component,
+  recordId: string,
+): Promise<boolean> {
+  const { items } = await kubeList(broker, { ...ref, labelSelector: recordSelector(component, recordId) });
+  return items.some((o) => o.metadata?.deletionTimestamp === undefined && getIdFromAnnotation(o) === recordId);
 }
 
 /**
