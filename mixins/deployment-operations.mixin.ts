@@ -286,6 +286,8 @@ interface HostMembers {
   reconcileNow(id: string): Promise<ReconcileOutcome>;
   /** The reference the pods of an image pull (the catalog image's registry/repository:tag or @digest); undefined when it cannot be read. */
   imageReferenceOf(imageId: string): Promise<string | undefined>;
+  /** Whether this node is the first available deployments node by node id (the one that acts on broadcast events). */
+  firstDeploymentsNode(): boolean;
 }
 
 interface OpsVars {
@@ -316,7 +318,8 @@ interface OpsMethods {
   recordRevision(
     recordId: string,
     options: { who?: string | undefined; rolledBackFrom?: number | undefined },
-  ): Promise<void>;
+  ): Promise<boolean>;
+  revisionBehind(record: RawDoc, envChecksum: string, imageReference: string | undefined): boolean;
   withRevisionLock(recordId: string, fn: () => Promise<void>): Promise<void>;
   specNow(record: RawDoc): Promise<StoredSpec>;
   firstRevisionChanges(record: RawDoc, who: string | undefined): Promise<Record<string, unknown>>;
@@ -784,13 +787,14 @@ export function DeploymentOperationsMixin(): MixinSchema {
        * update, scale and restart); a change the host did not count (env values) raises the record's revision by one
        * and applies the record again (the Deployment carries its revision). Nothing a revision keeps changed: nothing
        * is written (the `who` of a create whose env events came first is filled in). Never throws: a revision that
-       * cannot be recorded is logged (the change itself stands).
+       * cannot be recorded is logged (the change itself stands). True when it raised the revision and applied the
+       * record.
        */
       async recordRevision(
         this: OpsThis,
         recordId: string,
         options: { who?: string | undefined; rolledBackFrom?: number | undefined },
-      ): Promise<void> {
+      ): Promise<boolean> {
         let reapply = false;
         await this.withRevisionLock(recordId, async () => {
           const record = await this.findRawById(recordId);
@@ -822,6 +826,28 @@ export function DeploymentOperationsMixin(): MixinSchema {
         // Applied after the lock is released: the host's first apply of a record being created takes the same lock
         // (it stores the first revision), so applying under it could wait for itself.
         if (reapply) await this.reconcileNow(recordId);
+        return reapply;
+      },
+
+      /**
+       * Whether the record's newest revision is behind the record as it renders now (`envChecksum`, `imageReference`:
+       * what the render read): env values or an image reference that no revision holds, or a record revision that none
+       * does. That is a change whose revision was never written: its event was lost, or its node stopped before the
+       * debounce or after-hook that writes it. False while this node has that revision coming (a pending env timer, a
+       * rollback), and for a record without revisions (a create's first revision is written by its first apply).
+       */
+      revisionBehind(this: OpsThis, record: RawDoc, envChecksum: string, imageReference: string | undefined): boolean {
+        const revisions = storedRevisions(record);
+        const last = revisions[revisions.length - 1];
+        if (last === undefined || this.rollingBack.has(record._id) || this.revisionTimers.has(record._id)) return false;
+        if (last.revision < Number(record.revision ?? 1)) return true;
+        if (last.spec.envChecksum !== envChecksum) return true;
+        // Unknown on either side: no change (as changedFields).
+        return (
+          last.spec.imageReference !== undefined &&
+          imageReference !== undefined &&
+          last.spec.imageReference !== imageReference
+        );
       },
 
       /** What a revision of the record would keep now: its fields, its env values now, its image's reference now. */
@@ -861,13 +887,7 @@ export function DeploymentOperationsMixin(): MixinSchema {
             return;
           }
           // Env events are broadcast to every node: one of them (the first by node id) records the revision.
-          const endpoints = this.broker.registry.getActionEndpoints(`${this.fullName}.history`);
-          const nodes = (endpoints?.endpoints ?? [])
-            .filter((ep) => ep.isAvailable)
-            .map((ep) => ep.id)
-            .sort();
-          if (nodes.length > 0 && nodes[0] !== this.broker.nodeID) return;
-          void this.recordRevision(recordId, {});
+          if (this.firstDeploymentsNode()) void this.recordRevision(recordId, {});
         }, this.settings.revisionDebounceMs ?? 150);
         this.revisionTimers.set(recordId, timer);
       },

@@ -236,7 +236,8 @@ type Methods = DbMethods &
     scheduleImageReapply(recordId: string): void;
     reapplyForImage(recordId: string): Promise<void>;
     firstDeploymentsNode(): boolean;
-    recordRevision(recordId: string, options: { who?: string | undefined }): Promise<void>;
+    recordRevision(recordId: string, options: { who?: string | undefined }): Promise<boolean>;
+    revisionBehind(record: RawDoc, envChecksum: string, imageReference: string | undefined): boolean;
     withRevisionLock(recordId: string, fn: () => Promise<void>): Promise<void>;
     firstRevisionChanges(record: RawDoc, who: string | undefined): Promise<Record<string, unknown>>;
     validate(
@@ -1188,6 +1189,17 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       if (status?.phase === "Pending" && status.reason !== "NotApplied") return true;
       if (envsOwed(record) && canCall(this.broker, "v1.k8s.envs.createEnv")) return true;
       const resolved = await this.resolve(record);
+      // A change whose revision was never written (its event lost, its node stopped first): recorded now, which raises
+      // the revision and applies the record. Only with the envs service there (without it the checksum read is that
+      // of no values, not the record's), and on one node (as the env events).
+      if (
+        canCall(this.broker, "v1.k8s.envs.checksum") &&
+        this.firstDeploymentsNode() &&
+        this.revisionBehind(record, resolved.input.env.checksum, imageReference(resolved.input.image)) &&
+        (await this.recordRevision(record._id, {}))
+      ) {
+        return false;
+      }
       const desired = renderDeploymentObjects(resolved.input);
       for (const obj of desired) {
         const live = (await this.liveObjects(resolved.namespace.name, record._id, obj.kind)).find(
@@ -1300,8 +1312,8 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
     },
 
     /**
-     * Image events are broadcast to every deployments node: the first available one by node id acts (one revision,
-     * one apply); the others would only repeat the same writes.
+     * Image and env events are broadcast to every deployments node: the first available one by node id acts (one
+     * revision, one apply); the others would only repeat the same writes. The resync's revision check asks it too.
      */
     firstDeploymentsNode(): boolean {
       const endpoints = this.broker.registry.getActionEndpoints(`${this.fullName}.history`);
