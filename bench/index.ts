@@ -2,7 +2,7 @@
  * `npm run bench [-- --quick] [-- --all] [-- <name>...]`: runs the benchmarks of the issue's rows (converge, reads,
  * nodes, start) one after another, each in its own process so that one's memory does not count against the next, then
  * prints ONE table of every row (suite, baseline measured in the same run, ratio, target, met) and writes it to
- * bench/results/bench-<time>.json. `--all` adds the other benchmarks (deployments, kube-apply, operations); names
+ * bench/results/bench-<time>.json. `--all` adds the other benchmarks (alias-lookup, deployments, kube-apply, operations); names
  * select benchmarks by file name prefix. `--quick` asks each for its short form (the whole run under a minute).
  */
 import { spawnSync } from "node:child_process";

@@ -20,6 +20,7 @@ import { auditEntry, isAudited } from "../lib/audit.ts";
 import { bearerToken, verifyToken, loadJwtSecret, type Identity } from "../lib/auth.ts";
 import { readConfig } from "../lib/config.ts";
 import { createRateLimiter, rateLimitFromEnv, type RateLimit, type RateLimiter } from "../lib/ratelimit.ts";
+import { AliasIndex, type ResolvableAlias, type ResolvedAlias } from "../lib/alias-index.ts";
 import { jsonOf, markAnswerSerializer } from "../lib/shared-answer.ts";
 import { TurnBatchedResponse } from "../lib/turn-batched-response.ts";
 import { invalid, unauthorized } from "../lib/errors.ts";
@@ -107,11 +108,9 @@ interface PendingAudit {
 }
 
 /** The parts of a moleculer-web alias the gateway reads (its typings omit `fullPath`). */
-interface GatewayAlias {
-  method: string;
-  fullPath: string;
+interface GatewayAlias extends ResolvableAlias {
   action: string | null;
-  route: { opts: { name?: string } };
+  route: { opts: { name?: string; pathToRegexpOptions?: Record<string, unknown> } };
 }
 
 /** moleculer-web's request: the node request plus the fields it sets. */
@@ -144,6 +143,8 @@ interface Methods {
   sendHttpError(req: GatewayRequest, res: ServerResponse, err: unknown): void;
   openApiDocument(): OpenApiDocument;
   encodeResponse(req: GatewayRequest, res: ServerResponse, data: unknown): string;
+  resolveAlias(url: string, method?: string): ResolvedAlias<GatewayAlias>;
+  optimizeAliasesOrder(): void;
 }
 
 interface LocalVars {
@@ -153,6 +154,8 @@ interface LocalVars {
   /** moleculer-web's request handler (the method its createServer gives the server). */
   httpHandler(req: IncomingMessage, res: ServerResponse): Promise<void>;
   aliases: GatewayAlias[];
+  /** The index of `aliases` that resolveAlias uses; rebuilt when the list changes (see resolveAlias). */
+  aliasIndex: AliasIndex<GatewayAlias> | undefined;
   jwtSecret: string;
   /** Buckets per verified userID. */
   userLimiter: RateLimiter;
@@ -567,6 +570,27 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> & {
       this.isHTTPS = false;
       if (this.settings.httpServerTimeout) this.server.setTimeout(this.settings.httpServerTimeout);
       if (this.settings.requestTimeout !== undefined) this.server.requestTimeout = this.settings.requestTimeout;
+    },
+
+    /**
+     * Replaces moleculer-web's linear scan of every alias (each tried with its regex, deepest path first) with
+     * lib/alias-index.ts, which answers the same alias from the few that can match the path. moleculer-web changes the
+     * list by replacing it or pushing onto it, then re-sorting it (optimizeAliasesOrder, below): the index is rebuilt
+     * on the first request after any of these.
+     */
+    resolveAlias(this: ApiThis, url: string, method = "GET"): ResolvedAlias<GatewayAlias> {
+      let index = this.aliasIndex;
+      if (index === undefined || !index.describes(this.aliases)) {
+        index = new AliasIndex(this.aliases);
+        this.aliasIndex = index;
+      }
+      return index.resolve(url, method);
+    },
+
+    /** moleculer-web's sort of the aliases, which also makes the alias index stale. */
+    optimizeAliasesOrder(this: ApiThis): void {
+      (ApiGateway.methods as { optimizeAliasesOrder(this: ApiThis): void }).optimizeAliasesOrder.call(this);
+      this.aliasIndex = undefined;
     },
 
     /**
