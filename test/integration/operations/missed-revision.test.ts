@@ -54,6 +54,17 @@ async function history(id: string): Promise<DeploymentHistory> {
   return res.json as unknown as DeploymentHistory;
 }
 
+const checksumOf = (d: KubeDeployment) => d.spec.template.metadata.annotations?.[CHECKSUM];
+
+/** Waits until the env change is applied: the pod template's checksum is no longer that of `before`. */
+async function untilEnvApplied(name: string, before: KubeDeployment): Promise<void> {
+  await waitUntil(
+    async () => checksumOf(await kubeDeployment(name)) !== checksumOf(before),
+    10_000,
+    `the env change of ${name} applied`,
+  );
+}
+
 /** What a node that stops now loses: its pending env revisions. */
 function stopPendingRevisions(): void {
   for (const timer of svc.revisionTimers.values()) clearTimeout(timer);
@@ -78,13 +89,7 @@ describe("a change whose revision was never written", () => {
     const before = await kubeDeployment("applied-env");
     await addEnv(app.id, "GREETING", "hello");
     // The env change is applied (a new checksum on the pod template) while its revision still waits.
-    await waitUntil(
-      async () =>
-        (await kubeDeployment("applied-env")).spec.template.metadata.annotations?.[CHECKSUM] !==
-        before.spec.template.metadata.annotations?.[CHECKSUM],
-      10_000,
-      "the env change applied",
-    );
+    await untilEnvApplied("applied-env", before);
     stopPendingRevisions();
     expect((await history(app.id)).revision).toBe(1);
 
@@ -102,7 +107,10 @@ describe("a change whose revision was never written", () => {
 
   it("env values stored without any event: the resync records the revision and rolls the pods once", async () => {
     const app = await stack.deploy("silent-env");
+    const deployed = await kubeDeployment("silent-env");
     const env = await addEnv(app.id, "MODE", "blue");
+    // Its apply done (else it could come after the silent change below and apply that too, as it would).
+    await untilEnvApplied("silent-env", deployed);
     stopPendingRevisions();
     // Revision 2 holds MODE=blue (recorded by the resync: its timer was stopped); then MODE changes with no event.
     await svc.resync();
@@ -119,9 +127,7 @@ describe("a change whose revision was never written", () => {
     expect(h.items[0]?.env).toEqual([{ key: "MODE", type: "plain", value: "green" }]);
     const after = await kubeDeployment("silent-env");
     expect(after.metadata.annotations?.[REVISION]).toBe("3");
-    expect(after.spec.template.metadata.annotations?.[CHECKSUM]).not.toBe(
-      before.spec.template.metadata.annotations?.[CHECKSUM],
-    );
+    expect(checksumOf(after)).not.toBe(checksumOf(before));
     // One apply for the change and its revision together: one new generation.
     expect(after.metadata.generation).toBe(before.metadata.generation + 1);
   });
