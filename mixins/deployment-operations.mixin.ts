@@ -236,6 +236,11 @@ export function hasStoredRevisions(record: RawDoc): boolean {
   return storedRevisions(record).length > 0;
 }
 
+/** The env checksum of the record's newest revision: its env values as last recorded; undefined without revisions. */
+export function newestEnvChecksum(record: RawDoc): string | undefined {
+  return storedRevisions(record).at(-1)?.spec.envChecksum;
+}
+
 function storedRevisions(record: RawDoc): StoredRevision[] {
   const list = record[REVISIONS_FIELD];
   return Array.isArray(list) ? (list as StoredRevision[]) : [];
@@ -314,7 +319,7 @@ interface OpsMethods {
     recordId: string,
     kinds: readonly (readonly [apiVersion: string, kind: string])[],
   ): Promise<KubernetesObject[][]>;
-  envSnapshot(recordId: string): Promise<{ values: RevisionEnvValue[]; checksum: string }>;
+  envSnapshot(record: RawDoc): Promise<{ values: RevisionEnvValue[]; checksum: string }>;
   recordRevision(
     recordId: string,
     options: { who?: string | undefined; rolledBackFrom?: number | undefined },
@@ -749,10 +754,20 @@ export function DeploymentOperationsMixin(): MixinSchema {
         return kubeListMany(this.broker, lists);
       },
 
-      /** The record's env values now (secret values included: internal) and their checksum. */
-      async envSnapshot(this: OpsThis, recordId: string): Promise<{ values: RevisionEnvValue[]; checksum: string }> {
+      /**
+       * The record's env values now (secret values included: internal) and their checksum. Without an envs service to
+       * ask, those of its newest revision (unchanged as far as this node can tell; a revision recorded meanwhile must
+       * not claim that the values went), or none.
+       */
+      async envSnapshot(this: OpsThis, record: RawDoc): Promise<{ values: RevisionEnvValue[]; checksum: string }> {
         const endpoints = this.broker.registry.getActionEndpoints("v1.k8s.envs.render");
-        if (endpoints?.hasAvailable() !== true) return { values: [], checksum: envChecksum({}, {}) };
+        if (endpoints?.hasAvailable() !== true) {
+          const newest = storedRevisions(record).at(-1)?.spec;
+          return newest === undefined
+            ? { values: [], checksum: envChecksum({}, {}) }
+            : { values: newest.env, checksum: newest.envChecksum };
+        }
+        const recordId = record._id;
         const res = await this.broker.call<
           { objects: [{ data?: Record<string, string> }, { data?: Record<string, string> }]; checksum: string },
           { deployment: string }
@@ -853,7 +868,7 @@ export function DeploymentOperationsMixin(): MixinSchema {
       /** What a revision of the record would keep now: its fields, its env values now, its image's reference now. */
       async specNow(this: OpsThis, record: RawDoc): Promise<StoredSpec> {
         const [env, imageReference] = await Promise.all([
-          this.envSnapshot(record._id),
+          this.envSnapshot(record),
           this.imageReferenceOf(String(record.image)),
         ]);
         return specOf(record, env, imageReference);

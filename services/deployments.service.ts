@@ -93,6 +93,7 @@ import {
   DeploymentOperationsMixin,
   ENVS_FROM_FIELD,
   hasStoredRevisions,
+  newestEnvChecksum,
 } from "../mixins/deployment-operations.mixin.ts";
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -990,8 +991,13 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       if (issues.length > 0) throw validationError(issues);
     },
 
+    /**
+     * The checksum of the record's env values now (v1.k8s.envs). Without an envs service to ask (its node away, or not
+     * started yet), that of its newest revision: a render meanwhile keeps the pod template as it is, where the
+     * checksum of no values would roll every pod of a deployment with env values (and again when the envs return).
+     */
     async envChecksumOf(record: RawDoc): Promise<string> {
-      if (!canCall(this.broker, "v1.k8s.envs.checksum")) return envChecksum({}, {});
+      if (!canCall(this.broker, "v1.k8s.envs.checksum")) return newestEnvChecksum(record) ?? envChecksum({}, {});
       const res = await this.broker.call<unknown, { deployment: string }>("v1.k8s.envs.checksum", {
         deployment: record._id,
       });
@@ -1190,10 +1196,8 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       if (envsOwed(record) && canCall(this.broker, "v1.k8s.envs.createEnv")) return true;
       const resolved = await this.resolve(record);
       // A change whose revision was never written (its event lost, its node stopped first): recorded now, which raises
-      // the revision and applies the record. Only with the envs service there (without it the checksum read is that
-      // of no values, not the record's), and on one node (as the env events).
+      // the revision and applies the record. On one node (as the env events).
       if (
-        canCall(this.broker, "v1.k8s.envs.checksum") &&
         this.firstDeploymentsNode() &&
         this.revisionBehind(record, resolved.input.env.checksum, imageReference(resolved.input.image)) &&
         (await this.recordRevision(record._id, {}))
