@@ -231,6 +231,9 @@ export function changedFields(before: StoredSpec | undefined, after: StoredSpec)
   );
 }
 
+/** What a rollback reads the record's env values with (and needs, to restore them). */
+const ENVS_FIND = "v1.k8s.envs.find";
+
 /** Whether the record holds any revision (a record stored by a create holds none until its first apply). */
 export function hasStoredRevisions(record: RawDoc): boolean {
   return storedRevisions(record).length > 0;
@@ -625,7 +628,7 @@ export function DeploymentOperationsMixin(): MixinSchema {
         },
       },
 
-      /** Restores a revision as a whole — image, replicas, vHosts, volumes, configMap, resources and the env values — and applies it as a new revision whose `rolledBackFrom` names it. REST: POST /:id/rollback @throws NOT_FOUND, FORBIDDEN, VALIDATION_ERROR (revision), NAMESPACE_LOCKED, K8S_INVALID, K8S_FORBIDDEN */
+      /** Restores a revision as a whole — image, replicas, vHosts, volumes, configMap, resources and the env values — and applies it as a new revision whose `rolledBackFrom` names it. REST: POST /:id/rollback @throws NOT_FOUND, FORBIDDEN, VALIDATION_ERROR (revision), NAMESPACE_LOCKED, K8S_INVALID, K8S_FORBIDDEN, SERVICE_UNAVAILABLE (env values to restore, no envs service) */
       rollback: {
         rest: "POST /:id/rollback",
         permission: "write",
@@ -647,6 +650,14 @@ export function DeploymentOperationsMixin(): MixinSchema {
           }
           const nsName = await this.namespaceNameOf(String(record.namespace));
           const spec = target.spec;
+          // Env values to restore need the envs service: without it the rollback is refused before anything changes
+          // (retryable), rather than restoring the rest and not them.
+          if (
+            spec.envChecksum !== newestEnvChecksum(record) &&
+            this.broker.registry.getActionEndpoints(ENVS_FIND)?.hasAvailable() !== true
+          ) {
+            throw new Errors.ServiceNotAvailableError({ action: ENVS_FIND });
+          }
           this.rollingBack.add(record._id);
           try {
             await this.restoreEnv(record, nsName, spec.env);
@@ -909,10 +920,11 @@ export function DeploymentOperationsMixin(): MixinSchema {
 
       /** Makes the record's env values those of `env` (internal calls to v1.k8s.envs): creates, updates, removes. */
       async restoreEnv(this: OpsThis, record: RawDoc, _nsName: string, env: RevisionEnvValue[]): Promise<void> {
-        const endpoints = this.broker.registry.getActionEndpoints("v1.k8s.envs.find");
+        const endpoints = this.broker.registry.getActionEndpoints(ENVS_FIND);
+        // No envs service: the rollback checked that the values need no change.
         if (endpoints?.hasAvailable() !== true) return;
         const current = await this.broker.call<{ id: string; key: string; type: EnvType }[], Record<string, unknown>>(
-          "v1.k8s.envs.find",
+          ENVS_FIND,
           { query: { deployment: record._id }, fields: ["id", "key", "type"] },
         );
         const wanted = new Map(env.map((e) => [e.key, e]));

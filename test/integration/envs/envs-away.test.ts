@@ -14,6 +14,9 @@ interface KubeDeployment {
 }
 
 let stack: OpsStack;
+/** The deployment of the first test and its pod template's env checksum (the second test goes on from there). */
+let appId: string;
+let appChecksum: string | undefined;
 
 beforeAll(async () => {
   stack = await startOpsStack({ settings: { deployments: { resyncIntervalSeconds: 0 } } });
@@ -26,7 +29,7 @@ afterAll(async () => {
 const kubeDeployment = (name: string) => stack.kubectlJson<KubeDeployment>("get", "deploy", name, "-n", "ops");
 const checksumOf = (d: KubeDeployment) => d.spec.template.metadata.annotations?.[CHECKSUM];
 
-describe("a deployment's applies while the envs service is away", () => {
+describe("a deployment's applies and rollbacks while the envs service is away", () => {
   it("keep the pod template's env checksum: a scale and a resync roll no pod", async () => {
     const app = await stack.deploy("steady");
     const deployed = await kubeDeployment("steady");
@@ -80,5 +83,39 @@ describe("a deployment's applies while the envs service is away", () => {
     };
     expect(await svc.resync()).toEqual([]);
     expect(checksumOf(await kubeDeployment("steady"))).toBe(withEnv);
+    appId = app.id;
+    appChecksum = withEnv;
+  });
+
+  it("refuse a rollback that would change the env values (503 naming the envs service, nothing changed); one that keeps them goes on", async () => {
+    // Revision 1 had no env values: restoring it needs the envs service.
+    const refused = await stack.http("POST", `/api/v1/k8s/deployments/${appId}/rollback`, stack.tokens.alice, {
+      revision: 1,
+    });
+    expect(refused.status).toBe(503);
+    expect(refused.json).toMatchObject({
+      code: 503,
+      type: "SERVICE_UNAVAILABLE",
+      data: { action: "v1.k8s.envs.find" },
+    });
+    const before = await stack.http("GET", `/api/v1/k8s/deployments/${appId}/history`, stack.tokens.alice);
+    expect((before.json as { revision: number }).revision).toBe(3);
+    expect((await kubeDeployment("steady")).spec.replicas).toBe(2);
+
+    // Revision 2 holds the env values of now: nothing of them to restore.
+    const done = await stack.http("POST", `/api/v1/k8s/deployments/${appId}/rollback`, stack.tokens.alice, {
+      revision: 2,
+    });
+    expect(done.status).toBe(200);
+    const live = await kubeDeployment("steady");
+    expect(live.spec.replicas).toBe(1);
+    expect(checksumOf(live)).toBe(appChecksum);
+    const after = await stack.http("GET", `/api/v1/k8s/deployments/${appId}/history`, stack.tokens.alice);
+    const { items } = after.json as { items: unknown[] };
+    expect(items[0]).toMatchObject({
+      revision: 4,
+      rolledBackFrom: 2,
+      env: [{ key: "GREETING", type: "plain", value: "hello" }],
+    });
   });
 });
