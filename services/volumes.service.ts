@@ -13,15 +13,15 @@
  *   record says Pending with the reason from the claim's events (e.g. ProvisioningFailed).
  * - status: `Pending | Bound | Lost` from `kube.persistentvolumeclaims.*`; a claim deleted or changed behind our back
  *   is applied again. `status` (GET /:id/status) reads the cluster's claim and its events.
- * - remove: refused while a deployment mounts the volume (409 IN_USE naming it, when v1.k8s.deployments runs); deletes
- *   the claim and the record. Cluster unreachable: the record goes and the deletion is retried; if the process restarts
+ * - remove: refused while a deployment mounts the volume (409 IN_USE naming it: its record, or while
+ *   v1.k8s.deployments cannot be asked, the suite's Deployment in the cluster); deletes the claim and the record. Cluster unreachable: the record goes and the deletion is retried; if the process restarts
  *   before the cluster is back, the resync's orphan sweep deletes the claim (`sweepOrphans`).
  * - `k8s.namespaces.removed`: the namespace's volume records are removed (the cluster deletes the claims with the
  *   Namespace; for a cluster-owned namespace such as `default` the claims are deleted here).
  */
 import type { Context, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import { Errors } from "moleculer";
-import type { KubernetesObject } from "@kubernetes/client-node";
+import type { KubernetesObject, V1Deployment } from "@kubernetes/client-node";
 import { readConfig } from "../lib/config.ts";
 import {
   VOLUME_ACCESS_MODES,
@@ -301,7 +301,7 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       },
     },
 
-    /** Removes a volume and its claim (members); refused while a deployment mounts it. REST: DELETE /:id @throws NOT_FOUND, IN_USE, NAMESPACE_LOCKED, FORBIDDEN, DATABASE_UNAVAILABLE */
+    /** Removes a volume and its claim (members); refused while a deployment mounts it. REST: DELETE /:id @throws NOT_FOUND, IN_USE, NAMESPACE_LOCKED, FORBIDDEN, DATABASE_UNAVAILABLE, K8S_UNAVAILABLE (neither the deployments service nor the cluster can say who mounts it) */
     remove: {
       rest: "DELETE /:id",
       permission: "write",
@@ -654,9 +654,24 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       if (isDrifted(this.renderClaim(record), claim)) await this.reconcileNow(recordId);
     },
 
-    /** The names of the deployments that mount this volume (none when v1.k8s.deployments does not run). */
+    /**
+     * The names of the deployments that mount this volume: their records, or, while v1.k8s.deployments cannot be asked
+     * (its node away, or not run), the suite's Deployments in the cluster that mount the claim — none is not assumed.
+     */
     async mountedBy(record: RawDoc): Promise<string[]> {
-      if (!this.broker.registry.actions.isAvailable("v1.k8s.deployments.find")) return [];
+      if (!this.broker.registry.actions.isAvailable("v1.k8s.deployments.find")) {
+        const { items } = await kubeList(this.broker, {
+          apiVersion: "apps/v1",
+          kind: "Deployment",
+          namespace: String(record.namespaceName),
+          labelSelector: MANAGED_BY_SELECTOR,
+        });
+        return (items as V1Deployment[])
+          .filter((d) =>
+            (d.spec?.template.spec?.volumes ?? []).some((v) => v.persistentVolumeClaim?.claimName === record.name),
+          )
+          .map((d) => String(d.metadata?.name));
+      }
       const found = await this.broker.call<{ name?: unknown }[], object>("v1.k8s.deployments.find", {
         query: { namespace: record.namespace, "volumes.persistentVolumeClaim.claimName": record.name },
       });

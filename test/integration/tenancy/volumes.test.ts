@@ -27,7 +27,12 @@ function get(id: string): Promise<VolumeEntity> {
   return t.broker.call<VolumeEntity, { id: string }>("v1.k8s.volumes.get", { id });
 }
 interface Pvc {
-  metadata: { name: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+  metadata: {
+    name: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+    deletionTimestamp?: string;
+  };
   spec: { resources: { requests: { storage: string } }; accessModes: string[]; storageClassName?: string };
   status?: { phase?: string };
 }
@@ -313,6 +318,70 @@ describe("v1.k8s.volumes.remove while a deployment mounts it", () => {
       await t.broker.destroyService(double);
     }
     await t.broker.call("v1.k8s.volumes.remove", { id: vol.id }, alice);
+    await expect(get(vol.id)).rejects.toMatchObject({ code: 404 });
+  });
+});
+
+describe("v1.k8s.volumes.remove while a Deployment mounts it and v1.k8s.deployments is away", () => {
+  it("answers 409 IN_USE naming the Deployment the cluster has, and removes once it is gone", async () => {
+    const vol = await create({ namespace: ns.id, name: "mounted-live", mountPath: "/m" });
+    // No v1.k8s.deployments on this broker (its node away): the suite's Deployment in the cluster still mounts it.
+    const deployment = {
+      apiVersion: "apps/v1",
+      kind: "Deployment",
+      metadata: { name: "web", namespace: "media", labels: { "app.kubernetes.io/managed-by": "moleculer-k8s" } },
+      spec: {
+        replicas: 1,
+        selector: { matchLabels: { app: "web" } },
+        template: {
+          metadata: { labels: { app: "web" } },
+          spec: {
+            containers: [{ name: "web", image: "nginx:1.27", volumeMounts: [{ name: "data", mountPath: "/m" }] }],
+            volumes: [{ name: "data", persistentVolumeClaim: { claimName: "mounted-live" } }],
+          },
+        },
+      },
+    };
+    await t.broker.call("v1.kube.apply", { objects: [deployment], fieldManager: "test" });
+    await waitFor(
+      async () =>
+        (
+          await t.broker.call<{ items: unknown[] }, object>("v1.kube.list", {
+            apiVersion: "apps/v1",
+            kind: "Deployment",
+            namespace: "media",
+          })
+        ).items.length > 0,
+      5000,
+      "the Deployment listed",
+    );
+    await expect(t.broker.call("v1.k8s.volumes.remove", { id: vol.id }, alice)).rejects.toMatchObject({
+      code: 409,
+      type: "IN_USE",
+      data: { usedBy: ["web"] },
+    });
+    expect((await pvc("media", "mounted-live")).metadata.deletionTimestamp).toBeUndefined();
+    await expect(get(vol.id)).resolves.toMatchObject({ name: "mounted-live" });
+
+    await t.broker.call("v1.kube.delete", {
+      apiVersion: "apps/v1",
+      kind: "Deployment",
+      namespace: "media",
+      name: "web",
+    });
+    await waitFor(
+      async () => {
+        try {
+          await t.broker.call("v1.k8s.volumes.remove", { id: vol.id }, alice);
+          return true;
+        } catch (err) {
+          if ((err as { type?: unknown }).type === "IN_USE") return false;
+          throw err;
+        }
+      },
+      5000,
+      "the volume removed once the Deployment is gone",
+    );
     await expect(get(vol.id)).rejects.toMatchObject({ code: 404 });
   });
 });
