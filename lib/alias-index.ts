@@ -80,8 +80,8 @@ interface Bucket<A> {
 
 export class AliasIndex<A extends ResolvableAlias> {
   /** The list it was built from, and its length then (moleculer-web replaces the list or pushes onto it). */
-  readonly source: readonly A[];
-  readonly sourceLength: number;
+  private readonly source: readonly A[];
+  private readonly sourceLength: number;
   private readonly bySegments = new Map<number, Bucket<A>>();
   /** Aliases tried for every path, in list order. */
   private readonly everywhere: Entry<A>[] = [];

@@ -652,10 +652,7 @@ export function DeploymentOperationsMixin(): MixinSchema {
           const spec = target.spec;
           // Env values to restore need the envs service: without it the rollback is refused before anything changes
           // (retryable), rather than restoring the rest and not them.
-          if (
-            spec.envChecksum !== newestEnvChecksum(record) &&
-            this.broker.registry.getActionEndpoints(ENVS_FIND)?.hasAvailable() !== true
-          ) {
+          if (spec.envChecksum !== newestEnvChecksum(record) && !this.broker.registry.actions.isAvailable(ENVS_FIND)) {
             throw new Errors.ServiceNotAvailableError({ action: ENVS_FIND });
           }
           this.rollingBack.add(record._id);
@@ -771,8 +768,7 @@ export function DeploymentOperationsMixin(): MixinSchema {
        * not claim that the values went), or none.
        */
       async envSnapshot(this: OpsThis, record: RawDoc): Promise<{ values: RevisionEnvValue[]; checksum: string }> {
-        const endpoints = this.broker.registry.getActionEndpoints("v1.k8s.envs.render");
-        if (endpoints?.hasAvailable() !== true) {
+        if (!this.broker.registry.actions.isAvailable("v1.k8s.envs.render")) {
           const newest = storedRevisions(record).at(-1)?.spec;
           return newest === undefined
             ? { values: [], checksum: envChecksum({}, {}) }
@@ -920,9 +916,8 @@ export function DeploymentOperationsMixin(): MixinSchema {
 
       /** Makes the record's env values those of `env` (internal calls to v1.k8s.envs): creates, updates, removes. */
       async restoreEnv(this: OpsThis, record: RawDoc, _nsName: string, env: RevisionEnvValue[]): Promise<void> {
-        const endpoints = this.broker.registry.getActionEndpoints(ENVS_FIND);
         // No envs service: the rollback checked that the values need no change.
-        if (endpoints?.hasAvailable() !== true) return;
+        if (!this.broker.registry.actions.isAvailable(ENVS_FIND)) return;
         const current = await this.broker.call<{ id: string; key: string; type: EnvType }[], Record<string, unknown>>(
           ENVS_FIND,
           { query: { deployment: record._id }, fields: ["id", "key", "type"] },

@@ -1499,7 +1499,7 @@ export function isInterruptedCreate(record: RawDoc): boolean {
 
 /** Whether some node (this one or another) serves the action now. */
 function canCall(broker: ServiceBroker, action: string): boolean {
-  return broker.registry.getActionEndpoints(action)?.hasAvailable() === true;
+  return broker.registry.actions.isAvailable(action);
 }
 
 function eventType(eventName: string | undefined): "added" | "modified" | "deleted" {
