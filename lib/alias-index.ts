@@ -10,7 +10,8 @@
  * only, and only where its literal segments equal the path's (case-insensitively, as the regex is by default): it is
  * a candidate for those paths alone (found by segment count, then by the path's last segment). Every other alias
  * (wildcards, optional groups, unusual options) is a candidate for every path. A path is split after moleculer-web has
- * trimmed its trailing slash; the regex allows one more trailing slash, so one is dropped here too.
+ * trimmed its trailing slash; the regex allows one more trailing slash, so one is dropped here too (the root alias "/",
+ * the only one whose path ends with a slash, is not indexed).
  */
 
 /** The part of moleculer-web's `Alias` that resolution reads. */
@@ -42,6 +43,9 @@ const HARMLESS_OPTIONS = new Set(["sensitive", "trailing"]);
 function literalsOf(alias: ResolvableAlias): (string | null)[] | undefined {
   const options = alias.route.opts?.pathToRegexpOptions ?? {};
   if (Object.keys(options).some((key) => !HARMLESS_OPTIONS.has(key))) return undefined;
+  // A path ending with "/" (the root "/"; moleculer-web trims it from any other) matches with or without one more:
+  // not a fixed segment count.
+  if (alias.fullPath.endsWith("/")) return undefined;
   const literals: (string | null)[] = [];
   for (const segment of alias.fullPath.split("/")) {
     if (PARAM_SEGMENT.test(segment)) literals.push(null);

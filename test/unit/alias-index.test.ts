@@ -28,6 +28,7 @@ interface RouteLike {
 const api: RouteLike = { path: "/api", opts: {} };
 const strict: RouteLike = { path: "/strict", opts: { pathToRegexpOptions: { sensitive: true, trailing: false } } };
 const prefix: RouteLike = { path: "/prefix", opts: { pathToRegexpOptions: { end: false } } };
+const root: RouteLike = { path: "", opts: {} };
 
 /** The suite's REST shape (the resources and their verbs), some odd aliases, and routes with other options. */
 function aliasTable(): ResolvableAlias[] {
@@ -64,6 +65,7 @@ function aliasTable(): ResolvableAlias[] {
     [api, "GET /grp{s}"],
     [strict, "GET /Case/:id"],
     [prefix, "GET /open"],
+    [root, "GET /"],
   );
   const aliases = defs.map(([route, def]) => new Alias({}, route, def, "svc.action"));
   const holder = { aliases };
@@ -161,6 +163,8 @@ describe("AliasIndex", () => {
     expect(index.resolve("/strict/Case/1", "GET")).not.toBe(false);
     expect(index.resolve("/prefix/open/more/segments", "GET")).not.toBe(false);
     expect(index.resolve("/api/v1/k8s/deployments//", "GET")).toBe(false);
+    const top = index.resolve("/", "GET");
+    expect(top !== false && top.alias.fullPath).toBe("/");
   });
 
   it("describes only the list it was built from, at the length it had", () => {
