@@ -14,8 +14,9 @@
  * - status: `Pending | Bound | Lost` from `kube.persistentvolumeclaims.*`; a claim deleted or changed behind our back
  *   is applied again. `status` (GET /:id/status) reads the cluster's claim and its events.
  * - remove: refused while a deployment mounts the volume (409 IN_USE naming it: its record, or while
- *   v1.k8s.deployments cannot be asked, the suite's Deployment in the cluster); deletes the claim and the record. Cluster unreachable: the record goes and the deletion is retried; if the process restarts
- *   before the cluster is back, the resync's orphan sweep deletes the claim (`sweepOrphans`).
+ *   v1.k8s.deployments cannot be asked, the suite's Deployment in the cluster); deletes the claim and the record.
+ *   Cluster unreachable: the record goes and the deletion is retried; if the process restarts before the cluster is
+ *   back, the resync's orphan sweep deletes the claim (`sweepOrphans`).
  * - `k8s.namespaces.removed`: the namespace's volume records are removed (the cluster deletes the claims with the
  *   Namespace; for a cluster-owned namespace such as `default` the claims are deleted here).
  */
