@@ -8,7 +8,8 @@
  *
  * The three targets take turns: after a warm-up of each (3 s, --quick 1 s), rounds of one slice each (2 s, --quick
  * 1 s; 5 rounds, --quick 2), the order turning by one every round, so that each target gets 10 s (--quick 2 s) spread
- * over the same stretch of time. This VM's speed drifts by up to 2× within seconds (the bare gateway alone: 22-42 µs of
+ * over the same stretch of time (the p99 row's notes give each slice's own p99 as well). This VM's speed drifts by up
+ * to 2× within seconds (the bare gateway alone: 22-42 µs of
  * CPU per request from one second to the next): runs one after the other compared whatever the machine was doing
  * then, and the ratio moved from 0.21× to 0.42× between runs of the same commit.
  *
@@ -63,6 +64,8 @@ interface Target {
   slices: CannonResult[];
   /** The latency of every answer of the slices. */
   latencies: LatencyRecord;
+  /** Each slice's own p99 (ms), in order: whether one slice (a noisy moment of the host) made the pooled p99. */
+  sliceP99s: number[];
   /** CPU ms (user + system) the answering process used during the slices. */
   cpuMs: number;
   /** The slices at FEW_CONNECTIONS, and their answers' latencies. */
@@ -70,12 +73,12 @@ interface Target {
   fewLatencies: LatencyRecord;
 }
 
-/** A run of `seconds` against the target; with `record`, every answer's latency is added to it. */
+/** A run of `seconds` against the target; every answer's latency is added to each of `records`. */
 async function cannon(
   target: Target,
   seconds: number,
   connections = CONNECTIONS,
-  record?: LatencyRecord,
+  records: LatencyRecord[] = [],
 ): Promise<CannonResult> {
   const run = autocannon({
     url: target.url,
@@ -84,7 +87,11 @@ async function cannon(
     headers: target.headers,
   });
   // Non-2xx answers fail the run below, so only 2xx latencies are ever reported.
-  if (record !== undefined) run.on("response", (_client, _status, _bytes, ms) => record.add(ms));
+  if (records.length > 0) {
+    run.on("response", (_client, _status, _bytes, ms) => {
+      for (const record of records) record.add(ms);
+    });
+  }
   const result = await run;
   if (result.non2xx > 0 || result.errors > 0)
     throw new Error(`${target.url}: ${result.non2xx} non-2xx answers, ${result.errors} errors`);
@@ -94,9 +101,11 @@ async function cannon(
 /** One timed slice of a target; its answering process's CPU time is added to the target's. */
 async function slice(target: Target, seconds: number): Promise<void> {
   const cpu0 = await cpuMsOf(target.pid);
-  const result = await cannon(target, seconds, CONNECTIONS, target.latencies);
+  const own = new LatencyRecord();
+  const result = await cannon(target, seconds, CONNECTIONS, [target.latencies, own]);
   target.cpuMs += (await cpuMsOf(target.pid)) - cpu0;
   target.slices.push(result);
+  target.sliceP99s.push(own.percentile(99));
 }
 
 /** Requests per second over all of `slices`, and the p99 and p50 of all their answers (ms). */
@@ -195,6 +204,7 @@ async function main(): Promise<void> {
       pid,
       slices: [],
       latencies: new LatencyRecord(),
+      sliceP99s: [],
       cpuMs: 0,
       fewSlices: [],
       fewLatencies: new LatencyRecord(),
@@ -215,7 +225,7 @@ async function main(): Promise<void> {
     for (let round = 0; round < FEW_ROUNDS; round++) {
       for (let i = 0; i < targets.length; i++) {
         const target = targets[(round + i) % targets.length] as Target;
-        target.fewSlices.push(await cannon(target, SLICE_SECONDS, FEW_CONNECTIONS, target.fewLatencies));
+        target.fewSlices.push(await cannon(target, SLICE_SECONDS, FEW_CONNECTIONS, [target.fewLatencies]));
       }
     }
     const apiReads = (await sandbox.counts()).reads - reads0;
@@ -234,7 +244,9 @@ async function main(): Promise<void> {
           baselineName: "bare moleculer-web gateway",
           target: "< 5 ms",
           met: r.p99 < 5,
-          notes: `${r.tail}; bare ${b.tail}; ${target.latencies.count} answers`,
+          notes:
+            `${r.tail}; bare ${b.tail}; ${target.latencies.count} answers; ` +
+            `p99 per slice ${target.sliceP99s.map(ms).join(" / ")} ms, bare ${bareTarget.sliceP99s.map(ms).join(" / ")} ms`,
         },
         {
           row: "Reads",
