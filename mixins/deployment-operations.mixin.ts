@@ -241,7 +241,12 @@ export function hasStoredRevisions(record: RawDoc): boolean {
 
 /** The env checksum of the record's newest revision: its env values as last recorded; undefined without revisions. */
 export function newestEnvChecksum(record: RawDoc): string | undefined {
-  return storedRevisions(record).at(-1)?.spec.envChecksum;
+  return newestRevision(record)?.spec.envChecksum;
+}
+
+/** The record's newest revision (the last stored); undefined without revisions. */
+function newestRevision(record: RawDoc): StoredRevision | undefined {
+  return storedRevisions(record).at(-1);
 }
 
 function storedRevisions(record: RawDoc): StoredRevision[] {
@@ -769,7 +774,7 @@ export function DeploymentOperationsMixin(): MixinSchema {
        */
       async envSnapshot(this: OpsThis, record: RawDoc): Promise<{ values: RevisionEnvValue[]; checksum: string }> {
         if (!this.broker.registry.actions.isAvailable("v1.k8s.envs.render")) {
-          const newest = storedRevisions(record).at(-1)?.spec;
+          const newest = newestRevision(record)?.spec;
           return newest === undefined
             ? { values: [], checksum: envChecksum({}, {}) }
             : { values: newest.env, checksum: newest.envChecksum };
@@ -859,8 +864,7 @@ export function DeploymentOperationsMixin(): MixinSchema {
        * rollback), and for a record without revisions (a create's first revision is written by its first apply).
        */
       revisionBehind(this: OpsThis, record: RawDoc, envChecksum: string, imageReference: string | undefined): boolean {
-        const revisions = storedRevisions(record);
-        const last = revisions[revisions.length - 1];
+        const last = newestRevision(record);
         if (last === undefined || this.rollingBack.has(record._id) || this.revisionTimers.has(record._id)) return false;
         if (last.revision < Number(record.revision ?? 1)) return true;
         if (last.spec.envChecksum !== envChecksum) return true;
