@@ -9,9 +9,9 @@
  * The three targets take turns: after a warm-up of each (3 s, --quick 1 s), rounds of one slice each (2 s, --quick
  * 1 s; 5 rounds, --quick 2), the order turning by one every round, so that each target gets 10 s (--quick 2 s) spread
  * over the same stretch of time (the p99 row's notes give each slice's own p99 as well). This VM's speed drifts by up
- * to 2× within seconds (the bare gateway alone: 22-42 µs of
- * CPU per request from one second to the next): runs one after the other compared whatever the machine was doing
- * then, and the ratio moved from 0.21× to 0.42× between runs of the same commit.
+ * to 2× within seconds (the bare gateway alone: 22-42 µs of CPU per request from one second to the next): runs one
+ * after the other compared whatever the machine was doing then, and the ratio moved from 0.21× to 0.42× between runs
+ * of the same commit.
  *
  * Then (not in --quick) two more rounds at 10 connections, for rows without a target: the p99 of an answer with less of the queue that
  * 50 connections build on 2 vCPUs shared with the load generator (the bare gateway's own p99 at 50 is 5-10 ms here).
