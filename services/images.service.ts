@@ -9,7 +9,7 @@
  * created on first use with the caller as owner. Without a name the deployment is named after the image; without
  * vHosts it gets the route `<name>.<namespace name>.<namespace domain>` (the domain defaults to DEFAULT_DOMAIN).
  */
-import type { Context, ServiceSchema, ServiceSettingSchema } from "moleculer";
+import { Errors, type Context, type ServiceSchema, type ServiceSettingSchema } from "moleculer";
 import FastestValidator from "fastest-validator";
 import { createHash } from "node:crypto";
 import { readdir, readFile } from "node:fs/promises";
@@ -23,12 +23,19 @@ import {
   type ImageEntity,
   type NamespaceEntity,
 } from "../lib/entities.ts";
-import { alreadyExists, forbidden, hasCode, invalid, notFound } from "../lib/errors.ts";
+import { alreadyExists, forbidden, hasCode, inUse, invalid, notFound } from "../lib/errors.ts";
 import { MAX_DEPLOYMENT_NAME_LENGTH, isValidDeploymentName } from "../lib/manifests/index.ts";
 import { isAdmin, type CallerMeta } from "../lib/meta.ts";
 import { defineParams, type ParamsOf } from "../lib/params.ts";
 import { DNS_1123_LABEL, DNS_1123_LABEL_MAX } from "../lib/validators.ts";
-import { DbMixin, type DbConnectionSettings, type DbMethods, type DbVars, type RawDoc } from "../mixins/db.mixin.ts";
+import {
+  DbMixin,
+  idParams,
+  type DbConnectionSettings,
+  type DbMethods,
+  type DbVars,
+  type RawDoc,
+} from "../mixins/db.mixin.ts";
 import { MembershipMixin, type MembershipMethods, type MembershipVars } from "../mixins/membership.mixin.ts";
 import {
   BUILD_FIELDS,
@@ -125,6 +132,7 @@ type Methods = DbMethods &
   Pick<ImageBuildMethods, "withBuildLock"> & {
     loadCatalog(ctx: Context | null): Promise<LoadImagesResult>;
     findByName(name: string): Promise<RawDoc>;
+    deploymentsOf(imageId: string): Promise<string[]>;
     personalNamespace(userID: string): Promise<NamespaceEntity>;
   };
 type LocalVars = DbVars &
@@ -138,6 +146,10 @@ type Ctx<P> = Context<P, CallerMeta>;
 // fastest-validator is CommonJS (`module.exports = Validator`) but its types declare `export default class`: under
 // NodeNext the default import is typed as the module object, at run time it is the class.
 const Validator = FastestValidator as unknown as typeof FastestValidator.default;
+
+const DEPLOYMENTS_FIND = "v1.k8s.deployments.find";
+/** How many of the deployments that run an image a refused removal names (then how many more there are). */
+const IN_USE_NAMED_MAX = 10;
 
 const IMAGE_FIELDS = Object.keys(imageSchema).filter((k) => !k.startsWith("$$"));
 
@@ -193,9 +205,18 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       },
     },
 
-    /** Removes an image (admin or internal). REST: DELETE /:id @throws NOT_FOUND, FORBIDDEN, DATABASE_UNAVAILABLE */
+    /** Removes an image (admin or internal); refused while deployments run it (409 naming them). REST: DELETE /:id @throws NOT_FOUND, IN_USE, FORBIDDEN, DATABASE_UNAVAILABLE, SERVICE_UNAVAILABLE (no deployments service to ask who runs it) */
     remove: {
       permission: "admin",
+      params: idParams,
+      async handler(ctx: Ctx<{ id: string }>): Promise<ImageEntity> {
+        const image = await this.findRawById(ctx.params.id);
+        if (image === null) throw notFound("image", ctx.params.id);
+        // Their next update, scale or resync would fail on the missing image (404 `image`), for good.
+        const users = await this.deploymentsOf(image._id);
+        if (users.length > 0) throw inUse("image", String(image.name), users);
+        return (await this.removeEntity(ctx, image._id)) as unknown as ImageEntity;
+      },
     },
 
     /** Removes every image (admin or internal); no REST. @throws FORBIDDEN, DATABASE_UNAVAILABLE */
@@ -334,6 +355,37 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       const doc = await this.findRawOne({ name });
       if (doc === null) throw notFound("image", name);
       return doc;
+    },
+
+    /**
+     * The deployments that run an image, as `<namespace>/<name>`: up to IN_USE_NAMED_MAX of them, then "<n> more".
+     * Without a deployments service to ask (its node away, or not run) a retryable 503: "none" is not assumed.
+     */
+    async deploymentsOf(imageId: string): Promise<string[]> {
+      if (!this.broker.registry.actions.isAvailable(DEPLOYMENTS_FIND)) {
+        throw new Errors.ServiceNotAvailableError({ action: DEPLOYMENTS_FIND });
+      }
+      const query = { image: imageId };
+      const found = await this.broker.call<{ name: string; namespace: string }[], object>(DEPLOYMENTS_FIND, {
+        query,
+        fields: ["name", "namespace"],
+        sort: "name",
+        limit: IN_USE_NAMED_MAX,
+      });
+      if (found.length === 0) return [];
+      const nsIds = [...new Set(found.map((d) => d.namespace))];
+      // The namespaces' names say more than their ids; an id stays when its name cannot be read.
+      const namespaces = await this.broker
+        .call<{ id: string; name: string }[], object>("v1.k8s.namespaces.find", {
+          query: { _id: { $in: nsIds } },
+          fields: ["id", "name"],
+        })
+        .catch(() => []);
+      const nsName = new Map(namespaces.map((ns) => [ns.id, ns.name]));
+      const named = found.map((d) => `${nsName.get(d.namespace) ?? d.namespace}/${d.name}`);
+      if (found.length < IN_USE_NAMED_MAX) return named;
+      const total = await this.broker.call<number, object>("v1.k8s.deployments.count", { query });
+      return total > named.length ? [...named, `${total - named.length} more`] : named;
     },
 
     async loadCatalog(ctx: Context | null): Promise<LoadImagesResult> {

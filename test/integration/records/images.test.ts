@@ -187,7 +187,7 @@ describe("v1.k8s.images access and input", () => {
     await broker.call("v1.k8s.images.clean");
   });
 
-  it("lets admins and internal calls create, update and remove, and answers 403 to other users", async () => {
+  it("lets admins and internal calls create and update, answers 403 to other users, and keeps an image no deployments service can vouch for", async () => {
     const create = (opts?: { meta: object }) =>
       broker.call<ImageEntity, object>("v1.k8s.images.create", { ...REFERENCE_PHP, name: "custom" }, opts);
     await expect(create(user)).rejects.toMatchObject({ code: 403, type: "FORBIDDEN" });
@@ -206,8 +206,14 @@ describe("v1.k8s.images access and input", () => {
       const params = action === "remove" ? { id: img.id } : {};
       await expect(broker.call(`v1.k8s.images.${action}`, params, user)).rejects.toMatchObject({ code: 403 });
     }
-    await expect(broker.call("v1.k8s.images.remove", { id: img.id }, admin)).resolves.toMatchObject({ id: img.id });
-    await expect(broker.call("v1.k8s.images.get", { id: img.id }, user)).rejects.toMatchObject({ code: 404 });
+    // No deployments service runs here to say whether a deployment runs the image: refused, retryable (the admin's
+    // removal is test/integration/deployments/image-in-use.test.ts).
+    await expect(broker.call("v1.k8s.images.remove", { id: img.id }, admin)).rejects.toMatchObject({
+      type: "SERVICE_NOT_AVAILABLE",
+      retryable: true,
+      data: { action: "v1.k8s.deployments.find" },
+    });
+    await expect(broker.call("v1.k8s.images.get", { id: img.id }, user)).resolves.toMatchObject({ id: img.id });
   });
 
   it("lets any signed-in user read", async () => {
