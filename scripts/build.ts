@@ -1,7 +1,8 @@
 /**
- * The production build: `node scripts/build.ts [outdir] [--if-stale]` bundles scripts/start.ts with everything it imports into
- * `dist/` (or outdir, which must be inside the project: the catalog is found from there, lib/paths.ts). `npm start`
- * runs it before `dist/start.js`; the container image runs it at build time.
+ * The production build: `node scripts/build.ts [outdir] [--if-stale]` bundles scripts/start.ts and scripts/token.ts with
+ * everything they import into `dist/` (or outdir, which must be inside the project: the catalog is found from there,
+ * lib/paths.ts) as `start.js` and `token.js`. `npm start` runs it before `dist/start.js`; the container image runs it at
+ * build time, and holds no sources: `node dist/token.js <userID>` prints a token there.
  *
  * Why: a process started from the TypeScript sources carries Node's type stripper and, for every one of the ~1,300
  * modules it loads (client-node alone has ~1,000 generated ones), a module record and its source text. One minified
@@ -41,6 +42,9 @@ const CJS_SHIMS = [
 ].join("\n");
 
 const EXTERNAL_PACKAGES = ["moleculer-repl", "moleculer-db-adapter-mongo"];
+
+/** What the production build bundles: the suite (`start.js`) and the token printer (`token.js`). */
+export const PRODUCTION_ENTRIES: readonly string[] = ["scripts/start.ts", "scripts/token.ts"];
 
 /** esbuild options of the production build of `entryPoints` (paths from the project root) into `outdir`. */
 export function buildOptions(entryPoints: string[], outdir: string): BuildOptions {
@@ -96,7 +100,7 @@ async function optionsStamp(entryPoints: string[], out: string): Promise<string>
 }
 
 /** Builds `entryPoints` into `outdir` (emptied first); answers the output files' total size in bytes. */
-export async function buildSuite(entryPoints: string[] = ["scripts/start.ts"], outdir = "dist"): Promise<number> {
+export async function buildSuite(entryPoints: string[] = [...PRODUCTION_ENTRIES], outdir = "dist"): Promise<number> {
   const out = path.resolve(ROOT, outdir);
   await rm(out, { recursive: true, force: true });
   const started = Date.now();
@@ -147,12 +151,16 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const args = process.argv.slice(2);
   const ifStale = args.includes("--if-stale");
   const outdir = args.find((a) => !a.startsWith("--")) ?? "dist";
-  const entryPoints = ["scripts/start.ts"];
+  const entryPoints = [...PRODUCTION_ENTRIES];
   if (ifStale && (await isBuildCurrent(entryPoints, outdir))) {
-    console.log(`build: ${outdir}/start.js is current (checked in ${Math.round(performance.now() - t0)} ms)`);
+    console.log(
+      `build: ${outdir}/start.js and token.js are current (checked in ${Math.round(performance.now() - t0)} ms)`,
+    );
   } else {
     const bytes = await buildSuite(entryPoints, outdir);
     const ms = Math.round(performance.now() - t0);
-    console.log(`build: ${outdir}/start.js and its chunks, ${(bytes / 2 ** 20).toFixed(1)} MiB, in ${ms} ms`);
+    console.log(
+      `build: ${outdir}/start.js, token.js and their chunks, ${(bytes / 2 ** 20).toFixed(1)} MiB, in ${ms} ms`,
+    );
   }
 }

@@ -1,13 +1,17 @@
 /**
  * `npm run token -- <userID> [--admin] [--expires 12h]`: prints a gateway token for the configured secret
  * (JWT_SECRET, or the one generated under DATA_DIR: the same loading as the gateway, so a token printed before
- * `npm start` works after). Only the token goes to stdout, so `TOKEN=$(npm run -s token -- alice)` works.
+ * `npm start` works after). Only the token goes to stdout, so `TOKEN=$(npm run -s token -- alice)` works. The
+ * production build bundles it as `dist/token.js` (scripts/build.ts): `node dist/token.js alice` in the container
+ * image, which holds no sources.
  * Usage errors go to stderr with exit code 2; configuration errors with exit code 1.
  */
 import { loadJwtSecret, signToken } from "../lib/auth.ts";
 import { readConfig } from "../lib/config.ts";
 
-const USAGE = "usage: npm run token -- <userID> [--admin] [--expires <duration, e.g. 30m, 12h, 7d>]";
+/** How this was run: from the build (the image) or the sources. */
+const COMMAND = process.argv[1]?.endsWith(".js") === true ? "node dist/token.js" : "npm run token --";
+const USAGE = `usage: ${COMMAND} <userID> [--admin] [--expires <duration, e.g. 30m, 12h, 7d>]`;
 const DURATION = /^[1-9]\d*\s*(s|sec|secs|m|min|mins|h|hr|hrs|d|day|days|w|week|weeks)$/;
 
 interface Args {

@@ -1,18 +1,19 @@
 /**
  * The suite as users start it on several machines: its production build (what `npm start` and the container image run:
  * scripts/build.ts, then `node dist/start.js`) twice, one with SERVICES=api and one with everything else, over NATS.
- * The gateway process runs no domain service, so every answer crossed the transporter. The build goes to its own
- * directory under dist/ (the catalog is found from there, lib/paths.ts) and is removed afterwards.
+ * The gateway process runs no domain service, so every answer crossed the transporter. A user's token comes from the
+ * build's `token.js`, as in the image. The build goes to its own directory under dist/ (the catalog is found from there,
+ * lib/paths.ts) and is removed afterwards.
  */
 import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
-import { spawn, type ChildProcess } from "node:child_process";
+import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { signToken } from "../../lib/auth.ts";
-import { buildSuite } from "../../scripts/build.ts";
+import { buildSuite, PRODUCTION_ENTRIES } from "../../scripts/build.ts";
 import { freePort } from "../helpers/net.ts";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
@@ -37,6 +38,18 @@ function startNode(env: Record<string, string>): { child: ChildProcess; output: 
   return { child, output: () => output };
 }
 
+/** `node <build>/token.js ...args` with the nodes' secret, as `docker compose exec gateway node dist/token.js` runs it. */
+function builtToken(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [path.join(ROOT, BUILD_DIR, "token.js"), ...args],
+      { cwd: ROOT, env: { ...process.env, JWT_SECRET: SECRET } },
+      (err, stdout, stderr) => resolve({ code: err === null ? 0 : Number(err.code ?? 1), stdout, stderr }),
+    );
+  });
+}
+
 async function stopNode(child: ChildProcess | undefined): Promise<number | null> {
   if (child === undefined || child.exitCode !== null) return child?.exitCode ?? null;
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
@@ -53,7 +66,7 @@ describe("npm start on two processes (SERVICES, TRANSPORTER)", () => {
 
   beforeAll(async () => {
     dataDir = await mkdtemp(path.join(os.tmpdir(), "processes-"));
-    await buildSuite(["scripts/start.ts"], BUILD_DIR);
+    await buildSuite([...PRODUCTION_ENTRIES], BUILD_DIR);
     const port = await freePort();
     base = `http://127.0.0.1:${port}`;
     // The sandbox's kubeconfig goes to the temp dir, not over the developer's .sandbox/kubeconfig.
@@ -101,8 +114,11 @@ describe("npm start on two processes (SERVICES, TRANSPORTER)", () => {
     expect(services.output()).not.toContain("REST gateway");
   });
 
-  it("answers REST calls on the gateway from the services process", async () => {
-    const token = await signToken({ userID: "carol" }, SECRET);
+  it("answers REST calls on the gateway from the services process, for a token the build's token.js printed", async () => {
+    const printed = await builtToken(["carol"]);
+    expect(printed).toMatchObject({ code: 0, stderr: "" });
+    const token = printed.stdout.trim();
+    expect(token).toMatch(/^[\w-]+\.[\w-]+\.[\w-]+$/);
     const headers = { Authorization: `Bearer ${token}`, "Content-Type": "application/json" };
     const created = await fetch(`${base}/api/v1/k8s/namespaces`, {
       method: "POST",
@@ -114,6 +130,12 @@ describe("npm start on two processes (SERVICES, TRANSPORTER)", () => {
     expect(body.owner).toBe("carol");
     const fetched = await fetch(`${base}/api/v1/k8s/namespaces/${body.id}`, { headers });
     expect(await fetched.json()).toMatchObject({ id: body.id, name: "shop" });
+    // Its usage names the command that works where it runs.
+    expect(await builtToken([])).toMatchObject({
+      code: 2,
+      stdout: "",
+      stderr: expect.stringContaining("usage: node dist/token.js <userID>"),
+    });
   });
 
   it("runs a catalog image until it is Available: the cluster client, the watches and the catalog in the build", async () => {
