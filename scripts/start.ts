@@ -27,9 +27,9 @@ async function main(): Promise<void> {
   logger.info(`Node '${broker.nodeID}' runs: ${selected.join(", ")}`);
   if (selected.includes("api")) {
     logger.info(`REST gateway: http://localhost:${config.port}/api  (OpenAPI: /api/openapi.json, ready: /api/ready)`);
-    logger.info(
-      'Get a token: npm run -s token -- <userID> [--admin]   then: curl -H "Authorization: Bearer $TOKEN" ...',
-    );
+    // From the build (npm start, the image, which holds no sources) its own token.js; from the sources the npm script.
+    const tokenCommand = import.meta.url.endsWith(".js") ? "node dist/token.js" : "npm run -s token --";
+    logger.info(`Get a token: ${tokenCommand} <userID> [--admin]   then: curl -H "Authorization: Bearer $TOKEN" ...`);
   }
   if (process.argv.includes("--repl")) await broker.repl();
 }

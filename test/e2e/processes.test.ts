@@ -112,6 +112,8 @@ describe("npm start on two processes (SERVICES, TRANSPORTER)", () => {
     expect(runs(services.output())).toEqual(expect.arrayContaining(["images", "kube", "namespaces"]));
     expect(runs(services.output())).not.toContain("api");
     expect(services.output()).not.toContain("REST gateway");
+    // The token command that works where the build runs (the image holds no sources).
+    expect(gateway.output()).toContain("Get a token: node dist/token.js <userID>");
   });
 
   it("answers REST calls on the gateway from the services process, for a token the build's token.js printed", async () => {
