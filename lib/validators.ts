@@ -2,6 +2,7 @@
  * Name and value rules shared by the record services: Kubernetes DNS names, domain names, reserved namespaces.
  * Pure functions and regular expressions (usable as fastest-validator `pattern`s); no I/O.
  */
+import { createHash } from "node:crypto";
 
 /** RFC 1123 label as Kubernetes uses it (namespace, service, deployment names): lower-case, ≤ 63 characters. */
 export const DNS_1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -76,6 +77,31 @@ export function isReservedNamespace(name: string): boolean {
 /** Namespaces the cluster owns (never deleted by the suite even when their record is removed). */
 export function isClusterOwnedNamespace(name: string): boolean {
   return CLUSTER_OWNED_NAMESPACES.includes(name) || name.startsWith(RESERVED_NAMESPACE_PREFIX);
+}
+
+/** The prefix of the personal namespaces `v1.k8s.images.deploy` makes (`personalNamespaceName`). */
+export const PERSONAL_NAMESPACE_PREFIX = "user-";
+
+/** `user-<userID>` as a namespace name: lower-case `[a-z0-9-]`; a hash suffix keeps changed or long ids distinct. */
+export function personalNamespaceName(userID: string): string {
+  const cleaned = userID
+    .toLowerCase()
+    .replace(/[^a-z0-9-]/g, "-")
+    .replace(/-+/g, "-")
+    .replace(/^-+|-+$/g, "");
+  const plain = `${PERSONAL_NAMESPACE_PREFIX}${cleaned}`.replace(/-+$/, "");
+  if (cleaned === userID && plain.length <= DNS_1123_LABEL_MAX) return plain;
+  const hash = createHash("sha256").update(userID).digest("hex").slice(0, 8);
+  return `${plain.slice(0, DNS_1123_LABEL_MAX - 9).replace(/-+$/, "")}-${hash}`;
+}
+
+/**
+ * Whether `name` may be someone else's personal namespace: every `user-*` name but the caller's own. Such names are
+ * kept for their users, whose one-call deploy makes and uses them; another user holding one would leave its user a
+ * 403 there, or, by making them a member, their deployments in a namespace that user does not own.
+ */
+export function isOthersPersonalNamespace(name: string, userID: string): boolean {
+  return name.startsWith(PERSONAL_NAMESPACE_PREFIX) && name !== personalNamespaceName(userID);
 }
 
 /** Why `name` cannot be a namespace name, or undefined when it can. */

@@ -11,7 +11,6 @@
  */
 import { Errors, type Context, type ServiceSchema, type ServiceSettingSchema } from "moleculer";
 import FastestValidator from "fastest-validator";
-import { createHash } from "node:crypto";
 import { readdir, readFile } from "node:fs/promises";
 import path from "node:path";
 import { readConfig } from "../lib/config.ts";
@@ -26,8 +25,9 @@ import {
 import { alreadyExists, forbidden, hasCode, inUse, invalid, notFound } from "../lib/errors.ts";
 import { MAX_DEPLOYMENT_NAME_LENGTH, isValidDeploymentName } from "../lib/manifests/index.ts";
 import { isAdmin, type CallerMeta } from "../lib/meta.ts";
+import { NULL_REFUSING_OPTIONS } from "../lib/param-validator.ts";
 import { defineParams, type ParamsOf } from "../lib/params.ts";
-import { DNS_1123_LABEL, DNS_1123_LABEL_MAX } from "../lib/validators.ts";
+import { DNS_1123_LABEL, DNS_1123_LABEL_MAX, personalNamespaceName } from "../lib/validators.ts";
 import {
   DbMixin,
   idParams,
@@ -475,7 +475,7 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
   created() {
     this.defaultDomain = this.settings.defaultDomain ?? readConfig().defaultDomain;
     this.imagesDir = this.settings.imagesDir ?? IMAGES_DIR;
-    const check = new Validator({ useNewCustomCheckerFunction: true }).compile(imageSchema);
+    const check = new Validator({ ...NULL_REFUSING_OPTIONS, useNewCustomCheckerFunction: true }).compile(imageSchema);
     this.checkImage = (value: unknown) => {
       if (typeof value !== "object" || value === null || Array.isArray(value)) {
         return [{ file: "", field: "", message: "must be a JSON object" }];
@@ -526,19 +526,6 @@ export function secretValueProblem(env: unknown): { field: string; message: stri
 function refuseSecretValues(env: unknown): void {
   const problem = secretValueProblem(env);
   if (problem !== undefined) throw invalid(problem.field, problem.message, "secretValue");
-}
-
-/** `user-<userID>` as a namespace name: lower-case `[a-z0-9-]`; a hash suffix keeps changed or long ids distinct. */
-export function personalNamespaceName(userID: string): string {
-  const cleaned = userID
-    .toLowerCase()
-    .replace(/[^a-z0-9-]/g, "-")
-    .replace(/-+/g, "-")
-    .replace(/^-+|-+$/g, "");
-  const plain = `user-${cleaned}`.replace(/-+$/, "");
-  if (cleaned === userID && plain.length <= 63) return plain;
-  const hash = createHash("sha256").update(userID).digest("hex").slice(0, 8);
-  return `${plain.slice(0, 63 - 9).replace(/-+$/, "")}-${hash}`;
 }
 
 /** A deployment name after the image's: the image name when it is a valid one, else `app-<image name>`, cut to fit. */

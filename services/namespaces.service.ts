@@ -51,6 +51,8 @@ import {
   DOMAIN_NAME,
   DOMAIN_NAME_MAX,
   isClusterOwnedNamespace,
+  isOthersPersonalNamespace,
+  personalNamespaceName,
   isDomainAllowed,
   namespaceNameProblem,
 } from "../lib/validators.ts";
@@ -268,6 +270,12 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
           throw forbidden(`only an admin may create the record of the cluster's own namespace '${p.name}'`, {
             field: "name",
           });
+        }
+        if (!isInternal(ctx.meta) && !isAdmin(ctx.meta) && isOthersPersonalNamespace(p.name, owner)) {
+          throw forbidden(
+            `the name '${p.name}' is kept for a user's personal namespace (yours is '${personalNamespaceName(owner)}')`,
+            { field: "name" },
+          );
         }
         const domainName = p.domain ?? this.domains.defaultDomain;
         this.checkDomain(domainName);
@@ -544,7 +552,11 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       async handler(ctx: Ctx<NamespaceNameParams>): Promise<NamespaceEntity> {
         const record = await this.findRawOne({ name: ctx.params.name });
         if (record === null) throw notFound("namespace", ctx.params.name);
-        await this.authorize(ctx, record, "read");
+        // A stranger gets the same 404 as for a name nobody has (authorize's names the record's id, which a stranger
+        // must not learn from a name).
+        await this.authorize(ctx, record, "read").catch((err: unknown) => {
+          throw hasCode(err, 404) ? notFound("namespace", ctx.params.name) : err;
+        });
         return (await this.transformDocuments(ctx, {}, record)) as NamespaceEntity;
       },
     },
@@ -557,7 +569,10 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       async handler(ctx: Ctx<NamespaceAvailableParams>): Promise<NamespaceAvailableResult> {
         const candidate = ctx.params.name;
         if (namespaceNameProblem(candidate) !== undefined) return { name: candidate, available: false };
-        const mayClaim = isInternal(ctx.meta) || isAdmin(ctx.meta) || !isClusterOwnedNamespace(candidate);
+        const mayClaim =
+          isInternal(ctx.meta) ||
+          isAdmin(ctx.meta) ||
+          (!isClusterOwnedNamespace(candidate) && !isOthersPersonalNamespace(candidate, ctx.meta.userID ?? ""));
         if (!mayClaim) return { name: candidate, available: false };
         return { name: candidate, available: (await this.findRawOne({ name: candidate })) === null };
       },

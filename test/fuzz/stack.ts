@@ -15,6 +15,7 @@ import imagesService from "../../services/images.service.ts";
 import volumesService from "../../services/volumes.service.ts";
 import envsService from "../../services/envs.service.ts";
 import deploymentsService from "../../services/deployments.service.ts";
+import { ParamValidator } from "../../lib/param-validator.ts";
 
 const IMAGES_DIR = fileURLToPath(new URL("../../images/", import.meta.url));
 const SECRET = "fuzz-stack-secret-0123456789abcdef0123";
@@ -30,7 +31,11 @@ export interface FuzzStack {
 
 export async function startFuzzStack(): Promise<FuzzStack> {
   const sandbox = await startSandbox({ port: 0, podReadyDelayMs: 20, jobDurationMs: 50 });
-  const broker = new ServiceBroker({ logger: false, nodeID: "fuzz" });
+  const broker = new ServiceBroker({
+    validator: new ParamValidator(),
+    logger: false,
+    nodeID: "fuzz",
+  });
   const memory = { db: { memory: true } };
   const add = (schema: unknown, extra: Record<string, unknown>) => {
     const typed = schema as ServiceSchema;

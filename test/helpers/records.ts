@@ -15,6 +15,7 @@ import {
   type MixinSchema,
 } from "../../mixins/db.mixin.ts";
 import { MembershipMixin } from "../../mixins/membership.mixin.ts";
+import { ParamValidator } from "../../lib/param-validator.ts";
 
 export type RecordService = "namespaces" | "images";
 
@@ -52,7 +53,11 @@ export function dbSettings(opts: RecordsBrokerOptions): DbConnectionSettings {
 
 /** Creates (and starts) a broker with the record services. */
 export async function createRecordsBroker(opts: RecordsBrokerOptions = {}): Promise<ServiceBroker> {
-  const broker = new ServiceBroker({ logger: false, ...opts.broker });
+  const broker = new ServiceBroker({
+    validator: new ParamValidator(),
+    logger: false,
+    ...opts.broker,
+  });
   for (const name of opts.services ?? (["namespaces", "images"] as const)) {
     const extra = opts.settings?.[name] ?? {};
     const settings: Record<string, unknown> = { db: dbSettings(opts), ...extra };

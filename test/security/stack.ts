@@ -20,6 +20,7 @@ import imagesService from "../../services/images.service.ts";
 import volumesService from "../../services/volumes.service.ts";
 import envsService from "../../services/envs.service.ts";
 import deploymentsService from "../../services/deployments.service.ts";
+import { ParamValidator } from "../../lib/param-validator.ts";
 
 const IMAGES_DIR = fileURLToPath(new URL("../../images/", import.meta.url));
 const NATS = (process.env.NATS_URL ?? "nats://127.0.0.1:4222") as NonNullable<BrokerOptions["transporter"]>;
@@ -121,6 +122,7 @@ export async function startSecurityStack(options: SecurityStackOptions = {}): Pr
   const brokerNamespace = `sec-${randomBytes(4).toString("hex")}`;
   const brokerOf = (node: string): ServiceBroker =>
     new ServiceBroker({
+      validator: new ParamValidator(),
       nodeID: `${brokerNamespace}-${node}`,
       logger: record ? new RecordingLogger(lines, node) : false,
       logLevel: "debug",

@@ -15,8 +15,12 @@ describe("lib/param-validator ParamValidator", () => {
     const compiler = compilerOf(new ParamValidator());
     const a = compiler.getRuleFromSchema({ type: "string", min: 3 });
     const b = compiler.getRuleFromSchema("number|positive");
-    expect(a.messages).toBe(compiler.messages);
-    expect(b.messages).toBe(compiler.messages);
+    // An empty object over the table: its texts, no copy of them.
+    for (const rule of [a, b]) {
+      expect(Object.getPrototypeOf(rule.messages)).toBe(compiler.messages);
+      expect(Object.keys(rule.messages)).toEqual([]);
+      expect(rule.messages.stringMin).toBe(compiler.messages.stringMin);
+    }
     const own = compiler.getRuleFromSchema({ type: "string", messages: { stringMin: "too short" } });
     expect(own.messages).not.toBe(compiler.messages);
     expect(own.messages.stringMin).toBe("too short");
@@ -43,6 +47,16 @@ describe("lib/param-validator ParamValidator", () => {
                   return value;
                 },
               },
+              labels: {
+                type: "object",
+                optional: true,
+                props: {
+                  color: { type: "string", optional: true },
+                  note: { type: "string", optional: true, nullable: true },
+                },
+              },
+              tags: { type: "array", optional: true, items: "string" },
+              size: { type: "number", default: 1 },
             },
             handler: (ctx: Context<Record<string, unknown>>) => ctx.params,
           },
@@ -69,6 +83,25 @@ describe("lib/param-validator ParamValidator", () => {
         nick: "abcd",
         port: 80,
         even: 4,
+        size: 1,
+      });
+    });
+
+    it("refuses null in any field, optional or nested, unless its rule is nullable; a default takes its place", async () => {
+      const notNull = (field: string) =>
+        expect.objectContaining({ type: "required", field, message: `The '${field}' field must not be null.` });
+      expect(await issues({ name: null })).toEqual([notNull("name")]);
+      expect(await issues({ name: "abc", nick: null, port: null })).toEqual([notNull("nick"), notNull("port")]);
+      expect(await issues({ name: "abc", labels: null })).toEqual([notNull("labels")]);
+      expect(await issues({ name: "abc", labels: { color: null } })).toEqual([notNull("labels.color")]);
+      expect(await issues({ name: "abc", tags: ["a", null] })).toEqual([
+        expect.objectContaining({ type: "required", message: expect.stringContaining("must not be null") }),
+      ]);
+      // Missing stays missing; a nullable field keeps its null; a field with a default gets the default.
+      await expect(broker.call("v.check", { name: "abc", labels: { note: null }, size: null })).resolves.toEqual({
+        name: "abc",
+        labels: { note: null },
+        size: 1,
       });
     });
 
@@ -94,6 +127,18 @@ describe("lib/param-validator ParamValidator", () => {
       expect(await issues({ name: "ab", nick: "ab" })).toEqual([
         expect.objectContaining({ type: "stringMin", field: "name", message: expect.stringContaining("greater than") }),
         expect.objectContaining({ type: "stringMin", field: "nick", message: "'nick' is too short" }),
+      ]);
+    });
+
+    it("keeps saying 'field' after a record rule compiled (its key rule rewrites its own messages)", async () => {
+      const validator = new ParamValidator();
+      const record = validator.compile({ data: { type: "record", key: { type: "string", max: 3 }, value: "string" } });
+      const plain = validator.compile({ name: { type: "string" } });
+      expect(record({ data: { long: "x" } })).toEqual([
+        expect.objectContaining({ field: "data.long", message: expect.stringContaining("'data.long' key") }),
+      ]);
+      expect(plain({ name: 42 })).toEqual([
+        expect.objectContaining({ field: "name", message: "The 'name' field must be a string." }),
       ]);
     });
 

@@ -21,6 +21,7 @@ import kubeService from "../../../services/kube.service.ts";
 import namespacesService from "../../../services/namespaces.service.ts";
 import imagesService from "../../../services/images.service.ts";
 import deploymentsService from "../../../services/deployments.service.ts";
+import { ParamValidator } from "../../../lib/param-validator.ts";
 
 const SERVICES_DIR = fileURLToPath(new URL("../../../services/", import.meta.url));
 const IMAGES_DIR = fileURLToPath(new URL("../../../images/", import.meta.url));
@@ -112,7 +113,11 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       ? { namespace: brokerNamespace, transporter: NATS, nodeID: `${brokerNamespace}-services` }
       : { nodeID: `${brokerNamespace}-services` };
   const recorder = new RecordingLogger({ level: "trace" });
-  const services = new ServiceBroker({ logger: options.recordLogs === true ? recorder : false, ...transport });
+  const services = new ServiceBroker({
+    validator: new ParamValidator(),
+    logger: options.recordLogs === true ? recorder : false,
+    ...transport,
+  });
   const settingsOf = (short: string, base: object | undefined, extra: Record<string, unknown>) => ({
     ...base,
     ...extra,
@@ -156,6 +161,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     );
     if (options.gateway === true) {
       gateway = new ServiceBroker({
+        validator: new ParamValidator(),
         logger: false,
         namespace: brokerNamespace,
         transporter: NATS,

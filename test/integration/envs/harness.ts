@@ -22,6 +22,7 @@ import namespacesService from "../../../services/namespaces.service.ts";
 import imagesService from "../../../services/images.service.ts";
 import { newId } from "../../../mixins/db.mixin.ts";
 import { IMAGES_DIR } from "../../helpers/records.ts";
+import { ParamValidator } from "../../../lib/param-validator.ts";
 
 const JWT_SECRET = "envs-test-secret-with-enough-entropy-0123456789";
 
@@ -109,7 +110,12 @@ export async function startEnvHarness(options: EnvHarnessOptions = {}): Promise<
   let sandbox = await startSandbox({ port: 0, ...sandboxOptions });
   let sandboxUp = true;
   const logger = new RecordingLogger({ level: "trace" });
-  const broker = new ServiceBroker({ nodeID: `envs-test-${process.pid}-${Date.now()}`, ...options.broker, logger });
+  const broker = new ServiceBroker({
+    validator: new ParamValidator(),
+    nodeID: `envs-test-${process.pid}-${Date.now()}`,
+    ...options.broker,
+    logger,
+  });
   const events: RecordedEvent[] = [];
   const deployments = new Map<string, DeploymentRecord>();
 

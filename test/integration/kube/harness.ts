@@ -5,6 +5,7 @@
 import { ServiceBroker, type Context } from "moleculer";
 import { startSandbox, type Sandbox, type SandboxOptions } from "../../../lib/sandbox/index.ts";
 import kubeService from "../../../services/kube.service.ts";
+import { ParamValidator } from "../../../lib/param-validator.ts";
 
 export interface RecordedEvent {
   name: string;
@@ -24,7 +25,11 @@ export async function startHarness(
   kubeSettings: Record<string, unknown> = {},
 ): Promise<Harness> {
   const sandbox = await startSandbox({ port: 0, podReadyDelayMs: 20, ...sandboxOptions });
-  const broker = new ServiceBroker({ logger: false, nodeID: `kube-test-${process.pid}-${Date.now()}` });
+  const broker = new ServiceBroker({
+    validator: new ParamValidator(),
+    logger: false,
+    nodeID: `kube-test-${process.pid}-${Date.now()}`,
+  });
   const events: RecordedEvent[] = [];
   broker.createService({
     ...kubeService,

@@ -324,6 +324,36 @@ describe("v1.k8s.namespaces.available", () => {
     });
     await expect(check("moleculer-k8s-builds")).resolves.toEqual({ name: "moleculer-k8s-builds", available: false });
   });
+  it("keeps every user-* name for its user's personal namespace: only they (or an admin) may take it", async () => {
+    const carol = as("carol");
+    await expect(broker.call("v1.k8s.namespaces.available", { name: "user-carol" }, bob)).resolves.toEqual({
+      name: "user-carol",
+      available: false,
+    });
+    await expect(broker.call("v1.k8s.namespaces.available", { name: "user-carol" }, carol)).resolves.toEqual({
+      name: "user-carol",
+      available: true,
+    });
+    // bob cannot take carol's (nor any other user-* name), nor make it for her.
+    for (const params of [{ name: "user-carol" }, { name: "user-anything" }]) {
+      await expect(broker.call("v1.k8s.namespaces.create", params, bob)).rejects.toMatchObject({
+        code: 403,
+        type: "FORBIDDEN",
+        message: `the name '${params.name}' is kept for a user's personal namespace (yours is 'user-bob')`,
+      });
+    }
+    await expect(broker.call("v1.k8s.namespaces.find", { query: { name: "user-carol" } }, asAdmin())).resolves.toEqual(
+      [],
+    );
+    // Their own is theirs to make; an admin may make anyone's.
+    await expect(broker.call("v1.k8s.namespaces.create", { name: "user-bob" }, bob)).resolves.toMatchObject({
+      name: "user-bob",
+      owner: "bob",
+    });
+    await expect(
+      broker.call("v1.k8s.namespaces.create", { name: "user-carol", owner: "carol" }, asAdmin()),
+    ).resolves.toMatchObject({ name: "user-carol", owner: "carol" });
+  });
   it("refuses a missing name with 422", async () => {
     await expect(broker.call("v1.k8s.namespaces.available", {}, bob)).rejects.toMatchObject({
       code: 422,
@@ -337,10 +367,14 @@ describe("v1.k8s.namespaces.resolveName", () => {
     const ns = await create({ name: "default", owner: "alice" }, asAdmin());
     await expect(broker.call("v1.k8s.namespaces.resolveName", { name: "default" }, alice)).resolves.toEqual(ns);
     await expect(broker.call("v1.k8s.namespaces.resolveName", { name: "default" })).resolves.toEqual(ns);
-    await expect(broker.call("v1.k8s.namespaces.resolveName", { name: "default" }, bob)).rejects.toMatchObject({
-      code: 404,
-      type: "NOT_FOUND",
-    });
+    // To a stranger the same 404 as for a name nobody has: it names the name, never the record's id.
+    const stranger = (await broker
+      .call("v1.k8s.namespaces.resolveName", { name: "default" }, bob)
+      .catch((e: unknown) => e)) as {
+      data?: unknown;
+    };
+    expect(stranger).toMatchObject({ code: 404, type: "NOT_FOUND", message: "namespace 'default' not found" });
+    expect(JSON.stringify(stranger.data)).not.toContain(ns.id);
     await expect(broker.call("v1.k8s.namespaces.resolveName", { name: "missing" }, alice)).rejects.toMatchObject({
       code: 404,
     });

@@ -14,6 +14,7 @@ import kubeService from "../../../services/kube.service.ts";
 import namespacesService from "../../../services/namespaces.service.ts";
 import volumesService from "../../../services/volumes.service.ts";
 import { asMixin, type MixinSchema } from "../../../mixins/db.mixin.ts";
+import { ParamValidator } from "../../../lib/param-validator.ts";
 
 const run = promisify(execFile);
 
@@ -75,7 +76,11 @@ export async function startTenancy(opts: TenancyOptions = {}): Promise<Tenancy> 
   const dir = await mkdtemp(path.join(tmpdir(), "tenancy-"));
   const kubeconfigPath = path.join(dir, "kubeconfig");
   await writeFile(kubeconfigPath, sandbox.kubeconfig());
-  const broker = new ServiceBroker({ logger: false, ...opts.broker });
+  const broker = new ServiceBroker({
+    validator: new ParamValidator(),
+    logger: false,
+    ...opts.broker,
+  });
   const schemas = tenancySchemas(sandbox.kubeconfig(), opts.settings);
   for (const name of opts.services ?? (["kube", "namespaces", "volumes"] as const)) broker.createService(schemas[name]);
   try {
