@@ -67,6 +67,14 @@ export const NULL_REFUSING_OPTIONS = {
   defaults: Object.fromEntries(RULE_TYPES.map((type) => [type, { nullable: false }])),
 } as const;
 
+/**
+ * fastest-validator's texts where they mislead: its `enumValue` put the allowed values where the value belongs ("The
+ * 'role' field value 'owner, member, viewer' does not match any of the allowed values.").
+ */
+const CLEARER_MESSAGES = {
+  enumValue: "The '{field}' field must be one of {expected}; '{actual}' is none of them.",
+};
+
 /** An error of a refused `null`: fastest-validator reports it as `required`; say what was wrong with the value. */
 interface CheckError {
   type?: string;
@@ -89,7 +97,7 @@ type CheckerFunction = ReturnType<InstanceType<typeof Validators.Fastest>["compi
 
 export class ParamValidator extends Validators.Fastest {
   constructor(opts?: FastestOptions) {
-    super({ ...NULL_REFUSING_OPTIONS, ...opts } as FastestOptions);
+    super({ ...NULL_REFUSING_OPTIONS, messages: CLEARER_MESSAGES, ...opts } as FastestOptions);
     const compiler = (this as unknown as { validator: RuleCompiler }).validator;
     const getRuleFromSchema = compiler.getRuleFromSchema.bind(compiler);
     compiler.getRuleFromSchema = (schema) => {

@@ -242,6 +242,28 @@ export function splitValues(records: readonly EnvValues[]): {
   return { plain, secret };
 }
 
+/** The most a ConfigMap's or a Secret's values may hold, in bytes (kube-apiserver's `MaxSecretSize`, 1 MiB). */
+export const MAX_ENV_OBJECT_BYTES = 1024 * 1024;
+
+/**
+ * Why a deployment's env values cannot be applied, or undefined: the plain values (its ConfigMap) or the secret values
+ * (its Secret) together over MAX_ENV_OBJECT_BYTES, which the API server refuses. Counted as it counts: the values'
+ * bytes (UTF-8), not the keys.
+ */
+export function envSizeProblem(records: readonly EnvValues[]): string | undefined {
+  const { plain, secret } = splitValues(records);
+  for (const [values, object] of [
+    [plain, "plain values (its ConfigMap)"],
+    [secret, "secret values (its Secret)"],
+  ] as const) {
+    const bytes = Object.values(values).reduce((sum, v) => sum + Buffer.byteLength(v, "utf8"), 0);
+    if (bytes > MAX_ENV_OBJECT_BYTES) {
+      return `would hold ${bytes} bytes of ${object}, more than the ${MAX_ENV_OBJECT_BYTES} the cluster takes`;
+    }
+  }
+  return undefined;
+}
+
 /** envChecksum of a set of env records. */
 export function checksumOf(records: readonly EnvValues[]): string {
   const { plain, secret } = splitValues(records);
@@ -498,6 +520,10 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
           };
           const previous = current.map(toValues);
           const attempted = [...previous, record];
+          const tooLarge = envSizeProblem(attempted);
+          if (tooLarge !== undefined) {
+            throw invalid("value", `The env values of deployment '${ref.name}' ${tooLarge}.`, "envTooLarge");
+          }
           await this.applyEnvObjects(ref, attempted, { previous, onlyChanged: true });
           try {
             return (await this.createEntity(ctx, record)) as unknown as EnvEntity;
@@ -542,6 +568,10 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
           }
           const previous = current.map(toValues);
           const next = current.map((r) => toValues(r._id === envId ? { ...r, ...changes } : r));
+          const tooLarge = envSizeProblem(next);
+          if (tooLarge !== undefined) {
+            throw invalid("value", `The env values of deployment '${ref.name}' ${tooLarge}.`, "envTooLarge");
+          }
           await this.applyEnvObjects(ref, next, { previous, onlyChanged: true });
           try {
             return (await this.updateEntity(ctx, envId, changes)) as unknown as EnvEntity;

@@ -142,6 +142,17 @@ describe("lib/param-validator ParamValidator", () => {
       ]);
     });
 
+    it("says which values an enum takes and which one it got", () => {
+      const check = new ParamValidator().compile({ role: { type: "enum", values: ["owner", "member", "viewer"] } });
+      expect(check({ role: "editor" })).toEqual([
+        expect.objectContaining({
+          type: "enumValue",
+          field: "role",
+          message: "The 'role' field must be one of owner, member, viewer; 'editor' is none of them.",
+        }),
+      ]);
+    });
+
     it("finds a custom check's message type in the shared table", async () => {
       expect(await issues({ name: "abc", even: 3 })).toEqual([
         expect.objectContaining({ type: "numberEqual", field: "even", message: expect.stringContaining("'even'") }),

@@ -27,6 +27,34 @@ const unsupported = (field: string, value: unknown, allowed: string[]): StatusCa
   message: `Unsupported value: ${JSON.stringify(value)}: supported values: ${allowed.map((a) => `"${a}"`).join(", ")}`,
 });
 
+/** kube-apiserver's `MaxSecretSize`: what a ConfigMap's or a Secret's values may hold together (1 MiB). */
+const MAX_DATA_BYTES = 1024 * 1024;
+
+/**
+ * The 1 MiB limit on a ConfigMap's values (`data` as UTF-8, `binaryData` decoded) or a Secret's (`data` decoded, and
+ * `stringData`, which the API server folds into `data` first), as kube-apiserver's ValidateConfigMap / ValidateSecret
+ * count it: the values, not the keys.
+ */
+function validateDataSize(resource: string, o: KubeObject, causes: StatusCause[]): void {
+  const bytesOf = (field: string, encoding: "utf8" | "base64"): number =>
+    Object.values(rec(o[field]) ?? {}).reduce<number>(
+      (sum, v) => sum + (typeof v === "string" ? Buffer.byteLength(v, encoding) : 0),
+      0,
+    );
+  const total =
+    resource === "secrets"
+      ? bytesOf("data", "base64") + bytesOf("stringData", "utf8")
+      : bytesOf("data", "utf8") + bytesOf("binaryData", "base64");
+  if (total > MAX_DATA_BYTES) {
+    causes.push({
+      reason: "FieldValueTooLong",
+      // kube-apiserver names the whole ConfigMap with an empty path, which it prints as "[]".
+      field: resource === "secrets" ? "data" : "[]",
+      message: `Too long: may not be more than ${MAX_DATA_BYTES} bytes`,
+    });
+  }
+}
+
 function validateMetadata(o: KubeObject, causes: StatusCause[]): void {
   const labels = o.metadata.labels;
   if (labels !== undefined) {
@@ -331,6 +359,7 @@ export function validateObject(rt: ResourceType, o: KubeObject, old?: KubeObject
           if (typeof v !== "string") causes.push(invalid(`${field}[${k}]`, v, "must be a string"));
         }
       }
+      validateDataSize(rt.resource, o, causes);
       break;
     case "persistentvolumeclaims": {
       const spec = rec(o.spec);

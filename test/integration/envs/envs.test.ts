@@ -256,6 +256,43 @@ describe("v1.k8s.envs.create", () => {
   });
 });
 
+describe("v1.k8s.envs size", () => {
+  it("takes plain values up to the 1 MiB a ConfigMap holds, and refuses the next byte with 422 naming value, storing nothing", async () => {
+    const big = await h.addDeployment({ name: "big", namespace: other.id, image: "none" });
+    const create = (key: string, value: string, type = "plain") =>
+      h.broker.call<EnvEntity, object>(
+        "v1.k8s.envs.create",
+        { namespace: other.id, deployment: big.id, key, type, value },
+        as("erin"),
+      );
+    // 15 × 64 KiB + (64 KiB - 1) + 1 = 1 MiB exactly: applied.
+    for (let i = 0; i < 15; i++) await create(`CHUNK_${i}`, "x".repeat(65_536));
+    const shorter = await create("CHUNK_15", "x".repeat(65_535));
+    await create("ONE", "y");
+    expect(Object.keys(await configMapData("elsewhere", "big-env"))).toHaveLength(17);
+    const before = await envsOf(big.id);
+    await expect(create("TWO", "z")).rejects.toMatchObject({
+      code: 422,
+      data: [
+        expect.objectContaining({
+          field: "value",
+          type: "envTooLarge",
+          message:
+            "The env values of deployment 'big' would hold 1048577 bytes of plain values (its ConfigMap), more than the 1048576 the cluster takes.",
+        }),
+      ],
+    });
+    // A longer value in place of a shorter one counts too.
+    await expect(
+      h.broker.call("v1.k8s.envs.update", { id: shorter.id, value: "x".repeat(65_536) }, as("erin")),
+    ).rejects.toMatchObject({ code: 422, data: [expect.objectContaining({ field: "value", type: "envTooLarge" })] });
+    expect(await envsOf(big.id)).toEqual(before);
+    expect(Object.keys(await configMapData("elsewhere", "big-env"))).toHaveLength(17);
+    // Secret values count apart (the Secret's own 1 MiB).
+    await expect(create("TOKEN", "s", "secret")).resolves.toMatchObject({ key: "TOKEN", type: "secret" });
+  });
+});
+
 describe("v1.k8s.envs.update", () => {
   it("re-patches the Secret when a secret value changes, changes the checksum, and answers masked", async () => {
     const [env] = (await envsOf(php.id)).filter((e) => e.key === "DB_PASSWORD");

@@ -284,6 +284,31 @@ describe("sandbox API with kubectl", () => {
     expect(run.code).toBe(1);
     expect(run.stderr).toContain('Service "Bad.Service" is invalid: metadata.name: Invalid value: "Bad.Service"');
   });
+
+  it("refuses a ConfigMap or Secret whose values hold more than 1 MiB, as kube-apiserver does", async () => {
+    const configMap = (bytes: number) =>
+      JSON.stringify({
+        apiVersion: "v1",
+        kind: "ConfigMap",
+        metadata: { name: "big", namespace: NS },
+        data: { a: "x".repeat(bytes - 10), b: "y".repeat(10) },
+      });
+    const tooBig = await kubectl(["apply", "--server-side", "-f", "-"], kubeconfig, configMap(1024 * 1024 + 1));
+    expect(tooBig.code).toBe(1);
+    expect(tooBig.stderr).toContain('ConfigMap "big" is invalid: []: Too long: may not be more than 1048576 bytes');
+    const secret = JSON.stringify({
+      apiVersion: "v1",
+      kind: "Secret",
+      metadata: { name: "big", namespace: NS },
+      stringData: { a: "x".repeat(1024 * 1024 + 1) },
+    });
+    const run = await kubectl(["apply", "--server-side", "-f", "-"], kubeconfig, secret);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain('Secret "big" is invalid: data: Too long: may not be more than 1048576 bytes');
+    // Exactly 1 MiB is taken.
+    await ok(["apply", "--server-side", "-f", "-"], configMap(1024 * 1024));
+    await ok(["delete", "configmap", "big", "-n", NS]);
+  });
 });
 
 describe("sandbox API with kubectl, rollouts driven by the controllers", () => {
