@@ -104,6 +104,21 @@ export function isOthersPersonalNamespace(name: string, userID: string): boolean
   return name.startsWith(PERSONAL_NAMESPACE_PREFIX) && name !== personalNamespaceName(userID);
 }
 
+/**
+ * The namespace route spaces a host could lie in, nearest first: `<name>.<namespace>.<domain>` is the route a deployment
+ * gets by default (`POST /images/:id/deploy`), so every host under `<namespace>.<domain>` is that namespace's to take.
+ * For `a.b.shop.apps.example.com`: b under shop.apps.example.com, shop under apps.example.com, apps under
+ * example.com, example under com (the label, and the domain after it). A wildcard's `*` is a label like any other.
+ */
+export function routeSpacesOf(host: string): { namespace: string; domain: string }[] {
+  const labels = host.toLowerCase().replace(/\.$/, "").split(".");
+  const spaces: { namespace: string; domain: string }[] = [];
+  for (let k = 1; k < labels.length - 1; k++) {
+    spaces.push({ namespace: labels[k] ?? "", domain: labels.slice(k + 1).join(".") });
+  }
+  return spaces;
+}
+
 /** Why `name` cannot be a namespace name, or undefined when it can. */
 export function namespaceNameProblem(name: string): string | undefined {
   if (name.length === 0) return "must not be empty";

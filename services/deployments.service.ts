@@ -62,7 +62,13 @@ import {
   recordSelector,
 } from "../lib/manifests/index.ts";
 import { defineParams, type ParamsIn, type ParamsOf } from "../lib/params.ts";
-import { ABSOLUTE_PATH, DNS_1123_LABEL, DNS_1123_LABEL_MAX, isDomainAllowed } from "../lib/validators.ts";
+import {
+  ABSOLUTE_PATH,
+  DNS_1123_LABEL,
+  DNS_1123_LABEL_MAX,
+  isDomainAllowed,
+  routeSpacesOf,
+} from "../lib/validators.ts";
 import { AppliedRenders, liveFingerprint } from "../lib/applied-renders.ts";
 import { KeyedChain } from "../lib/keyed-chain.ts";
 import {
@@ -248,6 +254,7 @@ type Methods = DbMethods &
     ): Promise<DeploymentInput>;
     checkClaims(nsId: string, volumes: readonly { persistentVolumeClaim: { claimName: string } }[]): Promise<void>;
     checkHostsFree(nsId: string, name: string, vHosts: readonly string[]): Promise<void>;
+    checkRouteSpaces(ns: NamespaceEntity, vHosts: readonly string[]): Promise<void>;
     envChecksumOf(record: RawDoc): Promise<string>;
     resolve(record: RawDoc): Promise<Resolved>;
     applyResolved(resolved: Resolved, force: boolean): Promise<void>;
@@ -943,9 +950,38 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
         issues.push({ ...issue, message: `The '${issue.field}' field ${issue.message}.` });
       }
       if (issues.length > 0) throw validationError(issues);
+      await this.checkRouteSpaces(ns, fields.vHosts);
       await this.checkClaims(fields.namespace, fields.volumes);
       await this.checkHostsFree(fields.namespace, fields.name, fields.vHosts);
       return input;
+    },
+
+    /**
+     * A host under another namespace's route space (`<anything>.<namespace>.<its domain>`, where its deployments get
+     * their default routes) is that namespace's: 422 naming `vHosts[i]`. Otherwise a tenant could take the route a
+     * deployment of another tenant gets by default, before it is made (its deploy then answered 409).
+     */
+    async checkRouteSpaces(ns: NamespaceEntity, vHosts: readonly string[]): Promise<void> {
+      const spaces = vHosts.map(routeSpacesOf);
+      const names = [...new Set(spaces.flat().map((s) => s.namespace))].filter((n) => n !== ns.name);
+      if (names.length === 0) return;
+      const others = await this.broker.call<{ name: string; domain?: string }[], object>("v1.k8s.namespaces.find", {
+        query: { name: { $in: names } },
+        fields: ["name", "domain"],
+      });
+      const domainOf = new Map(others.map((o) => [o.name, o.domain]));
+      const issues: ValidationIssue[] = [];
+      vHosts.forEach((host, i) => {
+        const taken = spaces[i]?.find((s) => domainOf.get(s.namespace) === s.domain);
+        if (taken === undefined) return;
+        issues.push({
+          type: "hostOfOtherNamespace",
+          field: `vHosts[${i}]`,
+          message: `The 'vHosts[${i}]' field names a host under '${taken.namespace}.${taken.domain}', the routes of namespace '${taken.namespace}'; take one under '${ns.name}.${ns.domain}' or another domain.`,
+          actual: host,
+        });
+      });
+      if (issues.length > 0) throw validationError(issues);
     },
 
     /**

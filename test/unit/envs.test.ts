@@ -8,6 +8,8 @@ import { SECRET_MASK } from "../../lib/entities.ts";
 import { isEmptyEnvObject } from "../../lib/manifests/env.ts";
 import {
   checksumOf,
+  envSizeProblem,
+  MAX_ENV_OBJECT_BYTES,
   driftedKeys,
   generateSecret,
   maskEnv,
@@ -140,5 +142,25 @@ describe("driftedKeys", () => {
     expect(driftedKeys({ A: "1", B: "2" }, { A: "1", B: "3", C: "x" })).toEqual(["B"]);
     expect(driftedKeys({ A: "1" }, undefined)).toEqual(["A"]);
     expect(driftedKeys({}, { C: "x" })).toEqual([]);
+  });
+});
+
+describe("envSizeProblem", () => {
+  const plain = (key: string, value: string) => ({ key, type: "plain" as const, value });
+  const secret = (key: string, value: string) => ({ key, type: "secret" as const, value });
+
+  it("takes plain values and secret values up to 1 MiB each, counted in UTF-8 bytes without the keys", () => {
+    const half = "x".repeat(MAX_ENV_OBJECT_BYTES / 2);
+    expect(envSizeProblem([plain("A", half), plain("B", half), secret("C", half), secret("D", half)])).toBeUndefined();
+    expect(envSizeProblem([plain("A", half), plain("B", `${half.slice(1)}é`)])).toBe(
+      "would hold 1048577 bytes of plain values (its ConfigMap), more than the 1048576 the cluster takes",
+    );
+    expect(envSizeProblem([secret("A", half), secret("B", `${half}!`)])).toMatch(/^would hold 1048577 bytes of secret/);
+  });
+
+  it("counts a key once: the later record with it wins, as in the objects", () => {
+    const full = "x".repeat(MAX_ENV_OBJECT_BYTES);
+    expect(envSizeProblem([plain("A", full), plain("A", "y")])).toBeUndefined();
+    expect(envSizeProblem([plain("A", "y"), plain("A", `${full}!`)])).toMatch(/1048577 bytes of plain/);
   });
 });

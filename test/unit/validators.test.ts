@@ -10,8 +10,11 @@ import {
   isDnsSubdomain,
   isDomainAllowed,
   isDomainName,
+  isOthersPersonalNamespace,
   isReservedNamespace,
   namespaceNameProblem,
+  personalNamespaceName,
+  routeSpacesOf,
 } from "../../lib/validators.ts";
 
 const label63 = "a".repeat(63);
@@ -168,5 +171,40 @@ describe("lib/validators other patterns", () => {
     expect(IMAGE_DIGEST.test(`sha256:${"a".repeat(63)}`)).toBe(false);
     expect(IMAGE_DIGEST.test(`sha256:${"A".repeat(64)}`)).toBe(false);
     expect(IMAGE_DIGEST.test(`md5:${"a".repeat(64)}`)).toBe(false);
+  });
+});
+
+describe("lib/validators routeSpacesOf", () => {
+  it("gives each label after the first with the domain after it, nearest first", () => {
+    expect(routeSpacesOf("a.b.shop.apps.example.com")).toEqual([
+      { namespace: "b", domain: "shop.apps.example.com" },
+      { namespace: "shop", domain: "apps.example.com" },
+      { namespace: "apps", domain: "example.com" },
+      { namespace: "example", domain: "com" },
+    ]);
+    expect(routeSpacesOf("*.Shop.example.com.")).toEqual([
+      { namespace: "shop", domain: "example.com" },
+      { namespace: "example", domain: "com" },
+    ]);
+    expect(routeSpacesOf("example.com")).toEqual([]);
+    expect(routeSpacesOf("localhost")).toEqual([]);
+  });
+});
+
+describe("lib/validators personal namespaces", () => {
+  it("names a user's personal namespace user-<id>, with a hash when the id had to change or is long", () => {
+    expect(personalNamespaceName("alice")).toBe("user-alice");
+    expect(personalNamespaceName("Alice@Example")).toMatch(/^user-alice-example-[0-9a-f]{8}$/);
+    expect(personalNamespaceName("Alice@Example")).not.toBe(personalNamespaceName("alice@example"));
+    expect(personalNamespaceName("x".repeat(80))).toHaveLength(63);
+  });
+
+  it("keeps every user-* name but the caller's own", () => {
+    expect(isOthersPersonalNamespace("user-carol", "bob")).toBe(true);
+    expect(isOthersPersonalNamespace("user-anything", "bob")).toBe(true);
+    expect(isOthersPersonalNamespace("user-bob", "bob")).toBe(false);
+    expect(isOthersPersonalNamespace(personalNamespaceName("Bob@x"), "Bob@x")).toBe(false);
+    expect(isOthersPersonalNamespace("users", "bob")).toBe(false);
+    expect(isOthersPersonalNamespace("team-user-carol", "bob")).toBe(false);
   });
 });

@@ -178,6 +178,42 @@ describe("v1.k8s.deployments.create", () => {
     await call("v1.k8s.namespaces.remove", { id: bobs.id }, BOB);
   });
 
+  it("keeps the hosts under a namespace's route space (<name>.<namespace>.<domain>) for that namespace (422 naming vHosts[i])", async () => {
+    const bobs = await stack.services.call<NamespaceEntity, Record<string, unknown>>("v1.k8s.namespaces.create", {
+      name: "bobs2",
+      owner: "bob",
+    });
+    const space = `shop.${ns.domain}`;
+    for (const host of [`web.${space}`, `*.${space}`, `a.b.${space}`]) {
+      const squat = call(
+        "v1.k8s.deployments.create",
+        { namespace: bobs.id, image: nginx.id, name: "squat", vHosts: ["ok2.example.com", host] },
+        BOB,
+      );
+      await expect(squat).rejects.toMatchObject({
+        code: 422,
+        data: [
+          expect.objectContaining({
+            field: "vHosts[1]",
+            type: "hostOfOtherNamespace",
+            message: `The 'vHosts[1]' field names a host under '${space}', the routes of namespace 'shop'; take one under 'bobs2.${ns.domain}' or another domain.`,
+          }),
+        ],
+      });
+    }
+    expect(await call("v1.k8s.deployments.count", { query: { namespace: bobs.id } }, BOB)).toBe(0);
+    // In its own space the namespace's members take what they like.
+    const own = await call<DeploymentEntity>("v1.k8s.deployments.create", {
+      namespace: ns.id,
+      image: nginx.id,
+      name: "spaced",
+      replicas: 0,
+      vHosts: [`spaced.${space}`],
+    });
+    await call("v1.k8s.deployments.remove", { id: own.id });
+    await call("v1.k8s.namespaces.remove", { id: bobs.id }, BOB);
+  });
+
   it("shows an unpullable image in the status", async () => {
     const created = await call<DeploymentEntity>("v1.k8s.deployments.create", {
       name: "broken",
