@@ -399,7 +399,10 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
         const terminating: NamespaceStatus = {
           phase: "Terminating",
           reason: NAMESPACE_REASONS.DELETING,
-          message: "the cluster is deleting the namespace and everything in it",
+          // The cluster's own namespace stays: only what the suite put there goes (deleteClusterObjects).
+          message: clusterOwned
+            ? "the suite is deleting what it put in the cluster's own namespace; the namespace stays"
+            : "the cluster is deleting the namespace and everything in it",
         };
         await this.setStatus(record._id, terminating);
         // An apply of this record already under way ends first: arriving after the deletion, it would create the

@@ -408,7 +408,13 @@ describe("v1.k8s.namespaces.remove", () => {
     expect(ns).toMatchObject({ clusterOwned: true, status: { phase: "Active" } });
     const quota = await kubectlJson<Obj>("get", "resourcequota", "moleculer-k8s-quota", "-n", "default");
     expect(quota.spec).toMatchObject({ hard: { pods: "9" } });
-    await t.broker.call("v1.k8s.namespaces.remove", { id: ns.id });
+    // The answer says what happens: the namespace stays.
+    await expect(t.broker.call("v1.k8s.namespaces.remove", { id: ns.id })).resolves.toMatchObject({
+      status: {
+        phase: "Terminating",
+        message: "the suite is deleting what it put in the cluster's own namespace; the namespace stays",
+      },
+    });
     await expect(get(ns.id)).rejects.toMatchObject({ code: 404 });
     expect((await t.kubectlRaw("get", "resourcequota", "moleculer-k8s-quota", "-n", "default")).stderr).toMatch(
       /NotFound/,
