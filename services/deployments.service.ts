@@ -21,7 +21,7 @@
  */
 import type { Context, ServiceBroker, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import { Errors } from "moleculer";
-import type { KubernetesObject, V1Deployment, V1Pod } from "@kubernetes/client-node";
+import type { KubernetesObject, V1Deployment, V1Pod, V1ResourceQuota } from "@kubernetes/client-node";
 import { readConfig } from "../lib/config.ts";
 import type {
   DeploymentCondition,
@@ -49,6 +49,9 @@ import {
   canonicalJson,
   configMapName,
   deploymentInputIssues,
+  quotaFromHard,
+  quotaIssues,
+  RESOURCE_QUOTA_NAME,
   envChecksum,
   envObjectName,
   getIdFromAnnotation,
@@ -255,6 +258,7 @@ type Methods = DbMethods &
     checkClaims(nsId: string, volumes: readonly { persistentVolumeClaim: { claimName: string } }[]): Promise<void>;
     checkHostsFree(nsId: string, name: string, vHosts: readonly string[]): Promise<void>;
     checkRouteSpaces(ns: NamespaceEntity, vHosts: readonly string[]): Promise<void>;
+    liveQuota(nsName: string): Promise<ReturnType<typeof quotaFromHard> | undefined>;
     envChecksumOf(record: RawDoc): Promise<string>;
     resolve(record: RawDoc): Promise<Resolved>;
     applyResolved(resolved: Resolved, force: boolean): Promise<void>;
@@ -949,11 +953,32 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       for (const issue of deploymentInputIssues(input)) {
         issues.push({ ...issue, message: `The '${issue.field}' field ${issue.message}.` });
       }
+      if (issues.length === 0) issues.push(...quotaIssues(input, await this.liveQuota(ns.name)));
       if (issues.length > 0) throw validationError(issues);
       await this.checkRouteSpaces(ns, fields.vHosts);
       await this.checkClaims(fields.namespace, fields.volumes);
       await this.checkHostsFree(fields.namespace, fields.name, fields.vHosts);
       return input;
+    },
+
+    /**
+     * The quota the API server holds the namespace to (the suite's ResourceQuota, from the watch cache); undefined when
+     * it has none or the cluster cannot say now (the API server enforces it anyway, pod by pod).
+     */
+    async liveQuota(nsName: string): Promise<ReturnType<typeof quotaFromHard> | undefined> {
+      try {
+        const { items } = await kubeList(this.broker, {
+          apiVersion: "v1",
+          kind: "ResourceQuota",
+          namespace: nsName,
+          labelSelector: MANAGED_BY_SELECTOR,
+          fieldSelector: `metadata.name=${RESOURCE_QUOTA_NAME}`,
+        });
+        const quota = items[0] as V1ResourceQuota | undefined;
+        return quota === undefined ? undefined : quotaFromHard(quota.spec?.hard);
+      } catch {
+        return undefined;
+      }
     },
 
     /**

@@ -11,7 +11,7 @@
  */
 import type { V1LimitRange, V1Namespace, V1ResourceQuota } from "@kubernetes/client-node";
 import { DOMAIN_ANNOTATION, generateAnnotations, generateLabels } from "./labels.ts";
-import { cpuQuantity, memoryQuantity, storageQuantity } from "./quantity.ts";
+import { cpuQuantity, memoryQuantity, parseQuantity, storageQuantity } from "./quantity.ts";
 
 export const RESOURCE_QUOTA_NAME = "moleculer-k8s-quota";
 export const LIMIT_RANGE_NAME = "moleculer-k8s-limits";
@@ -167,5 +167,31 @@ export function renderLimitRange(input: LimitRangeInput): V1LimitRange {
         },
       ],
     },
+  };
+}
+
+/**
+ * The CPU (millicores), memory (MiB) and pods a ResourceQuota's `hard` allows a namespace, as the suite counts them:
+ * the smaller of requests and limits for CPU and memory (it sets both to the same). A field the quota does not
+ * bind, or cannot be read, is left out.
+ */
+export function quotaFromHard(hard: Readonly<Record<string, string>> | undefined): {
+  cpu?: number;
+  memory?: number;
+  pods?: number;
+} {
+  const amount = (keys: string[], scale: number): number | undefined => {
+    const values = keys
+      .map((k) => (hard?.[k] === undefined ? undefined : parseQuantity(hard[k])))
+      .filter((v): v is number => v !== undefined);
+    return values.length === 0 ? undefined : Math.floor(Math.min(...values) * scale);
+  };
+  const cpu = amount(["requests.cpu", "limits.cpu", "cpu"], 1000);
+  const memory = amount(["requests.memory", "limits.memory", "memory"], 1 / 2 ** 20);
+  const pods = amount(["pods", "count/pods"], 1);
+  return {
+    ...(cpu === undefined ? {} : { cpu }),
+    ...(memory === undefined ? {} : { memory }),
+    ...(pods === undefined ? {} : { pods }),
   };
 }

@@ -226,3 +226,65 @@ function resourceIssues(
     }
   }
 }
+
+/** A namespace's quota as the suite sets it: CPU millicores and memory MiB (each for requests and limits), pods. */
+export interface CheckableQuota {
+  readonly cpu?: number | undefined;
+  readonly memory?: number | undefined;
+  readonly pods?: number | undefined;
+}
+
+/**
+ * What of a deployment can never fit its namespace's quota, even in an otherwise empty namespace: one pod's CPU or
+ * memory (the record's resources over the image's, as rendered) over the quota, or its replicas together over it (or
+ * more replicas than the quota's pods). The API server would refuse every such pod later, one by one, while the
+ * deployment stays Progressing with `FailedCreate`; said at once, the field names what to change. Resources left to the
+ * namespace's LimitRange defaults are not counted (those are made to fit).
+ */
+export function quotaIssues(
+  input: {
+    readonly replicas: number;
+    readonly image: { readonly resources?: CheckableResources };
+    readonly resources?: CheckableResources;
+  },
+  quota: CheckableQuota | undefined,
+): ValidationIssue[] {
+  if (quota === undefined) return [];
+  const issues: ValidationIssue[] = [];
+  const units = { cpu: "millicores", memory: "MiB" } as const;
+  for (const res of ["cpu", "memory"] as const) {
+    const hard = quota[res];
+    if (hard === undefined) continue;
+    // The quota binds requests and limits alike; requests are capped at limits when rendered.
+    const limit = input.resources?.limits?.[res] ?? input.image.resources?.limits?.[res];
+    const request = input.resources?.requests?.[res] ?? input.image.resources?.requests?.[res];
+    const perPod = limit ?? request;
+    if (perPod === undefined) continue;
+    const side = limit === undefined ? "requests" : "limits";
+    const field = `resources.${side}.${res}`;
+    if (perPod > hard) {
+      issues.push({
+        type: "overQuota",
+        field,
+        message: `The '${field}' field must be at most the namespace's ${res} quota, ${hard} ${units[res]}; ${perPod} is more (one pod could never start).`,
+        actual: perPod,
+      });
+    } else if (perPod * input.replicas > hard) {
+      issues.push({
+        type: "overQuota",
+        field: "replicas",
+        message: `The 'replicas' field asks for ${input.replicas} pods of ${perPod} ${units[res]} ${res} each, more than the namespace's ${res} quota of ${hard} ${units[res]}.`,
+        actual: input.replicas,
+      });
+    }
+  }
+  if (quota.pods !== undefined && input.replicas > quota.pods) {
+    issues.push({
+      type: "overQuota",
+      field: "replicas",
+      message: `The 'replicas' field must be at most the namespace's pod quota, ${quota.pods}.`,
+      actual: input.replicas,
+    });
+  }
+  return issues;
+}

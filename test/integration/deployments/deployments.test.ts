@@ -214,6 +214,28 @@ describe("v1.k8s.deployments.create", () => {
     await call("v1.k8s.namespaces.remove", { id: bobs.id }, BOB);
   });
 
+  it("refuses at once what can never fit the namespace's quota (422 naming the field), creating nothing", async () => {
+    // The namespace's ResourceQuota: the default, 4000 millicores of CPU, 8192 MiB, 20 pods.
+    const create = (params: Record<string, unknown>) =>
+      call("v1.k8s.deployments.create", { namespace: ns.id, image: nginx.id, name: "greedy", ...params });
+    await expect(create({ resources: { limits: { cpu: 1e12 } } })).rejects.toMatchObject({
+      code: 422,
+      data: [expect.objectContaining({ field: "resources.limits.cpu", type: "overQuota" })],
+    });
+    await expect(create({ replicas: 5, resources: { limits: { cpu: 1000, memory: 256 } } })).rejects.toMatchObject({
+      code: 422,
+      data: [
+        expect.objectContaining({
+          field: "replicas",
+          message:
+            "The 'replicas' field asks for 5 pods of 1000 millicores cpu each, more than the namespace's cpu quota of 4000 millicores.",
+        }),
+      ],
+    });
+    expect(await call("v1.k8s.deployments.count", { query: { name: "greedy" } })).toBe(0);
+    expect((await stack.kubectl("get", "deployment", "greedy", "-n", "shop")).code).not.toBe(0);
+  });
+
   it("shows an unpullable image in the status", async () => {
     const created = await call<DeploymentEntity>("v1.k8s.deployments.create", {
       name: "broken",

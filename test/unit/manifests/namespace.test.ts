@@ -8,6 +8,7 @@ import {
   RESOURCE_QUOTA_NAME,
   renderLimitRange,
   renderNamespace,
+  quotaFromHard,
   renderResourceQuota,
   resolveQuota,
 } from "../../../lib/manifests/namespace.ts";
@@ -161,5 +162,20 @@ describe("lib/manifests/namespace renderLimitRange", () => {
     expect(renderLimitRange(lr)).toEqual(renderLimitRange(lr));
     const ns = deepFreeze({ id: "ns1", name: "shop", domain: "a.example.com" });
     expect(renderNamespace(ns)).toEqual(renderNamespace(ns));
+  });
+});
+
+describe("quotaFromHard", () => {
+  it("reads back the quota the suite renders, in its units", () => {
+    const rendered = renderResourceQuota({ id: "ns1", namespace: "shop", quota: { cpu: 1500, memory: 3072, pods: 7 } });
+    expect(quotaFromHard(rendered.spec?.hard as Record<string, string>)).toEqual({ cpu: 1500, memory: 3072, pods: 7 });
+  });
+
+  it("takes the smaller of requests and limits, and leaves out what is not bound or cannot be read", () => {
+    expect(quotaFromHard({ "requests.cpu": "2", "limits.cpu": "1500m", "limits.memory": "1Gi", pods: "x" })).toEqual({
+      cpu: 1500,
+      memory: 1024,
+    });
+    expect(quotaFromHard(undefined)).toEqual({});
   });
 });

@@ -13,6 +13,7 @@ import {
   isValidMountPath,
   isValidPort,
   isValidPortName,
+  quotaIssues,
 } from "../../../lib/manifests/validate.ts";
 import { NGINX_DEPLOYMENT, PHP_DEPLOYMENT } from "./fixtures.ts";
 
@@ -162,5 +163,51 @@ describe("lib/manifests/validate deploymentInputIssues", () => {
       configMap: { name: "c", data: { "a.conf": "x".repeat(CONFIG_MAP_MAX_BYTES) } },
     };
     expect(deploymentInputIssues(big).map((i) => i.field)).toEqual(["configMap.data"]);
+  });
+});
+
+describe("quotaIssues", () => {
+  const quota = { cpu: 4000, memory: 8192, pods: 20 };
+  const image = { resources: { limits: { cpu: 500, memory: 256 } } };
+
+  it("finds nothing wrong with what fits an empty namespace, nor without a quota or resources", () => {
+    expect(quotaIssues({ replicas: 8, image }, quota)).toEqual([]);
+    expect(quotaIssues({ replicas: 1000, image }, undefined)).toEqual([]);
+    expect(quotaIssues({ replicas: 20, image: {} }, quota)).toEqual([]);
+  });
+
+  it("names the resource of one pod over the quota, the record's over the image's", () => {
+    expect(quotaIssues({ replicas: 1, image, resources: { limits: { cpu: 1e12 } } }, quota)).toEqual([
+      {
+        type: "overQuota",
+        field: "resources.limits.cpu",
+        message:
+          "The 'resources.limits.cpu' field must be at most the namespace's cpu quota, 4000 millicores; 1000000000000 is more (one pod could never start).",
+        actual: 1e12,
+      },
+    ]);
+    expect(quotaIssues({ replicas: 1, image: {}, resources: { requests: { memory: 9000 } } }, quota)).toEqual([
+      expect.objectContaining({ field: "resources.requests.memory", actual: 9000 }),
+    ]);
+    // Exactly the quota fits.
+    expect(quotaIssues({ replicas: 1, image, resources: { limits: { cpu: 4000 } } }, quota)).toEqual([]);
+  });
+
+  it("names replicas when the pods together, or their number, go over it", () => {
+    expect(quotaIssues({ replicas: 9, image }, quota)).toEqual([
+      {
+        type: "overQuota",
+        field: "replicas",
+        message:
+          "The 'replicas' field asks for 9 pods of 500 millicores cpu each, more than the namespace's cpu quota of 4000 millicores.",
+        actual: 9,
+      },
+    ]);
+    expect(quotaIssues({ replicas: 21, image: {} }, quota)).toEqual([
+      expect.objectContaining({
+        field: "replicas",
+        message: "The 'replicas' field must be at most the namespace's pod quota, 20.",
+      }),
+    ]);
   });
 });
