@@ -23,8 +23,11 @@ export const IANA_SVC_NAME_MAX = 15;
 /** An environment variable name Kubernetes accepts (`[-._a-zA-Z][-._a-zA-Z0-9]*`). */
 export const ENV_VAR_NAME = /^[-._a-zA-Z][-._a-zA-Z0-9]*$/;
 
-/** An absolute path inside a container. */
-export const ABSOLUTE_PATH = /^\/[^\0]*$/;
+/**
+ * An absolute path inside a container where a volume may be mounted: starts with `/`, no `..` segment, no `:`, no NUL
+ * (lib/manifests/validate.ts `isValidMountPath`, which the deployments' render check uses, as a pattern for the schemas).
+ */
+export const ABSOLUTE_PATH = /^\/(?!(?:[^\0]*\/)?\.\.(?:\/|$))[^\0:]*$/;
 
 /** A content digest such as `sha256:<64 hex>`. */
 export const IMAGE_DIGEST = /^sha256:[a-f0-9]{64}$/;

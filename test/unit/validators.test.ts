@@ -1,6 +1,8 @@
 import { describe, expect, it } from "@jest/globals";
 import fc from "fast-check";
+import { isValidMountPath } from "../../lib/manifests/validate.ts";
 import {
+  ABSOLUTE_PATH,
   DNS_1123_LABEL,
   IANA_SVC_NAME,
   ENV_VAR_NAME,
@@ -206,5 +208,21 @@ describe("lib/validators personal namespaces", () => {
     expect(isOthersPersonalNamespace(personalNamespaceName("Bob@x"), "Bob@x")).toBe(false);
     expect(isOthersPersonalNamespace("users", "bob")).toBe(false);
     expect(isOthersPersonalNamespace("team-user-carol", "bob")).toBe(false);
+  });
+});
+
+describe("lib/validators ABSOLUTE_PATH", () => {
+  it.each(["/", "/var/www", "/a..b", "/...", "/a/./b", "//x"])("accepts %p", (value) => {
+    expect(ABSOLUTE_PATH.test(value)).toBe(true);
+  });
+  it.each(["/../etc", "/a/../b", "/a/..", "/..", "/a:b", "relative", "", "/a\0b"])("refuses %p", (value) => {
+    expect(ABSOLUTE_PATH.test(value)).toBe(false);
+  });
+  it("agrees with the render check isValidMountPath on any path made of /, ., :, a and NUL", () => {
+    const path = fc.array(fc.constantFrom("/", ".", "..", ":", "a", "\0"), { maxLength: 12 }).map((p) => p.join(""));
+    fc.assert(
+      fc.property(path, (p) => ABSOLUTE_PATH.test(p) === isValidMountPath(p)),
+      { numRuns: 5000 },
+    );
   });
 });

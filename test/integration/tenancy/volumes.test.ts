@@ -90,6 +90,8 @@ describe("v1.k8s.volumes.create", () => {
       [{ size: "lots" }, "size"],
       [{ size: "0" }, "size"],
       [{ mountPath: "relative/path" }, "mountPath"],
+      [{ mountPath: "/../etc" }, "mountPath"],
+      [{ mountPath: "/data:rw" }, "mountPath"],
       [{ accessModes: ["ReadWriteSometimes"] }, "accessModes[0]"],
       [{ type: "hostPath" }, "type"],
       [{ storageClass: "Not_A_Class" }, "storageClass"],
