@@ -301,6 +301,11 @@ interface HostMembers {
   imageReferenceOf(imageId: string): Promise<string | undefined>;
   /** Whether this node is the first available deployments node by node id (the one that acts on broadcast events). */
   firstDeploymentsNode(): boolean;
+  /**
+   * Throws what `update` would refuse if the record took `fields` (its validation: namespace writable, image, hosts,
+   * claims, quota), changing nothing. `undefined` in `fields` means the field goes.
+   */
+  checkUpdate(record: RawDoc, fields: Record<string, unknown>): Promise<void>;
 }
 
 interface OpsVars {
@@ -660,6 +665,18 @@ export function DeploymentOperationsMixin(): MixinSchema {
           if (spec.envChecksum !== newestEnvChecksum(record) && !this.broker.registry.actions.isAvailable(ENVS_FIND)) {
             throw new Errors.ServiceNotAvailableError({ action: ENVS_FIND });
           }
+          const cm = loadConfigMap(spec.configMap);
+          // What the update below would refuse (a host another deployment took since, a volume removed since, a quota
+          // lowered since) is refused before anything changes: the env values are restored first, and a refusal
+          // after them would leave them restored, recorded and rolled out with the rest not.
+          await this.checkUpdate(record, {
+            image: spec.image,
+            replicas: spec.replicas,
+            vHosts: spec.vHosts,
+            volumes: spec.volumes,
+            configMap: cm,
+            resources: spec.resources,
+          });
           this.rollingBack.add(record._id);
           try {
             await this.restoreEnv(record, nsName, spec.env);
@@ -668,7 +685,6 @@ export function DeploymentOperationsMixin(): MixinSchema {
             if (spec.configMap === undefined && record.configMap !== undefined) unset.configMap = undefined;
             if (spec.resources === undefined && record.resources !== undefined) unset.resources = undefined;
             if (Object.keys(unset).length > 0) await this.updateEntity(null, record._id, unset);
-            const cm = loadConfigMap(spec.configMap);
             await ctx.call<DeploymentEntity, Record<string, unknown>>(
               `${this.fullName}.update`,
               {

@@ -258,6 +258,7 @@ type Methods = DbMethods &
     checkClaims(nsId: string, volumes: readonly { persistentVolumeClaim: { claimName: string } }[]): Promise<void>;
     checkHostsFree(nsId: string, name: string, vHosts: readonly string[]): Promise<void>;
     checkRouteSpaces(ns: NamespaceEntity, vHosts: readonly string[]): Promise<void>;
+    checkUpdate(record: RawDoc, fields: Record<string, unknown>): Promise<void>;
     liveQuota(nsName: string): Promise<ReturnType<typeof quotaFromHard> | undefined>;
     envChecksumOf(record: RawDoc): Promise<string>;
     resolve(record: RawDoc): Promise<Resolved>;
@@ -838,6 +839,13 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
         if (hasCode(err, 404) && !this.isRetryableError(err)) throw notFound("namespace", nsId);
         throw err;
       }
+    },
+
+    /** What `updateDeployment` would refuse for these fields (`undefined`: the field goes), without changing anything. */
+    async checkUpdate(record: RawDoc, fields: Record<string, unknown>): Promise<void> {
+      const ns = await this.writableNamespace(String(record.namespace));
+      const next = { ...entityOf(record), ...fields } as Parameters<Methods["validate"]>[0];
+      await this.validate(next, ns, await this.imageOf(next.image));
     },
 
     /** update/scale/restart: validate, store as a new revision, apply; restored when the cluster refuses it. */

@@ -296,3 +296,35 @@ beforeAll(async () => {
   twoChecksum = dep.spec.template.metadata.annotations?.[CHECKSUM] ?? "";
   expect(twoChecksum).not.toBe("");
 }, 20_000);
+
+describe("v1.k8s.deployments.rollback the update would refuse", () => {
+  it("changes nothing, env values included, when the revision's host was taken since (409 naming vHosts[0])", async () => {
+    const site = await stack.deploy("site", { vHosts: ["site-a.example.com"] });
+    const env = await stack.http("POST", "/api/v1/k8s/envs", stack.tokens.alice, {
+      namespace: stack.ns.id,
+      deployment: site.id,
+      key: "MODE",
+      value: "one",
+    });
+    expect(env.status).toBe(200);
+    await revision(site.id, 2); // host a, MODE=one
+    const moved = await stack.http("PATCH", base(site.id), stack.tokens.alice, { vHosts: ["site-b.example.com"] });
+    expect(moved.status).toBe(200);
+    await stack.deploy("thief", { vHosts: ["site-a.example.com"] });
+    const changed = await stack.http("PATCH", `/api/v1/k8s/envs/${String(env.json.id)}`, stack.tokens.alice, {
+      value: "two",
+    });
+    expect(changed.status).toBe(200);
+    const before = await revision(site.id, 4); // host b, MODE=two
+    const template = (await kubeDeployment("site")).spec.template.metadata.annotations?.[CHECKSUM];
+
+    const refused = await stack.http("POST", `${base(site.id)}/rollback`, stack.tokens.alice, { revision: 2 });
+    expect(refused.status).toBe(409);
+    expect(refused.json).toMatchObject({ type: "ALREADY_EXISTS", data: { field: "vHosts[0]" } });
+    // Nothing changed: no env value restored, no revision, no rollout (past the env revision's debounce).
+    await new Promise((r) => setTimeout(r, 800));
+    expect((await envOf(site.id, "MODE")).value).toBe("two");
+    expect(await history(site.id)).toEqual(before);
+    expect((await kubeDeployment("site")).spec.template.metadata.annotations?.[CHECKSUM]).toBe(template);
+  }, 30_000);
+});
