@@ -273,6 +273,7 @@ type Methods = DbMethods &
       namespaceName: string,
     ): Promise<void>;
     makeOwedEnvs(record: RawDoc): Promise<boolean>;
+    envObjectsBeforeDeployment(record: RawDoc, nsName: string): Promise<void>;
     refreshStatus(recordId: string): Promise<void>;
     scheduleStatus(recordId: string): void;
     scheduleEnvReapply(recordId: string): void;
@@ -1218,6 +1219,33 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       return true;
     },
 
+    /**
+     * A Deployment about to be made again (a new or emptied cluster after a restart, one deleted behind our back) gets
+     * its env objects first when they are missing: its containers read them with an optional `envFrom`, so a pod
+     * started before them runs without the values, and nothing rolls it once they come (the template's checksum is
+     * the same). The envs service's own resync makes them too (soon after its start), but not necessarily first.
+     */
+    async envObjectsBeforeDeployment(record: RawDoc, nsName: string): Promise<void> {
+      if (!canCall(this.broker, "v1.k8s.envs.patchConfigMap")) return;
+      if ((await this.liveObjects(nsName, record._id, "Deployment")).length > 0) return;
+      const values = await this.broker.call<number, object>("v1.k8s.envs.count", { query: { deployment: record._id } });
+      if (values === 0) return;
+      for (const kind of ["ConfigMap", "Secret"]) {
+        const { items } = await kubeList(this.broker, {
+          apiVersion: "v1",
+          kind,
+          namespace: nsName,
+          labelSelector: recordSelector("env", record._id),
+        });
+        if (items.length > 0) return;
+      }
+      await this.broker.call("v1.k8s.envs.patchConfigMap", { deployment: record._id }).catch((err: unknown) => {
+        // Retryable: this reconcile fails and is retried. Otherwise the Deployment goes on without them, as before.
+        if (this.isRetryableError(err)) throw err;
+        this.logger.warn(`env objects of deployment ${record._id} not made first: ${(err as Error).message}`);
+      });
+    },
+
     // --- reconciler hooks ---
 
     async reconcile(record: RawDoc): Promise<void> {
@@ -1226,6 +1254,7 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       // Before the apply, so that the pods start with them.
       const envsSettled = creator === undefined && envsOwed(record) ? await this.makeOwedEnvs(record) : false;
       const resolved = await this.resolve(record);
+      if (creator === undefined && !envsSettled) await this.envObjectsBeforeDeployment(record, resolved.namespace.name);
       await this.applyResolved(resolved, true);
       const envsFrom = envsSettled || creator?.envsMade === true ? { [ENVS_FROM_FIELD]: record.image } : {};
       // Applied: no longer Pending (the watch events say how the rollout goes from here).

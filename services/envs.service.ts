@@ -31,7 +31,8 @@
  * Reactions: `k8s.deployments.removed` → the deployment's envs and their two objects removed;
  * `k8s.namespaces.removed` → `clean` of that namespace; an env object of ours deleted (or a ConfigMap changed) behind
  * our back → re-applied while its deployment exists and the object has values to hold (an empty one found present is
- * deleted); every `resyncIntervalSeconds` (RESYNC_INTERVAL) a resync re-applies env objects that are missing or hold
+ * deleted); `initialResyncDelayMs` after start (default 1 s: a restart may find the cluster without them) and every
+ * `resyncIntervalSeconds` (RESYNC_INTERVAL) a resync re-applies env objects that are missing or hold
  * other plain values, deletes those present with nothing to hold (it reads, and writes only what drifted: an empty map
  * whose object is absent is converged), and deletes env objects whose deployment is gone in namespaces the suite
  * knows (a removal whose retry a restart lost);
@@ -319,6 +320,8 @@ interface Settings extends ServiceSettingSchema {
   retry: { initialMs: number; maxMs: number };
   /** Seconds between resyncs of the env objects against the cluster; default RESYNC_INTERVAL; 0 = none. */
   resyncIntervalSeconds?: number;
+  /** Milliseconds after start before the first resync (default 1000; negative = none before the first interval). */
+  initialResyncDelayMs?: number;
 }
 
 interface DeploymentRecord {
@@ -422,8 +425,8 @@ interface EnvMethods {
   sweepOrphanObjects(): Promise<number>;
   /** Whether the cluster holds a Deployment of this deployment record (not being deleted). */
   deploymentObjectLive(deploymentId: string): Promise<boolean>;
-  /** Runs resyncEnvs every `resyncIntervalSeconds` while started. */
-  scheduleResync(): void;
+  /** Runs resyncEnvs in `delayMs` (default `resyncIntervalSeconds`), then every `resyncIntervalSeconds`, while started. */
+  scheduleResync(delayMs?: number): void;
   /** Refuses queries and sorts on `value` from callers outside the broker. */
   guardValueQueries(ctx: Context<{ query?: unknown; sort?: unknown }, CallerMeta>): void;
 }
@@ -995,15 +998,16 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       return deleted;
     },
 
-    scheduleResync(): void {
+    scheduleResync(delayMs?: number): void {
       const seconds = this.settings.resyncIntervalSeconds ?? readConfig().resyncIntervalSeconds;
-      if (seconds <= 0 || !this.envActive) return;
+      if (!this.envActive || (delayMs === undefined && seconds <= 0)) return;
+      const ms = delayMs ?? seconds * 1000;
       this.envResyncTimer = setTimeout(() => {
         this.envResyncTimer = undefined;
         this.resyncEnvs()
           .catch((err: unknown) => this.logger.warn(`env resync failed: ${errorMessage(err)}`))
           .finally(() => this.scheduleResync());
-      }, seconds * 1000);
+      }, ms);
       this.envResyncTimer.unref();
     },
 
@@ -1368,7 +1372,10 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
 
   started() {
     this.envActive = true;
-    this.scheduleResync();
+    // Once soon after start, as the other services' reconcilers do: a restart may find the cluster without the env
+    // objects (a new or emptied cluster), and the first interval is RESYNC_INTERVAL away (5 minutes by default).
+    const initial = this.settings.initialResyncDelayMs ?? 1000;
+    this.scheduleResync(initial >= 0 ? initial : undefined);
   },
 
   stopped() {

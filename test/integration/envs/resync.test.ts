@@ -1,9 +1,13 @@
 /**
  * The resync of v1.k8s.envs: with v1.kube's watches off (no kube.* events, as for objects deleted while the suite
  * was down), env objects that are missing or hold other plain values are applied again; nothing drifted, nothing
- * is written. The periodic resync (resyncIntervalSeconds) does the same on its own.
+ * is written. The periodic resync (resyncIntervalSeconds) does the same on its own, and once soon after start.
  */
 import { describe, it, expect, beforeAll, afterAll } from "@jest/globals";
+import { mkdtemp, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import envsService from "../../../services/envs.service.ts";
 import { startEnvHarness, waitFor, type DeploymentRecord, type EnvHarness } from "./harness.ts";
 import type { EnvResyncResult } from "../../../services/envs.service.ts";
 
@@ -159,4 +163,30 @@ describe("v1.k8s.envs.resync", () => {
       code: 403,
     });
   });
+});
+
+describe("v1.k8s.envs after a restart", () => {
+  it("runs a resync soon after start: env objects gone meanwhile come back in seconds, not after RESYNC_INTERVAL", async () => {
+    const dataDir = await mkdtemp(path.join(os.tmpdir(), "envs-restart-"));
+    // On files, so that the records outlive the service; no periodic resync (5 minutes by default).
+    const settings = { ...envsService.settings, db: { dataDir }, resyncIntervalSeconds: 0 };
+    const r = await startEnvHarness({ gateway: false, kubeSettings: { informers: false }, envSettings: settings });
+    try {
+      const ns = await r.createNamespace("sync", "alice");
+      const d = await r.addDeployment({ name: "web", namespace: ns.id, image: "none" });
+      await r.broker.call("v1.k8s.envs.createEnv", { deployment: d.id, namespace: ns.id, image });
+      expect(await values(r)).toEqual({ plain: { MODE: "a" }, secret: { PASS: "resync-Secr3t-1" } });
+      // Stopped; meanwhile the objects go (an emptied cluster, a restore); started again on the same records.
+      const envs = r.broker.getLocalService({ name: "k8s.envs", version: 1 });
+      await r.broker.destroyService(envs);
+      await r.core.deleteNamespacedConfigMap({ name: "web-env", namespace: "sync" });
+      await r.core.deleteNamespacedSecret({ name: "web-env", namespace: "sync" });
+      r.broker.createService({ ...envsService, settings });
+      await waitFor(async () => (await values(r)).secret?.PASS === "resync-Secr3t-1", 5000, "the resync at start");
+      expect(await values(r)).toEqual({ plain: { MODE: "a" }, secret: { PASS: "resync-Secr3t-1" } });
+    } finally {
+      await r.stop();
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  }, 30_000);
 });
