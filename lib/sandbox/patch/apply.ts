@@ -255,12 +255,25 @@ function mergeApplied(live: unknown, applied: unknown, path: readonly string[]):
       Array.isArray(live) &&
       applied.every((i) => itemKey(i, strategy.keys) !== undefined)
     ) {
-      const out = [...live];
+      // kube-apiserver (structured-merge-diff 4.2.1, Kubernetes 1.23) keeps the applied configuration's order: its
+      // items in its order, merged with the live ones of the same key; a live item it does not name stays after the
+      // live item before it that it does name (at the start when there is none). It used to keep the live order,
+      // which made a reordered list (a volume mounted before the config instead of after) read as drift for good.
+      const keyOf = (item: unknown) => itemKey(item, strategy.keys) as Record<string, unknown>;
+      const named = (o: unknown) => applied.some((item) => sameKey(o, keyOf(item)));
+      const leading: unknown[] = [];
+      const after = new Map<unknown, unknown[]>();
+      let previous: unknown;
+      for (const o of live) {
+        if (named(o)) previous = o;
+        else if (previous === undefined) leading.push(o);
+        else after.set(previous, [...(after.get(previous) ?? []), o]);
+      }
+      const out: unknown[] = [...leading];
       for (const item of applied) {
-        const key = itemKey(item, strategy.keys) as Record<string, unknown>;
-        const index = out.findIndex((o) => sameKey(o, key));
-        if (index >= 0) out[index] = mergeApplied(out[index], item, path);
-        else out.push(copy(item));
+        const match = live.find((o) => sameKey(o, keyOf(item)));
+        out.push(match === undefined ? copy(item) : mergeApplied(match, item, path));
+        if (match !== undefined) out.push(...(after.get(match) ?? []));
       }
       return out;
     }

@@ -174,6 +174,43 @@ describe("v1.k8s.deployments drift correction after a restart", () => {
 });
 
 describe("v1.k8s.deployments resync over 200 converged deployments", () => {
+  it("takes a list the suite reordered (a volume mounted before the config) as applied, not as drift", async () => {
+    const alone = await stack.services.call<DeploymentEntity, Record<string, unknown>>("v1.k8s.deployments.create", {
+      name: "mounts",
+      namespace: ns.id,
+      image: nginx.id,
+      configMap: { name: "conf", data: { "default.conf": "server { listen 80; }" } },
+    });
+    await allAvailable([alone.id], 10_000);
+    // The render mounts the volumes before the config: the new mount comes first in the list.
+    await stack.services.call("v1.k8s.volumes.create", { namespace: ns.id, name: "scratch", mountPath: "/scratch" });
+    await stack.services.call("v1.k8s.deployments.update", {
+      id: alone.id,
+      volumes: [
+        {
+          name: "scratch",
+          type: "persistentVolumeClaim",
+          mountPath: "/scratch",
+          persistentVolumeClaim: { claimName: "scratch" },
+        },
+      ],
+    });
+    await waitUntil(async () => {
+      const live = await get("deploy", "mounts");
+      const mounts = (live?.spec as { template: { spec: { containers: { volumeMounts?: { name: string }[] }[] } } })
+        .template.spec.containers[0]?.volumeMounts;
+      return mounts?.length === 2 ? mounts.map((m) => m.name) : undefined;
+    }).then((names) => expect(names).toEqual(["scratch", "conf"]));
+    await allAvailable([alone.id], 10_000);
+    const deployments = stack.services.getLocalService("v1.k8s.deployments") as unknown as {
+      resync(): Promise<string[]>;
+    };
+    const before = stack.sandbox.requestCounts().writes;
+    expect(await deployments.resync()).toEqual([]);
+    expect(stack.sandbox.requestCounts().writes).toBe(before);
+    await stack.services.call("v1.k8s.deployments.remove", { id: alone.id });
+  });
+
   it("sends no write and no read to the API server when nothing drifted", async () => {
     const names = Array.from({ length: 199 }, (_, i) => `app-${String(i).padStart(3, "0")}`);
     const ids = [web.id];

@@ -195,6 +195,33 @@ describe("sandbox server-side apply", () => {
     expect(after.metadata.labels).toEqual({ app: "web" });
   });
 
+  it("keeps the applied order of a keyed list, another manager's items after the item they followed", () => {
+    const withMounts = (mounts: { name: string; mountPath: string }[]) => {
+      const d = deployment();
+      const c = (d.spec as Spec).template.spec.containers[0] as Record<string, unknown>;
+      c.volumeMounts = mounts;
+      return d;
+    };
+    const cfg = { name: "cfg", mountPath: "/etc/cfg" };
+    const data = { name: "data", mountPath: "/data" };
+    const mountsOf = (o: KubeObject) =>
+      (((o.spec as Spec).template.spec.containers[0] as { volumeMounts: { name: string }[] }).volumeMounts ?? []).map(
+        (m) => m.name,
+      );
+    const first = apply(undefined, withMounts([cfg]), "a");
+    // A new item before the one there: in that order (it was appended, and a drift check saw the list reordered).
+    expect(mountsOf(apply(first, withMounts([data, cfg]), "a"))).toEqual(["data", "cfg"]);
+    expect(mountsOf(apply(apply(first, withMounts([cfg, data]), "a"), withMounts([data, cfg]), "a"))).toEqual([
+      "data",
+      "cfg",
+    ]);
+    // Another manager's item stays after the live item before it (here: the start, as kube-apiserver puts it).
+    const other = { name: "logs", mountPath: "/logs" };
+    const withOther = apply(first, withMounts([other]), "b");
+    expect(mountsOf(withOther)).toEqual(["cfg", "logs"]);
+    expect(mountsOf(apply(withOther, withMounts([data, cfg]), "a"))).toEqual(["data", "cfg", "logs"]);
+  });
+
   it("changes nothing on a re-apply of the same configuration (time included)", () => {
     const first = apply(undefined, deployment(), "a");
     const again = serverSideApply({
