@@ -1226,20 +1226,10 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
      * the same). The envs service's own resync makes them too (soon after its start), but not necessarily first.
      */
     async envObjectsBeforeDeployment(record: RawDoc, nsName: string): Promise<void> {
-      if (!canCall(this.broker, "v1.k8s.envs.patchConfigMap")) return;
+      if (!canCall(this.broker, "v1.k8s.envs.ensure")) return;
       if ((await this.liveObjects(nsName, record._id, "Deployment")).length > 0) return;
-      const values = await this.broker.call<number, object>("v1.k8s.envs.count", { query: { deployment: record._id } });
-      if (values === 0) return;
-      for (const kind of ["ConfigMap", "Secret"]) {
-        const { items } = await kubeList(this.broker, {
-          apiVersion: "v1",
-          kind,
-          namespace: nsName,
-          labelSelector: recordSelector("env", record._id),
-        });
-        if (items.length > 0) return;
-      }
-      await this.broker.call("v1.k8s.envs.patchConfigMap", { deployment: record._id }).catch((err: unknown) => {
+      // The envs service applies them only when the cluster's differ from the deployment's values (none: nothing).
+      await this.broker.call("v1.k8s.envs.ensure", { deployment: record._id }).catch((err: unknown) => {
         // Retryable: this reconcile fails and is retried. Otherwise the Deployment goes on without them, as before.
         if (this.isRetryableError(err)) throw err;
         this.logger.warn(`env objects of deployment ${record._id} not made first: ${(err as Error).message}`);

@@ -310,6 +310,23 @@ export function driftedKeys(ours: Readonly<Record<string, string>>, actual: unkn
   return Object.keys(ours).filter((k) => data[k] !== ours[k]);
 }
 
+/**
+ * Whether a deployment's env objects in the cluster differ from its values: a map with values whose object is missing
+ * or (the ConfigMap) holds other values, or an object present for an empty map. `objects` by `<kind>/<name>`.
+ */
+export function envObjectsDrifted(
+  name: string,
+  values: { plain: Readonly<Record<string, string>>; secret: Readonly<Record<string, string>> },
+  objects: ReadonlyMap<string, KubernetesObject>,
+): boolean {
+  const cm = objects.get(`ConfigMap/${name}`) as V1ConfigMap | undefined;
+  const hasPlain = Object.keys(values.plain).length > 0;
+  const hasSecret = Object.keys(values.secret).length > 0;
+  // An empty map is converged when its object is absent, drifted when it is present.
+  const cmDrifted = hasPlain ? cm === undefined || driftedKeys(values.plain, cm.data).length > 0 : cm !== undefined;
+  return cmDrifted || hasSecret !== objects.has(`Secret/${name}`);
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // Service
 
@@ -390,6 +407,8 @@ interface EnvMethods {
   patchDeployment(ref: DeploymentRef): Promise<EnvPatchResult>;
   /** patchDeployment for code that already holds the deployment's lock (taking it again would wait for itself). */
   patchUnlocked(ref: DeploymentRef): Promise<EnvPatchResult>;
+  /** Applies the deployment's env objects when the cluster's differ from its values (read now, under its lock). */
+  ensureEnvObjects(ref: DeploymentRef): Promise<boolean>;
   /**
    * Deletes a deployment's two env objects (by name when both names are known, else by its id label: in every
    * namespace when the namespace's name is not known, as when its record went first); errors are logged, not thrown.
@@ -768,6 +787,16 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       },
     },
 
+    /** Applies one deployment's env objects if the cluster's are missing or differ from its values (internal): what a Deployment made again needs first; no REST. @throws NOT_FOUND, FORBIDDEN, K8S_UNAVAILABLE, DATABASE_UNAVAILABLE */
+    ensure: {
+      visibility: "public",
+      permission: "internal",
+      params: envDeploymentParams,
+      async handler(ctx: Ctx<EnvDeploymentParams>): Promise<{ applied: boolean }> {
+        return { applied: await this.ensureEnvObjects(await this.deploymentRef(ctx.params.deployment)) };
+      },
+    },
+
     /** Checks every deployment's env objects against the cluster and re-applies missing or changed ones (internal); no REST. @throws FORBIDDEN, K8S_UNAVAILABLE, DATABASE_UNAVAILABLE */
     resync: {
       visibility: "public",
@@ -912,20 +941,10 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
           if ((await this.removeDeploymentEnvs(deploymentId)) > 0) removed += 1;
           continue;
         }
-        const { plain, secret } = splitValues((await this.envsOf(deploymentId)).map(toValues));
-        const objects = await objectsIn(ref.namespaceName);
-        const name = envObjectName(ref.name);
-        const cm = objects.get(`ConfigMap/${name}`) as V1ConfigMap | undefined;
-        const hasPlain = Object.keys(plain).length > 0;
-        const hasSecret = Object.keys(secret).length > 0;
-        // An empty map is converged when its object is absent, drifted when it is present.
-        const cmDrifted = hasPlain ? cm === undefined || driftedKeys(plain, cm.data).length > 0 : cm !== undefined;
-        const drifted = cmDrifted || hasSecret !== objects.has(`Secret/${name}`);
-        if (!drifted) continue;
-        this.logger.info(
-          `env objects of deployment '${deploymentId}' missing, changed or surplus in the cluster: re-applying`,
-        );
-        if ((await this.patchDeployment(ref)).applied) repaired += 1;
+        const values = splitValues((await this.envsOf(deploymentId)).map(toValues));
+        // The namespace as listed when this resync reached it: only what differs then is looked at again, now.
+        if (!envObjectsDrifted(envObjectName(ref.name), values, await objectsIn(ref.namespaceName))) continue;
+        if (await this.ensureEnvObjects(ref)) repaired += 1;
       }
       await this.sweepOrphanObjects().catch((err: unknown) =>
         this.logger.warn(`orphaned env objects not swept now: ${errorMessage(err)}`),
@@ -1221,6 +1240,31 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
 
     patchDeployment(ref: DeploymentRef): Promise<EnvPatchResult> {
       return this.withLock(ref.id, () => this.patchUnlocked(ref));
+    },
+
+    ensureEnvObjects(ref: DeploymentRef): Promise<boolean> {
+      // Under the deployment's lock, read afresh: of two callers that found them missing (the resync at start, and the
+      // deployments service making a Deployment again), the second finds them there and writes nothing.
+      return this.withLock(ref.id, async () => {
+        const values = splitValues((await this.envsOf(ref.id)).map(toValues));
+        const name = envObjectName(ref.name);
+        const objects = new Map<string, KubernetesObject>();
+        for (const kind of ["ConfigMap", "Secret"]) {
+          const { items } = await kubeList(this.broker, {
+            apiVersion: "v1",
+            kind,
+            namespace: ref.namespaceName,
+            labelSelector: `${MANAGED_BY_SELECTOR},${COMPONENT_LABEL}=env`,
+            fieldSelector: `metadata.name=${name}`,
+          });
+          for (const o of items) objects.set(`${kind}/${o.metadata?.name ?? ""}`, o);
+        }
+        if (!envObjectsDrifted(name, values, objects)) return false;
+        this.logger.info(
+          `env objects of deployment '${ref.id}' missing, changed or surplus in the cluster: re-applying`,
+        );
+        return (await this.patchUnlocked(ref)).applied;
+      });
     },
 
     async patchUnlocked(ref: DeploymentRef): Promise<EnvPatchResult> {

@@ -8,6 +8,7 @@ import { SECRET_MASK } from "../../lib/entities.ts";
 import { isEmptyEnvObject } from "../../lib/manifests/env.ts";
 import {
   checksumOf,
+  envObjectsDrifted,
   envSizeProblem,
   MAX_ENV_OBJECT_BYTES,
   driftedKeys,
@@ -162,5 +163,26 @@ describe("envSizeProblem", () => {
     const full = "x".repeat(MAX_ENV_OBJECT_BYTES);
     expect(envSizeProblem([plain("A", full), plain("A", "y")])).toBeUndefined();
     expect(envSizeProblem([plain("A", "y"), plain("A", `${full}!`)])).toMatch(/1048577 bytes of plain/);
+  });
+});
+
+describe("envObjectsDrifted", () => {
+  const cm = (data: Record<string, string>) => ({ kind: "ConfigMap", metadata: { name: "web-env" }, data });
+  const secret = { kind: "Secret", metadata: { name: "web-env" } };
+  const objects = (...list: { kind: string }[]) => new Map(list.map((o) => [`${o.kind}/web-env`, o]));
+
+  it("is in line when each map with values has its object (the ConfigMap with those values) and no empty one has", () => {
+    expect(
+      envObjectsDrifted("web-env", { plain: { A: "1" }, secret: { S: "x" } }, objects(cm({ A: "1" }), secret)),
+    ).toBe(false);
+    expect(envObjectsDrifted("web-env", { plain: {}, secret: {} }, objects())).toBe(false);
+  });
+
+  it("has drifted when an object is missing, holds other plain values, or is there for an empty map", () => {
+    expect(envObjectsDrifted("web-env", { plain: { A: "1" }, secret: {} }, objects())).toBe(true);
+    expect(envObjectsDrifted("web-env", { plain: { A: "1" }, secret: {} }, objects(cm({ A: "2" })))).toBe(true);
+    expect(envObjectsDrifted("web-env", { plain: {}, secret: { S: "x" } }, objects())).toBe(true);
+    expect(envObjectsDrifted("web-env", { plain: {}, secret: {} }, objects(secret))).toBe(true);
+    expect(envObjectsDrifted("web-env", { plain: {}, secret: {} }, objects(cm({})))).toBe(true);
   });
 });
