@@ -393,7 +393,7 @@ interface EnvMethods {
     lookUp: boolean,
   ): Promise<void>;
   /** Which of the deployment's env objects (`ConfigMap`, `Secret`) of these kinds exist (the watch cache, else the API). */
-  presentEnvKinds(ref: DeploymentRef, kinds: readonly string[]): Promise<Set<string>>;
+  liveEnvObjects(ref: DeploymentRef, kinds: readonly string[]): Promise<Map<string, KubernetesObject>>;
   /**
    * After a store failed: brings the objects from `attempted` (just applied) back to what is stored (`fallback` when
    * the store cannot be read either).
@@ -1186,8 +1186,9 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       // Deleted after the apply: a value moved from plain to secret is in one of the two objects at every moment.
       let empty = picked.filter(isEmptyEnvObject).map((o) => o.kind ?? "");
       if (lookUp && empty.length > 0) {
-        const present = await this.presentEnvKinds(ref, empty);
-        empty = empty.filter((kind) => present.has(kind));
+        const present = await this.liveEnvObjects(ref, empty);
+        const name = envObjectName(ref.name);
+        empty = empty.filter((kind) => present.has(`${kind}/${name}`));
       }
       for (const kind of empty) {
         await this.broker.call("v1.kube.delete", {
@@ -1199,11 +1200,12 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       }
     },
 
-    async presentEnvKinds(ref: DeploymentRef, kinds: readonly string[]): Promise<Set<string>> {
+    /** The deployment's env objects of `kinds` in the cluster (watch cache), by `<kind>/<name>`. */
+    async liveEnvObjects(ref: DeploymentRef, kinds: readonly string[]): Promise<Map<string, KubernetesObject>> {
       const name = envObjectName(ref.name);
       // Selects by the deployment's name (not its id): a leftover of an earlier deployment of that name counts too.
       const labelSelector = `${MANAGED_BY_SELECTOR},${COMPONENT_LABEL}=env,${NAME_LABEL}=${sanitizeLabelValue(ref.name)}`;
-      const present = new Set<string>();
+      const found = new Map<string, KubernetesObject>();
       for (const kind of kinds) {
         const { items } = await kubeList(this.broker, {
           apiVersion: "v1",
@@ -1213,9 +1215,9 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
           // The cache answers one name with a map lookup (a label selector alone matches every cached object).
           fieldSelector: `metadata.name=${name}`,
         });
-        if (items.some((o) => o.metadata?.name === name)) present.add(kind);
+        for (const o of items) if (o.metadata?.name === name) found.set(`${kind}/${name}`, o);
       }
-      return present;
+      return found;
     },
 
     async restoreStored(
@@ -1247,19 +1249,8 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       // deployments service making a Deployment again), the second finds them there and writes nothing.
       return this.withLock(ref.id, async () => {
         const values = splitValues((await this.envsOf(ref.id)).map(toValues));
-        const name = envObjectName(ref.name);
-        const objects = new Map<string, KubernetesObject>();
-        for (const kind of ["ConfigMap", "Secret"]) {
-          const { items } = await kubeList(this.broker, {
-            apiVersion: "v1",
-            kind,
-            namespace: ref.namespaceName,
-            labelSelector: `${MANAGED_BY_SELECTOR},${COMPONENT_LABEL}=env`,
-            fieldSelector: `metadata.name=${name}`,
-          });
-          for (const o of items) objects.set(`${kind}/${o.metadata?.name ?? ""}`, o);
-        }
-        if (!envObjectsDrifted(name, values, objects)) return false;
+        const objects = await this.liveEnvObjects(ref, ["ConfigMap", "Secret"]);
+        if (!envObjectsDrifted(envObjectName(ref.name), values, objects)) return false;
         this.logger.info(
           `env objects of deployment '${ref.id}' missing, changed or surplus in the cluster: re-applying`,
         );
