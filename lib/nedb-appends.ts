@@ -21,9 +21,21 @@
  * alike, one after the other on the datastore's executor, so no append interleaves with a compaction. A failed write
  * drops the descriptor too. `close()`, after the operations already queued, closes it; appends after that go back to
  * NeDB's open-write-close by path.
+ *
+ * NeDB compacts a data file (rewrites it with one line per live document) only when it loads it; until then every
+ * change appends a whole document, so a running suite's files grew without bound: each status write of a deployment
+ * appends its record with all its revisions, a restart was the only thing that shrank them. So the appender counts the
+ * bytes it appends and asks NeDB for a compaction (`compactDatafileAsync`, queued after the operations already on the
+ * executor) once they exceed both the file's size after its last compaction (the live data) and `compactAfterBytes`:
+ * a file stays under twice its live size plus that floor, and each compaction, which writes the live size, comes after
+ * at least as many bytes appended, so rewriting costs at most one byte per byte appended. Nothing is appended while
+ * the suite is idle, so nothing compacts then either.
  */
 import { serialize } from "@seald-io/nedb/lib/model.js";
 import { closeSync, fstatSync, openSync, statSync, writeSync } from "node:fs";
+
+/** Bytes appended since the last compaction below which no compaction is asked for, whatever the file's live size. */
+export const DEFAULT_COMPACT_AFTER_BYTES = 8 * 1024 * 1024;
 
 interface NedbPersistence {
   inMemoryOnly: boolean;
@@ -37,6 +49,9 @@ interface NedbPersistence {
 interface NedbPersistedDatastore {
   persistence: NedbPersistence;
   executor: { pushAsync<T>(task: () => Promise<T>, forceQueuing?: boolean): Promise<T> };
+  compactDatafileAsync(): Promise<void>;
+  on(event: "compaction.done", listener: () => void): unknown;
+  off(event: "compaction.done", listener: () => void): unknown;
 }
 
 function isPersistedNedb(db: unknown): db is NedbPersistedDatastore {
@@ -46,7 +61,10 @@ function isPersistedNedb(db: unknown): db is NedbPersistedDatastore {
     typeof d.persistence?.persistNewStateAsync === "function" &&
     d.persistence.inMemoryOnly === false &&
     typeof d.persistence.filename === "string" &&
-    typeof d.executor?.pushAsync === "function"
+    typeof d.executor?.pushAsync === "function" &&
+    typeof d.compactDatafileAsync === "function" &&
+    typeof d.on === "function" &&
+    typeof d.off === "function"
   );
 }
 
@@ -55,16 +73,44 @@ export interface OneHandleAppender {
   close(): Promise<void>;
 }
 
+export interface AppenderOptions {
+  /** The floor of appended bytes before a compaction (default DEFAULT_COMPACT_AFTER_BYTES; see the module comment). */
+  compactAfterBytes?: number | undefined;
+  /** Told of a compaction that failed (the file stays as it was; the next try comes after as many bytes again). */
+  onCompactionError?: (err: unknown) => void;
+}
+
 /**
  * Replaces `db.persistence.persistNewStateAsync` with appends through one descriptor (see the module comment). Returns
  * undefined, changing nothing, for a datastore that is not a file-backed NeDB 3 datastore.
  */
-export function appendThroughOneHandle(db: unknown): OneHandleAppender | undefined {
+export function appendThroughOneHandle(db: unknown, options: AppenderOptions = {}): OneHandleAppender | undefined {
   if (!isPersistedNedb(db)) return undefined;
   const persistence = db.persistence;
   const appendByPath = persistence.persistNewStateAsync.bind(persistence);
+  const compactAfterBytes = options.compactAfterBytes ?? DEFAULT_COMPACT_AFTER_BYTES;
   let current: { fd: number; ino: number; dev: number } | undefined;
   let closed = false;
+  /** The file's size after its last compaction (NeDB compacts on load, so at first: now). */
+  let liveBytes = sizeOf(persistence.filename);
+  let appendedBytes = 0;
+  let compacting = false;
+  const compacted = (): void => {
+    liveBytes = sizeOf(persistence.filename);
+    appendedBytes = 0;
+    compacting = false;
+  };
+  db.on("compaction.done", compacted);
+  const compactIfGrown = (): void => {
+    if (compacting || closed || appendedBytes <= Math.max(liveBytes, compactAfterBytes)) return;
+    compacting = true;
+    // Not awaited: this runs inside an executor task, and the compaction is queued behind it.
+    db.compactDatafileAsync().catch((err: unknown) => {
+      compacting = false;
+      appendedBytes = 0;
+      options.onCompactionError?.(err);
+    });
+  };
 
   const drop = (): void => {
     const old = current?.fd;
@@ -108,19 +154,31 @@ export function appendThroughOneHandle(db: unknown): OneHandleAppender | undefin
       const bytes = Buffer.from(lines, "utf8");
       // A regular file takes the whole buffer at once; a short write (a full disk) goes on where it stopped.
       for (let written = 0; written < bytes.length;) written += writeSync(current.fd, bytes, written);
+      appendedBytes += bytes.length;
     } catch (err) {
       drop();
       throw err;
     }
+    compactIfGrown();
   };
 
   return {
     close: () =>
       db.executor.pushAsync(async () => {
         closed = true;
+        db.off("compaction.done", compacted);
         const old = current?.fd;
         current = undefined;
         if (old !== undefined) closeSync(old);
       }, true),
   };
+}
+
+/** The size of the file at `file`, 0 when there is none (or it cannot be looked up: the next compaction tells). */
+function sizeOf(file: string): number {
+  try {
+    return statSync(file, { throwIfNoEntry: false })?.size ?? 0;
+  } catch {
+    return 0;
+  }
 }

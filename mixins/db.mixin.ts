@@ -70,6 +70,11 @@ export interface DbConnectionSettings {
   mongoOptions?: Record<string, unknown>;
   /** Milliseconds between connection attempts after a failed one (default 5000). */
   retryDelayMs?: number;
+  /**
+   * NeDB files: bytes appended since the last compaction below which the file is not compacted while running, whatever
+   * its live size (lib/nedb-appends.ts; default 8 MiB).
+   */
+  compactAfterBytes?: number;
 }
 
 export interface DbSettings extends ServiceSettingSchema {
@@ -741,7 +746,14 @@ export function DbMixin(options: DbMixinOptions): MixinSchema {
             // An update that keeps an indexed value leaves the document in place in that index (lib/nedb-indexes.ts).
             keepUnchangedIndexKeys(this.adapter.db);
           }
-          if (this.dbState.kind === "nedb") this.nedbAppender = appendThroughOneHandle(this.adapter.db);
+          if (this.dbState.kind === "nedb") {
+            // Appends through one descriptor, and a compaction whenever the file has grown past its live size.
+            this.nedbAppender = appendThroughOneHandle(this.adapter.db, {
+              compactAfterBytes: this.settings.db?.compactAfterBytes,
+              onCompactionError: (err) =>
+                this.logger.warn(`compacting the database file failed (kept as it was): ${errorMessage(err)}`),
+            });
+          }
           for (const fields of config.uniqueIndexes) {
             if (this.dbState.kind === "mongo") {
               const collection = (this.adapter as unknown as { collection: MongoCollectionLike }).collection;

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
 import type { ServiceBroker } from "moleculer";
-import { mkdir, mkdtemp, readdir, readFile, readlink, rename, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, readlink, rename, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import type { NamespaceEntity } from "../../../lib/entities.ts";
@@ -137,6 +137,38 @@ describe("v1.k8s.namespaces on NeDB files", () => {
       name: "two",
       quota: { pods: 3 },
     });
+    await again.stop();
+  });
+
+  it("compacts its file while running once it has grown past its live size, keeping every record", async () => {
+    const dir = path.join(dataDir, "compaction");
+    const file = path.join(dir, "namespaces.db");
+    const compactAfterBytes = 16 * 1024;
+    const broker = await createRecordsBroker({
+      services: ["namespaces"],
+      settings: { namespaces: { db: { dataDir: dir, compactAfterBytes } } },
+    });
+    started.push(broker);
+    const kept = await broker.call<NamespaceEntity, object>("v1.k8s.namespaces.create", { name: "kept" }, alice);
+    const busy = await broker.call<NamespaceEntity, object>("v1.k8s.namespaces.create", { name: "busy" }, alice);
+    let largest = 0;
+    // 400 changes of one record: each appends the whole record (~0.5 KB), ~200 KB in all without compaction.
+    for (let pods = 1; pods <= 400; pods += 1) {
+      await broker.call("v1.k8s.namespaces.update", { id: busy.id, quota: { pods } }, asAdmin());
+      largest = Math.max(largest, (await stat(file)).size);
+    }
+    const line = (await readFile(file, "utf8")).split("\n").find((l) => l.includes('"busy"'))?.length ?? 0;
+    expect(line).toBeGreaterThan(200);
+    // Live data: two records and the index lines; the file never held more than the floor past twice that.
+    expect(largest).toBeLessThan(compactAfterBytes + 2 * 4 * line + line);
+    await broker.stop();
+
+    const again = await start(dir);
+    await expect(again.call("v1.k8s.namespaces.get", { id: busy.id }, alice)).resolves.toMatchObject({
+      quota: { pods: 400 },
+    });
+    await expect(again.call("v1.k8s.namespaces.get", { id: kept.id }, alice)).resolves.toMatchObject({ name: "kept" });
+    await expect(again.call("v1.k8s.namespaces.count")).resolves.toBe(2);
     await again.stop();
   });
 
