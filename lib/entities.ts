@@ -417,3 +417,11 @@ export interface DeploymentHistory {
   kept: number;
   items: DeploymentRevision[];
 }
+
+/** `v1.k8s.deployments.imageChangeProblems`: a deployment that a change of its image would leave unable to run. */
+export interface ImageChangeProblem {
+  /** `<namespace>/<name>`. */
+  deployment: string;
+  /** Issues it would have with the changed image and has not with the image as it is (fields as in its `validate`). */
+  issues: { type: string; field: string; message: string; actual?: unknown }[];
+}

@@ -75,6 +75,16 @@ export function invalid(field: string, message: string, type = "invalid", actual
   return new Errors.ValidationError(message, ERROR_TYPES.VALIDATION_ERROR, [issue]);
 }
 
+/** 422 with several issues at once (the message is the issue's when there is one, as fastest-validator's). */
+export function validationError(issues: ValidationIssue[]): Errors.ValidationError {
+  const first = issues[0];
+  return new Errors.ValidationError(
+    issues.length === 1 && first !== undefined ? first.message : "Parameters validation error!",
+    ERROR_TYPES.VALIDATION_ERROR,
+    issues,
+  );
+}
+
 /** 503, retryable: a dependency (database, cluster) cannot be reached now. */
 export function unavailable(
   what: string,

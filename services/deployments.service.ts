@@ -28,6 +28,7 @@ import type {
   DeploymentEntity,
   DeploymentStatus,
   DeploymentConfigMapSpec,
+  ImageChangeProblem,
   ImageEntity,
   NamespaceEntity,
 } from "../lib/entities.ts";
@@ -38,6 +39,7 @@ import {
   hasType,
   notFound,
   unavailable,
+  validationError,
   type ValidationIssue,
 } from "../lib/errors.ts";
 import { kubeList } from "../lib/kube/local-list.ts";
@@ -175,6 +177,12 @@ export const deploymentUpdateParams = defineParams({
   namespace: { type: "forbidden", optional: true },
 });
 export const deploymentCleanParams = defineParams({ $$strict: true });
+export const deploymentImageChangeParams = defineParams({
+  $$strict: true,
+  id,
+  // The image's fields as `v1.k8s.images.update` validated them.
+  changes: { type: "object" },
+});
 export const deploymentScaleParams = defineParams({ $$strict: true, id, replicas: replicasRule });
 
 export type DeploymentCreateParams = ParamsOf<typeof deploymentCreateParams>;
@@ -182,6 +190,9 @@ export type DeploymentCreateInput = ParamsIn<typeof deploymentCreateParams>;
 export type DeploymentUpdateParams = ParamsOf<typeof deploymentUpdateParams>;
 export type DeploymentUpdateInput = ParamsIn<typeof deploymentUpdateParams>;
 export type DeploymentScaleParams = ParamsOf<typeof deploymentScaleParams>;
+/** A namespace's quota as the API server holds it (`liveQuota`). */
+type LiveQuota = ReturnType<typeof quotaFromHard>;
+export type DeploymentImageChangeParams = ParamsOf<typeof deploymentImageChangeParams>;
 
 /** One pod of a deployment, as `status` gives it (`pods`, in the operations mixin, gives more). */
 export interface PodSummary {
@@ -255,11 +266,18 @@ type Methods = DbMethods &
       ns: NamespaceEntity,
       image: ImageEntity,
     ): Promise<DeploymentInput>;
+    inputIssues(
+      fields: Parameters<Methods["validate"]>[0],
+      ns: NamespaceEntity,
+      image: ImageEntity,
+      quota: LiveQuota | undefined,
+    ): { input: DeploymentInput; issues: ValidationIssue[] };
+    imageChangeProblems(imageId: string, changes: Record<string, unknown>): Promise<ImageChangeProblem[]>;
     checkClaims(nsId: string, volumes: readonly { persistentVolumeClaim: { claimName: string } }[]): Promise<void>;
     checkHostsFree(nsId: string, name: string, vHosts: readonly string[]): Promise<void>;
     checkRouteSpaces(ns: NamespaceEntity, vHosts: readonly string[]): Promise<void>;
     checkUpdate(record: RawDoc, fields: Record<string, unknown>): Promise<void>;
-    liveQuota(nsName: string): Promise<ReturnType<typeof quotaFromHard> | undefined>;
+    liveQuota(nsName: string): Promise<LiveQuota | undefined>;
     envChecksumOf(record: RawDoc): Promise<string>;
     resolve(record: RawDoc): Promise<Resolved>;
     applyResolved(resolved: Resolved, force: boolean): Promise<void>;
@@ -365,15 +383,6 @@ function namespaceLocked(name: string): Errors.MoleculerClientError {
     409,
     ERROR_TYPES.NAMESPACE_LOCKED,
     { namespace: name },
-  );
-}
-
-function validationError(issues: ValidationIssue[]): Errors.ValidationError {
-  const first = issues[0];
-  return new Errors.ValidationError(
-    issues.length === 1 && first !== undefined ? first.message : "Parameters validation error!",
-    ERROR_TYPES.VALIDATION_ERROR,
-    issues,
   );
 }
 
@@ -671,6 +680,16 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       },
     },
 
+    /** The deployments of an image that a change of the image's fields would leave unable to run (internal: `v1.k8s.images.update` asks before it stores a change); no REST. @throws NOT_FOUND, FORBIDDEN, DATABASE_UNAVAILABLE */
+    imageChangeProblems: {
+      visibility: "public",
+      permission: "internal",
+      params: deploymentImageChangeParams,
+      handler(ctx: Ctx<DeploymentImageChangeParams>): Promise<ImageChangeProblem[]> {
+        return this.imageChangeProblems(ctx.params.id, ctx.params.changes);
+      },
+    },
+
     /** The objects `apply` would send, without applying them: a kubectl-appliable `List` (`kubectl apply --server-side -f`). REST: GET /:id/generate @throws NOT_FOUND, FORBIDDEN */
     generate: {
       rest: "GET /:id/generate",
@@ -927,6 +946,24 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       ns: NamespaceEntity,
       image: ImageEntity,
     ): Promise<DeploymentInput> {
+      const { input, issues } = this.inputIssues(fields, ns, image, await this.liveQuota(ns.name));
+      if (issues.length > 0) throw validationError(issues);
+      await this.checkRouteSpaces(ns, fields.vHosts);
+      await this.checkClaims(fields.namespace, fields.volumes);
+      await this.checkHostsFree(fields.namespace, fields.name, fields.vHosts);
+      return input;
+    },
+
+    /**
+     * What of `validate` the fields, their namespace (and its quota) and the image decide alone, without asking anyone:
+     * the issues (none: renderable, and it could fit the quota) and the input as rendered.
+     */
+    inputIssues(
+      fields: Parameters<Methods["validate"]>[0],
+      ns: NamespaceEntity,
+      image: ImageEntity,
+      quota: LiveQuota | undefined,
+    ): { input: DeploymentInput; issues: ValidationIssue[] } {
       const issues: ValidationIssue[] = [];
       if (fields.replicas > this.maxReplicas) {
         issues.push({
@@ -962,19 +999,45 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       for (const issue of deploymentInputIssues(input)) {
         issues.push({ ...issue, message: `The '${issue.field}' field ${issue.message}.` });
       }
-      if (issues.length === 0) issues.push(...quotaIssues(input, await this.liveQuota(ns.name)));
-      if (issues.length > 0) throw validationError(issues);
-      await this.checkRouteSpaces(ns, fields.vHosts);
-      await this.checkClaims(fields.namespace, fields.volumes);
-      await this.checkHostsFree(fields.namespace, fields.name, fields.vHosts);
-      return input;
+      if (issues.length === 0) issues.push(...quotaIssues(input, quota));
+      return { input, issues };
+    },
+
+    /**
+     * The deployments of an image that a change of its fields would leave unable to run: each with the issues it would
+     * have with the changed image and has not with the image as it is (a problem it already has is not the change's).
+     */
+    async imageChangeProblems(imageId: string, changes: Record<string, unknown>): Promise<ImageChangeProblem[]> {
+      const records = await this.findRaw({ image: imageId });
+      if (records.length === 0) return [];
+      const image = await this.imageOf(imageId);
+      const changed = { ...image, ...changes } as ImageEntity;
+      const namespaces = new Map<string, Promise<{ ns: NamespaceEntity; quota: LiveQuota | undefined }>>();
+      const namespaceWithQuota = (nsId: string) => {
+        let found = namespaces.get(nsId);
+        if (found === undefined) {
+          found = this.namespaceOf(nsId).then(async (ns) => ({ ns, quota: await this.liveQuota(ns.name) }));
+          namespaces.set(nsId, found);
+        }
+        return found;
+      };
+      const key = (issue: ValidationIssue) => `${issue.field}\n${issue.message}`;
+      const problems: ImageChangeProblem[] = [];
+      for (const record of records) {
+        const { ns, quota } = await namespaceWithQuota(String(record.namespace));
+        const fields = entityOf(record) as unknown as Parameters<Methods["validate"]>[0];
+        const before = new Set(this.inputIssues(fields, ns, image, quota).issues.map(key));
+        const issues = this.inputIssues(fields, ns, changed, quota).issues.filter((i) => !before.has(key(i)));
+        if (issues.length > 0) problems.push({ deployment: `${ns.name}/${String(record.name)}`, issues });
+      }
+      return problems.sort((a, b) => a.deployment.localeCompare(b.deployment));
     },
 
     /**
      * The quota the API server holds the namespace to (the suite's ResourceQuota, from the watch cache); undefined when
      * it has none or the cluster cannot say now (the API server enforces it anyway, pod by pod).
      */
-    async liveQuota(nsName: string): Promise<ReturnType<typeof quotaFromHard> | undefined> {
+    async liveQuota(nsName: string): Promise<LiveQuota | undefined> {
       try {
         const { items } = await kubeList(this.broker, {
           apiVersion: "v1",

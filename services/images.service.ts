@@ -18,11 +18,21 @@ import { IMAGES_DIR } from "../lib/paths.ts";
 import {
   imageSchema,
   type DeploymentEntity,
+  type ImageChangeProblem,
   type Image,
   type ImageEntity,
   type NamespaceEntity,
 } from "../lib/entities.ts";
-import { alreadyExists, forbidden, hasCode, inUse, invalid, notFound } from "../lib/errors.ts";
+import {
+  alreadyExists,
+  forbidden,
+  hasCode,
+  inUse,
+  invalid,
+  notFound,
+  validationError,
+  type ValidationIssue,
+} from "../lib/errors.ts";
 import { MAX_DEPLOYMENT_NAME_LENGTH, isValidDeploymentName } from "../lib/manifests/index.ts";
 import { isAdmin, type CallerMeta } from "../lib/meta.ts";
 import { NULL_REFUSING_OPTIONS } from "../lib/param-validator.ts";
@@ -133,6 +143,7 @@ type Methods = DbMethods &
     loadCatalog(ctx: Context | null): Promise<LoadImagesResult>;
     findByName(name: string): Promise<RawDoc>;
     deploymentsOf(imageId: string): Promise<string[]>;
+    checkDeploymentsStillRun(imageId: string, changes: Record<string, unknown>): Promise<void>;
     personalNamespace(userID: string): Promise<NamespaceEntity>;
   };
 type LocalVars = DbVars &
@@ -148,8 +159,11 @@ type Ctx<P> = Context<P, CallerMeta>;
 const Validator = FastestValidator as unknown as typeof FastestValidator.default;
 
 const DEPLOYMENTS_FIND = "v1.k8s.deployments.find";
-/** How many of the deployments that run an image a refused removal names (then how many more there are). */
+const DEPLOYMENTS_IMAGE_CHANGE_PROBLEMS = "v1.k8s.deployments.imageChangeProblems";
+/** How many of the deployments that run an image a refused removal or change names (then how many more there are). */
 const IN_USE_NAMED_MAX = 10;
+/** The image fields a deployment's render checks and quota read (toImageSpec in the deployments service). */
+const RENDER_CHECKED_FIELDS = ["ports", "resources", "config"] as const;
 
 const IMAGE_FIELDS = Object.keys(imageSchema).filter((k) => !k.startsWith("$$"));
 
@@ -179,7 +193,7 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       },
     },
 
-    /** Changes fields of an image (admin or internal). A new `tag` or `digest` without `image` is also written into the tag or digest `image` names (see referenceWith), so the deployments of the image roll to it; it replaces a build's tag/digest/image (which then no longer stand against the catalog file: a reload writes the file's values, as for any field an admin changed). REST: PUT /:id, PATCH /:id @throws VALIDATION_ERROR, NOT_FOUND, ALREADY_EXISTS, FORBIDDEN, DATABASE_UNAVAILABLE */
+    /** Changes fields of an image (admin or internal); refused (422 naming the field and the deployments) when it would leave deployments of the image unable to run — over their namespace's quota, say. A new `tag` or `digest` without `image` is also written into the tag or digest `image` names (see referenceWith), so the deployments of the image roll to it; it replaces a build's tag/digest/image (which then no longer stand against the catalog file: a reload writes the file's values, as for any field an admin changed). REST: PUT /:id, PATCH /:id @throws VALIDATION_ERROR, NOT_FOUND, ALREADY_EXISTS, FORBIDDEN, DATABASE_UNAVAILABLE, SERVICE_UNAVAILABLE (no deployments service to check a change of ports, resources or config with) */
     update: {
       rest: ["PUT /:id", "PATCH /:id"],
       permission: "admin",
@@ -188,6 +202,7 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
         const { id, ...changes } = ctx.params;
         refuseSecretValues(changes.env);
         return this.withBuildLock(id, async () => {
+          await this.checkDeploymentsStillRun(id, changes);
           if ((changes.tag !== undefined || changes.digest !== undefined) && changes.image === undefined) {
             const current = await this.findRawById(id);
             if (current !== null && typeof current.image === "string") {
@@ -388,6 +403,44 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       return total > named.length ? [...named, `${total - named.length} more`] : named;
     },
 
+    /**
+     * A change of the fields a deployment's render checks and its quota read (ports, resources, config) that would leave
+     * deployments of the image unable to run is 422: an issue per deployment (IN_USE_NAMED_MAX of them, then how many
+     * more), naming the image field. Otherwise the change went through, and its deployments failed at their next render
+     * (or, over quota, stayed Progressing with `FailedCreate`), their owners left with a 422 on a field they never set.
+     */
+    async checkDeploymentsStillRun(imageId: string, changes: Record<string, unknown>): Promise<void> {
+      if (!RENDER_CHECKED_FIELDS.some((f) => changes[f] !== undefined)) return;
+      if (!this.broker.registry.actions.isAvailable(DEPLOYMENTS_IMAGE_CHANGE_PROBLEMS)) {
+        throw new Errors.ServiceNotAvailableError({ action: DEPLOYMENTS_IMAGE_CHANGE_PROBLEMS });
+      }
+      const problems = await this.broker.call<ImageChangeProblem[], { id: string; changes: Record<string, unknown> }>(
+        DEPLOYMENTS_IMAGE_CHANGE_PROBLEMS,
+        { id: imageId, changes },
+      );
+      if (problems.length === 0) return;
+      const issues: ValidationIssue[] = problems.slice(0, IN_USE_NAMED_MAX).map(({ deployment, issues: [first] }) => {
+        const field = imageFieldOf(first?.field ?? "", changes);
+        return {
+          type: "breaksDeployment",
+          field,
+          message: `The '${field}' field would leave deployment ${deployment} unable to run: ${first?.message ?? ""}`,
+          actual: deployment,
+        };
+      });
+      const more = problems.length - issues.length;
+      if (more > 0) {
+        const field = issues[0]?.field ?? "";
+        issues.push({
+          type: "breaksDeployment",
+          field,
+          message: `The '${field}' field would leave ${more} more deployments of the image unable to run.`,
+          actual: more,
+        });
+      }
+      throw validationError(issues);
+    },
+
     async loadCatalog(ctx: Context | null): Promise<LoadImagesResult> {
       const result: LoadImagesResult = { created: [], updated: [], unchanged: [], failed: [], kept: [] };
       const fail = (problem: ImageFileProblem) => {
@@ -567,3 +620,17 @@ function canonical(value: unknown): string | undefined {
 }
 
 export default schema;
+
+/**
+ * The image field behind a deployment's issue with a changed image: its own ports or config mount path, or its
+ * resources for a quota issue (which names the deployment's `resources.*` or `replicas`); else the first changed field
+ * of those the render checks.
+ */
+function imageFieldOf(issueField: string, changes: Record<string, unknown>): string {
+  if (issueField.startsWith("image.ports")) return issueField.slice("image.".length);
+  if (issueField.startsWith("configMap") && changes.config !== undefined) return "config.mountPath";
+  if ((issueField.startsWith("resources") || issueField === "replicas") && changes.resources !== undefined) {
+    return issueField.startsWith("resources") ? issueField : "resources";
+  }
+  return RENDER_CHECKED_FIELDS.find((f) => changes[f] !== undefined) ?? issueField;
+}
