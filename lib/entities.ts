@@ -47,6 +47,19 @@ export const quotaRule = {
   },
 } as const;
 export type Quota = ParamsOf<(typeof quotaRule)["props"]>;
+/** A quota change: the fields given change, the others keep their values; `null` sets a field back to its default. */
+const quotaChangeValue = { ...quotaValue, nullable: true } as const;
+export const quotaChangeRule = {
+  type: "object",
+  strict: true,
+  props: {
+    cpu: quotaChangeValue,
+    memory: quotaChangeValue,
+    pods: quotaChangeValue,
+    persistentvolumeclaims: quotaChangeValue,
+    storage: quotaChangeValue,
+  },
+} as const;
 
 export interface NamespaceStatus {
   phase: "Pending" | "Active" | "Terminating";

@@ -19,6 +19,7 @@ import { Errors } from "moleculer";
 import type { KubernetesObject } from "@kubernetes/client-node";
 import { readConfig } from "../lib/config.ts";
 import {
+  quotaChangeRule,
   quotaRule,
   ROLES,
   type Member,
@@ -97,7 +98,7 @@ export const namespaceUpdateParams = defineParams({
   $$strict: true,
   id,
   domain,
-  quota: { ...quotaRule, optional: true },
+  quota: { ...quotaChangeRule, optional: true },
   name: immutable,
   owner: immutable,
   members: immutable,
@@ -334,17 +335,20 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       },
     },
 
-    /** Changes a namespace's domain (owners) or quota (admins, unless QUOTA_SET_BY=owner) and re-applies its objects; `name`, `owner`, `members` cannot change here. REST: PUT /:id, PATCH /:id @throws VALIDATION_ERROR, NOT_FOUND, NAMESPACE_LOCKED, FORBIDDEN, DATABASE_UNAVAILABLE */
+    /** Changes a namespace's domain (owners) or quota (admins, unless QUOTA_SET_BY=owner) and re-applies its objects; `name`, `owner`, `members` cannot change here. The quota fields given change, the others keep their values (`null`: back to the default). REST: PUT /:id, PATCH /:id @throws VALIDATION_ERROR, NOT_FOUND, NAMESPACE_LOCKED, FORBIDDEN, DATABASE_UNAVAILABLE */
     update: {
       rest: ["PUT /:id", "PATCH /:id"],
       permission: "owner",
       params: namespaceUpdateParams,
       async handler(ctx: Ctx<NamespaceUpdateParams>): Promise<NamespaceEntity> {
-        const { domain: newDomain, quota } = ctx.params;
+        const { domain: newDomain } = ctx.params;
         if (newDomain !== undefined) this.checkDomain(newDomain);
-        checkQuota(quota);
         const previous = guardedRecord(ctx) ?? (await this.findRawById(ctx.params.id));
         if (previous === null) throw notFound("namespace", ctx.params.id);
+        // A change of one limit leaves the others as they are: replacing the whole quota put every limit not repeated
+        // back to its default, without a word.
+        const quota = ctx.params.quota === undefined ? undefined : changedQuota(previous.quota, ctx.params.quota);
+        checkQuota(quota);
         this.checkQuotaRight(ctx.meta, quota, previous.quota);
         if (isTerminating(previous)) throw namespaceLocked(String(previous.name), "is being removed");
         const changes = {
@@ -1044,6 +1048,15 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
     this.statusWrites = new KeyedChain();
   },
 };
+
+/** The stored quota with a change applied: given fields set, `null` fields left out (their defaults apply). */
+function changedQuota(stored: unknown, change: Record<string, number | null | undefined>): Record<string, number> {
+  const quota: Record<string, number> = {};
+  for (const [key, value] of Object.entries({ ...(stored as Record<string, unknown> | undefined), ...change })) {
+    if (typeof value === "number") quota[key] = value;
+  }
+  return quota;
+}
 
 /** Whether two quotas set the same fields to the same values (a field set to undefined counts as not set). */
 function sameQuota(a: Record<string, unknown>, b: Record<string, unknown>): boolean {

@@ -198,7 +198,7 @@ describe("who sets a namespace's quota (QUOTA_SET_BY, default admin)", () => {
     const ns = await create({ name: "capped", owner: "alice", quota }, asAdmin());
     const update = (params: object) =>
       broker.call<NamespaceEntity, object>("v1.k8s.namespaces.update", { id: ns.id, ...params }, alice);
-    for (const changed of [{ ...quota, pods: 11 }, { cpu: 2000, memory: 1024 }, {}]) {
+    for (const changed of [{ ...quota, pods: 11 }, { pods: 11 }, { cpu: null }]) {
       await expect(update({ domain: "other.example.com", quota: changed })).rejects.toMatchObject({
         code: 403,
         type: "FORBIDDEN",
@@ -214,6 +214,10 @@ describe("who sets a namespace's quota (QUOTA_SET_BY, default admin)", () => {
       update({ domain: "other.example.com", quota: { pods: 10, memory: 1024, cpu: 2000 } }),
     ).resolves.toMatchObject({ domain: "other.example.com", quota });
     await expect(update({ domain: "third.example.com" })).resolves.toMatchObject({ domain: "third.example.com" });
+    // Fields left out keep their values: a part of the stored quota is no change either.
+    for (const same of [{ cpu: 2000, memory: 1024 }, {}]) {
+      await expect(update({ quota: same })).resolves.toMatchObject({ quota });
+    }
   });
 
   it("lets owners set their own quota with QUOTA_SET_BY=owner", async () => {

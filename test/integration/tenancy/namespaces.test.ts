@@ -161,6 +161,36 @@ describe("v1.k8s.namespaces.update", () => {
     expect(quota.spec).toMatchObject({ hard: { pods: "7" } });
     expect(await get(ns.id)).toMatchObject({ status: { phase: "Active" }, quota: { pods: 7 } });
   });
+
+  it("changes the quota fields given and keeps the others; null puts one back to its default", async () => {
+    const ns = await create({ name: "tuned", owner: "alice", quota: { cpu: 2000, memory: 1024, pods: 5 } }, admin);
+    const hard = async () =>
+      (await kubectlJson<Obj>("get", "resourcequota", "moleculer-k8s-quota", "-n", "tuned")).spec as {
+        hard: Record<string, string>;
+      };
+    const raised = await t.broker.call<NamespaceEntity, object>(
+      "v1.k8s.namespaces.update",
+      { id: ns.id, quota: { pods: 12 } },
+      admin,
+    );
+    expect(raised.quota).toEqual({ cpu: 2000, memory: 1024, pods: 12 });
+    expect((await hard()).hard).toMatchObject({ "limits.cpu": "2", "limits.memory": "1Gi", pods: "12" });
+
+    const reset = await t.broker.call<NamespaceEntity, object>(
+      "v1.k8s.namespaces.update",
+      { id: ns.id, quota: { cpu: null } },
+      admin,
+    );
+    expect(reset.quota).toEqual({ memory: 1024, pods: 12 });
+    expect((await hard()).hard).toMatchObject({ "limits.cpu": "4", "limits.memory": "1Gi", pods: "12" });
+    // The owner may repeat what is stored (QUOTA_SET_BY=admin), not change it.
+    await expect(
+      t.broker.call("v1.k8s.namespaces.update", { id: ns.id, quota: { pods: 12 } }, alice),
+    ).resolves.toMatchObject({ quota: { memory: 1024, pods: 12 } });
+    await expect(
+      t.broker.call("v1.k8s.namespaces.update", { id: ns.id, quota: { memory: null } }, alice),
+    ).rejects.toMatchObject({ code: 403, data: { field: "quota" } });
+  });
 });
 
 describe("v1.k8s.namespaces drift", () => {
