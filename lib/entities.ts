@@ -91,6 +91,14 @@ const resourceAmounts = {
     memory: { type: "number", integer: true, min: 0 },
   },
 } as const;
+/** Limits of 0 are no limits at all (the kubelet sets none) and count 0 against the namespace's quota. */
+const resourceLimits = {
+  ...resourceAmounts,
+  props: {
+    cpu: { type: "number", integer: true, min: 1 },
+    memory: { type: "number", integer: true, min: 1 },
+  },
+} as const;
 
 /** The image shape of the reference document (images/*.json, `v1.k8s.images.create`). */
 export const imageSchema = defineParams({
@@ -172,7 +180,7 @@ export const imageSchema = defineParams({
   resources: {
     type: "object",
     strict: true,
-    props: { limits: resourceAmounts, requests: resourceAmounts },
+    props: { limits: resourceLimits, requests: resourceAmounts },
   },
   config: {
     type: "object",

@@ -123,7 +123,15 @@ const amounts = {
     memory: { type: "number", integer: true, min: 0, optional: true },
   },
 } as const;
-const resourcesRule = { type: "object", strict: true, props: { limits: amounts, requests: amounts } } as const;
+/** Limits of 0 are no limits at all (the kubelet sets none) and count 0 against the namespace's quota. */
+const limits = {
+  ...amounts,
+  props: {
+    cpu: { type: "number", integer: true, min: 1, optional: true },
+    memory: { type: "number", integer: true, min: 1, optional: true },
+  },
+} as const;
+const resourcesRule = { type: "object", strict: true, props: { limits, requests: amounts } } as const;
 const volumeRule = {
   type: "object",
   strict: true,

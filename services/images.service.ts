@@ -188,7 +188,7 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       permission: "admin",
       params: imageCreateParams,
       async handler(ctx: Ctx<ImageCreateParams>): Promise<ImageEntity> {
-        refuseSecretValues(ctx.params.env);
+        refuseValueProblems(ctx.params);
         return (await this.createEntity(ctx, { ...ctx.params })) as unknown as ImageEntity;
       },
     },
@@ -200,7 +200,7 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       params: imageUpdateParams,
       async handler(ctx: Ctx<ImageUpdateParams>): Promise<ImageEntity> {
         const { id, ...changes } = ctx.params;
-        refuseSecretValues(changes.env);
+        refuseValueProblems(changes);
         return this.withBuildLock(id, async () => {
           await this.checkDeploymentsStillRun(id, changes);
           if ((changes.tag !== undefined || changes.digest !== undefined) && changes.image === undefined) {
@@ -535,7 +535,7 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       }
       const res = check(value);
       if (res === true) {
-        const problem = secretValueProblem((value as { env?: unknown }).env);
+        const problem = imageValueProblem(value as Partial<Image>);
         return problem === undefined ? true : [{ file: "", ...problem }];
       }
       if (!Array.isArray(res)) return [{ file: "", field: "", message: "asynchronous validation is not supported" }];
@@ -575,10 +575,36 @@ export function secretValueProblem(env: unknown): { field: string; message: stri
   return undefined;
 }
 
-/** Throws 422 naming the field when an image's env gives a secret a value (secretValueProblem). */
-function refuseSecretValues(env: unknown): void {
-  const problem = secretValueProblem(env);
-  if (problem !== undefined) throw invalid(problem.field, problem.message, "secretValue");
+/**
+ * Requests over limits: the API server refuses such a container. (The render caps a request at its limit, so the
+ * pods would run with less than the image says they need.)
+ */
+export function resourcesProblem(
+  resources: Partial<Image["resources"]> | undefined,
+): { field: string; message: string } | undefined {
+  for (const res of ["cpu", "memory"] as const) {
+    const limit = resources?.limits?.[res];
+    const request = resources?.requests?.[res];
+    if (limit !== undefined && request !== undefined && request > limit) {
+      const field = `resources.requests.${res}`;
+      return { field, message: `The '${field}' field must be at most resources.limits.${res}, ${limit}.` };
+    }
+  }
+  return undefined;
+}
+
+/** What the schema cannot say of an image's fields (given ones only): a secret with a value, requests over limits. */
+function imageValueProblem(image: Partial<Image>): { field: string; message: string; type: string } | undefined {
+  const secret = secretValueProblem(image.env);
+  if (secret !== undefined) return { ...secret, type: "secretValue" };
+  const resources = resourcesProblem(image.resources);
+  return resources === undefined ? undefined : { ...resources, type: "requestsOverLimits" };
+}
+
+/** Throws 422 naming the field of an imageValueProblem. */
+function refuseValueProblems(image: Partial<Image>): void {
+  const problem = imageValueProblem(image);
+  if (problem !== undefined) throw invalid(problem.field, problem.message, problem.type);
 }
 
 /** A deployment name after the image's: the image name when it is a valid one, else `app-<image name>`, cut to fit. */

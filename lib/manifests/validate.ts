@@ -99,6 +99,7 @@ export interface CheckableDeployment {
   readonly image: {
     readonly ports: readonly { readonly name?: string; readonly port: number; readonly protocol?: string }[];
     readonly config?: { readonly mountPath: string };
+    readonly resources?: CheckableResources;
   };
   readonly replicas: number;
   readonly vHosts: readonly string[];
@@ -201,7 +202,24 @@ export function deploymentInputIssues(input: CheckableDeployment): ValidationIss
       }
     }
   }
-  if (input.resources !== undefined) resourceIssues(input.resources, "resources", add);
+  if (input.resources !== undefined) {
+    resourceIssues(input.resources, "resources", add);
+    // A request of the record over the image's limit (the record setting none): the render would cap the request at
+    // the limit, so the pods would get less than asked for, and the answer would not say so.
+    for (const res of ["cpu", "memory"] as const) {
+      const request = input.resources.requests?.[res];
+      const imageLimit = input.image.resources?.limits?.[res];
+      if (input.resources.limits?.[res] === undefined && request !== undefined && imageLimit !== undefined) {
+        if (request > imageLimit) {
+          add(
+            `resources.requests.${res}`,
+            `must not exceed the image's limits.${res}, ${imageLimit}; set resources.limits.${res} too`,
+            request,
+          );
+        }
+      }
+    }
+  }
   return issues;
 }
 

@@ -236,6 +236,54 @@ describe("v1.k8s.deployments.create", () => {
     expect((await stack.kubectl("get", "deployment", "greedy", "-n", "shop")).code).not.toBe(0);
   });
 
+  it("refuses limits of 0 (no limit at all, counted as nothing by the quota) and requests over the limits", async () => {
+    const create = (params: Record<string, unknown>) =>
+      call("v1.k8s.deployments.create", { namespace: ns.id, image: nginx.id, name: "unbounded", ...params });
+    for (const res of ["cpu", "memory"]) {
+      await expect(create({ resources: { limits: { [res]: 0 } } })).rejects.toMatchObject({
+        code: 422,
+        data: [expect.objectContaining({ field: `resources.limits.${res}`, type: "numberMin" })],
+      });
+    }
+    // The image's memory limit is 256 MiB: a request over it, without a limit of its own.
+    await expect(create({ resources: { requests: { memory: 600 } } })).rejects.toMatchObject({
+      code: 422,
+      data: [
+        {
+          type: "invalid",
+          field: "resources.requests.memory",
+          message:
+            "The 'resources.requests.memory' field must not exceed the image's limits.memory, 256; set resources.limits.memory too.",
+          actual: 600,
+        },
+      ],
+    });
+    await expect(create({ resources: { requests: { cpu: 200 }, limits: { cpu: 100 } } })).rejects.toMatchObject({
+      code: 422,
+      data: [expect.objectContaining({ field: "resources.requests.cpu" })],
+    });
+    expect(await call("v1.k8s.deployments.count", { query: { name: "unbounded" } })).toBe(0);
+    // With a limit of its own to match, the request is what the pods get.
+    const fits = await call<DeploymentEntity>("v1.k8s.deployments.create", {
+      namespace: ns.id,
+      image: nginx.id,
+      name: "unbounded",
+      replicas: 0,
+      resources: { requests: { memory: 600 }, limits: { memory: 600 } },
+    });
+    const live = await stack.kubectl(
+      "get",
+      "deployment",
+      "unbounded",
+      "-n",
+      "shop",
+      "-o",
+      "jsonpath={.spec.template.spec.containers[0].resources.requests.memory}",
+    );
+    expect(live.stdout).toBe("600Mi");
+    await call("v1.k8s.deployments.remove", { id: fits.id });
+  });
+
   it("shows an unpullable image in the status", async () => {
     const created = await call<DeploymentEntity>("v1.k8s.deployments.create", {
       name: "broken",

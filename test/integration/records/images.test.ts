@@ -261,6 +261,16 @@ describe("v1.k8s.images access and input", () => {
       { ...REFERENCE_PHP, resources: { limits: { cpu: 0.5, memory: 1 }, requests: { cpu: 1, memory: 1 } } },
       "resources.limits.cpu",
     ],
+    [
+      "a limit of 0 (no limit at all)",
+      { ...REFERENCE_PHP, resources: { limits: { cpu: 0, memory: 64 }, requests: { cpu: 0, memory: 16 } } },
+      "resources.limits.cpu",
+    ],
+    [
+      "requests over the limits",
+      { ...REFERENCE_PHP, resources: { limits: { cpu: 100, memory: 64 }, requests: { cpu: 10, memory: 128 } } },
+      "resources.requests.memory",
+    ],
     ["a bad digest", { ...REFERENCE_PHP, digest: "sha256:abc" }, "digest"],
     ["an image reference with a space", { ...REFERENCE_PHP, image: "php 8.1" }, "image"],
     ["an upper-case image reference", { ...REFERENCE_PHP, image: "PHP:8.1" }, "image"],

@@ -164,6 +164,22 @@ describe("lib/manifests/validate deploymentInputIssues", () => {
     };
     expect(deploymentInputIssues(big).map((i) => i.field)).toEqual(["configMap.data"]);
   });
+
+  it("rejects a request over the image's limit when the deployment sets no limit of its own", () => {
+    const image = { ...NGINX_DEPLOYMENT.image, resources: { limits: { cpu: 500, memory: 256 } } };
+    const over: DeploymentInput = { ...NGINX_DEPLOYMENT, image, resources: { requests: { cpu: 900, memory: 256 } } };
+    expect(deploymentInputIssues(over)).toEqual([
+      {
+        type: "invalid",
+        field: "resources.requests.cpu",
+        message: "must not exceed the image's limits.cpu, 500; set resources.limits.cpu too",
+        actual: 900,
+      },
+    ]);
+    // Its own limit decides (checked against the request on its own), and the image's requests are the image's.
+    expect(deploymentInputIssues({ ...over, resources: { requests: { cpu: 900 }, limits: { cpu: 900 } } })).toEqual([]);
+    expect(deploymentInputIssues({ ...over, resources: { limits: { cpu: 100 } } })).toEqual([]);
+  });
 });
 
 describe("quotaIssues", () => {
