@@ -49,9 +49,17 @@ export function isValidDeploymentName(value: string): boolean {
   return value.length <= MAX_DEPLOYMENT_NAME_LENGTH && DNS_1035_LABEL.test(value);
 }
 
-/** A ConfigMap key, used as a file name when the ConfigMap is mounted. */
+/**
+ * A ConfigMap key, used as a file name when the ConfigMap is mounted: kube-apiserver's IsConfigMapKey (not `.`, and not
+ * starting with `..`, the kubelet's own names in a mounted volume, `..data` among them).
+ */
 export function isValidConfigKey(value: string): boolean {
-  return value.length <= CONFIG_KEY_MAX && CONFIG_KEY.test(value) && value !== "." && value !== "..";
+  return value.length <= CONFIG_KEY_MAX && CONFIG_KEY.test(value) && value !== "." && !value.startsWith("..");
+}
+
+/** A volume mount's `subPath`: kube-apiserver's validateLocalDescendingPath (relative, no `..` element). */
+export function isValidSubPath(value: string): boolean {
+  return value !== "" && !value.startsWith("/") && !value.split(/[\\/]/).includes("..");
 }
 
 /** An environment variable name Kubernetes accepts in a ConfigMap/Secret used by `envFrom` (`[-._a-zA-Z][-._a-zA-Z0-9]*`). */
@@ -109,6 +117,7 @@ export interface CheckableDeployment {
     readonly mountPath: string;
     readonly persistentVolumeClaim?: { readonly claimName: string };
     readonly sizeLimit?: string;
+    readonly subPath?: string;
   }[];
   readonly configMap?: {
     readonly name: string;
@@ -166,6 +175,9 @@ export function deploymentInputIssues(input: CheckableDeployment): ValidationIss
     if (!isValidMountPath(v.mountPath)) add(`volumes[${i}].mountPath`, "must be an absolute path", v.mountPath);
     if (mountPaths.has(v.mountPath)) add(`volumes[${i}].mountPath`, "is mounted twice", v.mountPath);
     mountPaths.add(v.mountPath);
+    if (v.subPath !== undefined && !isValidSubPath(v.subPath)) {
+      add(`volumes[${i}].subPath`, "must be a relative path without '..' elements", v.subPath);
+    }
     if (v.type === "persistentVolumeClaim") {
       const claim = v.persistentVolumeClaim?.claimName ?? "";
       if (!isDnsSubdomain(claim))
@@ -187,12 +199,15 @@ export function deploymentInputIssues(input: CheckableDeployment): ValidationIss
     }
     for (const key of Object.keys(cm.data)) {
       if (!isValidConfigKey(key))
-        add(`configMap.data.${key}`, "must be a file name ([-._a-zA-Z0-9]+, not '.' or '..')", key);
+        add(`configMap.data.${key}`, "must be a file name ([-._a-zA-Z0-9]+, not '.', not starting with '..')", key);
     }
     const size = Object.entries(cm.data).reduce((n, [k, v]) => n + Buffer.byteLength(k) + Buffer.byteLength(v), 0);
     if (size > CONFIG_MAP_MAX_BYTES) add("configMap.data", `must hold at most ${CONFIG_MAP_MAX_BYTES} bytes`, size);
     const mountPath = cm.mountPath ?? input.image.config?.mountPath;
-    if (mountPath !== undefined && !isValidMountPath(mountPath)) {
+    if (mountPath === undefined) {
+      // Rendered, the ConfigMap would be made and mounted nowhere.
+      add("configMap.mountPath", "is required: the image gives no config mount path", mountPath);
+    } else if (!isValidMountPath(mountPath)) {
       add("configMap.mountPath", "must be an absolute path", mountPath);
     } else if (mountPath !== undefined) {
       const dir = mountPath.replace(/\/+$/, "");

@@ -122,11 +122,7 @@ function validatePodSpec(spec: unknown, field: string, causes: StatusCause[], re
           ),
         );
       } else if (names.has(container.name)) {
-        causes.push({
-          reason: "FieldValueDuplicate",
-          field: `${cf}.name`,
-          message: `Duplicate value: ${JSON.stringify(container.name)}`,
-        });
+        causes.push(duplicate(`${cf}.name`, container.name));
       } else names.add(container.name);
       if (typeof container.image !== "string" || container.image.trim() === "") causes.push(required(`${cf}.image`));
       // kube-apiserver cannot even decode these as anything but lists (400); a 422 naming the field is as clear.
@@ -137,12 +133,28 @@ function validatePodSpec(spec: unknown, field: string, causes: StatusCause[], re
         }
       }
       if (Array.isArray(container.ports)) {
+        const portNames = new Set<string>();
         container.ports.forEach((p, j) => {
           const port = rec(p)?.containerPort;
           if (typeof port !== "number" || !Number.isInteger(port) || port < 1 || port > 65535) {
             causes.push(
               invalid(`${cf}.ports[${j}].containerPort`, port ?? 0, "must be between 1 and 65535, inclusive"),
             );
+          }
+          const name = rec(p)?.name;
+          if (typeof name === "string" && name !== "") {
+            if (portNames.has(name)) causes.push(duplicate(`${cf}.ports[${j}].name`, name));
+            portNames.add(name);
+          }
+        });
+      }
+      if (Array.isArray(container.volumeMounts)) {
+        container.volumeMounts.forEach((m, j) => {
+          const subPath = rec(m)?.subPath;
+          if (typeof subPath === "string" && subPath !== "") {
+            for (const problem of localDescendingPathProblems(subPath)) {
+              causes.push(invalid(`${cf}.volumeMounts[${j}].subPath`, subPath, problem));
+            }
           }
         });
       }
@@ -155,6 +167,27 @@ function validatePodSpec(spec: unknown, field: string, causes: StatusCause[], re
   ) {
     causes.push(unsupported(`${field}.restartPolicy`, s.restartPolicy, restartPolicies));
   }
+}
+
+/** kube-apiserver's `FieldValueDuplicate` cause. */
+function duplicate(field: string, value: unknown): StatusCause {
+  return { reason: "FieldValueDuplicate", field, message: `Duplicate value: ${JSON.stringify(value)}` };
+}
+
+/** kube-apiserver's validateLocalDescendingPath (a volume mount's `subPath`): relative, and no `..` element. */
+function localDescendingPathProblems(path: string): string[] {
+  const problems: string[] = [];
+  if (path.startsWith("/")) problems.push("must be a relative path");
+  if (path.split(/[\\/]/).includes("..")) problems.push("must not contain '..'");
+  return problems;
+}
+
+/** kube-apiserver's IsConfigMapKey messages beyond the character set: not `.` or `..`, not starting with `..`. */
+function configKeyDotProblem(key: string): string | undefined {
+  if (key === ".") return "must not be '.'";
+  if (key === "..") return "must not be '..'";
+  if (key.startsWith("..")) return "must not start with '..'";
+  return undefined;
 }
 
 function labelsMatch(selector: unknown, labels: unknown): boolean {
@@ -327,10 +360,18 @@ export function validateObject(rt: ResourceType, o: KubeObject, old?: KubeObject
         causes.push(required("spec.ports"));
       }
       if (Array.isArray(ports)) {
+        const names = new Set<string>();
         ports.forEach((p, i) => {
           const port = rec(p)?.port;
           if (typeof port !== "number" || !Number.isInteger(port) || port < 1 || port > 65535) {
             causes.push(invalid(`spec.ports[${i}].port`, port ?? 0, "must be between 1 and 65535, inclusive"));
+          }
+          const name = rec(p)?.name;
+          if (ports.length > 1 && (typeof name !== "string" || name === ""))
+            causes.push(required(`spec.ports[${i}].name`));
+          if (typeof name === "string" && name !== "") {
+            if (names.has(name)) causes.push(duplicate(`spec.ports[${i}].name`, name));
+            names.add(name);
           }
         });
       }
@@ -356,6 +397,8 @@ export function validateObject(rt: ResourceType, o: KubeObject, old?: KubeObject
               ),
             );
           }
+          const dots = configKeyDotProblem(k);
+          if (dots !== undefined) causes.push(invalid(`${field}[${k}]`, k, dots));
           if (typeof v !== "string") causes.push(invalid(`${field}[${k}]`, v, "must be a string"));
         }
       }

@@ -115,6 +115,7 @@ describe("v1.k8s.deployments.create", () => {
 
   it("refuses bad input with 4xx naming the field and leaves nothing behind", async () => {
     const base = { namespace: ns.id, image: nginx.id };
+    const php = await stack.services.call<ImageEntity, object>("v1.k8s.images.resolveName", { name: "php-8-1-0-fpm" });
     const cases: [Record<string, unknown>, object, number, string][] = [
       [{ ...base, name: "Bad_Name" }, ALICE, 422, "name"],
       [{ ...base, name: "a".repeat(56) }, ALICE, 422, "name"],
@@ -144,6 +145,37 @@ describe("v1.k8s.deployments.create", () => {
       [{ ...base, name: "x8" }, BOB, 404, "namespace"],
       [{ ...base, name: "web" }, ALICE, 409, "name"],
       [{ ...base, name: "x9", vHosts: ["web.example.com"] }, ALICE, 409, "vHosts[0]"],
+      [
+        { ...base, name: "x10", configMap: { name: "c", data: { "..data": "x" } } },
+        ALICE,
+        422,
+        "configMap.data...data",
+      ],
+      [
+        {
+          ...base,
+          name: "x11",
+          volumes: [
+            {
+              name: "data",
+              type: "persistentVolumeClaim",
+              mountPath: "/data",
+              subPath: "../../etc",
+              persistentVolumeClaim: { claimName: "nope" },
+            },
+          ],
+        },
+        ALICE,
+        422,
+        "volumes[0].subPath",
+      ],
+      // The php image names no config mount path: the files would be mounted nowhere.
+      [
+        { ...base, name: "x12", image: php.id, configMap: { name: "c", data: { "php.ini": "x" } } },
+        ALICE,
+        422,
+        "configMap.mountPath",
+      ],
     ];
     for (const [params, opts, code, field] of cases) {
       const err = await call("v1.k8s.deployments.create", params, opts).then(

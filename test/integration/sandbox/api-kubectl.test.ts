@@ -309,6 +309,67 @@ describe("sandbox API with kubectl", () => {
     await ok(["apply", "--server-side", "-f", "-"], configMap(1024 * 1024));
     await ok(["delete", "configmap", "big", "-n", NS]);
   });
+
+  it("refuses what kube-apiserver refuses in keys, mounts and port names: '..' keys, climbing subPaths, twin names", async () => {
+    const apply = (o: object) => kubectl(["apply", "--server-side", "-f", "-"], kubeconfig, JSON.stringify(o));
+    const dots = await apply({
+      apiVersion: "v1",
+      kind: "ConfigMap",
+      metadata: { name: "dots", namespace: NS },
+      data: { "..data": "x" },
+    });
+    expect(dots.code).toBe(1);
+    expect(dots.stderr).toContain(
+      `ConfigMap "dots" is invalid: data[..data]: Invalid value: "..data": must not start with '..'`,
+    );
+    const climbing = await apply({
+      apiVersion: "apps/v1",
+      kind: "Deployment",
+      metadata: { name: "climbing", namespace: NS },
+      spec: {
+        selector: { matchLabels: { app: "climbing" } },
+        template: {
+          metadata: { labels: { app: "climbing" } },
+          spec: {
+            containers: [
+              {
+                name: "c",
+                image: "nginx",
+                ports: [
+                  { name: "http", containerPort: 80 },
+                  { name: "http", containerPort: 81 },
+                ],
+                volumeMounts: [
+                  { name: "v", mountPath: "/a", subPath: "../../etc" },
+                  { name: "v", mountPath: "/b", subPath: "/abs" },
+                ],
+              },
+            ],
+            volumes: [{ name: "v", emptyDir: {} }],
+          },
+        },
+      },
+    });
+    expect(climbing.code).toBe(1);
+    for (const cause of [
+      `spec.template.spec.containers[0].ports[1].name: Duplicate value: "http"`,
+      `spec.template.spec.containers[0].volumeMounts[0].subPath: Invalid value: "../../etc": must not contain '..'`,
+      `spec.template.spec.containers[0].volumeMounts[1].subPath: Invalid value: "/abs": must be a relative path`,
+    ]) {
+      expect(climbing.stderr).toContain(cause);
+    }
+    const twins = await apply({
+      apiVersion: "v1",
+      kind: "Service",
+      metadata: { name: "twins", namespace: NS },
+      spec: {
+        ports: [{ name: "web", port: 80 }, { name: "web", port: 81 }, { port: 82 }],
+      },
+    });
+    expect(twins.code).toBe(1);
+    expect(twins.stderr).toContain(`spec.ports[1].name: Duplicate value: "web"`);
+    expect(twins.stderr).toContain(`spec.ports[2].name: Required value`);
+  });
 });
 
 describe("sandbox API with kubectl, rollouts driven by the controllers", () => {

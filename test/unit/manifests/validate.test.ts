@@ -13,6 +13,7 @@ import {
   isValidMountPath,
   isValidPort,
   isValidPortName,
+  isValidSubPath,
   quotaIssues,
 } from "../../../lib/manifests/validate.ts";
 import { NGINX_DEPLOYMENT, PHP_DEPLOYMENT } from "./fixtures.ts";
@@ -35,11 +36,18 @@ describe("lib/manifests/validate names", () => {
     expect(isDns1035Label(`a${"b".repeat(63)}`)).toBe(false);
   });
 
-  it("config file names: [-._a-zA-Z0-9]+, not . or .., at most 253", () => {
-    const ok = ["default.conf", ".env", "php.ini", "A_b-c.d", "x".repeat(253)];
-    const bad = [".", "..", "", "a/b", "a b", "x".repeat(254), "ü.conf"];
+  it("config file names: [-._a-zA-Z0-9]+, not ., not starting with .. (the kubelet's ..data), at most 253", () => {
+    const ok = ["default.conf", ".env", "php.ini", "A_b-c.d", "a..b", "x".repeat(253)];
+    const bad = [".", "..", "..data", "...", "", "a/b", "a b", "x".repeat(254), "ü.conf"];
     expect(each(ok, isValidConfigKey)).toEqual(all(ok, true));
     expect(each(bad, isValidConfigKey)).toEqual(all(bad, false));
+  });
+
+  it("subPaths: relative, without a '..' element (kube-apiserver's validateLocalDescendingPath)", () => {
+    const ok = ["conf", "a/b", "a/..b", "..a", "a.."];
+    const bad = ["", "/abs", "..", "../etc", "a/../../b", "a/..", "a\\..\\b"];
+    expect(each(ok, isValidSubPath)).toEqual(all(ok, true));
+    expect(each(bad, isValidSubPath)).toEqual(all(bad, false));
   });
 
   it("env var names: [-._a-zA-Z][-._a-zA-Z0-9]*", () => {
@@ -163,6 +171,28 @@ describe("lib/manifests/validate deploymentInputIssues", () => {
       configMap: { name: "c", data: { "a.conf": "x".repeat(CONFIG_MAP_MAX_BYTES) } },
     };
     expect(deploymentInputIssues(big).map((i) => i.field)).toEqual(["configMap.data"]);
+  });
+
+  it("rejects a climbing subPath, and config files the pod would never see (no mount path from the record or image)", () => {
+    const volume = NGINX_DEPLOYMENT.volumes[0];
+    if (volume === undefined) throw new Error("fixture without a volume");
+    const climbing: DeploymentInput = { ...NGINX_DEPLOYMENT, volumes: [{ ...volume, subPath: "../../etc" }] };
+    expect(deploymentInputIssues(climbing)).toEqual([
+      {
+        type: "invalid",
+        field: "volumes[0].subPath",
+        message: "must be a relative path without '..' elements",
+        actual: "../../etc",
+      },
+    ]);
+    const { config: _config, ...imageWithoutConfig } = NGINX_DEPLOYMENT.image;
+    const unmounted: DeploymentInput = { ...NGINX_DEPLOYMENT, image: imageWithoutConfig };
+    expect(deploymentInputIssues(unmounted)).toEqual([
+      { type: "invalid", field: "configMap.mountPath", message: "is required: the image gives no config mount path" },
+    ]);
+    const cm = NGINX_DEPLOYMENT.configMap;
+    if (cm === undefined) throw new Error("fixture without a configMap");
+    expect(deploymentInputIssues({ ...unmounted, configMap: { ...cm, mountPath: "/etc/app" } })).toEqual([]);
   });
 
   it("rejects a request over the image's limit when the deployment sets no limit of its own", () => {
