@@ -283,6 +283,7 @@ type Methods = DbMethods &
     imageChangeProblems(imageId: string, changes: Record<string, unknown>): Promise<ImageChangeProblem[]>;
     checkClaims(nsId: string, volumes: readonly { persistentVolumeClaim: { claimName: string } }[]): Promise<void>;
     checkHostsFree(nsId: string, name: string, vHosts: readonly string[]): Promise<void>;
+    checkConfigMapNamesFree(nsId: string, name: string, configName: string | undefined): Promise<void>;
     checkRouteSpaces(ns: NamespaceEntity, vHosts: readonly string[]): Promise<void>;
     checkUpdate(record: RawDoc, fields: Record<string, unknown>): Promise<void>;
     liveQuota(nsName: string): Promise<LiveQuota | undefined>;
@@ -392,6 +393,19 @@ function namespaceLocked(name: string): Errors.MoleculerClientError {
     ERROR_TYPES.NAMESPACE_LOCKED,
     { namespace: name },
   );
+}
+
+/** The ConfigMaps a deployment owns (lib/manifests: its env values', its config files'), and the field naming each. */
+function configMapNamesOf(
+  name: string,
+  configName: string | undefined,
+): { object: string; field: "name" | "configMap.name"; holds: string }[] {
+  const names: { object: string; field: "name" | "configMap.name"; holds: string }[] = [
+    { object: `${name}-env`, field: "name", holds: "its env values" },
+  ];
+  if (configName !== undefined)
+    names.push({ object: `${name}-${configName}`, field: "configMap.name", holds: "its config files" });
+  return names;
 }
 
 function toImageSpec(image: ImageEntity): ImageSpec {
@@ -959,6 +973,7 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       await this.checkRouteSpaces(ns, fields.vHosts);
       await this.checkClaims(fields.namespace, fields.volumes);
       await this.checkHostsFree(fields.namespace, fields.name, fields.vHosts);
+      await this.checkConfigMapNamesFree(fields.namespace, fields.name, fields.configMap?.name);
       return input;
     },
 
@@ -1098,6 +1113,38 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
         const users = await this.findRaw({ vHosts: host });
         if (users.some((r) => !(r.namespace === nsId && r.name === name))) {
           throw alreadyExists("route", `vHosts[${i}]`, host);
+        }
+      }
+    },
+
+    /**
+     * A deployment's ConfigMaps are `<name>-env` (its plain env values) and `<name>-<configMap.name>` (its config
+     * files); another deployment of the namespace whose own come out the same (`a` with config `b-c` and `a-b` with
+     * config `c` both make `a-b-c`) is 409 naming the field. Otherwise the two overwrote each other's ConfigMap on every
+     * apply, each taking the other's for drift. The other deployment's name is a `-`-separated prefix of the shared
+     * name, so only those names are looked up.
+     */
+    async checkConfigMapNamesFree(nsId: string, name: string, configName: string | undefined): Promise<void> {
+      const mine = configMapNamesOf(name, configName);
+      const prefixes = new Set<string>();
+      for (const { object } of mine) {
+        const parts = object.split("-");
+        for (let i = 1; i < parts.length; i += 1) prefixes.add(parts.slice(0, i).join("-"));
+      }
+      prefixes.delete(name);
+      if (prefixes.size === 0) return;
+      const others = await this.findRaw({ namespace: nsId, name: { $in: [...prefixes] } });
+      for (const other of others) {
+        const theirs = configMapNamesOf(String(other.name), (other.configMap as { name?: string } | undefined)?.name);
+        for (const own of mine) {
+          const taken = theirs.find((t) => t.object === own.object);
+          if (taken === undefined) continue;
+          throw new Errors.MoleculerClientError(
+            `ConfigMap '${own.object}' is already deployment '${String(other.name)}''s (${taken.holds}): choose another ${own.field}`,
+            409,
+            ERROR_TYPES.ALREADY_EXISTS,
+            { field: own.field, value: own.field === "name" ? name : configName },
+          );
         }
       }
     },

@@ -194,6 +194,7 @@ export function deploymentInputIssues(input: CheckableDeployment): ValidationIss
     const cm = input.configMap;
     if (!isDnsLabel(cm.name)) add("configMap.name", "must be a DNS-1123 label", cm.name);
     if (volumeNames.has(cm.name)) add("configMap.name", "is also the name of a volume", cm.name);
+    if (cm.name === "env") add("configMap.name", "makes '<deployment>-env', the ConfigMap of the env values", cm.name);
     if (!isDnsSubdomain(`${input.name}-${cm.name}`)) {
       add("configMap.name", "makes '<deployment>-<name>' an invalid ConfigMap name", cm.name);
     }

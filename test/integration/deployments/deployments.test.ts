@@ -268,6 +268,46 @@ describe("v1.k8s.deployments.create", () => {
     expect((await stack.kubectl("get", "deployment", "greedy", "-n", "shop")).code).not.toBe(0);
   });
 
+  it("refuses a deployment whose ConfigMaps would be another's (409 naming the field), or its own env values' (422)", async () => {
+    const create = (name: string, configMap?: string) =>
+      call<DeploymentEntity>("v1.k8s.deployments.create", {
+        namespace: ns.id,
+        image: nginx.id,
+        name,
+        replicas: 0,
+        ...(configMap === undefined ? {} : { configMap: { name: configMap, data: { [`${name}.conf`]: "x" } } }),
+      });
+    const first = await create("cm-a", "b-c"); // ConfigMap cm-a-b-c
+    await expect(create("cm-a-b", "c")).rejects.toMatchObject({
+      code: 409,
+      type: "ALREADY_EXISTS",
+      message: "ConfigMap 'cm-a-b-c' is already deployment 'cm-a''s (its config files): choose another configMap.name",
+      data: { field: "configMap.name", value: "c" },
+    });
+    const second = await create("cm-x", "y-env"); // ConfigMap cm-x-y-env, the env values' ConfigMap of a cm-x-y
+    await expect(create("cm-x-y")).rejects.toMatchObject({
+      code: 409,
+      message: "ConfigMap 'cm-x-y-env' is already deployment 'cm-x''s (its config files): choose another name",
+      data: { field: "name", value: "cm-x-y" },
+    });
+    await expect(create("cm-e", "env")).rejects.toMatchObject({
+      code: 422,
+      data: [expect.objectContaining({ field: "configMap.name", actual: "env" })],
+    });
+    // Another name, or a change of one's own config that keeps its name, goes through.
+    const third = await create("cm-a-b", "d");
+    await expect(
+      call("v1.k8s.deployments.update", { id: first.id, configMap: { name: "b-c", data: { "new.conf": "y" } } }),
+    ).resolves.toMatchObject({ configMap: { name: "b-c" } });
+    await expect(
+      call("v1.k8s.deployments.update", { id: third.id, configMap: { name: "c", data: { "a.conf": "y" } } }),
+    ).rejects.toMatchObject({ code: 409, data: { field: "configMap.name" } });
+    const configMaps = await stack.kubectlJson("get", "configmap", "-n", "shop");
+    const names = configMaps.items.map((c) => (c.metadata as { name: string }).name);
+    expect(names).toEqual(expect.arrayContaining(["cm-a-b-c", "cm-x-y-env", "cm-a-b-d"]));
+    for (const d of [first, second, third]) await call("v1.k8s.deployments.remove", { id: d.id });
+  });
+
   it("refuses limits of 0 (no limit at all, counted as nothing by the quota) and requests over the limits", async () => {
     const create = (params: Record<string, unknown>) =>
       call("v1.k8s.deployments.create", { namespace: ns.id, image: nginx.id, name: "unbounded", ...params });

@@ -173,7 +173,7 @@ describe("lib/manifests/validate deploymentInputIssues", () => {
     expect(deploymentInputIssues(big).map((i) => i.field)).toEqual(["configMap.data"]);
   });
 
-  it("rejects a climbing subPath, and config files the pod would never see (no mount path from the record or image)", () => {
+  it("rejects a climbing subPath, config files the pod would never see, and a config named like the env values' ConfigMap", () => {
     const volume = NGINX_DEPLOYMENT.volumes[0];
     if (volume === undefined) throw new Error("fixture without a volume");
     const climbing: DeploymentInput = { ...NGINX_DEPLOYMENT, volumes: [{ ...volume, subPath: "../../etc" }] };
@@ -193,6 +193,15 @@ describe("lib/manifests/validate deploymentInputIssues", () => {
     const cm = NGINX_DEPLOYMENT.configMap;
     if (cm === undefined) throw new Error("fixture without a configMap");
     expect(deploymentInputIssues({ ...unmounted, configMap: { ...cm, mountPath: "/etc/app" } })).toEqual([]);
+    // `<deployment>-env` is the ConfigMap of the env values.
+    expect(deploymentInputIssues({ ...NGINX_DEPLOYMENT, configMap: { ...cm, name: "env" } })).toEqual([
+      {
+        type: "invalid",
+        field: "configMap.name",
+        message: "makes '<deployment>-env', the ConfigMap of the env values",
+        actual: "env",
+      },
+    ]);
   });
 
   it("rejects a request over the image's limit when the deployment sets no limit of its own", () => {
