@@ -7,7 +7,9 @@
  * `deploy` without a namespace uses the caller's personal namespace `user-<userID sanitised>` (lower-case, characters
  * outside `[a-z0-9-]` as `-`, with 8 hex digits of the id's sha256 appended when the id had to change or is long),
  * created on first use with the caller as owner. Without a name the deployment is named after the image; without
- * vHosts it gets the route `<name>.<namespace name>.<namespace domain>` (the domain defaults to DEFAULT_DOMAIN).
+ * vHosts, an image with an HTTP port (lib/manifests `httpPort`) gets the route `<name>.<namespace name>.<namespace
+ * domain>` (the domain defaults to DEFAULT_DOMAIN); a database's or a cache's gets none, an HTTP route to its port
+ * being of no use.
  */
 import { Errors, type Context, type ServiceSchema, type ServiceSettingSchema } from "moleculer";
 import FastestValidator from "fastest-validator";
@@ -33,7 +35,7 @@ import {
   validationError,
   type ValidationIssue,
 } from "../lib/errors.ts";
-import { MAX_DEPLOYMENT_NAME_LENGTH, isValidDeploymentName } from "../lib/manifests/index.ts";
+import { MAX_DEPLOYMENT_NAME_LENGTH, httpPort, isValidDeploymentName } from "../lib/manifests/index.ts";
 import { isAdmin, type CallerMeta } from "../lib/meta.ts";
 import { NULL_REFUSING_OPTIONS } from "../lib/param-validator.ts";
 import { defineParams, type ParamsOf } from "../lib/params.ts";
@@ -273,7 +275,7 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       },
     },
 
-    /** Runs the image as a deployment: in `namespace` (default: the caller's personal namespace, created if missing), named `name` (default: after the image), routed at `vHosts` (default `<name>.<namespace>.<domain>`). REST: POST /:id/deploy @throws NOT_FOUND, ALREADY_EXISTS, VALIDATION_ERROR, FORBIDDEN, NAMESPACE_LOCKED, K8S_INVALID */
+    /** Runs the image as a deployment: in `namespace` (default: the caller's personal namespace, created if missing), named `name` (default: after the image), routed at `vHosts` (default `<name>.<namespace>.<domain>` for an image with an HTTP port, none otherwise). REST: POST /:id/deploy @throws NOT_FOUND, ALREADY_EXISTS, VALIDATION_ERROR, FORBIDDEN, NAMESPACE_LOCKED, K8S_INVALID */
     deploy: {
       rest: "POST /:id/deploy",
       permission: "custom",
@@ -317,10 +319,13 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
           { query: { namespace: ns.id, name }, limit: 1 },
         );
         if (taken.length > 0) throw alreadyExists("deployment", "name", name);
+        const domain = ns.domain === undefined || ns.domain === "" ? this.defaultDomain : ns.domain;
         const vHosts =
           p.vHosts !== undefined && p.vHosts.length > 0
             ? p.vHosts
-            : [`${name}.${ns.name}.${ns.domain === undefined || ns.domain === "" ? this.defaultDomain : ns.domain}`];
+            : httpPort(image.ports as ImageEntity["ports"]) === undefined
+              ? []
+              : [`${name}.${ns.name}.${domain}`];
         return ctx.call<DeploymentEntity, Record<string, unknown>>("v1.k8s.deployments.create", {
           name,
           namespace: ns.id,

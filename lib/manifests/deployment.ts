@@ -251,10 +251,14 @@ export function namedPorts(ports: readonly ImagePort[]): NamedPort[] {
 
 const HTTP_PORTS: ReadonlySet<number> = new Set([80, 8080, 8000, 3000, 443, 8443]);
 
+/** The first HTTP-looking TCP port (named http/web, or a usual HTTP port number); undefined when none. */
+export function httpPort(ports: readonly ImagePort[]): NamedPort | undefined {
+  return namedPorts(ports).find((p) => p.protocol === "TCP" && (/http|web/.test(p.name) || HTTP_PORTS.has(p.port)));
+}
+
 /** The port the Ingress routes to: the first HTTP-looking TCP port, else the first TCP port, else undefined. */
 export function ingressPort(ports: readonly ImagePort[]): NamedPort | undefined {
-  const tcp = namedPorts(ports).filter((p) => p.protocol === "TCP");
-  return tcp.find((p) => /http|web/.test(p.name) || HTTP_PORTS.has(p.port)) ?? tcp[0];
+  return httpPort(ports) ?? namedPorts(ports).find((p) => p.protocol === "TCP");
 }
 
 /** The container's resources: the record's over the image's, requests capped at limits; undefined when none. */

@@ -166,6 +166,10 @@ export function deploymentInputIssues(input: CheckableDeployment): ValidationIss
   input.vHosts.forEach((h, i) => {
     if (!isValidHost(h)) add(`vHosts[${i}]`, "must be a lower-case DNS name (optionally '*.'-prefixed), not an IP", h);
   });
+  if (input.vHosts.length > 0 && !input.image.ports.some((p) => (p.protocol ?? "TCP") === "TCP")) {
+    // No Service port for an Ingress to route to: the hosts would be kept from everyone else and serve nothing.
+    add("vHosts", "must be empty: the image has no TCP port to route to", input.vHosts);
+  }
   const volumeNames = new Set<string>();
   const mountPaths = new Set<string>();
   input.volumes.forEach((v, i) => {

@@ -161,7 +161,7 @@ describe("the reference example over REST across nodes", () => {
     ]);
   });
 
-  it("deploys an image by POST /images/:id/deploy into the caller's personal namespace with a default route", async () => {
+  it("deploys an image by POST /images/:id/deploy into the caller's personal namespace, with a default route if it serves HTTP", async () => {
     const res = await stack.rest("POST", `/api/v1/k8s/images/${nginx.id}/deploy`, carol, {});
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ name: "nginx-1-27", replicas: 1 });
@@ -178,6 +178,13 @@ describe("the reference example over REST across nodes", () => {
       replicas: 2,
     });
     expect(named).toMatchObject({ status: 200, body: { name: "worker", namespace: ns.id, replicas: 2 } });
+    // php-fpm listens on FastCGI, not HTTP: no default route (an Ingress to it would serve nothing).
+    const fpm = await stack.rest("POST", `/api/v1/k8s/images/${php.id}/deploy`, carol, {});
+    expect(fpm).toMatchObject({ status: 200, body: { name: "php-8-1-0-fpm", vHosts: [] } });
+    expect((await stack.kubectl("get", "ingress", "-n", "user-carol", "-o", "name")).stdout.trim()).toBe(
+      "ingress.networking.k8s.io/nginx-1-27-ingress",
+    );
+    await stack.rest("DELETE", `/api/v1/k8s/deployments/${String(fpm.body.id)}`, carol);
     const stranger = await stack.rest("POST", `/api/v1/k8s/images/${php.id}/deploy`, dave, { namespace: ns.id });
     expect(stranger.status).toBe(404);
     const unknown = await stack.rest("POST", "/api/v1/k8s/images/nope/deploy", carol, {});

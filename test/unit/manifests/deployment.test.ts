@@ -6,6 +6,7 @@ import {
   type ImageSpec,
   effectiveResources,
   imageReference,
+  httpPort,
   ingressPort,
   namedPorts,
   podChecksum,
@@ -436,6 +437,19 @@ describe("lib/manifests/deployment renderIngress", () => {
     ).toBe(9000);
     expect(ingressPort([{ name: "dns", port: 53, protocol: "UDP" }])).toBeUndefined();
     expect(ingressPort([])).toBeUndefined();
+  });
+
+  it("finds an HTTP port by name or number only (a database's port is none)", () => {
+    expect(httpPort([{ name: "postgres", port: 5432 }])).toBeUndefined();
+    expect(httpPort([{ name: "php", port: 9000 }])).toBeUndefined();
+    expect(httpPort([{ name: "http", port: 80, protocol: "UDP" }])).toBeUndefined();
+    expect(
+      httpPort([
+        { name: "metrics", port: 9090 },
+        { name: "web-ui", port: 5000 },
+      ])?.port,
+    ).toBe(5000);
+    expect(httpPort([{ name: "app", port: 3000 }])?.port).toBe(3000);
   });
 });
 

@@ -31,7 +31,7 @@ const port: fc.Arbitrary<ImagePort> = fc.record(
   },
   { requiredKeys: ["port"] },
 );
-const configKey = fc.stringMatching(/^[-._a-zA-Z0-9]{1,30}$/).filter((k) => k !== "." && k !== "..");
+const configKey = fc.stringMatching(/^[-._a-zA-Z0-9]{1,30}$/).filter((k) => k !== "." && !k.startsWith(".."));
 const amounts = fc.record({ cpu: fc.nat(64000), memory: fc.nat(65536) }, { requiredKeys: [] });
 const resources = fc.record({ limits: amounts, requests: amounts }, { requiredKeys: [] });
 
@@ -83,6 +83,8 @@ const deploymentInput: fc.Arbitrary<DeploymentInput> = fc
     revision: fc.nat(),
   })
   .map(({ configMap, ...rest }) => (configMap === undefined ? rest : { ...rest, configMap }))
+  // Hosts need a TCP port to route to (deploymentInputIssues).
+  .map((d) => (d.image.ports.some((p) => (p.protocol ?? "TCP") === "TCP") ? d : { ...d, vHosts: [] }))
   .filter((d) => new Set(d.volumes.map((v) => v.mountPath)).size === d.volumes.length);
 
 describe("lib/manifests properties", () => {

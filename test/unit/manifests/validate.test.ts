@@ -204,6 +204,19 @@ describe("lib/manifests/validate deploymentInputIssues", () => {
     ]);
   });
 
+  it("rejects hosts for an image without a TCP port (nothing to route to)", () => {
+    const portless: DeploymentInput = { ...NGINX_DEPLOYMENT, image: { ...NGINX_DEPLOYMENT.image, ports: [] } };
+    expect(deploymentInputIssues(portless)).toEqual([
+      {
+        type: "invalid",
+        field: "vHosts",
+        message: "must be empty: the image has no TCP port to route to",
+        actual: ["my-app.nginx.example.com"],
+      },
+    ]);
+    expect(deploymentInputIssues({ ...portless, vHosts: [] })).toEqual([]);
+  });
+
   it("rejects a request over the image's limit when the deployment sets no limit of its own", () => {
     const image = { ...NGINX_DEPLOYMENT.image, resources: { limits: { cpu: 500, memory: 256 } } };
     const over: DeploymentInput = { ...NGINX_DEPLOYMENT, image, resources: { requests: { cpu: 900, memory: 256 } } };
