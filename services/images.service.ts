@@ -9,7 +9,8 @@
  * created on first use with the caller as owner. Without a name the deployment is named after the image; without
  * vHosts, an image with an HTTP port (lib/manifests `httpPort`) gets the route `<name>.<namespace name>.<namespace
  * domain>` (the domain defaults to DEFAULT_DOMAIN); a database's or a cache's gets none, an HTTP route to its port
- * being of no use.
+ * being of no use. The image's `persistentVolumeClaim` volumes are mounted from namespace volumes
+ * `<deployment>-<volume>`, made for it or kept from an earlier deployment of that name (`dataVolumes`).
  */
 import { Errors, type Context, type ServiceSchema, type ServiceSettingSchema } from "moleculer";
 import FastestValidator from "fastest-validator";
@@ -147,6 +148,13 @@ type Methods = DbMethods &
     deploymentsOf(imageId: string): Promise<string[]>;
     checkDeploymentsStillRun(imageId: string, changes: Record<string, unknown>): Promise<void>;
     personalNamespace(userID: string): Promise<NamespaceEntity>;
+    dataVolumes(
+      ctx: Context,
+      image: RawDoc,
+      nsId: string,
+      deploymentName: string,
+    ): Promise<{ volumes: DeploymentVolume[]; made: string[] }>;
+    removeVolumes(ctx: Context, ids: readonly string[]): Promise<void>;
   };
 type LocalVars = DbVars &
   MembershipVars & {
@@ -326,18 +334,85 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
             : httpPort(image.ports as ImageEntity["ports"]) === undefined
               ? []
               : [`${name}.${ns.name}.${domain}`];
-        return ctx.call<DeploymentEntity, Record<string, unknown>>("v1.k8s.deployments.create", {
-          name,
-          namespace: ns.id,
-          image: p.id,
-          vHosts,
-          ...(p.replicas === undefined ? {} : { replicas: p.replicas }),
-        });
+        const { volumes, made } = await this.dataVolumes(ctx, image, ns.id, name);
+        try {
+          return await ctx.call<DeploymentEntity, Record<string, unknown>>("v1.k8s.deployments.create", {
+            name,
+            namespace: ns.id,
+            image: p.id,
+            vHosts,
+            ...(volumes.length === 0 ? {} : { volumes }),
+            ...(p.replicas === undefined ? {} : { replicas: p.replicas }),
+          });
+        } catch (err) {
+          // Nothing half-made: the volumes made for this deployment go with it (kept ones stay).
+          await this.removeVolumes(ctx, made);
+          throw err;
+        }
       },
     },
   },
 
   methods: {
+    /**
+     * The image's data directories (its `persistentVolumeClaim` volumes) as the deployment's volumes: each on the
+     * namespace's volume `<deployment>-<volume>`, made now (`made`: their ids) or, kept from an earlier deployment of
+     * that name, mounted again with its data. Without them a one-call postgres kept its data in the container, gone
+     * at its first restart.
+     */
+    async dataVolumes(
+      ctx: Context,
+      image: RawDoc,
+      nsId: string,
+      deploymentName: string,
+    ): Promise<{ volumes: DeploymentVolume[]; made: string[] }> {
+      const wanted = ((image.volumes ?? []) as ImageEntity["volumes"]).filter(
+        (v) => v.type === "persistentVolumeClaim",
+      );
+      const volumes: DeploymentVolume[] = [];
+      const made: string[] = [];
+      try {
+        for (const v of wanted) {
+          const claimName = dataVolumeName(
+            deploymentName,
+            v.name,
+            volumes.map((d) => d.persistentVolumeClaim.claimName),
+          );
+          const kept = await ctx.call<unknown[], object>("v1.k8s.volumes.find", {
+            query: { namespace: nsId, name: claimName },
+            limit: 1,
+          });
+          if (kept.length === 0) {
+            const created = await ctx.call<{ id: string }, object>("v1.k8s.volumes.create", {
+              namespace: nsId,
+              name: claimName,
+              type: "persistentVolumeClaim",
+              mountPath: v.mountPath,
+            });
+            made.push(created.id);
+          }
+          volumes.push({
+            name: v.name,
+            type: "persistentVolumeClaim",
+            mountPath: v.mountPath,
+            persistentVolumeClaim: { claimName },
+          });
+        }
+      } catch (err) {
+        await this.removeVolumes(ctx, made);
+        throw err;
+      }
+      return { volumes, made };
+    },
+
+    async removeVolumes(ctx: Context, ids: readonly string[]): Promise<void> {
+      for (const id of ids) {
+        await ctx.call("v1.k8s.volumes.remove", { id }).catch((err: unknown) => {
+          this.logger.warn(`volume ${id} made for a deployment that failed is left: ${(err as Error).message}`);
+        });
+      }
+    },
+
     /** The caller's personal namespace `user-<id>`, created (owned by the caller) when missing. */
     async personalNamespace(userID: string): Promise<NamespaceEntity> {
       const nsName = personalNamespaceName(userID);
@@ -610,6 +685,23 @@ function imageValueProblem(image: Partial<Image>): { field: string; message: str
 function refuseValueProblems(image: Partial<Image>): void {
   const problem = imageValueProblem(image);
   if (problem !== undefined) throw invalid(problem.field, problem.message, problem.type);
+}
+
+/** A deployment's volume on a namespace volume, as `v1.k8s.deployments.create` takes it. */
+interface DeploymentVolume {
+  name: string;
+  type: "persistentVolumeClaim";
+  mountPath: string;
+  persistentVolumeClaim: { claimName: string };
+}
+
+/** `<deployment>-<volume>`, cut to a DNS label (63), and made unique among `taken` with a number if cutting clashed. */
+export function dataVolumeName(deploymentName: string, volumeName: string, taken: readonly string[] = []): string {
+  const cut = (s: string, max: number) => s.slice(0, max).replace(/-+$/, "");
+  let claim = cut(`${deploymentName}-${volumeName}`, DNS_1123_LABEL_MAX);
+  for (let n = 2; taken.includes(claim); n += 1)
+    claim = `${cut(`${deploymentName}-${volumeName}`, DNS_1123_LABEL_MAX - 4)}-${n}`;
+  return claim;
 }
 
 /** A deployment name after the image's: the image name when it is a valid one, else `app-<image name>`, cut to fit. */

@@ -189,8 +189,76 @@ describe("the reference example over REST across nodes", () => {
     expect(stranger.status).toBe(404);
     const unknown = await stack.rest("POST", "/api/v1/k8s/images/nope/deploy", carol, {});
     expect(unknown).toMatchObject({ status: 404, body: { data: { what: "image" } } });
+    // The php image's data directory comes on a volume of its own (made in the namespace for the deployment).
+    expect(named.body.volumes).toEqual([
+      {
+        name: "php-data",
+        type: "persistentVolumeClaim",
+        mountPath: "/var/www/html",
+        persistentVolumeClaim: { claimName: "worker-php-data" },
+      },
+    ]);
     await stack.rest("DELETE", `/api/v1/k8s/deployments/${String(named.body.id)}`, carol);
     await stack.rest("DELETE", `/api/v1/k8s/deployments/${String(res.body.id)}`, carol);
+    const workerVolume = await stack.rest("GET", `/api/v1/k8s/volumes?query={"name":"worker-php-data"}`, carol);
+    const rows = (workerVolume.body as { rows: { id: string }[] }).rows;
+    expect(rows).toHaveLength(1);
+    await waitUntil(async () => {
+      const removed = await stack.rest("DELETE", `/api/v1/k8s/volumes/${rows[0]?.id ?? ""}`, carol);
+      return removed.status === 200;
+    });
+  });
+
+  it("deploys a database with its data on a volume, kept for the next deployment of that name; a failed deploy leaves none", async () => {
+    const postgres = await stack.services.call<ImageEntity, object>("v1.k8s.images.resolveName", {
+      name: "postgres-16",
+    });
+    const first = await stack.rest("POST", `/api/v1/k8s/images/${postgres.id}/deploy`, carol, { name: "db" });
+    expect(first).toMatchObject({
+      status: 200,
+      body: {
+        vHosts: [],
+        volumes: [
+          {
+            name: "postgres-data",
+            mountPath: "/var/lib/postgresql/data",
+            persistentVolumeClaim: { claimName: "db-postgres-data" },
+          },
+        ],
+      },
+    });
+    await availableOverRest(String(first.body.id));
+    const mounted = await stack.kubectl(
+      "get",
+      "deployment",
+      "db",
+      "-n",
+      "user-carol",
+      "-o",
+      "jsonpath={.spec.template.spec.volumes[0].persistentVolumeClaim.claimName} {.spec.template.spec.containers[0].volumeMounts[0].mountPath}",
+    );
+    expect(mounted.stdout).toBe("db-postgres-data /var/lib/postgresql/data");
+    // Removing the deployment keeps its data; deploying it again mounts the same volume.
+    expect((await stack.rest("DELETE", `/api/v1/k8s/deployments/${String(first.body.id)}`, carol)).status).toBe(200);
+    const again = await stack.rest("POST", `/api/v1/k8s/images/${postgres.id}/deploy`, carol, { name: "db" });
+    expect(again).toMatchObject({
+      status: 200,
+      body: { volumes: [{ persistentVolumeClaim: { claimName: "db-postgres-data" } }] },
+    });
+    const volumes = async () =>
+      ((await stack.rest("GET", "/api/v1/k8s/volumes", carol)).body as { rows: { name: string }[] }).rows.map(
+        (v) => v.name,
+      );
+    expect((await volumes()).filter((n) => n === "db-postgres-data")).toHaveLength(1);
+    // A deploy the deployments service refuses (too many replicas) leaves no volume behind.
+    const refused = await stack.rest("POST", `/api/v1/k8s/images/${postgres.id}/deploy`, carol, {
+      name: "db2",
+      replicas: 9,
+    });
+    expect(refused).toMatchObject({ status: 422, body: { data: [{ field: "replicas" }] } });
+    expect(await volumes()).not.toContain("db2-postgres-data");
+    expect((await stack.kubectl("get", "pvc", "db2-postgres-data", "-n", "user-carol")).code).not.toBe(0);
+    await stack.rest("DELETE", `/api/v1/k8s/deployments/${String(again.body.id)}`, carol);
   });
 
   it("removes both deployments and the volume, leaving nothing of ours in the namespace", async () => {

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from "@jest/globals";
 import { standingBuild, type ImageBuild } from "../../mixins/image-build.mixin.ts";
-import { referenceWith } from "../../services/images.service.ts";
+import { dataVolumeName, referenceWith } from "../../services/images.service.ts";
 
 const D1 = `sha256:${"1".repeat(64)}`;
 const D2 = `sha256:${"2".repeat(64)}`;
@@ -63,5 +63,18 @@ describe("referenceWith", () => {
     expect(referenceWith("nginx:1.27", { digest: D2 })).toBe("nginx:1.27");
     expect(referenceWith("localhost:5000/app", { tag: "2", digest: D2 })).toBe("localhost:5000/app");
     expect(referenceWith("nginx:1.27", { tag: "1.27" })).toBe("nginx:1.27");
+  });
+});
+
+describe("dataVolumeName", () => {
+  it("names a deployment's data volume <deployment>-<volume>, a DNS label of at most 63 characters, unique", () => {
+    expect(dataVolumeName("db", "postgres-data")).toBe("db-postgres-data");
+    const long = dataVolumeName("a".repeat(55), "b".repeat(20));
+    expect(long).toBe(`${"a".repeat(55)}-${"b".repeat(7)}`);
+    expect(long).toHaveLength(63);
+    // Cut right after a '-': no trailing '-'.
+    expect(dataVolumeName("a".repeat(62), "data")).toBe("a".repeat(62));
+    // Two volumes whose names cut to the same: the second gets a number.
+    expect(dataVolumeName("a".repeat(55), `${"b".repeat(7)}x`, [long])).toBe(`${"a".repeat(55)}-bbb-2`);
   });
 });
