@@ -923,6 +923,12 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
         await this.reconcileNow(recordId);
         throw outcome.error;
       }
+      // The answer shows the rollout this change started, as `status` would, not the state before it.
+      if (outcome.ok) {
+        await this.statusRefreshes.run(recordId, () => this.refreshStatus(recordId)).catch((err: unknown) => {
+          this.logger.debug(`${recordId}: status not refreshed after the update: ${(err as Error).message}`);
+        });
+      }
       const after = await this.findRawById(recordId);
       return after === null
         ? (stored as unknown as DeploymentEntity)
@@ -1580,6 +1586,19 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       ]);
       const dep = deps[0] as V1Deployment | undefined;
       if (dep === undefined) return; // not applied yet, or being re-applied: keep what the record says
+      const applied = this.applied.generation(recordId, "Deployment");
+      if (applied !== undefined && (dep.metadata?.generation ?? 0) < applied) {
+        // The watch has not brought the Deployment this node applied last: its rollout is ahead, not what the cache
+        // shows (an update's answer read the finished rollout before it).
+        const status = record.status as DeploymentStatus | undefined;
+        await this.setStatus(recordId, {
+          ...(status ?? pending("Applied")),
+          phase: "Progressing",
+          reason: "Applied",
+          message: `revision ${String(record.revision ?? 1)} applied; waiting for the rollout`,
+        });
+        return;
+      }
       await this.setStatus(recordId, deploymentStatusOf(dep, pods as V1Pod[], Number(record.replicas ?? 1)));
     },
 
