@@ -925,9 +925,11 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       }
       // The answer shows the rollout this change started, as `status` would, not the state before it.
       if (outcome.ok) {
-        await this.statusRefreshes.run(recordId, () => this.refreshStatus(recordId)).catch((err: unknown) => {
-          this.logger.debug(`${recordId}: status not refreshed after the update: ${(err as Error).message}`);
-        });
+        await this.statusRefreshes
+          .run(recordId, () => this.refreshStatus(recordId))
+          .catch((err: unknown) => {
+            this.logger.debug(`${recordId}: status not refreshed after the update: ${(err as Error).message}`);
+          });
       }
       const after = await this.findRawById(recordId);
       return after === null
