@@ -31,6 +31,7 @@ import { readConfig } from "../lib/config.ts";
 import { alreadyExists, ERROR_TYPES, hasType, invalid, notFound, unavailable } from "../lib/errors.ts";
 import { useNedbAsyncApi } from "../lib/nedb.ts";
 import { appendThroughOneHandle, type OneHandleAppender } from "../lib/nedb-appends.ts";
+import { setAsideTornTail } from "../lib/nedb-torn-tail.ts";
 import { copyOfStored, storedById } from "../lib/nedb-read.ts";
 import { keepUnchangedIndexKeys } from "../lib/nedb-indexes.ts";
 import { defineParams, type ParamsOf } from "../lib/params.ts";
@@ -739,6 +740,16 @@ export function DbMixin(options: DbMixinOptions): MixinSchema {
 
       async connect(this: DbThis): Promise<void> {
         try {
+          const file = (this.adapter as { opts?: { filename?: unknown } }).opts?.filename;
+          if (this.dbState.kind === "nedb" && typeof file === "string") {
+            // A last line cut short (a power loss, a full disk) would keep NeDB from loading the file at all.
+            const torn = setAsideTornTail(file);
+            if (torn !== undefined && torn.savedTo !== undefined) {
+              this.logger.warn(
+                `${file}: its last line was cut short (${torn.bytes} bytes, a change never completed): kept in ${torn.savedTo} and cut off`,
+              );
+            }
+          }
           await this.adapter.connect();
           if (this.dbState.kind !== "mongo") {
             // NeDB's promise API instead of the adapter's promisified callbacks (lib/nedb.ts: ~6% of a read's CPU).

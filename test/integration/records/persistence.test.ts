@@ -172,6 +172,26 @@ describe("v1.k8s.namespaces on NeDB files", () => {
     await again.stop();
   });
 
+  it("loads a file whose last line was cut short (a power loss mid-append): the cut line is set aside", async () => {
+    const dir = path.join(dataDir, "torn");
+    const file = path.join(dir, "namespaces.db");
+    const broker = await start(dir);
+    const kept = await broker.call<NamespaceEntity, object>("v1.k8s.namespaces.create", { name: "kept" }, alice);
+    await broker.stop();
+    await writeFile(file, `${await readFile(file, "utf8")}{"name":"torn","_id":"abc`);
+
+    const again = await start(dir);
+    await expect(again.call("v1.k8s.namespaces.get", { id: kept.id }, alice)).resolves.toMatchObject({ name: "kept" });
+    await expect(again.call("v1.k8s.namespaces.count")).resolves.toBe(1);
+    await expect(again.call("v1.k8s.namespaces.create", { name: "next" }, alice)).resolves.toMatchObject({
+      name: "next",
+    });
+    const aside = (await readdir(dir)).filter((f) => f.startsWith("namespaces.db.torn-"));
+    expect(aside).toHaveLength(1);
+    expect(await readFile(path.join(dir, aside[0] ?? ""), "utf8")).toBe('{"name":"torn","_id":"abc');
+    await again.stop();
+  });
+
   it("starts unready, instead of hanging, when DATA_DIR cannot be created", async () => {
     const notADir = path.join(dataDir, "plain-file");
     await writeFile(notADir, "not a directory");
