@@ -42,6 +42,7 @@ import type {
 import { SECRET_MASK } from "../lib/entities.ts";
 import { ERROR_TYPES, invalid, notFound } from "../lib/errors.ts";
 import { canonicalJson, envChecksum, recordSelector } from "../lib/manifests/index.ts";
+import { KeyedChain } from "../lib/keyed-chain.ts";
 import { kubeListMany } from "../lib/kube/local-list.ts";
 import { podInfosOf, StateAnswers } from "../lib/manifests/state.ts";
 import type { CallerMeta } from "../lib/meta.ts";
@@ -306,9 +307,21 @@ interface HostMembers {
    * claims, quota), changing nothing. `undefined` in `fields` means the field goes.
    */
   checkUpdate(record: RawDoc, fields: Record<string, unknown>): Promise<void>;
+  /** update/scale/restart (`locked`: the caller holds the record's change lock); records the revision. */
+  updateDeployment(
+    ctx: Ctx<unknown>,
+    recordId: string,
+    changes: Record<string, unknown>,
+    options?: { locked?: boolean; rolledBackFrom?: number },
+  ): Promise<DeploymentEntity>;
 }
 
 interface OpsVars {
+  /**
+   * Per record: its changes (update, scale, restart, rollback, an env change's revision) one after another, each
+   * with the revision it records: concurrent ones each read the record as the one before left it.
+   */
+  changeLocks: KeyedChain;
   /** Per record: the chain of revision writes (one at a time). */
   revisionLocks: Map<string, Promise<void>>;
   /** Per record: the pending env-change timer. */
@@ -339,6 +352,7 @@ interface OpsMethods {
   ): Promise<boolean>;
   revisionBehind(record: RawDoc, envChecksum: string, imageReference: string | undefined): boolean;
   withRevisionLock(recordId: string, fn: () => Promise<void>): Promise<void>;
+  withChangeLock<T>(recordId: string, fn: () => Promise<T>): Promise<T>;
   specNow(record: RawDoc): Promise<StoredSpec>;
   firstRevisionChanges(record: RawDoc, who: string | undefined): Promise<Record<string, unknown>>;
   scheduleEnvRevision(recordId: string): void;
@@ -549,18 +563,7 @@ export function DeploymentOperationsMixin(): MixinSchema {
           await this.recordRevision(res.id, { who: ctx.meta.userID });
           return res;
         },
-        async update(this: OpsThis, ctx: Ctx<unknown>, res: Entity) {
-          await this.recordRevision(res.id, { who: ctx.meta.userID, rolledBackFrom: ctx.meta.rolledBackFrom });
-          return res;
-        },
-        async scale(this: OpsThis, ctx: Ctx<unknown>, res: Entity) {
-          await this.recordRevision(res.id, { who: ctx.meta.userID });
-          return res;
-        },
-        async restart(this: OpsThis, ctx: Ctx<unknown>, res: Entity) {
-          await this.recordRevision(res.id, { who: ctx.meta.userID });
-          return res;
-        },
+        // update, scale and restart record theirs in `updateDeployment`, under the record's change lock.
       },
     },
 
@@ -645,67 +648,70 @@ export function DeploymentOperationsMixin(): MixinSchema {
         guardedFields: [REVISIONS_FIELD],
         params: deploymentRollbackParams,
         async handler(this: OpsThis, ctx: Ctx<DeploymentRollbackParams>): Promise<DeploymentEntity> {
-          const record = await this.opsRecord(ctx);
-          const revisions = storedRevisions(record);
-          const target = revisions.find((r) => r.revision === ctx.params.revision);
-          if (target === undefined) {
-            const kept = revisions.map((r) => r.revision);
-            const range = kept.length === 0 ? "none" : `${Math.min(...kept)}..${Math.max(...kept)}`;
-            throw invalid(
-              "revision",
-              `The 'revision' field must name a kept revision of deployment '${String(record.name)}' (kept: ${range}); ${ctx.params.revision} is none.`,
-              "revisionNotFound",
-              ctx.params.revision,
-            );
-          }
-          const nsName = await this.namespaceNameOf(String(record.namespace));
-          const spec = target.spec;
-          // Env values to restore need the envs service: without it the rollback is refused before anything changes
-          // (retryable), rather than restoring the rest and not them.
-          if (spec.envChecksum !== newestEnvChecksum(record) && !this.broker.registry.actions.isAvailable(ENVS_FIND)) {
-            throw new Errors.ServiceNotAvailableError({ action: ENVS_FIND });
-          }
-          const cm = loadConfigMap(spec.configMap);
-          // What the update below would refuse (a host another deployment took since, a volume removed since, a quota
-          // lowered since) is refused before anything changes: the env values are restored first, and a refusal
-          // after them would leave them restored, recorded and rolled out with the rest not.
-          await this.checkUpdate(record, {
-            image: spec.image,
-            replicas: spec.replicas,
-            vHosts: spec.vHosts,
-            volumes: spec.volumes,
-            configMap: cm,
-            resources: spec.resources,
+          const guarded = await this.opsRecord(ctx);
+          // One change of the record at a time: the env values restored and the update are this rollback's alone.
+          return this.withChangeLock(guarded._id, async () => {
+            const record = (await this.findRawById(guarded._id)) ?? guarded;
+            const revisions = storedRevisions(record);
+            const target = revisions.find((r) => r.revision === ctx.params.revision);
+            if (target === undefined) {
+              const kept = revisions.map((r) => r.revision);
+              const range = kept.length === 0 ? "none" : `${Math.min(...kept)}..${Math.max(...kept)}`;
+              throw invalid(
+                "revision",
+                `The 'revision' field must name a kept revision of deployment '${String(record.name)}' (kept: ${range}); ${ctx.params.revision} is none.`,
+                "revisionNotFound",
+                ctx.params.revision,
+              );
+            }
+            const nsName = await this.namespaceNameOf(String(record.namespace));
+            const spec = target.spec;
+            // Env values to restore need the envs service: without it the rollback is refused before anything changes
+            // (retryable), rather than restoring the rest and not them.
+            if (
+              spec.envChecksum !== newestEnvChecksum(record) &&
+              !this.broker.registry.actions.isAvailable(ENVS_FIND)
+            ) {
+              throw new Errors.ServiceNotAvailableError({ action: ENVS_FIND });
+            }
+            const cm = loadConfigMap(spec.configMap);
+            // What the update below would refuse (a host another deployment took since, a volume removed since, a quota
+            // lowered since) is refused before anything changes: the env values are restored first, and a refusal
+            // after them would leave them restored, recorded and rolled out with the rest not.
+            await this.checkUpdate(record, {
+              image: spec.image,
+              replicas: spec.replicas,
+              vHosts: spec.vHosts,
+              volumes: spec.volumes,
+              configMap: cm,
+              resources: spec.resources,
+            });
+            this.rollingBack.add(record._id);
+            try {
+              await this.restoreEnv(record, nsName, spec.env);
+              // Fields the old revision did not have: the update action cannot unset them.
+              const unset: Record<string, undefined> = {};
+              if (spec.configMap === undefined && record.configMap !== undefined) unset.configMap = undefined;
+              if (spec.resources === undefined && record.resources !== undefined) unset.resources = undefined;
+              if (Object.keys(unset).length > 0) await this.updateEntity(null, record._id, unset);
+              // Records the revision too (an env-only rollback's as well: nothing else differs, the env values do).
+              return await this.updateDeployment(
+                ctx,
+                record._id,
+                {
+                  image: spec.image,
+                  replicas: spec.replicas,
+                  vHosts: spec.vHosts,
+                  volumes: spec.volumes,
+                  ...(cm === undefined ? {} : { configMap: cm }),
+                  ...(spec.resources === undefined ? {} : { resources: spec.resources }),
+                },
+                { locked: true, rolledBackFrom: target.revision },
+              );
+            } finally {
+              this.rollingBack.delete(record._id);
+            }
           });
-          this.rollingBack.add(record._id);
-          try {
-            await this.restoreEnv(record, nsName, spec.env);
-            // Fields the old revision did not have: the update action cannot unset them.
-            const unset: Record<string, undefined> = {};
-            if (spec.configMap === undefined && record.configMap !== undefined) unset.configMap = undefined;
-            if (spec.resources === undefined && record.resources !== undefined) unset.resources = undefined;
-            if (Object.keys(unset).length > 0) await this.updateEntity(null, record._id, unset);
-            await ctx.call<DeploymentEntity, Record<string, unknown>>(
-              `${this.fullName}.update`,
-              {
-                id: record._id,
-                image: spec.image,
-                replicas: spec.replicas,
-                vHosts: spec.vHosts,
-                volumes: spec.volumes,
-                ...(cm === undefined ? {} : { configMap: cm }),
-                ...(spec.resources === undefined ? {} : { resources: spec.resources }),
-              },
-              { nodeID: this.broker.nodeID, meta: { rolledBackFrom: target.revision } },
-            );
-            // The record as it is now (an env-only rollback is counted by the update hook, not by update itself).
-            const after = await this.findRawById(record._id);
-            if (after === null) throw notFound("deployment", record._id);
-            return (await this.transformDocuments(ctx, {}, after)) as DeploymentEntity;
-          } finally {
-            this.rollingBack.delete(record._id);
-            delete ctx.meta.rolledBackFrom;
-          }
         },
       },
     },
@@ -810,6 +816,11 @@ export function DeploymentOperationsMixin(): MixinSchema {
           ...Object.entries(secret).map(([key, value]) => ({ key, type: "secret" as EnvType, value })),
         ].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
         return { values, checksum: envChecksum(plain, secret) };
+      },
+
+      /** Runs the changes of one record one after another (this node): see `changeLocks`. */
+      withChangeLock<T>(this: OpsThis, recordId: string, fn: () => Promise<T>): Promise<T> {
+        return this.changeLocks.run(recordId, fn);
       },
 
       /** Runs revision writes of one record one after another (this node). */
@@ -929,7 +940,9 @@ export function DeploymentOperationsMixin(): MixinSchema {
             return;
           }
           // Env events are broadcast to every node: one of them (the first by node id) records the revision.
-          if (this.firstDeploymentsNode()) void this.recordRevision(recordId, {});
+          if (this.firstDeploymentsNode()) {
+            void this.withChangeLock(recordId, () => this.recordRevision(recordId, {}));
+          }
         }, this.settings.revisionDebounceMs ?? 150);
         this.revisionTimers.set(recordId, timer);
       },
@@ -1048,6 +1061,7 @@ export function DeploymentOperationsMixin(): MixinSchema {
 
     created(this: OpsThis) {
       this.revisionLocks = new Map();
+      this.changeLocks = new KeyedChain();
       this.revisionTimers = new Map();
       this.rollingBack = new Set();
       this.logFollows = new Set();

@@ -256,6 +256,7 @@ type Methods = DbMethods &
       ctx: Ctx<unknown>,
       recordId: string,
       changes: Omit<DeploymentUpdateParams, "id" | "name" | "namespace">,
+      options?: { locked?: boolean; rolledBackFrom?: number },
     ): Promise<DeploymentEntity>;
     namespaceOf(nsId: string): Promise<NamespaceEntity>;
     writableNamespace(nsId: string): Promise<NamespaceEntity>;
@@ -268,6 +269,7 @@ type Methods = DbMethods &
     recordRevision(recordId: string, options: { who?: string | undefined }): Promise<boolean>;
     revisionBehind(record: RawDoc, envChecksum: string, imageReference: string | undefined): boolean;
     withRevisionLock(recordId: string, fn: () => Promise<void>): Promise<void>;
+    withChangeLock<T>(recordId: string, fn: () => Promise<T>): Promise<T>;
     firstRevisionChanges(record: RawDoc, who: string | undefined): Promise<Record<string, unknown>>;
     validate(
       fields: Omit<DeploymentEntity, "id" | "createdAt" | "updatedAt" | "status" | "revision">,
@@ -890,19 +892,35 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       await this.validate(next, ns, await this.imageOf(next.image));
     },
 
-    /** update/scale/restart: validate, store as a new revision, apply; restored when the cluster refuses it. */
+    /**
+     * update/scale/restart (and rollback's update): validate, store as a new revision, apply (restored when the cluster
+     * refuses it), record the revision. Under the record's change lock (`locked`: the caller holds it): concurrent
+     * changes each start from the record the one before left, and each records its own revision.
+     */
     async updateDeployment(
       ctx: Ctx<unknown>,
       recordId: string,
       changes: Omit<DeploymentUpdateParams, "id" | "name" | "namespace">,
+      options: { locked?: boolean; rolledBackFrom?: number } = {},
     ): Promise<DeploymentEntity> {
-      const current = guardedRecord(ctx) ?? (await this.findRawById(recordId));
+      if (options.locked !== true) {
+        return this.withChangeLock(recordId, () =>
+          this.updateDeployment(ctx, recordId, changes, { ...options, locked: true }),
+        );
+      }
+      const revisionOf = { who: ctx.meta.userID, rolledBackFrom: options.rolledBackFrom };
+      // Read now, not the guard's copy: a change that held the lock before this one may have moved the record.
+      const current = await this.findRawById(recordId);
       if (current === null) throw notFound("deployment", recordId);
       const ns = await this.writableNamespace(String(current.namespace));
       const was = entityOf(current) as unknown as Record<string, unknown>;
       const changed = Object.entries(changes).some(([k, v]) => canonicalJson(v) !== canonicalJson(was[k]));
-      // Nothing differs: no new revision, no write.
-      if (!changed) return (await this.transformDocuments(ctx, {}, current)) as DeploymentEntity;
+      // Nothing differs: no new revision, no write (but env values changed meanwhile, a rollback's, are recorded).
+      if (!changed) {
+        await this.recordRevision(recordId, revisionOf);
+        const now = (await this.findRawById(recordId)) ?? current;
+        return (await this.transformDocuments(ctx, {}, now)) as DeploymentEntity;
+      }
       const next = { ...entityOf(current), ...changes };
       const image = await this.imageOf(next.image);
       await this.validate(next, ns, image);
@@ -923,6 +941,7 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
         await this.reconcileNow(recordId);
         throw outcome.error;
       }
+      await this.recordRevision(recordId, revisionOf);
       // The answer shows the rollout this change started, as `status` would, not the state before it.
       if (outcome.ok) {
         await this.statusRefreshes

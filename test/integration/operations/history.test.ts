@@ -85,7 +85,8 @@ describe("v1.k8s.deployments.history", () => {
 
     const res = await stack.http("PATCH", base(app.id), stack.tokens.alice, {
       image: stack.redis.id,
-      configMap: { name: "conf", data: { "app.conf": "v2" } },
+      // redis names no config mount path: the deployment gives one.
+      configMap: { name: "conf", data: { "app.conf": "v2" }, mountPath: "/etc/app" },
     });
     expect(res.status).toBe(200);
     expect(JSON.stringify(res.json)).not.toContain("revisions");
@@ -94,7 +95,7 @@ describe("v1.k8s.deployments.history", () => {
       revision: 3,
       who: "alice",
       image: stack.redis.id,
-      configMap: { name: "conf", data: { "app.conf": "v2" } },
+      configMap: { name: "conf", data: { "app.conf": "v2" }, mountPath: "/etc/app" },
     });
     expect(third.items[0]?.changes).toEqual(expect.arrayContaining(["image", "configMap"]));
   });
@@ -193,6 +194,43 @@ describe("v1.k8s.deployments.history", () => {
   it("is readable by a viewer and 404 for a stranger", async () => {
     expect((await history(app.id, stack.tokens.vera)).items.length).toBeGreaterThan(0);
     expect((await stack.http("GET", `${base(app.id)}/history`, stack.tokens.mallory)).status).toBe(404);
+  });
+});
+
+describe("concurrent changes of one deployment", () => {
+  it("each get a revision of their own, in the history with what each changed; a rollback meanwhile too", async () => {
+    const busy = await stack.deploy("busy");
+    const changes: Record<string, unknown>[] = [
+      { replicas: 2 },
+      { configMap: { name: "conf", data: { "a.conf": "1" } } },
+      { vHosts: ["busy.example.com"] },
+    ];
+    const answers = await Promise.all(
+      changes.map((body) => stack.http("PATCH", base(busy.id), stack.tokens.alice, body)),
+    );
+    expect(answers.map((a) => a.status)).toEqual([200, 200, 200]);
+    expect(answers.map((a) => (a.json as { revision: number }).revision).sort()).toEqual([2, 3, 4]);
+    const h = await revision(busy.id, 4);
+    expect(h.items.map((r) => r.revision)).toEqual([4, 3, 2, 1]);
+    expect(
+      h.items
+        .slice(0, 3)
+        .flatMap((r) => r.changes)
+        .sort(),
+    ).toEqual(["configMap", "replicas", "vHosts"]);
+    // A rollback and a scale at the same moment: each its own revision, the rollback's the revision's fields.
+    const [rolledBack, scaled] = await Promise.all([
+      stack.http("POST", `${base(busy.id)}/rollback`, stack.tokens.alice, { revision: 1 }),
+      stack.http("POST", `${base(busy.id)}/scale`, stack.tokens.alice, { replicas: 3 }),
+    ]);
+    expect([rolledBack.status, scaled.status]).toEqual([200, 200]);
+    const after = await revision(busy.id, 6);
+    const byNumber = new Map(after.items.map((r) => [r.revision, r]));
+    const rollbackRevision = (rolledBack.json as { revision: number }).revision;
+    expect(byNumber.get(rollbackRevision)).toMatchObject({ rolledBackFrom: 1 });
+    expect(byNumber.get((scaled.json as { revision: number }).revision)?.changes).toEqual(["replicas"]);
+    // Its pods count against the namespace's quota, which the tests below need.
+    expect((await stack.http("DELETE", base(busy.id), stack.tokens.alice)).status).toBe(200);
   });
 });
 
