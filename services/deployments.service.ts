@@ -304,6 +304,7 @@ type Methods = DbMethods &
     makeOwedEnvs(record: RawDoc): Promise<boolean>;
     envObjectsBeforeDeployment(record: RawDoc, nsName: string): Promise<void>;
     refreshStatus(recordId: string): Promise<void>;
+    statusNow(record: RawDoc): Promise<DeploymentStatus | undefined>;
     scheduleStatus(recordId: string): void;
     scheduleEnvReapply(recordId: string): void;
     oncePerBurst(
@@ -942,18 +943,13 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
         throw outcome.error;
       }
       await this.recordRevision(recordId, revisionOf);
-      // The answer shows the rollout this change started, as `status` would, not the state before it.
-      if (outcome.ok) {
-        await this.statusRefreshes
-          .run(recordId, () => this.refreshStatus(recordId))
-          .catch((err: unknown) => {
-            this.logger.debug(`${recordId}: status not refreshed after the update: ${(err as Error).message}`);
-          });
-      }
       const after = await this.findRawById(recordId);
-      return after === null
-        ? (stored as unknown as DeploymentEntity)
-        : ((await this.transformDocuments(ctx, {}, after)) as DeploymentEntity);
+      if (after === null) return stored as unknown as DeploymentEntity;
+      const answer = (await this.transformDocuments(ctx, {}, after)) as DeploymentEntity;
+      // The answer shows the rollout this change started, as `status` would, not the stored state before it (the
+      // record's own follows with the status refresh the apply scheduled).
+      const now = outcome.ok ? await this.statusNow(after).catch(() => undefined) : undefined;
+      return now === undefined ? answer : { ...answer, status: now };
     },
 
     /** The namespace a deployment may be written into: 404 when missing, 409 NAMESPACE_LOCKED while it is removed. */
@@ -1600,27 +1596,32 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
     async refreshStatus(recordId: string): Promise<void> {
       const record = await this.findRawById(recordId);
       if (record === null) return;
+      const status = await this.statusNow(record);
+      // No Deployment: not applied yet, or being re-applied: keep what the record says.
+      if (status !== undefined) await this.setStatus(recordId, status);
+    },
+
+    /** The record's status from the watch cache (undefined without a Deployment there); writes nothing. */
+    async statusNow(record: RawDoc): Promise<DeploymentStatus | undefined> {
       const ns = await this.namespaceOf(String(record.namespace));
       const [deps, pods] = await Promise.all([
-        this.liveObjects(ns.name, recordId, "Deployment"),
-        this.liveObjects(ns.name, recordId, "Pod"),
+        this.liveObjects(ns.name, record._id, "Deployment"),
+        this.liveObjects(ns.name, record._id, "Pod"),
       ]);
       const dep = deps[0] as V1Deployment | undefined;
-      if (dep === undefined) return; // not applied yet, or being re-applied: keep what the record says
-      const applied = this.applied.generation(recordId, "Deployment");
+      if (dep === undefined) return undefined;
+      const applied = this.applied.generation(record._id, "Deployment");
       if (applied !== undefined && (dep.metadata?.generation ?? 0) < applied) {
-        // The watch has not brought the Deployment this node applied last: its rollout is ahead, not what the cache
-        // shows (an update's answer read the finished rollout before it).
-        const status = record.status as DeploymentStatus | undefined;
-        await this.setStatus(recordId, {
-          ...(status ?? pending("Applied")),
+        // The watch has not brought the Deployment this node applied last: its rollout is ahead of what the cache
+        // shows (an update's answer showed the finished rollout before it).
+        return {
+          ...((record.status as DeploymentStatus | undefined) ?? pending("Applied")),
           phase: "Progressing",
           reason: "Applied",
           message: `revision ${String(record.revision ?? 1)} applied; waiting for the rollout`,
-        });
-        return;
+        };
       }
-      await this.setStatus(recordId, deploymentStatusOf(dep, pods as V1Pod[], Number(record.replicas ?? 1)));
+      return deploymentStatusOf(dep, pods as V1Pod[], Number(record.replicas ?? 1));
     },
 
     onObjectEvent(obj: KubernetesObject, type: "added" | "modified" | "deleted"): void {
