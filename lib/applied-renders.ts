@@ -53,6 +53,8 @@ export function liveFingerprint(obj: {
 export class AppliedRenders<T> {
   readonly #applied = new Map<string, Applied>();
   readonly #recent = new Map<string, { digest: string; objects: T }>();
+  /** Per key, how many applies of its objects are under way (sent, not answered). */
+  readonly #applying = new Map<string, number>();
   readonly #max: number;
 
   constructor(maxRecent = 64) {
@@ -71,6 +73,27 @@ export class AppliedRenders<T> {
     this.#applied.set(key, { digest, generations: before?.generations ?? new Map(), inLine: new Map() });
     setMostRecent(this.#recent, key, { digest, objects: JSON.parse(json) as T }, this.#max);
     return before;
+  }
+
+  /**
+   * Marks an apply of `key`'s objects as sent until `applyEnded`: meanwhile the live objects' events may be of the
+   * version before it (its status written during the last rollout) while the render recorded is already the new one,
+   * so they say nothing of drift; the apply (with force) puts back our fields anyway, and its answer's generations
+   * tell the later events apart.
+   */
+  applyStarted(key: string): void {
+    this.#applying.set(key, (this.#applying.get(key) ?? 0) + 1);
+  }
+
+  applyEnded(key: string): void {
+    const left = (this.#applying.get(key) ?? 1) - 1;
+    if (left > 0) this.#applying.set(key, left);
+    else this.#applying.delete(key);
+  }
+
+  /** Whether an apply of `key`'s objects is under way (see `applyStarted`). */
+  isApplying(key: string): boolean {
+    return this.#applying.has(key);
   }
 
   /** Puts back what `record` replaced (nothing: forgets the key). */

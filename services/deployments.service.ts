@@ -46,6 +46,7 @@ import { kubeList } from "../lib/kube/local-list.ts";
 import type { CallerMeta } from "../lib/meta.ts";
 import {
   COMPONENT_LABEL,
+  REVISION_ANNOTATION,
   MANAGED_BY_SELECTOR,
   MAX_DEPLOYMENT_NAME_LENGTH,
   canonicalJson,
@@ -396,6 +397,13 @@ function namespaceLocked(name: string): Errors.MoleculerClientError {
     ERROR_TYPES.NAMESPACE_LOCKED,
     { namespace: name },
   );
+}
+
+/** Whether `live` carries an older `moleculer-k8s/revision` than `desired`: a version of an earlier apply of ours. */
+function olderRevision(live: KubernetesObject, desired: KubernetesObject): boolean {
+  const had = Number(live.metadata?.annotations?.[REVISION_ANNOTATION]);
+  const wants = Number(desired.metadata?.annotations?.[REVISION_ANNOTATION]);
+  return Number.isInteger(had) && Number.isInteger(wants) && had < wants;
 }
 
 /** The ConfigMaps a deployment owns (lib/manifests: its env values', its config files'), and the field naming each. */
@@ -1253,6 +1261,7 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       // answer, and must not look like drift.
       const before = this.applied.record(id, canonicalJson(objects));
       let res: { objects: KubernetesObject[] };
+      this.applied.applyStarted(id);
       try {
         res = await this.broker.call<{ objects: KubernetesObject[] }, Record<string, unknown>>("v1.kube.apply", {
           objects,
@@ -1262,6 +1271,8 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       } catch (err) {
         this.applied.restore(id, before);
         throw err;
+      } finally {
+        this.applied.applyEnded(id);
       }
       this.applied.setGenerations(
         id,
@@ -1653,14 +1664,24 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
             o.metadata?.namespace === obj.metadata?.namespace,
         );
         if (type === "deleted" && (last === "none" || desired !== undefined)) {
-          this.logger.info(`${where} deleted behind our back: re-applying`);
+          // Once per repair: one drift sends several events (its own, then the controllers' status writes).
+          if (!this.driftTimers.has(recordId)) this.logger.info(`${where} deleted behind our back: re-applying`);
           this.scheduleDriftRepair(recordId);
+        } else if (type === "modified" && this.applied.isApplying(recordId)) {
+          // An event of the version before an apply under way: that apply decides (see AppliedRenders.applyStarted).
+          return;
+        } else if (type === "modified" && desired !== undefined && olderRevision(obj, desired)) {
+          // A version an earlier apply of ours wrote (its status written since), whose event comes after the newer
+          // apply: the revision is on the Deployment's metadata, which moves no generation to tell them apart by.
+          return;
         } else if (type === "modified" && desired !== undefined && isDrifted(desired, obj)) {
           // An event about an older version than we applied last (its status being written meanwhile) is no drift.
           const applied = obj.kind === undefined ? undefined : this.applied.generation(recordId, obj.kind);
           const generation = obj.metadata?.generation;
           if (applied !== undefined && typeof generation === "number" && generation < applied) return;
-          this.logger.info(`${where} changed behind our back (${driftPath(desired, obj)}): re-applying`);
+          if (!this.driftTimers.has(recordId)) {
+            this.logger.info(`${where} changed behind our back (${driftPath(desired, obj)}): re-applying`);
+          }
           this.scheduleDriftRepair(recordId);
         } else if (fingerprint !== undefined && desired !== undefined) {
           // In line with the objects `lastRender` just answered, which are those of the apply recorded now.

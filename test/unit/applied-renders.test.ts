@@ -141,6 +141,21 @@ describe("AppliedRenders", () => {
     expect(liveFingerprint(live(undefined, { app: "a" }, {}))).toBeUndefined();
   });
 
+  it("says an apply is under way from its start to its end, counting overlapping ones", () => {
+    const applied = new AppliedRenders<unknown>();
+    expect(applied.isApplying("a")).toBe(false);
+    applied.applyStarted("a");
+    applied.applyStarted("a");
+    expect([applied.isApplying("a"), applied.isApplying("b")]).toEqual([true, false]);
+    applied.applyEnded("a");
+    expect(applied.isApplying("a")).toBe(true);
+    applied.applyEnded("a");
+    expect(applied.isApplying("a")).toBe(false);
+    // An end without a start leaves nothing behind.
+    applied.applyEnded("a");
+    expect(applied.isApplying("a")).toBe(false);
+  });
+
   it("digests equal JSON alike and different JSON apart", () => {
     expect(renderDigest(json(1))).toBe(renderDigest(json(1)));
     expect(renderDigest(json(1))).not.toBe(renderDigest(json(2)));
