@@ -492,6 +492,16 @@ export function deploymentStatusOf(
     counts.replicas <= desired;
   if (done) return { phase: "Available", ...counts, conditions };
   const replicaFailure = conditions.find((c) => c.type === "ReplicaFailure" && c.status === "True");
+  if (replicaFailure === undefined && dep.spec?.paused === true) {
+    // `kubectl rollout pause`: the rollout waits for a resume, it is not rolling out.
+    return {
+      phase: "Progressing",
+      ...counts,
+      conditions,
+      reason: "Paused",
+      message: `rollout paused with ${counts.updatedReplicas} of ${desired} replicas updated (kubectl rollout resume)`,
+    };
+  }
   return {
     phase: "Progressing",
     ...counts,

@@ -80,7 +80,8 @@ import type {
 const id = { type: "string", empty: false, max: 64 } as const;
 const name = { type: "string", empty: false, max: DNS_1123_LABEL_MAX, pattern: DNS_1123_LABEL } as const;
 const mountPath = { type: "string", empty: false, max: 4096, pattern: ABSOLUTE_PATH } as const;
-const size = { type: "string", empty: false, max: 64, optional: true } as const;
+// Trimmed: the cluster reads " 3Gi" as 3Gi, and the record is to say what the cluster holds.
+const size = { type: "string", empty: false, max: 64, optional: true, trim: true } as const;
 const storageClass = { type: "string", empty: false, max: 253, pattern: DNS_1123_SUBDOMAIN, optional: true } as const;
 const accessModes = {
   type: "array",

@@ -70,6 +70,26 @@ describe("v1.k8s.deployments status", () => {
     });
   });
 
+  it("is Progressing / Paused while `kubectl rollout pause` holds an unfinished rollout", () => {
+    const paused: V1Deployment = {
+      ...deployment({ ...rolledOut, updatedReplicas: 0 }, 1),
+      spec: { paused: true } as NonNullable<V1Deployment["spec"]>,
+    };
+    expect(deploymentStatusOf(paused, [], 2)).toMatchObject({
+      phase: "Progressing",
+      reason: "Paused",
+      message: "rollout paused with 0 of 2 replicas updated (kubectl rollout resume)",
+    });
+    // A finished one is Available, paused or not.
+    expect(
+      deploymentStatusOf(
+        { ...deployment(rolledOut), spec: { paused: true } as NonNullable<V1Deployment["spec"]> },
+        [],
+        2,
+      ).phase,
+    ).toBe("Available");
+  });
+
   it("is Pending while there is no Deployment in the cluster", () => {
     expect(deploymentStatusOf(undefined, [], 1)).toMatchObject({ phase: "Pending", reason: "NotApplied" });
   });
