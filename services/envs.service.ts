@@ -49,6 +49,8 @@ import { alreadyExists, ERROR_TYPES, hasCode, hasType, invalid, notFound } from 
 import {
   canonicalJson,
   COMPONENT_LABEL,
+  DATA_DIGEST_ANNOTATION,
+  DATA_KEYS_ANNOTATION,
   envChecksum,
   envObjectName,
   getIdFromAnnotation,
@@ -59,6 +61,8 @@ import {
   renderEnvConfigMap,
   renderEnvSecret,
   sanitizeLabelValue,
+  secretData,
+  secretDataDigest,
   recordSelector,
 } from "../lib/manifests/index.ts";
 import { kubeList, recordObjectLive } from "../lib/kube/local-list.ts";
@@ -311,20 +315,46 @@ export function driftedKeys(ours: Readonly<Record<string, string>>, actual: unkn
 }
 
 /**
+ * The keys a live env object holds beyond `ours`: someone else's (`kubectl patch` adds them, and every new pod gets them
+ * through `envFrom`). A ConfigMap's from its data; a Secret's from the keys the watch cache keeps for its data.
+ */
+export function surplusKeys(ours: Readonly<Record<string, string>>, live: KubernetesObject | undefined): string[] {
+  if (live === undefined) return [];
+  const keys =
+    live.kind === "Secret"
+      ? (live.metadata?.annotations?.[DATA_KEYS_ANNOTATION] ?? "").split(",").filter((k) => k !== "")
+      : Object.keys((live as V1ConfigMap).data ?? {});
+  return keys.filter((k) => !Object.hasOwn(ours, k));
+}
+
+/**
+ * Whether a live env object holds other than `ours`: a value changed or missing, or a key added. A Secret is compared
+ * by the digest of its data the watch cache keeps (none kept: not compared, only its presence counts).
+ */
+export function envObjectDiffers(ours: Readonly<Record<string, string>>, live: KubernetesObject): boolean {
+  if (live.kind === "Secret") {
+    const digest = live.metadata?.annotations?.[DATA_DIGEST_ANNOTATION];
+    return digest !== undefined && digest !== secretDataDigest(secretData(ours));
+  }
+  return driftedKeys(ours, (live as V1ConfigMap).data).length > 0 || surplusKeys(ours, live).length > 0;
+}
+
+/**
  * Whether a deployment's env objects in the cluster differ from its values: a map with values whose object is missing
- * or (the ConfigMap) holds other values, or an object present for an empty map. `objects` by `<kind>/<name>`.
+ * or holds other values (`envObjectDiffers`), or an object present for an empty map. `objects` by `<kind>/<name>`.
  */
 export function envObjectsDrifted(
   name: string,
   values: { plain: Readonly<Record<string, string>>; secret: Readonly<Record<string, string>> },
   objects: ReadonlyMap<string, KubernetesObject>,
 ): boolean {
-  const cm = objects.get(`ConfigMap/${name}`) as V1ConfigMap | undefined;
-  const hasPlain = Object.keys(values.plain).length > 0;
-  const hasSecret = Object.keys(values.secret).length > 0;
-  // An empty map is converged when its object is absent, drifted when it is present.
-  const cmDrifted = hasPlain ? cm === undefined || driftedKeys(values.plain, cm.data).length > 0 : cm !== undefined;
-  return cmDrifted || hasSecret !== objects.has(`Secret/${name}`);
+  const drifted = (kind: "ConfigMap" | "Secret", ours: Readonly<Record<string, string>>): boolean => {
+    const live = objects.get(`${kind}/${name}`);
+    // An empty map is converged when its object is absent, drifted when it is present.
+    if (Object.keys(ours).length === 0) return live !== undefined;
+    return live === undefined || envObjectDiffers(ours, live);
+  };
+  return drifted("ConfigMap", values.plain) || drifted("Secret", values.secret);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -380,7 +410,7 @@ interface EnvMethods {
   applyEnvObjects(
     ref: DeploymentRef,
     records: readonly EnvValues[],
-    options?: { previous?: readonly EnvValues[]; onlyChanged?: boolean; restore?: boolean },
+    options?: { previous?: readonly EnvValues[]; onlyChanged?: boolean; restore?: boolean; prune?: boolean },
   ): Promise<boolean>;
   /**
    * Writes the picked objects: applies those with values, then deletes the empty ones (with `lookUp`, only those
@@ -394,6 +424,7 @@ interface EnvMethods {
   ): Promise<void>;
   /** Which of the deployment's env objects (`ConfigMap`, `Secret`) of these kinds exist (the watch cache, else the API). */
   liveEnvObjects(ref: DeploymentRef, kinds: readonly string[]): Promise<Map<string, KubernetesObject>>;
+  takeOverSurplusKeys(ref: DeploymentRef, desired: readonly (V1ConfigMap | V1Secret)[]): Promise<void>;
   /**
    * After a store failed: brings the objects from `attempted` (just applied) back to what is stored (`fallback` when
    * the store cannot be read either).
@@ -406,7 +437,7 @@ interface EnvMethods {
   /** Re-applies a deployment's env objects from the stored records (under the lock). */
   patchDeployment(ref: DeploymentRef): Promise<EnvPatchResult>;
   /** patchDeployment for code that already holds the deployment's lock (taking it again would wait for itself). */
-  patchUnlocked(ref: DeploymentRef): Promise<EnvPatchResult>;
+  patchUnlocked(ref: DeploymentRef, options?: { prune?: boolean }): Promise<EnvPatchResult>;
   /** Applies the deployment's env objects when the cluster's differ from its values (read now, under its lock). */
   ensureEnvObjects(ref: DeploymentRef): Promise<boolean>;
   /**
@@ -882,9 +913,13 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
     async "kube.configmaps.modified"(ctx: Context<KubernetesObject>) {
       await this.repairObject(ctx.params, "ConfigMap", false);
     },
-    /** Our Secret deleted behind our back: put it back (Secret events carry no data, so changes are not seen). */
+    /** Our Secret deleted behind our back: put it back. */
     async "kube.secrets.deleted"(ctx: Context<KubernetesObject>) {
       await this.repairObject(ctx.params, "Secret", true);
+    },
+    /** Our Secret's values changed behind our back (seen by the digest the cache keeps of them): put them back. */
+    async "kube.secrets.modified"(ctx: Context<KubernetesObject>) {
+      await this.repairObject(ctx.params, "Secret", false);
     },
   },
 
@@ -1127,7 +1162,7 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
     async applyEnvObjects(
       ref: DeploymentRef,
       records: readonly EnvValues[],
-      options: { previous?: readonly EnvValues[]; onlyChanged?: boolean; restore?: boolean } = {},
+      options: { previous?: readonly EnvValues[]; onlyChanged?: boolean; restore?: boolean; prune?: boolean } = {},
     ): Promise<boolean> {
       const desired = renderEnvObjects(ref, records);
       const before = options.previous === undefined ? undefined : renderEnvObjects(ref, options.previous);
@@ -1140,6 +1175,7 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
         if (!pick.some(Boolean)) return true;
       }
       try {
+        if (options.prune === true) await this.takeOverSurplusKeys(ref, desired);
         await this.writeEnvObjects(ref, desired, pick, !incremental);
       } catch (err) {
         this.envApplied.delete(ref.id);
@@ -1200,6 +1236,30 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       }
     },
 
+    /**
+     * Keys someone else added to the deployment's env objects (`surplusKeys`) stay through any apply of ours: server-side
+     * apply removes only the fields its manager owns and no longer applies. So a repair first applies them too (empty,
+     * forced: they become ours), and the apply that follows, without them, removes them.
+     */
+    async takeOverSurplusKeys(ref: DeploymentRef, desired: readonly (V1ConfigMap | V1Secret)[]): Promise<void> {
+      const live = await this.liveEnvObjects(ref, ["ConfigMap", "Secret"]);
+      const takeOver: (V1ConfigMap | V1Secret)[] = [];
+      for (const object of desired) {
+        if (isEmptyEnvObject(object)) continue;
+        const current = live.get(`${object.kind ?? ""}/${envObjectName(ref.name)}`);
+        const ours = object.kind === "Secret" ? decodedData(object as V1Secret) : ((object as V1ConfigMap).data ?? {});
+        const surplus = surplusKeys(ours, current);
+        if (surplus.length === 0) continue;
+        this.logger.info(
+          `env ${object.kind ?? ""} of deployment '${ref.id}': removing keys added in the cluster: ${surplus.join(", ")}`,
+        );
+        takeOver.push({ ...object, data: { ...object.data, ...Object.fromEntries(surplus.map((k) => [k, ""])) } });
+      }
+      if (takeOver.length > 0) {
+        await this.broker.call("v1.kube.apply", { objects: takeOver, fieldManager: FIELD_MANAGER, force: true });
+      }
+    },
+
     /** The deployment's env objects of `kinds` in the cluster (watch cache), by `<kind>/<name>`. */
     async liveEnvObjects(ref: DeploymentRef, kinds: readonly string[]): Promise<Map<string, KubernetesObject>> {
       const name = envObjectName(ref.name);
@@ -1254,13 +1314,13 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
         this.logger.info(
           `env objects of deployment '${ref.id}' missing, changed or surplus in the cluster: re-applying`,
         );
-        return (await this.patchUnlocked(ref)).applied;
+        return (await this.patchUnlocked(ref, { prune: true })).applied;
       });
     },
 
-    async patchUnlocked(ref: DeploymentRef): Promise<EnvPatchResult> {
+    async patchUnlocked(ref: DeploymentRef, options: { prune?: boolean } = {}): Promise<EnvPatchResult> {
       const records = (await this.envsOf(ref.id)).map(toValues);
-      const applied = await this.applyEnvObjects(ref, records);
+      const applied = await this.applyEnvObjects(ref, records, { prune: options.prune === true });
       const name = envObjectName(ref.name);
       return { checksum: checksumOf(records), configMapName: name, secretName: name, applied };
     },
@@ -1371,13 +1431,12 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       const deploymentId = getIdFromAnnotation(object);
       if (deploymentId === undefined || !this.envActive) return;
       if (!deleted && object.metadata?.deletionTimestamp !== undefined) return;
-      const data = (object as V1ConfigMap).data;
       const drifted = async (): Promise<boolean> => {
         const { plain, secret } = splitValues((await this.envsOf(deploymentId)).map(toValues));
         const ours = kind === "Secret" ? secret : plain;
         // Deleted: drift only if it had values to hold. Present: drift if it holds other values, or should not exist.
         if (deleted) return Object.keys(ours).length > 0;
-        return Object.keys(ours).length === 0 || driftedKeys(ours, data).length > 0;
+        return Object.keys(ours).length === 0 || envObjectDiffers(ours, object);
       };
       try {
         // Most events are our own writes: settled by one database read, without lookups.
@@ -1388,7 +1447,7 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
           // Checked again once our own writes in flight (apply, then store) are done.
           if (!(await drifted())) return;
           this.logger.info(`env objects of deployment '${deploymentId}' changed in the cluster: re-applying`);
-          await this.patchUnlocked(ref);
+          await this.patchUnlocked(ref, { prune: true });
         });
       } catch (err) {
         if (hasCode(err, 409)) return; // namespace being removed
@@ -1423,3 +1482,10 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
 };
 
 export default schema;
+
+/** A rendered Secret's values by key (its `data` decoded), to compare keys with. */
+function decodedData(secret: V1Secret): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(secret.data ?? {}).map(([k, v]) => [k, Buffer.from(v, "base64").toString()]),
+  );
+}

@@ -16,7 +16,14 @@ import {
   type KubernetesListObject,
   type KubernetesObject,
 } from "@kubernetes/client-node";
-import { ID_LABEL, MANAGED_BY, MANAGED_BY_LABEL } from "../manifests/labels.ts";
+import { secretDataDigest } from "../manifests/env.ts";
+import {
+  DATA_DIGEST_ANNOTATION,
+  DATA_KEYS_ANNOTATION,
+  ID_LABEL,
+  MANAGED_BY,
+  MANAGED_BY_LABEL,
+} from "../manifests/labels.ts";
 import { watchStream } from "./http.ts";
 import type { ObjectApi } from "./object-api.ts";
 import { freezePooled, StringPool } from "./plain.ts";
@@ -106,7 +113,7 @@ export function backoffDelay(attempt: number, initialMs: number, maxMs: number):
 
 type Trimmable = {
   kind?: string;
-  metadata?: { managedFields?: unknown } | null;
+  metadata?: { managedFields?: unknown; annotations?: Record<string, string> } | null;
   spec?: Record<string, unknown> | null;
 } | null;
 
@@ -126,7 +133,8 @@ function containerNameAndImage(c: { name?: unknown; image?: unknown }): { name?:
  *   whole object from the API server;
  * - a Secret's `data` and `stringData`: callers and events never get them (kube.service answers and broadcasts the
  *   cache's objects, and its toPublic strips them from what it reads elsewhere), so the suite does not keep Secret
- *   values in memory either.
+ *   values in memory either; two annotations of the cached copy stand for them (`DATA_KEYS_ANNOTATION`, the keys, and
+ *   `DATA_DIGEST_ANNOTATION`, a sha256 digest), which no object in the cluster carries.
  */
 export function slim<T>(obj: T, kind = (obj as Trimmable)?.kind): T {
   // What is dropped is left out of a new object rather than deleted: `delete` turns an object into a dictionary-mode
@@ -140,8 +148,21 @@ export function slim<T>(obj: T, kind = (obj as Trimmable)?.kind): T {
     o.metadata = rest;
   }
   if (kind === "Secret") {
-    const { data: _data, stringData: _stringData, ...rest } = o as { data?: unknown; stringData?: unknown };
+    const { data, stringData: _stringData, ...rest } = o as { data?: Record<string, string>; stringData?: unknown };
     o = rest as NonNullable<Trimmable>;
+    // What stands for the values: their keys and a digest, so that a value changed or a key added in the cluster
+    // shows (the env objects' drift checks read them).
+    const meta = (o.metadata ?? {}) as { annotations?: Record<string, string> };
+    o.metadata = {
+      ...meta,
+      annotations: {
+        ...meta.annotations,
+        [DATA_KEYS_ANNOTATION]: Object.keys(data ?? {})
+          .sort()
+          .join(","),
+        [DATA_DIGEST_ANNOTATION]: secretDataDigest(data),
+      },
+    };
   }
   const spec = o.spec;
   if (spec === undefined || spec === null) return o as T;

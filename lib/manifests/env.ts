@@ -77,11 +77,17 @@ export function renderEnvConfigMap(input: EnvConfigMapInput): V1ConfigMap {
 }
 
 /** The Secret `<deployment>-env` (type Opaque) holding the secret values, base64-encoded in `data`. */
-export function renderEnvSecret(input: EnvSecretInput): V1Secret {
+/** A Secret's `data` for these values: each base64-encoded (UTF-8), keys sorted. */
+export function secretData(values: Readonly<Record<string, string>>): Record<string, string> {
   const data: Record<string, string> = {};
-  for (const [key, value] of Object.entries(sortedRecord(input.secret))) {
+  for (const [key, value] of Object.entries(sortedRecord(values))) {
     data[key] = Buffer.from(value, "utf8").toString("base64");
   }
+  return data;
+}
+
+export function renderEnvSecret(input: EnvSecretInput): V1Secret {
+  const data = secretData(input.secret);
   return {
     apiVersion: "v1",
     kind: "Secret",
@@ -133,6 +139,11 @@ export function sha256Hex(value: unknown): string {
  * A sha256 hex over the plain and the secret values (keys order-independent). A value moved from plain to secret
  * changes it too. Equal inputs give equal checksums in every process.
  */
+/** The digest of a Secret's `data` (base64 values by key) the watch cache keeps instead of the values. */
+export function secretDataDigest(data: Readonly<Record<string, string>> | undefined): string {
+  return sha256Hex(data ?? {});
+}
+
 export function envChecksum(plain: Readonly<Record<string, string>>, secret: Readonly<Record<string, string>>): string {
   return sha256Hex({ plain, secret });
 }

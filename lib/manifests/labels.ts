@@ -30,6 +30,12 @@ export const ID_ANNOTATION = "moleculer-k8s/id";
 export const CHECKSUM_ANNOTATION = "moleculer-k8s/config-checksum";
 /** Deployment annotation: the record's revision the object was rendered from. */
 export const REVISION_ANNOTATION = "moleculer-k8s/revision";
+/**
+ * On the watch cache's copy of a Secret only (never in the cluster): the keys of its `data` (comma-separated, sorted)
+ * and a digest of it (`secretDataDigest`), which stand for the values the cache does not keep.
+ */
+export const DATA_KEYS_ANNOTATION = "moleculer-k8s/cached-data-keys";
+export const DATA_DIGEST_ANNOTATION = "moleculer-k8s/cached-data-digest";
 /** Namespace annotation: the domain the namespace's default routes use. */
 export const DOMAIN_ANNOTATION = "moleculer-k8s/domain";
 /** Pod-template annotation `kubectl rollout restart` uses; the same one, so both restart the same way. */

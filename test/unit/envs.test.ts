@@ -5,7 +5,7 @@
 import { describe, it, expect } from "@jest/globals";
 import fc from "fast-check";
 import { SECRET_MASK } from "../../lib/entities.ts";
-import { isEmptyEnvObject } from "../../lib/manifests/env.ts";
+import { isEmptyEnvObject, secretData, secretDataDigest } from "../../lib/manifests/env.ts";
 import {
   checksumOf,
   envObjectsDrifted,
@@ -18,6 +18,7 @@ import {
   renderEnvObjects,
   sortMentions,
   splitValues,
+  surplusKeys,
   type DeploymentRef,
   type EnvValues,
 } from "../../services/envs.service.ts";
@@ -184,5 +185,30 @@ describe("envObjectsDrifted", () => {
     expect(envObjectsDrifted("web-env", { plain: {}, secret: { S: "x" } }, objects())).toBe(true);
     expect(envObjectsDrifted("web-env", { plain: {}, secret: {} }, objects(secret))).toBe(true);
     expect(envObjectsDrifted("web-env", { plain: {}, secret: {} }, objects(cm({})))).toBe(true);
+  });
+
+  it("has drifted when a key was added, or the Secret's data (by the cache's digest) differs", () => {
+    const cachedSecret = (data: Record<string, string>) => ({
+      kind: "Secret",
+      metadata: {
+        name: "web-env",
+        annotations: {
+          "moleculer-k8s/cached-data-keys": Object.keys(data).sort().join(","),
+          "moleculer-k8s/cached-data-digest": secretDataDigest(secretData(data)),
+        },
+      },
+    });
+    const values = { plain: { A: "1" }, secret: { S: "x" } };
+    expect(envObjectsDrifted("web-env", values, objects(cm({ A: "1" }), cachedSecret({ S: "x" })))).toBe(false);
+    expect(
+      envObjectsDrifted("web-env", values, objects(cm({ A: "1", LD_PRELOAD: "/x" }), cachedSecret({ S: "x" }))),
+    ).toBe(true);
+    expect(envObjectsDrifted("web-env", values, objects(cm({ A: "1" }), cachedSecret({ S: "tampered" })))).toBe(true);
+    expect(envObjectsDrifted("web-env", values, objects(cm({ A: "1" }), cachedSecret({ S: "x", EXTRA: "y" })))).toBe(
+      true,
+    );
+    expect(surplusKeys({ S: "x" }, cachedSecret({ S: "x", EXTRA: "y", Z: "" }))).toEqual(["EXTRA", "Z"]);
+    expect(surplusKeys({ A: "1" }, cm({ A: "1", B: "2" }))).toEqual(["B"]);
+    expect(surplusKeys({ A: "1" }, undefined)).toEqual([]);
   });
 });

@@ -644,6 +644,42 @@ describe("v1.k8s.envs reconciliation", () => {
     );
   });
 
+  it("puts back a Secret value changed behind its back, and removes keys added to the ConfigMap or the Secret", async () => {
+    const password = (await secretData("shop", "db-env")).POSTGRES_PASSWORD;
+    expect(password).toBeDefined();
+    // A changed secret value: the watch cache keeps a digest of the Secret's data, not the values.
+    await h.core.patchNamespacedSecret({
+      name: "db-env",
+      namespace: "shop",
+      body: [{ op: "replace", path: "/data/POSTGRES_PASSWORD", value: Buffer.from("tampered").toString("base64") }],
+    });
+    await waitFor(
+      async () => (await secretData("shop", "db-env")).POSTGRES_PASSWORD === password,
+      5000,
+      "the secret value back",
+    );
+    // Keys someone else added reach every new pod through envFrom; server-side apply alone would leave them.
+    await h.core.patchNamespacedConfigMap({
+      name: "web-php-env",
+      namespace: "shop",
+      body: [{ op: "add", path: "/data/LD_PRELOAD", value: "/tmp/evil.so" }],
+    });
+    await h.core.patchNamespacedSecret({
+      name: "db-env",
+      namespace: "shop",
+      body: [{ op: "add", path: "/data/EXTRA_SECRET", value: Buffer.from("x").toString("base64") }],
+    });
+    await waitFor(
+      async () =>
+        !("LD_PRELOAD" in (await configMapData("shop", "web-php-env"))) &&
+        !("EXTRA_SECRET" in (await secretData("shop", "db-env"))),
+      5000,
+      "the added keys gone",
+    );
+    expect(await configMapData("shop", "web-php-env")).toEqual({ APP_MODE: "staging" });
+    expect((await secretData("shop", "db-env")).POSTGRES_PASSWORD).toBe(password);
+  });
+
   it("rePatchConfigMap re-applies every deployment's objects of a namespace", async () => {
     await h.core.deleteNamespacedSecret({ name: "db-env", namespace: "shop" });
     const result = await h.broker.call("v1.k8s.envs.rePatchConfigMap", { namespace: ns.id }, as("bob"));

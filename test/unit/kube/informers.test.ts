@@ -2,6 +2,7 @@ import { describe, it, expect } from "@jest/globals";
 import { execFileSync } from "node:child_process";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { secretDataDigest } from "../../../lib/manifests/env.ts";
 import {
   backoffDelay,
   cacheForm,
@@ -140,13 +141,35 @@ describe("cacheForm (the form cached objects are kept and handed out in)", () =>
     }).toThrow(TypeError);
   });
 
-  it("keeps no Secret values", () => {
+  it("keeps no Secret values: their keys and a digest stand for them", () => {
     if (secrets === undefined) throw new Error("Secrets are watched");
-    const secret = { kind: "Secret", metadata: { name: "env" }, data: { A: "MQ==" }, stringData: { B: "2" } };
-    expect(cacheForm(secret as never, secrets)).toEqual({
-      apiVersion: "v1",
+    const secret = {
       kind: "Secret",
       metadata: { name: "env" },
+      data: { B: "Mg==", A: "MQ==" },
+      stringData: { C: "3" },
+    };
+    const cached = cacheForm(secret as never, secrets);
+    expect(cached).toEqual({
+      apiVersion: "v1",
+      kind: "Secret",
+      metadata: {
+        name: "env",
+        annotations: {
+          "moleculer-k8s/cached-data-keys": "A,B",
+          "moleculer-k8s/cached-data-digest": secretDataDigest({ A: "MQ==", B: "Mg==" }),
+        },
+      },
+    });
+    expect(JSON.stringify(cached)).not.toMatch(/MQ==|Mg==|"3"/);
+    // Another value, another digest; an empty Secret has one too.
+    const changed = cacheForm({ ...secret, data: { A: "MQ==", B: "Mw==" } } as never, secrets);
+    expect(changed.metadata?.annotations?.["moleculer-k8s/cached-data-digest"]).not.toBe(
+      cached.metadata?.annotations?.["moleculer-k8s/cached-data-digest"],
+    );
+    expect(cacheForm({ kind: "Secret", metadata: { name: "e" } } as never, secrets).metadata?.annotations).toEqual({
+      "moleculer-k8s/cached-data-keys": "",
+      "moleculer-k8s/cached-data-digest": secretDataDigest({}),
     });
   });
 });
