@@ -46,6 +46,7 @@ import { kubeList } from "../lib/kube/local-list.ts";
 import type { CallerMeta } from "../lib/meta.ts";
 import {
   COMPONENT_LABEL,
+  RESTARTED_AT_ANNOTATION,
   REVISION_ANNOTATION,
   MANAGED_BY_SELECTOR,
   MAX_DEPLOYMENT_NAME_LENGTH,
@@ -317,6 +318,7 @@ type Methods = DbMethods &
     scheduleDriftRepair(recordId: string): void;
     reapplyIfChanged(recordId: string): Promise<void>;
     onObjectEvent(obj: KubernetesObject, type: "added" | "modified" | "deleted"): void;
+    olderThanApplied(recordId: string, obj: KubernetesObject): boolean;
     collectOrphans(): Promise<void>;
     /**
      * Removes the records of a namespace that went (each emits k8s.deployments.removed) and, given the namespace's
@@ -397,6 +399,34 @@ function namespaceLocked(name: string): Errors.MoleculerClientError {
     ERROR_TYPES.NAMESPACE_LOCKED,
     { namespace: name },
   );
+}
+
+/**
+ * The `kubectl.kubernetes.io/restartedAt` of a live Deployment when that pod-template annotation is all it differs from
+ * `desired` in (a `kubectl rollout restart`, which sets it to the time), else undefined.
+ */
+function kubectlRestart(desired: KubernetesObject, live: KubernetesObject): string | undefined {
+  if (live.kind !== "Deployment") return undefined;
+  const template = (o: KubernetesObject) =>
+    (o as V1Deployment).spec?.template?.metadata?.annotations?.[RESTARTED_AT_ANNOTATION];
+  const restartedAt = template(live);
+  if (restartedAt === undefined || restartedAt === template(desired) || restartedAt.length > 64) return undefined;
+  const d = desired as V1Deployment;
+  const withIt: V1Deployment = {
+    ...d,
+    spec: {
+      ...d.spec,
+      selector: d.spec?.selector ?? {},
+      template: {
+        ...d.spec?.template,
+        metadata: {
+          ...d.spec?.template?.metadata,
+          annotations: { ...d.spec?.template?.metadata?.annotations, [RESTARTED_AT_ANNOTATION]: restartedAt },
+        },
+      },
+    },
+  };
+  return isDrifted(withIt, live) ? undefined : restartedAt;
 }
 
 /** Whether `live` carries an older `moleculer-k8s/revision` than `desired`: a version of an earlier apply of ours. */
@@ -1645,6 +1675,13 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       return deploymentStatusOf(dep, pods as V1Pod[], Number(record.replicas ?? 1));
     },
 
+    /** Whether a live object is of an older generation than the one this node's last apply of it was answered with. */
+    olderThanApplied(recordId: string, obj: KubernetesObject): boolean {
+      const applied = obj.kind === undefined ? undefined : this.applied.generation(recordId, obj.kind);
+      const generation = obj.metadata?.generation;
+      return applied !== undefined && typeof generation === "number" && generation < applied;
+    },
+
     onObjectEvent(obj: KubernetesObject, type: "added" | "modified" | "deleted"): void {
       const recordId = getIdFromAnnotation(obj);
       if (recordId === undefined || obj.metadata?.labels?.[COMPONENT_LABEL] !== "deployment") return;
@@ -1684,11 +1721,28 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
           // A version an earlier apply of ours wrote (its status written since), whose event comes after the newer
           // apply: the revision is on the Deployment's metadata, which moves no generation to tell them apart by.
           return;
+        } else if (
+          type === "modified" &&
+          desired !== undefined &&
+          !this.olderThanApplied(recordId, obj) &&
+          kubectlRestart(desired, obj) !== undefined
+        ) {
+          // `kubectl rollout restart`: a restart asked for, as `POST /:id/restart` is, not a change to undo. Recorded
+          // (a revision) with the time kubectl set, which the render then carries: the rollout under way is the one.
+          // (Once recorded, the render carries it: later events of it are no longer a restart to record.)
+          const restartedAt = kubectlRestart(desired, obj) ?? "";
+          const recorded = await this.broker.call("v1.k8s.deployments.update", { id: recordId, restartedAt }).then(
+            () => true,
+            (err: unknown) => {
+              this.logger.warn(`${where} restarted with kubectl, not recorded (undone): ${(err as Error).message}`);
+              return false;
+            },
+          );
+          if (recorded) this.logger.info(`${where} restarted with kubectl rollout restart: recorded as a revision`);
+          else this.scheduleDriftRepair(recordId);
         } else if (type === "modified" && desired !== undefined && isDrifted(desired, obj)) {
           // An event about an older version than we applied last (its status being written meanwhile) is no drift.
-          const applied = obj.kind === undefined ? undefined : this.applied.generation(recordId, obj.kind);
-          const generation = obj.metadata?.generation;
-          if (applied !== undefined && typeof generation === "number" && generation < applied) return;
+          if (this.olderThanApplied(recordId, obj)) return;
           if (!this.driftTimers.has(recordId)) {
             this.logger.info(`${where} changed behind our back (${driftPath(desired, obj)}): re-applying`);
           }

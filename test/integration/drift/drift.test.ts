@@ -116,6 +116,47 @@ describe("v1.k8s.deployments drift correction", () => {
     await allAvailable([web.id], 10_000);
   });
 
+  it("takes `kubectl rollout restart` as a restart asked for: recorded as a revision, not undone", async () => {
+    // Restarted through the suite first: the render then carries a restart time, which kubectl's replaces.
+    await stack.services.call("v1.k8s.deployments.restart", { id: web.id });
+    await allAvailable([web.id], 10_000);
+    const before = await stack.services.call<DeploymentEntity, { id: string }>("v1.k8s.deployments.get", {
+      id: web.id,
+    });
+    await new Promise((r) => setTimeout(r, 1100)); // kubectl's restart time has whole seconds
+    await kubectlOk("rollout", "restart", "deploy/web", "-n", "shop");
+    const template = async () =>
+      ((await get("deploy", "web"))?.spec as { template: { metadata: { annotations: Record<string, string> } } })
+        .template.metadata.annotations["kubectl.kubernetes.io/restartedAt"];
+    const restartedAt = await waitUntil(
+      async () => {
+        const now = await template();
+        return now !== undefined && now !== before.restartedAt ? now : undefined;
+      },
+      REPAIR_MS,
+      "kubectl's restart",
+    );
+    const recorded = await waitUntil(
+      async () => {
+        const now = await stack.services.call<DeploymentEntity, { id: string }>("v1.k8s.deployments.get", {
+          id: web.id,
+        });
+        return now.restartedAt === restartedAt ? now : undefined;
+      },
+      REPAIR_MS,
+      "the restart recorded",
+    );
+    expect(recorded.revision).toBe(before.revision + 1);
+    // Still the restart kubectl made, after the events of its rollout.
+    await allAvailable([web.id], 10_000);
+    expect(await template()).toBe(restartedAt);
+    const history = await stack.services.call<{ items: { revision: number; changes: string[] }[] }, { id: string }>(
+      "v1.k8s.deployments.history",
+      { id: web.id },
+    );
+    expect(history.items[0]).toMatchObject({ revision: recorded.revision, changes: ["restartedAt"] });
+  });
+
   it("puts back a label changed by a patch (kubectl edit) and one that hid the object from the watch", async () => {
     await kubectlOk(
       "patch",
