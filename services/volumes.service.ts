@@ -37,6 +37,7 @@ import {
   DEFAULT_VOLUME_SIZE,
   getIdFromAnnotation,
   isValidStorageSize,
+  parseQuantity,
   MANAGED_BY_SELECTOR,
   renderPersistentVolumeClaim,
   recordSelector,
@@ -282,6 +283,19 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
         const previous = guardedRecord(ctx) ?? (await this.findRawById(p.id));
         if (previous === null) throw notFound("volume", p.id);
         await this.writableNamespace(String(previous.namespace));
+        if (p.size !== undefined && this.kubeAvailable()) {
+          // Said before anything is stored (the record follows a claim grown in the cluster, so a smaller size would
+          // otherwise be taken as no change).
+          const live = claimSize(await this.liveClaim(previous).catch(() => undefined));
+          if (live !== undefined && (parseQuantity(p.size) ?? 0) < (parseQuantity(live) ?? 0)) {
+            throw invalid(
+              "size",
+              `The 'size' field must be at least the claim's size in the cluster, ${live}: a claim cannot shrink.`,
+              "storageShrink",
+              p.size,
+            );
+          }
+        }
         const changes = {
           ...(p.mountPath === undefined ? {} : { mountPath: p.mountPath }),
           ...(p.size === undefined ? {} : { size: p.size }),
@@ -465,6 +479,14 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
     },
 
     async applyRecord(record: RawDoc): Promise<void> {
+      // A claim grown in the cluster (kubectl, an operator) cannot shrink back: the record follows it. Applying the
+      // record's smaller size failed for good ("can not be less than previous value"), the volume left ApplyFailed.
+      const grown = claimSize(await this.liveClaim(record).catch(() => undefined));
+      if (grown !== undefined && (parseQuantity(grown) ?? 0) > (parseQuantity(String(record.size)) ?? Infinity)) {
+        this.logger.info(`volume ${record._id}: its claim was grown to ${grown} in the cluster; the record follows`);
+        await this.updateEntity(null, record._id, { size: grown });
+        record = { ...record, size: grown };
+      }
       const input: KubeApplyInput = { objects: [this.renderClaim(record)], fieldManager: FIELD_MANAGER, force: true };
       const result = await this.broker.call<KubeApplyResult, KubeApplyInput>("v1.kube.apply", input);
       const claim = result.objects[0];
@@ -775,3 +797,10 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
 };
 
 export default schema;
+
+/** The storage a live claim requests (`spec.resources.requests.storage`), or undefined. */
+function claimSize(claim: KubernetesObject | undefined): string | undefined {
+  const storage = (claim as { spec?: { resources?: { requests?: { storage?: unknown } } } } | undefined)?.spec
+    ?.resources?.requests?.storage;
+  return typeof storage === "string" ? storage : undefined;
+}

@@ -291,6 +291,26 @@ describe("v1.k8s.volumes.update", () => {
     await expect(
       t.broker.call("v1.k8s.volumes.update", { id: vol.id, storageClass: "other" }, alice),
     ).rejects.toMatchObject({ code: 422, data: [expect.objectContaining({ field: "storageClass" })] });
+
+    // Grown in the cluster with kubectl: it cannot shrink back, so the record follows (it stayed ApplyFailed).
+    await t.kubectl(
+      "patch",
+      "pvc",
+      "growing",
+      "-n",
+      "media",
+      "-p",
+      '{"spec":{"resources":{"requests":{"storage":"5Gi"}}}}',
+    );
+    await waitFor(async () => (await get(vol.id)).size === "5Gi", 5000, "the record at 5Gi");
+    expect((await get(vol.id)).status).toMatchObject({ phase: "Bound" });
+    expect((await pvc("media", "growing")).spec.resources.requests.storage).toBe("5Gi");
+    // Smaller than the claim now holds: refused before anything is stored.
+    await expect(t.broker.call("v1.k8s.volumes.update", { id: vol.id, size: "4Gi" }, alice)).rejects.toMatchObject({
+      code: 422,
+      data: [expect.objectContaining({ field: "size", type: "storageShrink" })],
+    });
+    expect(await get(vol.id)).toMatchObject({ size: "5Gi" });
   });
 });
 
