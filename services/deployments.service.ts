@@ -21,7 +21,14 @@
  */
 import type { Context, ServiceBroker, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import { Errors } from "moleculer";
-import type { KubernetesObject, V1Deployment, V1Pod, V1ResourceQuota } from "@kubernetes/client-node";
+import type {
+  KubernetesObject,
+  V1Deployment,
+  V1Pod,
+  V1ResourceQuota,
+  V1Service,
+  V1ServicePort,
+} from "@kubernetes/client-node";
 import { readConfig } from "../lib/config.ts";
 import type {
   DeploymentCondition,
@@ -305,6 +312,7 @@ type Methods = DbMethods &
     ): Promise<void>;
     makeOwedEnvs(record: RawDoc): Promise<boolean>;
     envObjectsBeforeDeployment(record: RawDoc, nsName: string): Promise<void>;
+    removeForeignPorts(resolved: Resolved): Promise<void>;
     refreshStatus(recordId: string): Promise<void>;
     statusNow(record: RawDoc): Promise<DeploymentStatus | undefined>;
     scheduleStatus(recordId: string): void;
@@ -1428,6 +1436,45 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       });
     },
 
+    /**
+     * Service ports someone else put in (a port edited with kubectl is another item of the list, keyed by port and
+     * protocol) stay through our applies: server-side apply removes only items its manager owns, and taking one over
+     * does not work for the key fields it shares. And the apply fails for good when such a port kept the name of ours
+     * (the API server refuses two ports of one name). So the list is set to ours first, by a JSON patch whose `test`
+     * operations make sure the ports the cache showed are still there (a list changed meanwhile fails it: the drift
+     * repair that follows the change tries again).
+     */
+    async removeForeignPorts(resolved: Resolved): Promise<void> {
+      const desired = renderDeploymentObjects(resolved.input).find((o) => o.kind === "Service") as
+        V1Service | undefined;
+      if (desired === undefined) return;
+      const live = (await this.liveObjects(resolved.namespace.name, resolved.record._id, "Service")).find(
+        (o) => o.metadata?.name === desired.metadata?.name,
+      ) as V1Service | undefined;
+      const key = (p: V1ServicePort) => `${p.port}/${p.protocol ?? "TCP"}`;
+      const keys = new Set((desired.spec?.ports ?? []).map(key));
+      const ours = desired.spec?.ports ?? [];
+      const livePorts = live?.spec?.ports ?? [];
+      const foreign = livePorts.flatMap((p, i) => (keys.has(key(p)) ? [] : [i]));
+      if (foreign.length === 0 || ours.length === 0) return;
+      const where = `Service ${resolved.namespace.name}/${desired.metadata?.name ?? ""}`;
+      this.logger.info(
+        `${where}: removing ports put in behind our back: ${foreign.map((i) => key(livePorts[i] ?? { port: 0 })).join(", ")}`,
+      );
+      await this.broker.call("v1.kube.jsonPatch", {
+        apiVersion: "v1",
+        kind: "Service",
+        namespace: resolved.namespace.name,
+        name: desired.metadata?.name ?? "",
+        fieldManager: FIELD_MANAGER,
+        // The list as ours (a Service must keep at least one port, so not item by item); the apply then owns it again.
+        operations: [
+          ...foreign.map((i) => ({ op: "test", path: `/spec/ports/${i}/port`, value: livePorts[i]?.port })),
+          { op: "replace", path: "/spec/ports", value: ours },
+        ],
+      });
+    },
+
     // --- reconciler hooks ---
 
     async reconcile(record: RawDoc): Promise<void> {
@@ -1437,6 +1484,7 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       const envsSettled = creator === undefined && envsOwed(record) ? await this.makeOwedEnvs(record) : false;
       const resolved = await this.resolve(record);
       if (creator === undefined && !envsSettled) await this.envObjectsBeforeDeployment(record, resolved.namespace.name);
+      if (creator === undefined) await this.removeForeignPorts(resolved);
       await this.applyResolved(resolved, true);
       const envsFrom = envsSettled || creator?.envsMade === true ? { [ENVS_FROM_FIELD]: record.image } : {};
       // Applied: no longer Pending (the watch events say how the rollout goes from here).

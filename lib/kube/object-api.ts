@@ -70,6 +70,25 @@ export class ObjectApi extends KubernetesObjectApi {
   }
 
   /**
+   * A JSON patch (RFC 6902) of the object `spec` names, as `fieldManager`: for what server-side apply cannot do, taking
+   * out an item another manager owns. Answers the object the server stored, as parsed; a failure (a `test` operation
+   * that does not hold: 422) throws client-node's ApiException.
+   */
+  async jsonPatchAsIs(
+    spec: KubernetesObject,
+    operations: readonly unknown[],
+    fieldManager: string,
+  ): Promise<KubernetesObject> {
+    const path = await this.specUriPath(spec, "patch");
+    const request = this.configuration.baseServer.makeRequestContext(path, HttpMethod.PATCH);
+    request.setHeaderParam("Accept", "application/json, */*;q=0.8");
+    request.setHeaderParam("Content-Type", PatchStrategy.JsonPatch);
+    request.setQueryParam("fieldManager", fieldManager);
+    request.setBody(JSON.stringify(operations));
+    return this.requestPromise(request, AS_PARSED);
+  }
+
+  /**
    * The objects of one kind (in `namespace`, else in every namespace; those the selectors select), as the server
    * listed them: the wire form, items without apiVersion and kind (as the server sends them). A failure throws
    * client-node's ApiException.

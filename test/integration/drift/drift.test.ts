@@ -181,6 +181,28 @@ describe("v1.k8s.deployments drift correction", () => {
     );
   });
 
+  it("puts back a Service port edited with kubectl, leaving no port of the edit behind", async () => {
+    const ports = async () =>
+      ((await get("svc", "web-service"))?.spec as { ports: { name: string; port: number }[] }).ports.map(
+        (p) => `${p.name}:${p.port}`,
+      );
+    const ours = await ports();
+    expect(ours).toEqual(["http:80"]);
+    // kubectl edit's way: the port's number changed in place (another item of the list, keyed by port and protocol).
+    await kubectlOk(
+      "patch",
+      "svc",
+      "web-service",
+      "-n",
+      "shop",
+      "--type=json",
+      "-p",
+      '[{"op":"replace","path":"/spec/ports/0/port","value":8080}]',
+    );
+    await repaired("the Service's ports back", async () => JSON.stringify(await ports()) === JSON.stringify(ours));
+    expect(await ports()).toEqual(["http:80"]);
+  });
+
   it("puts back a deleted Ingress and a deleted ConfigMap", async () => {
     await kubectlOk("delete", "ingress", "web-ingress", "-n", "shop");
     await repaired("Ingress back", async () => (await get("ingress", "web-ingress")) !== undefined);
