@@ -1483,6 +1483,9 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       // Before the apply, so that the pods start with them.
       const envsSettled = creator === undefined && envsOwed(record) ? await this.makeOwedEnvs(record) : false;
       const resolved = await this.resolve(record);
+      // The namespace is being removed, and its objects with it (the namespace controller deletes them): they are
+      // not put back, nor is the record failed for the cluster's refusal.
+      if (resolved.namespace.status?.phase === "Terminating") return;
       if (creator === undefined && !envsSettled) await this.envObjectsBeforeDeployment(record, resolved.namespace.name);
       if (creator === undefined) await this.removeForeignPorts(resolved);
       await this.applyResolved(resolved, true);
@@ -1572,6 +1575,9 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       const message = err instanceof Error ? err.message : String(err);
       if (hasType(err, ERROR_TYPES.K8S_NOT_FOUND)) {
         await this.setStatus(record._id, pending("NamespaceNotReady", message));
+      } else if (/because it is being terminated/.test(message)) {
+        // The Namespace is being deleted in the cluster (its record may not know yet): nothing failed here.
+        await this.setStatus(record._id, pending("NamespaceTerminating", message));
       } else if (this.isRetryableError(err)) {
         await this.setStatus(record._id, pending("ClusterUnavailable", message));
       } else {

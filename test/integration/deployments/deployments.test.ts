@@ -3,7 +3,8 @@
  * update re-renders as a new revision, drift is repaired, remove leaves nothing, bad input leaves nothing.
  */
 import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
-import { writeFile } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import os from "node:os";
 import path from "node:path";
 import { stringify } from "yaml";
 import type { DeploymentEntity, ImageEntity, NamespaceEntity } from "../../../lib/entities.ts";
@@ -613,6 +614,64 @@ describe("v1.k8s.deployments on k8s.namespaces.removed", () => {
       "the deployment's envs removed",
     );
     await waitUntil(async () => (await stack.kubectl("get", "ns", "gone")).code !== 0, 10_000, "the Namespace gone");
+  });
+});
+
+describe("a deployment while its namespace is being removed", () => {
+  it("is not put back as its objects go, nor marked Failed for the cluster's refusal", async () => {
+    const slow = await stack.services.call<NamespaceEntity, object>("v1.k8s.namespaces.create", {
+      name: "slow",
+      owner: "alice",
+    });
+    await waitUntil(async () => (await stack.kubectl("get", "ns", "slow")).code === 0);
+    const d = await call<DeploymentEntity>("v1.k8s.deployments.create", {
+      name: "app",
+      namespace: slow.id,
+      image: nginx.id,
+    });
+    await waitForPhase(d.id, "Available", 10_000);
+    // An object with a finalizer keeps the Namespace terminating (its other objects deleted) until it is released.
+    const dir = await mkdtemp(path.join(os.tmpdir(), "blocker-"));
+    const file = path.join(dir, "blocker.json");
+    await writeFile(
+      file,
+      JSON.stringify({
+        apiVersion: "v1",
+        kind: "ConfigMap",
+        metadata: { name: "blocker", namespace: "slow", finalizers: ["example.com/hold"] },
+      }),
+    );
+    expect((await stack.kubectl("apply", "-f", file)).code).toBe(0);
+    await call("v1.k8s.namespaces.remove", { id: slow.id });
+    await waitUntil(
+      async () => (await stack.kubectl("get", "deploy", "app", "-n", "slow")).code !== 0,
+      10_000,
+      "app gone",
+    );
+    const phases = new Set<string>();
+    for (let i = 0; i < 20; i += 1) {
+      const [row] = await call<DeploymentEntity[]>("v1.k8s.deployments.find", { query: { _id: d.id } });
+      if (row !== undefined) phases.add(row.status.phase);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(phases.has("Failed")).toBe(false);
+    expect((await stack.kubectl("get", "deploy", "app", "-n", "slow")).code).not.toBe(0);
+    await stack.kubectl(
+      "patch",
+      "configmap",
+      "blocker",
+      "-n",
+      "slow",
+      "--type=json",
+      "-p",
+      '[{"op":"remove","path":"/metadata/finalizers"}]',
+    );
+    await waitUntil(
+      async () => (await call<unknown[]>("v1.k8s.deployments.find", { query: { namespace: slow.id } })).length === 0,
+      10_000,
+      "the namespace's deployments removed",
+    );
+    await rm(dir, { recursive: true, force: true });
   });
 });
 
