@@ -8,6 +8,8 @@ declare module "moleculer" {
   interface ActionSchema {
     /** One line (more lines become the description) shown as the operation's summary in GET /api/openapi.json. */
     description?: string;
+    /** What GET /api/openapi.json says of the answer beyond the params: `contentType` when it is not JSON. */
+    openapi?: { contentType?: string };
   }
 }
 
@@ -33,6 +35,8 @@ export interface OpenApiAction {
   params?: unknown;
   /** Free text; its first line becomes the operation's summary. */
   description?: unknown;
+  /** The action's `openapi` property: `{ contentType: "text/plain" }` for an answer that is not JSON. */
+  openapi?: unknown;
 }
 
 export interface OpenApiInfo {
@@ -395,8 +399,13 @@ function operationFor(
       });
     }
   }
+  const declared = isRecord(action?.openapi) ? action.openapi["contentType"] : undefined;
+  const contentType = typeof declared === "string" ? declared : "application/json";
   const responses: Record<string, JsonSchema> = {
-    "200": { description: "Success", content: { "application/json": { schema: {} } } },
+    "200": {
+      description: "Success",
+      content: { [contentType]: { schema: contentType.startsWith("text/") ? { type: "string" } : {} } },
+    },
   };
   const errors: Record<string, string> =
     route.public === true

@@ -5,9 +5,29 @@
  */
 import type { ValidationSchema } from "fastest-validator";
 
-/** Identity function that keeps the literal type of a schema so that `ParamsOf` can read it. */
+/**
+ * Keeps the literal type of a schema so that `ParamsOf` can read it. The schema is returned as written but for its
+ * RegExp `pattern`s, written as strings (`patternFlags` beside them; fastest-validator compiles either the same way):
+ * an action's params travel to the other nodes as JSON in moleculer's INFO packets, where a RegExp becomes `{}`, so a
+ * gateway on another node published every pattern-checked field without its pattern in /api/openapi.json.
+ */
 export function defineParams<const S extends ValidationSchema>(schema: S): S {
-  return schema;
+  return withStringPatterns(schema) as S;
+}
+
+function withStringPatterns(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(withStringPatterns);
+  if (value === null || typeof value !== "object" || value instanceof RegExp) return value;
+  const out: Record<string, unknown> = {};
+  for (const [key, v] of Object.entries(value)) {
+    if (key === "pattern" && v instanceof RegExp) {
+      out.pattern = v.source;
+      if (v.flags !== "") out.patternFlags = v.flags;
+    } else {
+      out[key] = withStringPatterns(v);
+    }
+  }
+  return out;
 }
 
 type Simplify<T> = { [K in keyof T]: T[K] } & {};

@@ -424,6 +424,8 @@ export function DeploymentOperationsMixin(): MixinSchema {
     /** Recent log lines of the deployment's pods (each line prefixed `[pod] ` when several), or with `follow` a text stream until the client goes away. REST: GET /:id/logs @throws NOT_FOUND, FORBIDDEN, VALIDATION_ERROR (pod, container), NO_PODS (409, follow without pods), K8S_INVALID, K8S_UNAVAILABLE */
     logs: {
       rest: "GET /:id/logs",
+      // Lines of text (chunked while following), not JSON.
+      openapi: { contentType: "text/plain" },
       permission: "read",
       guardedReadOnly: true,
       params: deploymentLogsParams,

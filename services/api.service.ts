@@ -757,7 +757,9 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> & {
       const actions: OpenApiAction[] = this.broker.registry.getActionList({ skipInternal: true }).flatMap((item) => {
         if (item.action === undefined) return [];
         const action: Record<string, unknown> = item.action;
-        return [{ name: item.name, params: action["params"], description: action["description"] }];
+        return [
+          { name: item.name, params: action["params"], description: action["description"], openapi: action["openapi"] },
+        ];
       });
       return buildOpenApi(routes, actions, {
         title: "moleculer-k8s",

@@ -56,7 +56,7 @@ import {
   RESTARTED_AT_ANNOTATION,
   REVISION_ANNOTATION,
   MANAGED_BY_SELECTOR,
-  MAX_DEPLOYMENT_NAME_LENGTH,
+  deploymentNameRule,
   canonicalJson,
   configMapName,
   deploymentInputIssues,
@@ -171,7 +171,7 @@ const replicasRule = { type: "number", integer: true, min: 0, convert: true } as
 
 export const deploymentCreateParams = defineParams({
   $$strict: true,
-  name: { type: "string", empty: false, max: MAX_DEPLOYMENT_NAME_LENGTH },
+  name: deploymentNameRule,
   namespace: id,
   image: id,
   replicas: { ...replicasRule, default: 1 },

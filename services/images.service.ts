@@ -36,7 +36,12 @@ import {
   validationError,
   type ValidationIssue,
 } from "../lib/errors.ts";
-import { MAX_DEPLOYMENT_NAME_LENGTH, httpPort, isValidDeploymentName } from "../lib/manifests/index.ts";
+import {
+  deploymentNameRule,
+  MAX_DEPLOYMENT_NAME_LENGTH,
+  httpPort,
+  isValidDeploymentName,
+} from "../lib/manifests/index.ts";
 import { isAdmin, type CallerMeta } from "../lib/meta.ts";
 import { NULL_REFUSING_OPTIONS } from "../lib/param-validator.ts";
 import { defineParams, type ParamsOf } from "../lib/params.ts";
@@ -87,7 +92,7 @@ export const imageDeployParams = defineParams({
   $$strict: true,
   id: { type: "string", empty: false, max: 64 },
   namespace: { type: "string", empty: false, max: 64, optional: true },
-  name: { type: "string", empty: false, max: MAX_DEPLOYMENT_NAME_LENGTH, optional: true },
+  name: { ...deploymentNameRule, optional: true },
   vHosts: { type: "array", max: 32, items: { type: "string", empty: false, max: 253 }, optional: true },
   replicas: { type: "number", integer: true, min: 0, convert: true, optional: true },
 });

@@ -44,6 +44,18 @@ export function isDns1035Label(value: string): boolean {
   return value.length <= DNS_1123_LABEL_MAX && DNS_1035_LABEL.test(value);
 }
 
+/** The fastest-validator rule of a deployment's name: `isValidDeploymentName`, with words for its pattern. */
+export const deploymentNameRule = {
+  type: "string",
+  empty: false,
+  max: MAX_DEPLOYMENT_NAME_LENGTH,
+  pattern: DNS_1035_LABEL,
+  messages: {
+    stringPattern:
+      "The '{field}' field must start with a letter and hold only lower-case letters, digits and '-' (not at its end).",
+  },
+} as const;
+
 /** A deployment name: its Service `<name>-service` must be an RFC 1035 label, so it starts with a letter and has ≤ 55 characters. */
 export function isValidDeploymentName(value: string): boolean {
   return value.length <= MAX_DEPLOYMENT_NAME_LENGTH && DNS_1035_LABEL.test(value);

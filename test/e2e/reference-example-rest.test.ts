@@ -261,6 +261,35 @@ describe("the reference example over REST across nodes", () => {
     await stack.rest("DELETE", `/api/v1/k8s/deployments/${String(again.body.id)}`, carol);
   });
 
+  it("documents what the routes take and answer as they do, across nodes: the names' patterns, logs as text", async () => {
+    const res = await fetch(`${stack.url}/api/openapi.json`);
+    const doc = (await res.json()) as {
+      paths: Record<string, Record<string, { requestBody?: unknown; responses: Record<string, { content?: object }> }>>;
+    };
+    const create = doc.paths["/api/v1/k8s/deployments"]?.["post"]?.requestBody as {
+      content: { "application/json": { schema: { properties: { name: { pattern: string } } } } };
+    };
+    const pattern = new RegExp(create.content["application/json"].schema.properties.name.pattern);
+    expect(["web", "my-app-php"].map((n) => pattern.test(n))).toEqual([true, true]);
+    expect(["1web", "Web", "web.x", "web-"].map((n) => pattern.test(n))).toEqual([false, false, false, false]);
+    // Every pattern, not only this one (a RegExp sent to the gateway's node as JSON arrived as {}).
+    const namespaceName = (
+      doc.paths["/api/v1/k8s/namespaces"]?.["post"]?.requestBody as {
+        content: { "application/json": { schema: { properties: { name: { pattern?: string } } } } };
+      }
+    ).content["application/json"].schema.properties.name;
+    expect(namespaceName.pattern).toBe("^[a-z0-9]([-a-z0-9]*[a-z0-9])?$");
+    const logs = doc.paths["/api/v1/k8s/deployments/{id}/logs"]?.["get"]?.responses["200"];
+    expect(Object.keys(logs?.content ?? {})).toEqual(["text/plain"]);
+    // And the gateway answers a bad name with the same words for the rule.
+    const bad = await stack.rest("POST", "/api/v1/k8s/deployments", carol, {
+      name: "Web",
+      namespace: ns.id,
+      image: nginx.id,
+    });
+    expect(bad).toMatchObject({ status: 422, body: { data: [{ field: "name", type: "stringPattern" }] } });
+  });
+
   it("removes both deployments and the volume, leaving nothing of ours in the namespace", async () => {
     const inUse = await stack.rest("DELETE", `/api/v1/k8s/volumes/${volumeId}`, carol);
     expect(inUse).toMatchObject({ status: 409, body: { type: "IN_USE" } });

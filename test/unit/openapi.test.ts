@@ -268,6 +268,21 @@ describe("lib/openapi buildOpenApi", () => {
     });
   });
 
+  it("says an answer that is not JSON is what the action declares (`openapi.contentType`)", () => {
+    const logs = buildOpenApi(
+      [{ method: "GET", path: "/api/v1/k8s/widgets/:id/logs", action: "v1.k8s.widgets.logs" }],
+      [{ name: "v1.k8s.widgets.logs", params: { id: "string" }, openapi: { contentType: "text/plain" } }],
+    );
+    expect(logs.paths["/api/v1/k8s/widgets/{id}/logs"]?.["get"]?.responses["200"]).toEqual({
+      description: "Success",
+      content: { "text/plain": { schema: { type: "string" } } },
+    });
+    expect(doc.paths["/api/v1/k8s/widgets/{id}"]?.["get"]?.responses["200"]).toEqual({
+      description: "Success",
+      content: { "application/json": { schema: {} } },
+    });
+  });
+
   it("secures every operation with bearerAuth and documents the error responses, except public ones", () => {
     const get = doc.paths["/api/v1/k8s/widgets/{id}"]?.["get"];
     expect(get?.security).toEqual([{ bearerAuth: [] }]);
