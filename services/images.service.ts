@@ -288,7 +288,7 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       },
     },
 
-    /** Runs the image as a deployment: in `namespace` (default: the caller's personal namespace, created if missing), named `name` (default: after the image), routed at `vHosts` (default `<name>.<namespace>.<domain>` for an image with an HTTP port, none otherwise). REST: POST /:id/deploy @throws NOT_FOUND, ALREADY_EXISTS, VALIDATION_ERROR, FORBIDDEN, NAMESPACE_LOCKED, K8S_INVALID */
+    /** Runs the image as a deployment: in `namespace` (default: the caller's personal namespace, created if missing), named `name` (default: after the image), routed at `vHosts` (default `<name>.<namespace>.<domain>` for an image with an HTTP port, none otherwise), the image's data directories on volumes `<name>-<volume>` (made, or kept from an earlier deployment of that name). REST: POST /:id/deploy @throws NOT_FOUND, ALREADY_EXISTS, VALIDATION_ERROR, FORBIDDEN, NAMESPACE_LOCKED, K8S_INVALID */
     deploy: {
       rest: "POST /:id/deploy",
       permission: "custom",
