@@ -69,6 +69,7 @@ import {
   imageReference,
   ingressName,
   renderDeploymentObjects,
+  renderService,
   serviceName,
   type DeploymentInput,
   type DeploymentObject,
@@ -1445,8 +1446,7 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
      * repair that follows the change tries again).
      */
     async removeForeignPorts(resolved: Resolved): Promise<void> {
-      const desired = renderDeploymentObjects(resolved.input).find((o) => o.kind === "Service") as
-        V1Service | undefined;
+      const desired = renderService(resolved.input);
       if (desired === undefined) return;
       const live = (await this.liveObjects(resolved.namespace.name, resolved.record._id, "Service")).find(
         (o) => o.metadata?.name === desired.metadata?.name,
@@ -1764,6 +1764,10 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
             o.metadata?.name === obj.metadata?.name &&
             o.metadata?.namespace === obj.metadata?.namespace,
         );
+        const restartedAt =
+          type === "modified" && desired !== undefined && !this.olderThanApplied(recordId, obj)
+            ? kubectlRestart(desired, obj)
+            : undefined;
         if (type === "deleted" && (last === "none" || desired !== undefined)) {
           // Once per repair: one drift sends several events (its own, then the controllers' status writes).
           if (!this.driftTimers.has(recordId)) this.logger.info(`${where} deleted behind our back: re-applying`);
@@ -1775,16 +1779,10 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
           // A version an earlier apply of ours wrote (its status written since), whose event comes after the newer
           // apply: the revision is on the Deployment's metadata, which moves no generation to tell them apart by.
           return;
-        } else if (
-          type === "modified" &&
-          desired !== undefined &&
-          !this.olderThanApplied(recordId, obj) &&
-          kubectlRestart(desired, obj) !== undefined
-        ) {
+        } else if (restartedAt !== undefined) {
           // `kubectl rollout restart`: a restart asked for, as `POST /:id/restart` is, not a change to undo. Recorded
           // (a revision) with the time kubectl set, which the render then carries: the rollout under way is the one.
           // (Once recorded, the render carries it: later events of it are no longer a restart to record.)
-          const restartedAt = kubectlRestart(desired, obj) ?? "";
           const recorded = await this.broker.call("v1.k8s.deployments.update", { id: recordId, restartedAt }).then(
             () => true,
             (err: unknown) => {

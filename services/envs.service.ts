@@ -1247,8 +1247,8 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
       for (const object of desired) {
         if (isEmptyEnvObject(object)) continue;
         const current = live.get(`${object.kind ?? ""}/${envObjectName(ref.name)}`);
-        const ours = object.kind === "Secret" ? decodedData(object as V1Secret) : ((object as V1ConfigMap).data ?? {});
-        const surplus = surplusKeys(ours, current);
+        // The keys are what counts, and a rendered Secret's `data` has the same ones as its values.
+        const surplus = surplusKeys(object.data ?? {}, current);
         if (surplus.length === 0) continue;
         this.logger.info(
           `env ${object.kind ?? ""} of deployment '${ref.id}': removing keys added in the cluster: ${surplus.join(", ")}`,
@@ -1482,10 +1482,3 @@ const schema: ServiceSchema<Settings, Methods, LocalVars> = {
 };
 
 export default schema;
-
-/** A rendered Secret's values by key (its `data` decoded), to compare keys with. */
-function decodedData(secret: V1Secret): Record<string, string> {
-  return Object.fromEntries(
-    Object.entries(secret.data ?? {}).map(([k, v]) => [k, Buffer.from(v, "base64").toString()]),
-  );
-}
